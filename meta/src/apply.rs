@@ -1,0 +1,176 @@
+//! The deterministic transition function.
+
+use crate::command::{Command, Compare, Operation, RequestId};
+use crate::limits;
+use crate::state::{CommandError, KvRecord, Response, Session, State};
+
+/// What applying one command did: the answer for the client and the record-level changes the
+/// store must persist, in the same batch as the applied index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub response: Response,
+    pub changes: Vec<Change>,
+}
+
+/// One persisted record that changed. The store writes these; it never interprets commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    KvPut { key: Vec<u8>, record: KvRecord },
+    KvDelete { key: Vec<u8> },
+    SessionEntryPut { client_id: String, sequence: u64, index: u64, response: Response },
+    SessionEntryDelete { client_id: String, sequence: u64 },
+}
+
+/// Applies `command`, committed at log `index`, to `state`.
+///
+/// Total: every command gets a response; a refused command changes no data. A command whose
+/// request id was already answered returns the remembered answer and changes nothing.
+pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
+    assert!(index > state.revision, "log index {index} not above revision {}", state.revision);
+    let Some(request_id) = &command.request_id else {
+        let mut changes = Vec::new();
+        let response = execute(state, index, &command.operation, &mut changes);
+        return Applied { response, changes };
+    };
+
+    if request_id.client_id.len() > limits::CLIENT_ID_BYTES_MAX {
+        let error = CommandError::ClientIdTooLarge {
+            bytes: request_id.client_id.len() as u64,
+            max: limits::CLIENT_ID_BYTES_MAX as u64,
+        };
+        return Applied { response: Response::Error(error), changes: Vec::new() };
+    }
+    if let Some(session) = state.sessions.get(&request_id.client_id) {
+        if let Some((_, response)) = session.responses.get(&request_id.sequence) {
+            return Applied { response: response.clone(), changes: Vec::new() };
+        }
+        let full = session.responses.len() >= limits::SESSION_RESPONSES_MAX;
+        if let Some((&oldest, _)) = session.responses.first_key_value()
+            && full
+            && request_id.sequence < oldest
+        {
+            let error = CommandError::SequenceExpired {
+                client_id: request_id.client_id.clone(),
+                sequence: request_id.sequence,
+                oldest_remembered: oldest,
+            };
+            return Applied { response: Response::Error(error), changes: Vec::new() };
+        }
+    }
+
+    let mut changes = Vec::new();
+    let response = execute(state, index, &command.operation, &mut changes);
+    remember(state, index, request_id, &response, &mut changes);
+    Applied { response, changes }
+}
+
+fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut Vec<Change>) -> Response {
+    match operation {
+        Operation::Noop => Response::Noop { revision: state.revision },
+        Operation::Put { key, value } => {
+            if let Err(error) = check_key(key).and_then(|()| check_value(value)) {
+                return Response::Error(error);
+            }
+            let created = put(state, index, key, value, changes);
+            Response::Put { revision: index, created }
+        }
+        Operation::Delete { key } => {
+            if let Err(error) = check_key(key) {
+                return Response::Error(error);
+            }
+            let deleted = state.kv.remove(key).is_some();
+            if deleted {
+                state.revision = index;
+                changes.push(Change::KvDelete { key: key.clone() });
+            }
+            Response::Delete { revision: state.revision, deleted }
+        }
+        Operation::CompareAndSet { key, compare, value } => {
+            if let Err(error) = check_key(key).and_then(|()| check_value(value)) {
+                return Response::Error(error);
+            }
+            let current = state.kv.get(key);
+            let succeeded = match (compare, current) {
+                (Compare::Absent, None) => true,
+                (Compare::Value(expected), Some(record)) => record.value == *expected,
+                (Compare::ModRevision(expected), Some(record)) => record.mod_revision == *expected,
+                _ => false,
+            };
+            if !succeeded {
+                return Response::CompareAndSet {
+                    succeeded,
+                    revision: state.revision,
+                    current_mod_revision: current.map(|record| record.mod_revision),
+                };
+            }
+            put(state, index, key, value, changes);
+            Response::CompareAndSet { succeeded, revision: index, current_mod_revision: Some(index) }
+        }
+    }
+}
+
+/// Writes `key = value` at `index`; returns whether the key was created.
+fn put(state: &mut State, index: u64, key: &[u8], value: &[u8], changes: &mut Vec<Change>) -> bool {
+    let record = match state.kv.get(key) {
+        Some(previous) => KvRecord {
+            value: value.to_vec(),
+            create_revision: previous.create_revision,
+            mod_revision: index,
+            version: previous.version + 1,
+        },
+        None => KvRecord { value: value.to_vec(), create_revision: index, mod_revision: index, version: 1 },
+    };
+    let created = record.version == 1;
+    state.kv.insert(key.to_vec(), record.clone());
+    state.revision = index;
+    changes.push(Change::KvPut { key: key.to_vec(), record });
+    created
+}
+
+fn check_key(key: &[u8]) -> Result<(), CommandError> {
+    if key.is_empty() {
+        return Err(CommandError::KeyEmpty);
+    }
+    if key.len() > limits::KEY_BYTES_MAX {
+        return Err(CommandError::KeyTooLarge { bytes: key.len() as u64, max: limits::KEY_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), CommandError> {
+    if value.len() > limits::VALUE_BYTES_MAX {
+        return Err(CommandError::ValueTooLarge { bytes: value.len() as u64, max: limits::VALUE_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+/// Records `response` as the answer to `request_id`, evicting the oldest answers of the client
+/// and, when too many clients are remembered, the least recently active client.
+fn remember(state: &mut State, index: u64, request_id: &RequestId, response: &Response, changes: &mut Vec<Change>) {
+    let client_id = &request_id.client_id;
+    let session = state.sessions.entry(client_id.clone()).or_insert_with(Session::default);
+    let previous_activity = session.last_active_index();
+    session.responses.insert(request_id.sequence, (index, response.clone()));
+    changes.push(Change::SessionEntryPut {
+        client_id: client_id.clone(),
+        sequence: request_id.sequence,
+        index,
+        response: response.clone(),
+    });
+    while session.responses.len() > crate::limits::SESSION_RESPONSES_MAX {
+        if let Some((sequence, _)) = session.responses.pop_first() {
+            changes.push(Change::SessionEntryDelete { client_id: client_id.clone(), sequence });
+        }
+    }
+    state.session_activity.remove(&(previous_activity, client_id.clone()));
+    state.session_activity.insert((index, client_id.clone()));
+
+    while state.sessions.len() > crate::limits::SESSIONS_MAX {
+        let Some((_, evicted)) = state.session_activity.pop_first() else { break };
+        if let Some(session) = state.sessions.remove(&evicted) {
+            for sequence in session.responses.keys() {
+                changes.push(Change::SessionEntryDelete { client_id: evicted.clone(), sequence: *sequence });
+            }
+        }
+    }
+}

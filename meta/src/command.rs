@@ -1,0 +1,50 @@
+//! Commands: the only way the replicated state changes. One command is one Raft log entry.
+
+/// Idempotency key of a mutating request (DESIGN.md §4): a client picks a unique `client_id` and
+/// numbers its requests; a retry reuses the same pair and gets the first answer back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId {
+    pub client_id: String,
+    pub sequence: u64,
+}
+
+/// A committed-log command. `issued_at_ms` is the proposing leader's wall clock, recorded so that
+/// replicas never read their own clock while applying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub request_id: Option<RequestId>,
+    pub issued_at_ms: u64,
+    pub operation: Operation,
+}
+
+/// Condition of a compare-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compare {
+    /// The key must not exist.
+    Absent,
+    /// The key must exist with exactly this value.
+    Value(Vec<u8>),
+    /// The key must exist and have been last modified at this revision.
+    ModRevision(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Does nothing but advance the revision; used to probe the write path.
+    Noop,
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
+    CompareAndSet { key: Vec<u8>, compare: Compare, value: Vec<u8> },
+}
+
+impl Operation {
+    /// Short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Noop => "noop",
+            Operation::Put { .. } => "put",
+            Operation::Delete { .. } => "delete",
+            Operation::CompareAndSet { .. } => "compare_and_set",
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The replicated state of Pharos and the only code that changes it.
+//!
+//! This crate holds the domain types (commands, responses, records), the **deterministic** state
+//! machine `apply(&mut State, index, &Command) -> Applied`, and the byte formats of everything
+//! the state machine persists (a version byte in front of a protobuf message).
+//!
+//! It must never do I/O, read a clock, or draw random numbers: every input arrives in the command
+//! (the leader stamps wall-clock time into it), so replicas that apply the same log end in the same
+//! state, byte for byte (DESIGN.md §7 invariant 6, checked through [`State::digest`]).
+
+pub mod apply;
+pub mod codec;
+pub mod command;
+pub mod limits;
+pub mod state;
+
+pub use apply::{Applied, Change, apply};
+pub use codec::DecodeError;
+pub use command::{Command, Compare, Operation, RequestId};
+pub use state::{CommandError, KvRecord, Response, Session, State};

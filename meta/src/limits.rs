@@ -1,0 +1,16 @@
+//! Hard limits on what a command may carry. Checked at the API edge (typed error, nothing
+//! proposed) and again in `apply` (a command that slipped through is answered with an error and
+//! changes nothing), so no replica ever stores an oversized record.
+
+/// Longest key of the generic key/value namespace, in bytes.
+pub const KEY_BYTES_MAX: usize = 4 * 1024;
+/// Largest value of the generic key/value namespace, in bytes.
+pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
+/// Longest idempotency client id, in bytes.
+pub const CLIENT_ID_BYTES_MAX: usize = 128;
+/// Responses remembered per client for retries (the idempotency window).
+pub const SESSION_RESPONSES_MAX: usize = 64;
+/// Clients remembered at once; the least recently active one is forgotten first.
+pub const SESSIONS_MAX: usize = 100_000;
+/// Most keys one range read returns.
+pub const RANGE_KEYS_MAX: usize = 10_000;

@@ -1,0 +1,114 @@
+//! The replicated state, its records and the answers commands get.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+/// One key of the generic namespace. Revisions are Raft log indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvRecord {
+    pub value: Vec<u8>,
+    /// Revision of the put that created the key (since its last deletion).
+    pub create_revision: u64,
+    /// Revision of the last change to the key.
+    pub mod_revision: u64,
+    /// Number of puts since creation, starting at 1.
+    pub version: u64,
+}
+
+/// Why a command was refused. Refused commands change nothing but the idempotency table (the
+/// refusal itself is the remembered answer, so a retry gets the same refusal).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("key is empty")]
+    KeyEmpty,
+    #[error("key is {bytes} bytes, the limit is {max}")]
+    KeyTooLarge { bytes: u64, max: u64 },
+    #[error("value is {bytes} bytes, the limit is {max}")]
+    ValueTooLarge { bytes: u64, max: u64 },
+    #[error("client id is {bytes} bytes, the limit is {max}")]
+    ClientIdTooLarge { bytes: u64, max: u64 },
+    #[error(
+        "request {sequence} of client {client_id} is older than the idempotency window \
+         (oldest remembered: {oldest_remembered}); it may or may not have been applied"
+    )]
+    SequenceExpired { client_id: String, sequence: u64, oldest_remembered: u64 },
+}
+
+/// The answer to one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Noop { revision: u64 },
+    Put { revision: u64, created: bool },
+    Delete { revision: u64, deleted: bool },
+    CompareAndSet { succeeded: bool, revision: u64, current_mod_revision: Option<u64> },
+    Error(CommandError),
+}
+
+/// Remembered answers of one client, by sequence, with the log index that produced each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    pub responses: BTreeMap<u64, (u64, Response)>,
+}
+
+impl Session {
+    /// Log index of the client's most recent remembered request.
+    pub fn last_active_index(&self) -> u64 {
+        self.responses.values().map(|(index, _)| *index).max().unwrap_or(0)
+    }
+}
+
+/// Everything the state machine holds. Owned by the state-machine store, changed only by
+/// [`crate::apply`], rebuilt from disk or a snapshot on start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Log index of the last command that changed the data (not bumped by refusals or no-ops).
+    pub revision: u64,
+    pub kv: BTreeMap<Vec<u8>, KvRecord>,
+    pub sessions: BTreeMap<String, Session>,
+    /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
+    /// the least recently active client is found without a scan.
+    pub(crate) session_activity: BTreeSet<(u64, String)>,
+}
+
+impl State {
+    /// Rebuilds the derived indexes after `sessions` was filled directly (load, snapshot).
+    pub fn rebuild_indexes(&mut self) {
+        self.session_activity = self
+            .sessions
+            .iter()
+            .map(|(client_id, session)| (session.last_active_index(), client_id.clone()))
+            .collect();
+    }
+
+    /// Keys in `[prefix, ...)` that start with `prefix`, at most `limit` of them.
+    pub fn range_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, KvRecord)> {
+        self.kv
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect()
+    }
+
+    /// SHA-256 over the canonical encoding of the whole state. Replicas that applied the same
+    /// index must report the same digest (DESIGN.md §7 invariant 6).
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.revision.to_be_bytes());
+        for (key, record) in &self.kv {
+            hasher.update((key.len() as u64).to_be_bytes());
+            hasher.update(key);
+            hasher.update(crate::codec::encode_kv_record(record));
+        }
+        for (client_id, session) in &self.sessions {
+            hasher.update((client_id.len() as u64).to_be_bytes());
+            hasher.update(client_id.as_bytes());
+            for (sequence, (index, response)) in &session.responses {
+                hasher.update(sequence.to_be_bytes());
+                hasher.update(crate::codec::encode_session_entry(*index, response));
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+}

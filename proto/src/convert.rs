@@ -1,0 +1,154 @@
+//! Wire request -> domain command conversions, validated on receive.
+
+use pharos_meta::{Compare, Operation, RequestId, limits};
+
+use crate::v1;
+
+/// A request that cannot be turned into a command. Maps to gRPC `INVALID_ARGUMENT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidRequest {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidRequest {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+pub fn validate_key(field: &'static str, key: &[u8]) -> Result<(), InvalidRequest> {
+    if key.is_empty() {
+        return Err(InvalidRequest::new(field, "must not be empty"));
+    }
+    if key.len() > limits::KEY_BYTES_MAX {
+        return Err(InvalidRequest::new(
+            field,
+            format!("is {} bytes, the limit is {}", key.len(), limits::KEY_BYTES_MAX),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_value(value: &[u8]) -> Result<(), InvalidRequest> {
+    if value.len() > limits::VALUE_BYTES_MAX {
+        return Err(InvalidRequest::new(
+            "value",
+            format!("is {} bytes, the limit is {}", value.len(), limits::VALUE_BYTES_MAX),
+        ));
+    }
+    Ok(())
+}
+
+/// Converts an optional wire request id; an absent one means "not idempotent".
+pub fn request_id(request_id: Option<v1::RequestId>) -> Result<Option<RequestId>, InvalidRequest> {
+    let Some(request_id) = request_id else { return Ok(None) };
+    if request_id.client_id.is_empty() {
+        return Err(InvalidRequest::new("request_id.client_id", "must not be empty"));
+    }
+    if request_id.client_id.len() > limits::CLIENT_ID_BYTES_MAX {
+        return Err(InvalidRequest::new(
+            "request_id.client_id",
+            format!("is {} bytes, the limit is {}", request_id.client_id.len(), limits::CLIENT_ID_BYTES_MAX),
+        ));
+    }
+    if request_id.sequence == 0 {
+        return Err(InvalidRequest::new("request_id.sequence", "must start at 1"));
+    }
+    Ok(Some(RequestId { client_id: request_id.client_id, sequence: request_id.sequence }))
+}
+
+impl TryFrom<v1::PutRequest> for (Operation, Option<RequestId>) {
+    type Error = InvalidRequest;
+
+    fn try_from(request: v1::PutRequest) -> Result<Self, Self::Error> {
+        validate_key("key", &request.key)?;
+        validate_value(&request.value)?;
+        let request_id = request_id(request.request_id)?;
+        Ok((Operation::Put { key: request.key, value: request.value }, request_id))
+    }
+}
+
+impl TryFrom<v1::DeleteRequest> for (Operation, Option<RequestId>) {
+    type Error = InvalidRequest;
+
+    fn try_from(request: v1::DeleteRequest) -> Result<Self, Self::Error> {
+        validate_key("key", &request.key)?;
+        let request_id = request_id(request.request_id)?;
+        Ok((Operation::Delete { key: request.key }, request_id))
+    }
+}
+
+impl TryFrom<v1::CompareAndSetRequest> for (Operation, Option<RequestId>) {
+    type Error = InvalidRequest;
+
+    fn try_from(request: v1::CompareAndSetRequest) -> Result<Self, Self::Error> {
+        use v1::compare_and_set_request::Compare as Wire;
+        validate_key("key", &request.key)?;
+        validate_value(&request.value)?;
+        let compare = match request.compare {
+            Some(Wire::ExpectAbsent(true)) => Compare::Absent,
+            Some(Wire::ExpectAbsent(false)) => {
+                return Err(InvalidRequest::new("compare.expect_absent", "must be true when set"));
+            }
+            Some(Wire::ExpectValue(value)) => Compare::Value(value),
+            Some(Wire::ExpectModRevision(revision)) => Compare::ModRevision(revision),
+            None => return Err(InvalidRequest::new("compare", "one condition is required")),
+        };
+        let request_id = request_id(request.request_id)?;
+        Ok((Operation::CompareAndSet { key: request.key, compare, value: request.value }, request_id))
+    }
+}
+
+/// Validated range request: prefix, effective limit.
+pub fn range(request: &v1::RangeRequest) -> Result<(Vec<u8>, usize), InvalidRequest> {
+    if request.prefix.len() > limits::KEY_BYTES_MAX {
+        return Err(InvalidRequest::new("prefix", format!("is longer than {} bytes", limits::KEY_BYTES_MAX)));
+    }
+    let limit = match request.limit as usize {
+        0 => limits::RANGE_KEYS_MAX,
+        limit if limit > limits::RANGE_KEYS_MAX => {
+            return Err(InvalidRequest::new("limit", format!("must be at most {}", limits::RANGE_KEYS_MAX)));
+        }
+        limit => limit,
+    };
+    Ok((request.prefix.clone(), limit))
+}
+
+pub fn key_value(key: Vec<u8>, record: pharos_meta::KvRecord) -> v1::KeyValue {
+    v1::KeyValue {
+        key,
+        value: record.value,
+        create_revision: record.create_revision,
+        mod_revision: record.mod_revision,
+        version: record.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_oversized_keys_are_refused() {
+        let empty = v1::PutRequest { key: vec![], value: vec![], request_id: None };
+        assert_eq!(
+            <(Operation, Option<RequestId>)>::try_from(empty),
+            Err(InvalidRequest::new("key", "must not be empty"))
+        );
+        let big = v1::PutRequest { key: vec![1; limits::KEY_BYTES_MAX + 1], value: vec![], request_id: None };
+        assert!(<(Operation, Option<RequestId>)>::try_from(big).is_err());
+    }
+
+    #[test]
+    fn cas_needs_a_condition_and_sequences_start_at_one() {
+        let request = v1::CompareAndSetRequest { key: b"k".to_vec(), value: vec![], compare: None, request_id: None };
+        assert_eq!(
+            <(Operation, Option<RequestId>)>::try_from(request).unwrap_err().field,
+            "compare"
+        );
+        let zero = Some(v1::RequestId { client_id: "c".into(), sequence: 0 });
+        assert_eq!(request_id(zero).unwrap_err().field, "request_id.sequence");
+    }
+}
