@@ -48,3 +48,13 @@ impl Operation {
         }
     }
 }
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.operation.kind())?;
+        if let Some(id) = &self.request_id {
+            write!(formatter, "(client={}, seq={})", id.client_id, id.sequence)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! Raft for Pharos: the openraft type configuration, durable fjall-backed log and state-machine
+//! stores, the gRPC peer transport, and the node lifecycle (bootstrap, join, promote, remove).
+//!
+//! Durability is this crate's first duty: a vote or log entry is reported persisted to openraft
+//! only after it is fsynced. It must never apply commands itself (that is `pharos-meta`), and it
+//! never decides broker or DR policy (that is `pharos-dr`).
+
+pub mod codec;
+pub mod log_store;
+pub mod state_machine;
+pub mod storage;
+pub mod types;
+
+pub use log_store::LogStore;
+pub use state_machine::StateMachineStore;
+pub use storage::Storage;
+pub use types::{NodeId, NodeInfo, Raft, TypeConfig};

@@ -1,0 +1,327 @@
+//! The state-machine store: `pharos_meta::State` in memory for reads, fjall for durability.
+//!
+//! Every `apply` call writes the record changes of all its entries **and** the applied log id
+//! (plus last membership) in one fjall batch, so after a crash the store is exactly at some
+//! applied index: it never loses an applied entry's effect while claiming it applied, and never
+//! applies an entry twice. The batch is not fsynced: the Raft log is, and entries past the
+//! persisted applied index are re-applied from it on restart.
+//!
+//! Snapshots are the pharos-meta snapshot blob of the in-memory state; the current one is kept
+//! in `snapshots/current.snapshot` (written to a temporary file, fsynced, renamed).
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use futures::{Stream, TryStreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{OptionalSend, RaftSnapshotBuilder};
+use pharos_meta::{Change, State, codec as meta_codec};
+use pharos_proto::v1;
+use prost::Message;
+
+use crate::codec::{self, log_id_from_wire, membership_from_wire};
+use crate::storage::{Storage, io_error};
+use crate::types::{EntryPayload, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+
+const KEY_APPLIED: &str = "applied";
+const KEY_MEMBERSHIP: &str = "membership";
+const KEY_REVISION: &str = "revision";
+const SNAPSHOT_FILE: &str = "current.snapshot";
+
+/// What readers see: the state plus the log position it reflects.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub state: State,
+    pub last_applied: Option<LogId>,
+    pub last_membership: StoredMembership,
+}
+
+/// Cheap to clone; all clones share the same state.
+#[derive(Debug, Clone)]
+pub struct StateMachineStore {
+    storage: Storage,
+    applied: Arc<RwLock<Applied>>,
+}
+
+impl StateMachineStore {
+    /// Loads the state machine from fjall (empty on a new data dir).
+    pub fn open(storage: Storage) -> io::Result<Self> {
+        let mut state = State::default();
+        for guard in storage.sm_kv.iter() {
+            let (key, value) = guard.into_inner().map_err(io_error)?;
+            let record = meta_codec::decode_kv_record(&value).map_err(io_error)?;
+            state.kv.insert(key.to_vec(), record);
+        }
+        for guard in storage.sm_sessions.iter() {
+            let (key, value) = guard.into_inner().map_err(io_error)?;
+            let (client_id, sequence) = split_session_key(&key)?;
+            let (index, response) = meta_codec::decode_session_entry(&value).map_err(io_error)?;
+            state.sessions.entry(client_id).or_default().responses.insert(sequence, (index, response));
+        }
+        state.rebuild_indexes();
+        if let Some(bytes) = storage.sm_meta.get(KEY_REVISION).map_err(io_error)? {
+            let revision: [u8; 8] = bytes.as_ref().try_into().map_err(|_| io_error("revision is not 8 bytes"))?;
+            state.revision = u64::from_be_bytes(revision);
+        }
+        let last_applied = match storage.sm_meta.get(KEY_APPLIED).map_err(io_error)? {
+            Some(bytes) => Some(log_id_from_wire(codec::unframe("applied log id", &bytes)?)),
+            None => None,
+        };
+        let last_membership = match storage.sm_meta.get(KEY_MEMBERSHIP).map_err(io_error)? {
+            Some(bytes) => decode_stored_membership(&bytes)?,
+            None => StoredMembership::default(),
+        };
+        let applied = Applied { state, last_applied, last_membership };
+        Ok(StateMachineStore { storage, applied: Arc::new(RwLock::new(applied)) })
+    }
+
+    /// Read access to the applied state. Hold it briefly: `apply` waits for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.storage.snapshot_dir.join(SNAPSHOT_FILE)
+    }
+
+    /// Writes `snapshot` as the current snapshot file: temp file, fsync, rename, fsync dir.
+    fn save_snapshot_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+        let header = snapshot_meta_to_wire(meta).encode_to_vec();
+        let mut bytes = Vec::with_capacity(1 + 4 + header.len() + data.len());
+        bytes.push(codec::FORMAT_VERSION);
+        bytes.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(data);
+        let temporary = self.storage.snapshot_dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&temporary, self.snapshot_path())?;
+        std::fs::File::open(&self.storage.snapshot_dir)?.sync_all()
+    }
+
+    fn load_snapshot_file(&self) -> io::Result<Option<Snapshot>> {
+        let bytes = match std::fs::read(self.snapshot_path()) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let malformed = || io::Error::new(io::ErrorKind::InvalidData, "snapshot file is truncated or malformed");
+        let (&version, rest) = bytes.split_first().ok_or_else(malformed)?;
+        if version != codec::FORMAT_VERSION {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("snapshot format version {version}")));
+        }
+        let (length, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let length = u32::from_be_bytes(*length) as usize;
+        if rest.len() < length {
+            return Err(malformed());
+        }
+        let (header, data) = rest.split_at(length);
+        let meta = v1::SnapshotMeta::decode(header).map_err(io_error)?;
+        Ok(Some(Snapshot { meta: snapshot_meta_from_wire(meta)?, snapshot: data.to_vec() }))
+    }
+}
+
+fn session_key(client_id: &str, sequence: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(client_id.len() + 9);
+    key.extend_from_slice(client_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+fn split_session_key(key: &[u8]) -> io::Result<(String, u64)> {
+    let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed session key");
+    if key.len() < 9 || key[key.len() - 9] != 0 {
+        return Err(malformed());
+    }
+    let (client_id, sequence) = key.split_at(key.len() - 9);
+    let sequence: [u8; 8] = sequence[1..].try_into().map_err(|_| malformed())?;
+    let client_id = String::from_utf8(client_id.to_vec()).map_err(|_| malformed())?;
+    Ok((client_id, u64::from_be_bytes(sequence)))
+}
+
+fn encode_stored_membership(stored: &StoredMembership) -> Vec<u8> {
+    let (log_id, membership) = codec::stored_membership_to_wire(stored);
+    codec::frame(&v1::SnapshotMeta { last_membership_log_id: log_id, last_membership: Some(membership), ..Default::default() })
+}
+
+fn decode_stored_membership(bytes: &[u8]) -> io::Result<StoredMembership> {
+    let meta: v1::SnapshotMeta = codec::unframe("membership", bytes)?;
+    Ok(StoredMembership::new(
+        meta.last_membership_log_id.map(log_id_from_wire),
+        membership_from_wire(meta.last_membership)?,
+    ))
+}
+
+pub fn snapshot_meta_to_wire(meta: &SnapshotMeta) -> v1::SnapshotMeta {
+    let (last_membership_log_id, last_membership) = codec::stored_membership_to_wire(&meta.last_membership);
+    v1::SnapshotMeta {
+        vote: None,
+        last_log_id: meta.last_log_id.as_ref().map(codec::log_id_to_wire),
+        last_membership_log_id,
+        last_membership: Some(last_membership),
+        snapshot_id: String::new(),
+        total_bytes: 0,
+    }
+}
+
+pub fn snapshot_meta_from_wire(meta: v1::SnapshotMeta) -> Result<SnapshotMeta, codec::WireError> {
+    Ok(SnapshotMeta {
+        last_log_id: meta.last_log_id.map(log_id_from_wire),
+        last_membership: StoredMembership::new(
+            meta.last_membership_log_id.map(log_id_from_wire),
+            membership_from_wire(meta.last_membership)?,
+        ),
+    })
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let (data, meta) = {
+            let applied = self.read();
+            let meta = SnapshotMeta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.last_membership.clone(),
+            };
+            (meta_codec::encode_snapshot(&applied.state), meta)
+        };
+        let store = self.clone();
+        let (data, meta) = tokio::task::spawn_blocking(move || {
+            store.save_snapshot_file(&meta, &data).map(|()| (data, meta))
+        })
+        .await
+        .map_err(io_error)??;
+        tracing::info!(last_log_id = ?meta.last_log_id, bytes = data.len(), "built snapshot");
+        Ok(Snapshot { meta, snapshot: data })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = StateMachineStore;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let applied = self.read();
+        Ok((applied.last_applied, applied.last_membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        let Some((last, _)) = entries.last() else { return Ok(()) };
+        let last_log_id = last.log_id;
+        let mut batch = self.storage.database.batch();
+        let mut replies = Vec::with_capacity(entries.len());
+        {
+            let mut applied = self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (entry, responder) in entries {
+                let response = match entry.payload {
+                    EntryPayload::Blank => pharos_meta::Response::Noop { revision: applied.state.revision },
+                    EntryPayload::Normal(command) => {
+                        let result = pharos_meta::apply(&mut applied.state, entry.log_id.index, &command);
+                        for change in result.changes {
+                            write_change(&self.storage, &mut batch, change);
+                        }
+                        result.response
+                    }
+                    EntryPayload::Membership(membership) => {
+                        applied.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                        batch.insert(
+                            &self.storage.sm_meta,
+                            KEY_MEMBERSHIP,
+                            encode_stored_membership(&applied.last_membership),
+                        );
+                        pharos_meta::Response::Noop { revision: applied.state.revision }
+                    }
+                };
+                applied.last_applied = Some(entry.log_id);
+                if let Some(responder) = responder {
+                    replies.push((responder, response));
+                }
+            }
+            batch.insert(&self.storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(&last_log_id)));
+            batch.insert(&self.storage.sm_meta, KEY_REVISION, applied.state.revision.to_be_bytes().to_vec());
+            // Committed while the write lock is held so readers never see memory ahead of disk
+            // in a way a restart could reverse.
+            batch.commit().map_err(io_error)?;
+        }
+        for (responder, response) in replies {
+            responder.send(response);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        let state = meta_codec::decode_snapshot(&snapshot).map_err(io_error)?;
+        let store = self.clone();
+        let meta_for_file = meta.clone();
+        let state = tokio::task::spawn_blocking(move || -> io::Result<State> {
+            store.save_snapshot_file(&meta_for_file, &snapshot)?;
+            let storage = &store.storage;
+            let mut batch = storage.database.batch();
+            for keyspace in [&storage.sm_kv, &storage.sm_sessions, &storage.sm_meta] {
+                for guard in keyspace.iter() {
+                    batch.remove(keyspace, guard.key().map_err(io_error)?);
+                }
+            }
+            for (key, record) in &state.kv {
+                batch.insert(&storage.sm_kv, key.clone(), meta_codec::encode_kv_record(record));
+            }
+            for (client_id, session) in &state.sessions {
+                for (sequence, (index, response)) in &session.responses {
+                    batch.insert(
+                        &storage.sm_sessions,
+                        session_key(client_id, *sequence),
+                        meta_codec::encode_session_entry(*index, response),
+                    );
+                }
+            }
+            if let Some(last) = &meta_for_file.last_log_id {
+                batch.insert(&storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(last)));
+            }
+            batch.insert(&storage.sm_meta, KEY_MEMBERSHIP, encode_stored_membership(&meta_for_file.last_membership));
+            batch.insert(&storage.sm_meta, KEY_REVISION, state.revision.to_be_bytes().to_vec());
+            batch.commit().map_err(io_error)?;
+            storage.database.persist(fjall::PersistMode::SyncAll).map_err(io_error)?;
+            Ok(state)
+        })
+        .await
+        .map_err(io_error)??;
+        let mut applied = self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *applied = Applied { state, last_applied: meta.last_log_id, last_membership: meta.last_membership.clone() };
+        tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        self.load_snapshot_file()
+    }
+}
+
+fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: Change) {
+    match change {
+        Change::KvPut { key, record } => batch.insert(&storage.sm_kv, key, meta_codec::encode_kv_record(&record)),
+        Change::KvDelete { key } => batch.remove(&storage.sm_kv, key),
+        Change::SessionEntryPut { client_id, sequence, index, response } => batch.insert(
+            &storage.sm_sessions,
+            session_key(&client_id, sequence),
+            meta_codec::encode_session_entry(index, &response),
+        ),
+        Change::SessionEntryDelete { client_id, sequence } => {
+            batch.remove(&storage.sm_sessions, session_key(&client_id, sequence))
+        }
+    }
+}

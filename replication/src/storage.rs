@@ -1,0 +1,63 @@
+//! The node's data directory: one fjall database holding the Raft log, the Raft metadata (vote,
+//! committed, purge marker, cluster identity) and the state machine, plus a `snapshots/` folder.
+//!
+//! Layout under `data_dir`:
+//! - `fjall/` keyspaces `raft_log` (big-endian index -> entry), `raft_meta`, `sm_kv`,
+//!   `sm_sessions`, `sm_meta`;
+//! - `snapshots/current.snapshot`: the last snapshot built or installed.
+
+use std::path::{Path, PathBuf};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageOpenError {
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the database in {path}: {source}")]
+    Open { path: PathBuf, source: fjall::Error },
+}
+
+/// Handles to every keyspace; cheap to clone (fjall handles are reference counted).
+#[derive(Clone)]
+pub struct Storage {
+    pub database: Database,
+    pub raft_log: Keyspace,
+    pub raft_meta: Keyspace,
+    pub sm_kv: Keyspace,
+    pub sm_sessions: Keyspace,
+    pub sm_meta: Keyspace,
+    pub snapshot_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Storage").field("snapshot_dir", &self.snapshot_dir).finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    pub fn open(data_dir: &Path) -> Result<Self, StorageOpenError> {
+        let fjall_dir = data_dir.join("fjall");
+        let snapshot_dir = data_dir.join("snapshots");
+        for dir in [data_dir, &snapshot_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| StorageOpenError::CreateDir { path: dir.to_path_buf(), source })?;
+        }
+        let open_error = |source| StorageOpenError::Open { path: fjall_dir.clone(), source };
+        let database = Database::builder(&fjall_dir).open().map_err(open_error)?;
+        let keyspace = |name: &str| database.keyspace(name, KeyspaceCreateOptions::default).map_err(open_error);
+        Ok(Storage {
+            raft_log: keyspace("raft_log")?,
+            raft_meta: keyspace("raft_meta")?,
+            sm_kv: keyspace("sm_kv")?,
+            sm_sessions: keyspace("sm_sessions")?,
+            sm_meta: keyspace("sm_meta")?,
+            database,
+            snapshot_dir,
+        })
+    }
+}
+
+pub fn io_error(error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(error.to_string())
+}

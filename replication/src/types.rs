@@ -1,0 +1,63 @@
+//! The openraft type configuration of Pharos.
+
+use std::fmt;
+
+use pharos_proto::v1;
+
+/// Where and how to reach a member; carried in the Raft membership so every node knows every
+/// other node's addresses and placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Client API address (`host:port`), what clients and redirects use.
+    pub client_addr: String,
+    /// Peer (Raft) API address.
+    pub peer_addr: String,
+    pub zone: String,
+    pub region: String,
+}
+
+impl fmt::Display for NodeInfo {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}(peer {}, {}/{})", self.client_addr, self.peer_addr, self.region, self.zone)
+    }
+}
+
+impl From<&NodeInfo> for v1::NodeInfo {
+    fn from(node: &NodeInfo) -> Self {
+        v1::NodeInfo {
+            client_addr: node.client_addr.clone(),
+            peer_addr: node.peer_addr.clone(),
+            zone: node.zone.clone(),
+            region: node.region.clone(),
+        }
+    }
+}
+
+impl From<v1::NodeInfo> for NodeInfo {
+    fn from(node: v1::NodeInfo) -> Self {
+        NodeInfo { client_addr: node.client_addr, peer_addr: node.peer_addr, zone: node.zone, region: node.region }
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Pharos' Raft types: log entries carry `pharos_meta::Command`s and yield `Response`s.
+    pub TypeConfig:
+        D = pharos_meta::Command,
+        R = pharos_meta::Response,
+        NodeId = u64,
+        Node = NodeInfo,
+);
+
+pub type NodeId = u64;
+pub type LogId = openraft::LogId<openraft::vote::leader_id_adv::LeaderId<u64, u64>>;
+pub type Vote = openraft::impls::Vote<openraft::vote::leader_id_adv::LeaderId<u64, u64>>;
+pub type LeaderId = openraft::vote::leader_id_adv::LeaderId<u64, u64>;
+pub type Entry = <TypeConfig as openraft::RaftTypeConfig>::Entry;
+pub type EntryPayload = openraft::EntryPayload<pharos_meta::Command, NodeId, NodeInfo>;
+pub type Membership = openraft::Membership<NodeId, NodeInfo>;
+pub type StoredMembership = openraft::StoredMembership<LeaderId, NodeId, NodeInfo>;
+pub type SnapshotMeta = openraft::SnapshotMeta<LeaderId, NodeId, NodeInfo>;
+/// Snapshot bytes as built by the state machine (a pharos-meta snapshot blob).
+pub type SnapshotData = Vec<u8>;
+pub type Snapshot = openraft::Snapshot<LeaderId, NodeId, NodeInfo, SnapshotData>;
+pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachineStore>;
