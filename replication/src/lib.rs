@@ -6,7 +6,11 @@
 //! never decides broker or DR policy (that is `pharos-dr`).
 
 pub mod codec;
+pub mod identity;
 pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod peer_service;
 pub mod state_machine;
 pub mod storage;
 pub mod types;
@@ -15,3 +19,5 @@ pub use log_store::LogStore;
 pub use state_machine::StateMachineStore;
 pub use storage::Storage;
 pub use types::{NodeId, NodeInfo, Raft, TypeConfig};
+pub use identity::ClusterIdentity;
+pub use node::{Node, NodeError, NodeStatus, RaftTuning};

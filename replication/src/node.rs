@@ -1,0 +1,388 @@
+//! A running Raft node: storage opened, identity fixed, openraft started. The server crate
+//! decides *how* a node gets its identity (bootstrap, join); this type runs it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::{ChangeMembers, ReadPolicy, ServerState};
+use pharos_meta::{Command, Response};
+
+use crate::identity::ClusterIdentity;
+use crate::log_store::LogStore;
+use crate::network::PeerNetwork;
+use crate::peer_service::PeerService;
+use crate::state_machine::StateMachineStore;
+use crate::storage::Storage;
+use crate::types::{LogId, NodeId, NodeInfo, Raft, TypeConfig};
+
+/// Raft timing and log-retention knobs, in the units their names say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftTuning {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many entries were applied since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept in the log behind the snapshot (so lagging followers need no snapshot).
+    pub logs_to_keep_after_snapshot: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        RaftTuning {
+            heartbeat_interval_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1500,
+            snapshot_logs_since_last: 20_000,
+            logs_to_keep_after_snapshot: 5_000,
+        }
+    }
+}
+
+/// Operating errors of node operations; each carries what the caller needs to act.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("not the leader; leader is {}", leader_id.map_or("unknown".to_string(), |id| format!("node {id} at {}", leader_client_addr.as_deref().unwrap_or("unknown address"))))]
+    NotLeader { leader_id: Option<NodeId>, leader_client_addr: Option<String> },
+    #[error("outcome unknown: {0} (retry with the same request id)")]
+    Unknown(String),
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
+    #[error("invalid membership change: {0}")]
+    InvalidMembership(String),
+    #[error("raft is not running: {0}")]
+    Stopped(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+/// A point-in-time view of the node for `cluster status`.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub node_id: NodeId,
+    pub state: ServerState,
+    pub term: u64,
+    pub leader_id: Option<NodeId>,
+    pub last_log_index: u64,
+    /// Highest index this node knows committed and holds locally.
+    pub commit_index: u64,
+    /// Highest index the leader reported committed by a quorum (may lead `commit_index`).
+    pub cluster_commit_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    pub joint_consensus: bool,
+    pub voters: BTreeSet<NodeId>,
+    pub members: BTreeMap<NodeId, NodeInfo>,
+    /// On the leader: the last log index each member is known to hold.
+    pub matched: Option<BTreeMap<NodeId, u64>>,
+    /// On the leader: milliseconds since a quorum last acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
+}
+
+/// One running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    pub raft: Raft,
+    pub state_machine: StateMachineStore,
+    pub identity: Arc<ClusterIdentity>,
+    pub info: NodeInfo,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Node").field("identity", &self.identity).field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] crate::storage::StorageOpenError),
+    #[error("cannot read the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid raft configuration: {0}")]
+    Config(String),
+    #[error("raft failed to start: {0}")]
+    Raft(String),
+}
+
+impl Node {
+    /// Opens `storage` and starts openraft with `identity`. Does not initialize a cluster.
+    pub async fn start(
+        storage: Storage,
+        identity: ClusterIdentity,
+        info: NodeInfo,
+        tuning: &RaftTuning,
+    ) -> Result<Node, StartError> {
+        let config = openraft::Config {
+            cluster_name: identity.cluster_id.clone(),
+            heartbeat_interval: tuning.heartbeat_interval_ms,
+            election_timeout_min: tuning.election_timeout_min_ms,
+            election_timeout_max: tuning.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(tuning.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: tuning.logs_to_keep_after_snapshot,
+            install_snapshot_timeout: 30_000,
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|error| StartError::Config(error.to_string()))?;
+        let state_machine = StateMachineStore::open(storage.clone())?;
+        let network = PeerNetwork::new(identity.clone());
+        let raft = Raft::new(identity.node_id, Arc::new(config), network, LogStore::new(storage.clone()), state_machine.clone())
+            .await
+            .map_err(|error| StartError::Raft(error.to_string()))?;
+        Ok(Node { raft, state_machine, identity: Arc::new(identity), info, storage })
+    }
+
+    /// Opens the storage of `data_dir` (for callers that must read the identity first).
+    pub fn open_storage(data_dir: &Path) -> Result<Storage, StartError> {
+        Ok(Storage::open(data_dir)?)
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The peer-port gRPC service of this node.
+    pub fn peer_service(&self) -> PeerService {
+        PeerService::new(self.raft.clone(), (*self.identity).clone())
+    }
+
+    pub async fn is_initialized(&self) -> Result<bool, NodeError> {
+        self.raft.is_initialized().await.map_err(|error| NodeError::Stopped(error.to_string()))
+    }
+
+    /// Initializes a new cluster with `voters` (same call, same arguments, on every bootstrap
+    /// voter). A no-op error from an already initialized node is not an error here.
+    pub async fn initialize(&self, voters: BTreeMap<NodeId, NodeInfo>) -> Result<(), NodeError> {
+        match self.raft.initialize(voters).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
+            Err(error) => Err(NodeError::InvalidMembership(error.to_string())),
+        }
+    }
+
+    fn forward_error(&self, forward: &openraft::error::ForwardToLeader<TypeConfig>) -> NodeError {
+        NodeError::NotLeader {
+            leader_id: forward.leader_id,
+            leader_client_addr: forward
+                .leader_node
+                .as_ref()
+                .map(|node| node.client_addr.clone())
+                .filter(|address| !address.is_empty()),
+        }
+    }
+
+    fn write_error(&self, error: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> NodeError {
+        match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => self.forward_error(&forward),
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(error)) => {
+                NodeError::InvalidMembership(error.to_string())
+            }
+            RaftError::APIError(other) => NodeError::Unknown(other.to_string()),
+            RaftError::Fatal(fatal) => NodeError::Stopped(fatal.to_string()),
+        }
+    }
+
+    /// Proposes `command` and waits until it is committed and applied. Leader only.
+    pub async fn write(&self, command: Command) -> Result<(Response, LogId), NodeError> {
+        let response = self.raft.client_write(command).await.map_err(|error| self.write_error(error))?;
+        Ok((response.data, response.log_id))
+    }
+
+    /// Waits until the local state machine reflects every write committed before this call
+    /// (read-index: the leader confirms its leadership with a quorum). Leader only.
+    pub async fn linearizable_barrier(&self) -> Result<(), NodeError> {
+        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => Err(self.forward_error(&forward)),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(error))) => {
+                Err(NodeError::NoQuorum(error.to_string()))
+            }
+            Err(RaftError::Fatal(fatal)) => Err(NodeError::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// The leader as this node knows it, with its client address when known.
+    pub fn leader(&self) -> (Option<NodeId>, Option<String>) {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let leader = metrics.current_leader;
+        let address = leader.and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|node| node.client_addr.clone())
+                .filter(|address| !address.is_empty())
+        });
+        (leader, address)
+    }
+
+    pub fn not_leader_error(&self) -> NodeError {
+        let (leader_id, leader_client_addr) = self.leader();
+        NodeError::NotLeader { leader_id, leader_client_addr }
+    }
+
+    // `millis_since_quorum_ack` is deprecated for an Instant we cannot put on the wire.
+    #[allow(deprecated)]
+    pub fn status(&self) -> NodeStatus {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        NodeStatus {
+            node_id: metrics.id,
+            state: metrics.state,
+            term: metrics.current_term,
+            leader_id: metrics.current_leader,
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            commit_index: metrics.local_committed.map_or(0, |log_id| log_id.index),
+            cluster_commit_index: metrics.cluster_committed.map_or(0, |log_id| log_id.index),
+            applied_index: metrics.last_applied.map_or(0, |log_id| log_id.index),
+            snapshot_index: metrics.snapshot.map_or(0, |log_id| log_id.index),
+            purged_index: metrics.purged.map_or(0, |log_id| log_id.index),
+            joint_consensus: membership.get_joint_config().len() > 1,
+            voters: membership.voter_ids().collect(),
+            members: membership.nodes().map(|(id, node)| (*id, node.clone())).collect(),
+            matched: metrics.replication.as_ref().map(|replication| {
+                replication.iter().map(|(id, matched)| (*id, matched.map_or(0, |log_id| log_id.index))).collect()
+            }),
+            millis_since_quorum_ack: metrics.millis_since_quorum_ack,
+        }
+    }
+
+    fn ensure_leader(&self) -> Result<(), NodeError> {
+        if self.raft.is_leader() { Ok(()) } else { Err(self.not_leader_error()) }
+    }
+
+    /// Adds `node_id` as a learner (returns once the membership change is committed).
+    pub async fn add_learner(&self, node_id: NodeId, info: NodeInfo) -> Result<(), NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        if let Some(existing) = status.members.get(&node_id)
+            && existing.peer_addr != info.peer_addr
+        {
+            return Err(NodeError::InvalidMembership(format!(
+                "node id {node_id} is already a member at peer address {}",
+                existing.peer_addr
+            )));
+        }
+        self.raft.add_learner(node_id, info, false).await.map_err(|error| self.write_error(error))?;
+        Ok(())
+    }
+
+    /// Learner -> voter through joint consensus.
+    pub async fn promote(&self, node_id: NodeId) -> Result<BTreeSet<NodeId>, NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        if !status.members.contains_key(&node_id) {
+            return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member; join it first")));
+        }
+        if status.voters.contains(&node_id) {
+            return Err(NodeError::InvalidMembership(format!("node {node_id} is already a voter")));
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds([node_id].into()), true)
+            .await
+            .map_err(|error| self.write_error(error))?;
+        Ok(self.status().voters)
+    }
+
+    /// Removes a voter or a learner from the cluster.
+    pub async fn remove(&self, node_id: NodeId) -> Result<NodeStatus, NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        if !status.members.contains_key(&node_id) {
+            return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member")));
+        }
+        if status.voters.contains(&node_id) {
+            if status.voters.len() == 1 {
+                return Err(NodeError::InvalidMembership("cannot remove the last voter".to_string()));
+            }
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters([node_id].into()), false)
+                .await
+                .map_err(|error| self.write_error(error))?;
+        } else {
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes([node_id].into()), false)
+                .await
+                .map_err(|error| self.write_error(error))?;
+        }
+        Ok(self.status())
+    }
+
+    /// Records a member's current addresses and placement in the membership.
+    pub async fn update_member(&self, node_id: NodeId, info: NodeInfo) -> Result<(), NodeError> {
+        self.ensure_leader()?;
+        if !self.status().members.contains_key(&node_id) {
+            return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member")));
+        }
+        self.raft
+            .change_membership(ChangeMembers::SetNodes([(node_id, info)].into()), true)
+            .await
+            .map_err(|error| self.write_error(error))?;
+        Ok(())
+    }
+
+    /// Hands leadership to `node_id` and waits (bounded) until it has taken over.
+    pub async fn transfer_leader(&self, node_id: NodeId, timeout: Duration) -> Result<NodeId, NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        if !status.voters.contains(&node_id) {
+            return Err(NodeError::InvalidMembership(format!("node {node_id} is not a voter")));
+        }
+        if status.leader_id == Some(node_id) {
+            return Ok(node_id);
+        }
+        self.raft.trigger().transfer_leader(node_id).await.map_err(|error| NodeError::Stopped(error.to_string()))?;
+        let waited = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|metrics| metrics.current_leader == Some(node_id), "leadership transferred")
+            .await;
+        match waited {
+            Ok(_) => Ok(node_id),
+            Err(error) => Err(NodeError::Timeout(format!("leadership did not move to node {node_id}: {error}"))),
+        }
+    }
+
+    /// Builds a snapshot of the applied state and purges the log up to it. Returns
+    /// `(snapshot_index, purged_index)`.
+    pub async fn compact(&self, timeout: Duration) -> Result<(u64, u64), NodeError> {
+        let applied = self.status().applied_index;
+        self.raft.trigger().snapshot().await.map_err(|error| NodeError::Stopped(error.to_string()))?;
+        let snapshot = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| metrics.snapshot.is_some_and(|log_id| log_id.index >= applied),
+                "snapshot built",
+            )
+            .await
+            .map_err(|error| NodeError::Timeout(error.to_string()))?
+            .snapshot
+            .map_or(0, |log_id| log_id.index);
+        self.raft.trigger().purge_log(snapshot).await.map_err(|error| NodeError::Stopped(error.to_string()))?;
+        let purged = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|metrics| metrics.purged.is_some_and(|log_id| log_id.index >= snapshot), "log purged")
+            .await
+            .map_err(|error| NodeError::Timeout(error.to_string()))?
+            .purged
+            .map_or(0, |log_id| log_id.index);
+        Ok((snapshot, purged))
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "raft shutdown failed");
+        }
+    }
+}

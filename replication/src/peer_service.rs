@@ -1,0 +1,174 @@
+//! The gRPC peer transport, server side: decodes, checks identity, hands to Raft, encodes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use openraft::raft::TransferLeaderRequest;
+use pharos_proto::v1;
+use pharos_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::codec;
+use crate::identity::ClusterIdentity;
+use crate::state_machine::snapshot_meta_from_wire;
+use crate::types::{Raft, Snapshot};
+
+/// Largest snapshot a node accepts from a peer.
+pub const SNAPSHOT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct PeerService {
+    raft: Raft,
+    identity: Arc<ClusterIdentity>,
+}
+
+impl std::fmt::Debug for PeerService {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("PeerService").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl PeerService {
+    pub fn new(raft: Raft, identity: ClusterIdentity) -> Self {
+        PeerService { raft, identity: Arc::new(identity) }
+    }
+
+    /// The tonic service, with message limits suited to log batches and snapshot chunks.
+    pub fn into_server(self) -> RaftServiceServer<PeerService> {
+        RaftServiceServer::new(self).max_decoding_message_size(64 * 1024 * 1024).max_encoding_message_size(64 * 1024 * 1024)
+    }
+
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        self.identity.check(request.metadata()).map_err(|mismatch| {
+            tracing::warn!(%mismatch, "refused peer request");
+            let mut status = Status::failed_precondition(mismatch.to_string());
+            status.metadata_mut().insert(pharos_proto::metadata::ERROR_REASON, "CLUSTER_MISMATCH".parse().expect("ascii"));
+            status
+        })
+    }
+}
+
+fn fatal(error: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("raft is not running: {error}"))
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<v1::AppendEntriesResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RaftService for PeerService {
+    async fn vote(&self, request: Request<v1::VoteRequest>) -> Result<Response<v1::VoteResponse>, Status> {
+        self.check(&request)?;
+        let vote_request = codec::vote_request_from_wire(request.into_inner())?;
+        let response = self.raft.vote(vote_request).await.map_err(fatal)?;
+        Ok(Response::new(codec::vote_response_to_wire(&response)))
+    }
+
+    async fn pre_vote(&self, request: Request<v1::VoteRequest>) -> Result<Response<v1::VoteResponse>, Status> {
+        self.check(&request)?;
+        let vote_request = codec::vote_request_from_wire(request.into_inner())?;
+        let response = self.raft.pre_vote(vote_request).await.map_err(fatal)?;
+        Ok(Response::new(codec::vote_response_to_wire(&response)))
+    }
+
+    async fn append_entries(
+        &self,
+        request: Request<v1::AppendEntriesRequest>,
+    ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
+        self.check(&request)?;
+        let append_request = codec::append_request_from_wire(request.into_inner())?;
+        let response = self.raft.append_entries(append_request).await.map_err(fatal)?;
+        Ok(Response::new(codec::append_response_to_wire(&response)))
+    }
+
+    type StreamAppendStream = ResponseStream;
+
+    async fn stream_append(
+        &self,
+        request: Request<Streaming<v1::AppendEntriesRequest>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        self.check(&request)?;
+        // A malformed or failed message ends the input: skipping it would break log order.
+        let input = request.into_inner().scan((), |(), item| {
+            let converted = match item {
+                Ok(message) => match codec::append_request_from_wire(message) {
+                    Ok(append_request) => Some(append_request),
+                    Err(error) => {
+                        tracing::warn!(%error, "malformed stream-append request; closing the stream");
+                        None
+                    }
+                },
+                Err(_) => None,
+            };
+            futures::future::ready(converted)
+        });
+        let output = self.raft.stream_append(input).map(|result| match result {
+            Ok(stream_result) => Ok(codec::stream_result_to_wire(&stream_result)),
+            Err(error) => Err(fatal(error)),
+        });
+        Ok(Response::new(Box::pin(output)))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<v1::SnapshotChunk>>,
+    ) -> Result<Response<v1::SnapshotResponse>, Status> {
+        use v1::snapshot_chunk::Payload;
+        self.check(&request)?;
+        let mut stream = request.into_inner();
+        let first = stream.next().await.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        let Some(Payload::Meta(meta)) = first.payload else {
+            return Err(Status::invalid_argument("the first snapshot chunk must carry the meta"));
+        };
+        if meta.total_bytes > SNAPSHOT_BYTES_MAX {
+            return Err(Status::resource_exhausted(format!(
+                "snapshot of {} bytes exceeds the limit of {SNAPSHOT_BYTES_MAX}",
+                meta.total_bytes
+            )));
+        }
+        let vote = codec::vote_from_wire(meta.vote)?;
+        let total_bytes = meta.total_bytes;
+        let snapshot_meta = snapshot_meta_from_wire(meta)?;
+        let mut data = Vec::with_capacity(total_bytes.min(SNAPSHOT_BYTES_MAX) as usize);
+        while let Some(chunk) = stream.next().await {
+            let Some(Payload::Data(bytes)) = chunk?.payload else {
+                return Err(Status::invalid_argument("snapshot chunks after the first must carry data"));
+            };
+            if data.len() as u64 + bytes.len() as u64 > total_bytes {
+                return Err(Status::invalid_argument("snapshot data exceeds the announced size"));
+            }
+            data.extend_from_slice(&bytes);
+        }
+        if data.len() as u64 != total_bytes {
+            return Err(Status::invalid_argument(format!(
+                "snapshot stream ended after {} of {total_bytes} bytes",
+                data.len()
+            )));
+        }
+        let response = self
+            .raft
+            .install_full_snapshot(vote, Snapshot { meta: snapshot_meta, snapshot: data })
+            .await
+            .map_err(fatal)?;
+        Ok(Response::new(v1::SnapshotResponse { vote: Some(codec::vote_to_wire(&response.vote)) }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<v1::TransferLeaderRequest>,
+    ) -> Result<Response<v1::TransferLeaderResponse>, Status> {
+        self.check(&request)?;
+        let message = request.into_inner();
+        let from_leader = codec::vote_from_wire(message.from_leader)?;
+        let transfer = TransferLeaderRequest::new(
+            from_leader,
+            message.to_node_id,
+            codec::option_log_id_from_wire(message.last_log_id),
+        );
+        let rejected = match self.raft.handle_transfer_leader(transfer).await.map_err(fatal)? {
+            Ok(()) => String::new(),
+            Err(error) => error.to_string(),
+        };
+        Ok(Response::new(v1::TransferLeaderResponse { rejected }))
+    }
+}
