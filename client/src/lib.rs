@@ -1,0 +1,323 @@
+//! The Pharos client library, used by brokers, the CLI, chaos tests and benchmarks.
+//!
+//! It knows a list of endpoints, finds the leader by following `NOT_LEADER` redirects, and
+//! retries a bounded number of times. Every mutating call carries an idempotency key
+//! `(client_id, sequence)`; a retry reuses it, so a write whose outcome was unknown (leader died
+//! mid-request) is applied exactly once. It must never retry forever or hide which error ended a
+//! call.
+
+mod error;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use error::ClientError;
+pub use pharos_proto::v1;
+use pharos_proto::v1::cluster_service_client::ClusterServiceClient;
+use pharos_proto::v1::kv_service_client::KvServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// Retry and timeout limits of a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Attempts per call, redirects included.
+    pub attempts_max: u32,
+    /// Pause before retrying an unreachable or leaderless cluster; doubles up to 8x.
+    pub retry_backoff_ms: u64,
+    /// Deadline of one attempt.
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { attempts_max: 30, retry_backoff_ms: 100, request_timeout_ms: 5_000, connect_timeout_ms: 1_000 }
+    }
+}
+
+#[derive(Debug)]
+struct Endpoints {
+    /// Configured endpoints, then any leader address learned from a redirect.
+    addresses: Vec<String>,
+    /// Index into `addresses` of the node to try first.
+    current: usize,
+    channels: Vec<Option<Channel>>,
+}
+
+/// A Pharos client. Cheap to clone; clones share the leader hint and the idempotency sequence.
+#[derive(Debug, Clone)]
+pub struct Client {
+    endpoints: Arc<Mutex<Endpoints>>,
+    options: ClientOptions,
+    client_id: Arc<str>,
+    sequence: Arc<AtomicU64>,
+}
+
+/// Which node to ask, and what to do next.
+enum Next {
+    Retry { pause: bool },
+    Fail(ClientError),
+}
+
+impl Client {
+    /// A client for `endpoints` (`host:port`). Connects lazily.
+    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Result<Client, ClientError> {
+        Self::with_options(endpoints, ClientOptions::default())
+    }
+
+    pub fn with_options(
+        endpoints: impl IntoIterator<Item = impl Into<String>>,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let addresses: Vec<String> = endpoints.into_iter().map(Into::into).filter(|a: &String| !a.is_empty()).collect();
+        if addresses.is_empty() {
+            return Err(ClientError::Config("no endpoints given".to_string()));
+        }
+        let channels = vec![None; addresses.len()];
+        Ok(Client {
+            endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels })),
+            options,
+            client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
+            sequence: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// This client's idempotency id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// A fresh idempotency key for one logical request; reuse it to retry that request.
+    pub fn next_request_id(&self) -> v1::RequestId {
+        v1::RequestId { client_id: self.client_id.to_string(), sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1 }
+    }
+
+    fn channel(&self) -> Result<(usize, String, Channel), ClientError> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = endpoints.current % endpoints.addresses.len();
+        let address = endpoints.addresses[index].clone();
+        if let Some(channel) = &endpoints.channels[index] {
+            return Ok((index, address, channel.clone()));
+        }
+        let url = if address.starts_with("http://") || address.starts_with("https://") {
+            address.clone()
+        } else {
+            format!("http://{address}")
+        };
+        let channel = Endpoint::from_shared(url)
+            .map_err(|error| ClientError::Config(format!("bad endpoint {address}: {error}")))?
+            .connect_timeout(Duration::from_millis(self.options.connect_timeout_ms))
+            .timeout(Duration::from_millis(self.options.request_timeout_ms))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        endpoints.channels[index] = Some(channel.clone());
+        Ok((index, address, channel))
+    }
+
+    /// Moves on after `failed_index` failed: to the leader address if known, else the next one.
+    fn advance(&self, failed_index: usize, leader_addr: Option<&str>) {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(leader_addr) = leader_addr {
+            let position = match endpoints.addresses.iter().position(|address| address == leader_addr) {
+                Some(position) => position,
+                None => {
+                    endpoints.addresses.push(leader_addr.to_string());
+                    endpoints.channels.push(None);
+                    endpoints.addresses.len() - 1
+                }
+            };
+            endpoints.current = position;
+        } else if endpoints.current == failed_index {
+            endpoints.current = (failed_index + 1) % endpoints.addresses.len();
+        }
+    }
+
+    fn classify(&self, index: usize, status: tonic::Status) -> Next {
+        let reason = status
+            .metadata()
+            .get(pharos_proto::metadata::ERROR_REASON)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        match (status.code(), reason.as_str()) {
+            (_, "NOT_LEADER") => {
+                let leader_addr = status
+                    .metadata()
+                    .get(pharos_proto::metadata::LEADER_CLIENT_ADDR)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string);
+                self.advance(index, leader_addr.as_deref());
+                Next::Retry { pause: leader_addr.is_none() }
+            }
+            (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled, _)
+            | (tonic::Code::Unknown, "")
+            | (_, "UNKNOWN_OUTCOME") => {
+                self.advance(index, None);
+                Next::Retry { pause: true }
+            }
+            _ => Next::Fail(ClientError::from_status(status)),
+        }
+    }
+
+    /// Runs `call` against the leader (or any node, for local reads), following redirects and
+    /// retrying transport failures, at most `attempts_max` times.
+    async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut pause_ms = self.options.retry_backoff_ms;
+        let mut last_error = None;
+        for _ in 0..self.options.attempts_max {
+            let (index, address, channel) = self.channel()?;
+            match call(channel).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => {
+                    tracing::debug!(%address, %status, "pharos call failed");
+                    last_error = Some(format!("{address}: {}", status.message()));
+                    match self.classify(index, status) {
+                        Next::Fail(error) => return Err(error),
+                        Next::Retry { pause } => {
+                            if pause {
+                                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                                pause_ms = (pause_ms * 2).min(self.options.retry_backoff_ms * 8);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(ClientError::Unavailable {
+            attempts: self.options.attempts_max,
+            last_error: last_error.unwrap_or_default(),
+        })
+    }
+
+    // ---- key/value ----
+
+    pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<v1::PutResponse, ClientError> {
+        self.put_with_id(key, value, self.next_request_id()).await
+    }
+
+    /// Put with an explicit idempotency key (retries of one logical write share it).
+    pub async fn put_with_id(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        request_id: v1::RequestId,
+    ) -> Result<v1::PutResponse, ClientError> {
+        let request = v1::PutRequest { key: key.into(), value: value.into(), request_id: Some(request_id) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { KvServiceClient::new(channel).put(request).await }
+        })
+        .await
+    }
+
+    pub async fn get(&self, key: impl Into<Vec<u8>>, consistency: v1::Consistency) -> Result<v1::GetResponse, ClientError> {
+        let request = v1::GetRequest { key: key.into(), consistency: consistency as i32 };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { KvServiceClient::new(channel).get(request).await }
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: impl Into<Vec<u8>>) -> Result<v1::DeleteResponse, ClientError> {
+        let request = v1::DeleteRequest { key: key.into(), request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { KvServiceClient::new(channel).delete(request).await }
+        })
+        .await
+    }
+
+    pub async fn compare_and_set(
+        &self,
+        key: impl Into<Vec<u8>>,
+        compare: v1::compare_and_set_request::Compare,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<v1::CompareAndSetResponse, ClientError> {
+        let request = v1::CompareAndSetRequest {
+            key: key.into(),
+            value: value.into(),
+            compare: Some(compare),
+            request_id: Some(self.next_request_id()),
+        };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { KvServiceClient::new(channel).compare_and_set(request).await }
+        })
+        .await
+    }
+
+    pub async fn range(
+        &self,
+        prefix: impl Into<Vec<u8>>,
+        limit: u32,
+        consistency: v1::Consistency,
+    ) -> Result<v1::RangeResponse, ClientError> {
+        let request = v1::RangeRequest { prefix: prefix.into(), limit, consistency: consistency as i32 };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { KvServiceClient::new(channel).range(request).await }
+        })
+        .await
+    }
+
+    // ---- cluster ----
+
+    /// Status of whichever node answers first (not necessarily the leader).
+    pub async fn status(&self) -> Result<v1::StatusResponse, ClientError> {
+        self.call(|channel| async move { ClusterServiceClient::new(channel).status(v1::StatusRequest {}).await })
+            .await
+    }
+
+    pub async fn identity(&self) -> Result<v1::IdentityResponse, ClientError> {
+        self.call(|channel| async move { ClusterServiceClient::new(channel).identity(v1::IdentityRequest {}).await })
+            .await
+    }
+
+    pub async fn join(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
+        let request = v1::JoinRequest { node_id, info: Some(info) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { ClusterServiceClient::new(channel).join(request).await }
+        })
+        .await
+    }
+
+    pub async fn update_member(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
+        let request = v1::JoinRequest { node_id, info: Some(info) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { ClusterServiceClient::new(channel).update_member(request).await }
+        })
+        .await
+    }
+
+    pub async fn promote(&self, node_id: u64) -> Result<v1::PromoteResponse, ClientError> {
+        self.call(|channel| async move { ClusterServiceClient::new(channel).promote(v1::PromoteRequest { node_id }).await })
+            .await
+    }
+
+    pub async fn remove(&self, node_id: u64) -> Result<v1::RemoveResponse, ClientError> {
+        self.call(|channel| async move { ClusterServiceClient::new(channel).remove(v1::RemoveRequest { node_id }).await })
+            .await
+    }
+
+    pub async fn transfer_leader(&self, to_node_id: u64) -> Result<v1::TransferLeaderRpcResponse, ClientError> {
+        self.call(|channel| async move {
+            ClusterServiceClient::new(channel).transfer_leader(v1::TransferLeaderRpcRequest { to_node_id }).await
+        })
+        .await
+    }
+
+    /// Snapshot + log purge on the first endpoint that answers.
+    pub async fn compact(&self) -> Result<v1::CompactResponse, ClientError> {
+        self.call(|channel| async move { ClusterServiceClient::new(channel).compact(v1::CompactRequest {}).await })
+            .await
+    }
+}

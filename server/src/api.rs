@@ -1,0 +1,298 @@
+//! gRPC client API (thin: decode -> node -> encode).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pharos_meta::{Command, Operation, RequestId, Response};
+use pharos_proto::v1;
+use pharos_proto::v1::cluster_service_server::ClusterService;
+use pharos_proto::v1::kv_service_server::KvService;
+use pharos_replication::{Node, NodeInfo};
+use tonic::{Code, Request, Status};
+
+use crate::status::{command_error, invalid_request, node_error, with_reason};
+
+/// Bound of an operator membership operation (promote, transfer, compact).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    node: Node,
+}
+
+impl Api {
+    pub fn new(node: Node) -> Self {
+        Api { node }
+    }
+
+    fn header(&self, revision: u64) -> v1::ResponseHeader {
+        let status = self.node.status();
+        v1::ResponseHeader {
+            revision,
+            node_id: status.node_id,
+            applied_index: status.applied_index,
+            known_commit_index: status.cluster_commit_index.max(status.commit_index),
+            millis_since_leader_contact: None,
+        }
+    }
+
+    async fn write(&self, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {
+        if !self.node.raft.is_leader() {
+            return Err(node_error(self.node.not_leader_error()));
+        }
+        let issued_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64);
+        let (response, _) =
+            self.node.write(Command { request_id, issued_at_ms, operation }).await.map_err(node_error)?;
+        match response {
+            Response::Error(error) => Err(command_error(error)),
+            other => Ok(other),
+        }
+    }
+
+    /// Makes the local state fit for a read of the requested consistency.
+    async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
+        match v1::Consistency::try_from(consistency) {
+            Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
+            Ok(v1::Consistency::Local) => Ok(()),
+            Err(_) => Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}"))),
+        }
+    }
+}
+
+fn unexpected(response: Response) -> Status {
+    Status::internal(format!("state machine answered with an unexpected response: {response:?}"))
+}
+
+#[tonic::async_trait]
+impl KvService for Api {
+    async fn put(&self, request: Request<v1::PutRequest>) -> Result<tonic::Response<v1::PutResponse>, Status> {
+        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        match self.write(operation, request_id).await? {
+            Response::Put { revision, created } => {
+                Ok(tonic::Response::new(v1::PutResponse { header: Some(self.header(revision)), created }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get(&self, request: Request<v1::GetRequest>) -> Result<tonic::Response<v1::GetResponse>, Status> {
+        let request = request.into_inner();
+        pharos_proto::convert::validate_key("key", &request.key).map_err(invalid_request)?;
+        self.prepare_read(request.consistency).await?;
+        let (revision, record) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.revision, applied.state.kv.get(&request.key).cloned())
+        };
+        Ok(tonic::Response::new(v1::GetResponse {
+            header: Some(self.header(revision)),
+            kv: record.map(|record| pharos_proto::convert::key_value(request.key, record)),
+        }))
+    }
+
+    async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<tonic::Response<v1::DeleteResponse>, Status> {
+        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        match self.write(operation, request_id).await? {
+            Response::Delete { revision, deleted } => {
+                Ok(tonic::Response::new(v1::DeleteResponse { header: Some(self.header(revision)), deleted }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn compare_and_set(
+        &self,
+        request: Request<v1::CompareAndSetRequest>,
+    ) -> Result<tonic::Response<v1::CompareAndSetResponse>, Status> {
+        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        match self.write(operation, request_id).await? {
+            Response::CompareAndSet { succeeded, revision, current_mod_revision } => {
+                Ok(tonic::Response::new(v1::CompareAndSetResponse {
+                    header: Some(self.header(revision)),
+                    succeeded,
+                    current_mod_revision,
+                }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn range(&self, request: Request<v1::RangeRequest>) -> Result<tonic::Response<v1::RangeResponse>, Status> {
+        let request = request.into_inner();
+        let (prefix, limit) = pharos_proto::convert::range(&request).map_err(invalid_request)?;
+        self.prepare_read(request.consistency).await?;
+        let (revision, mut kvs) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.revision, applied.state.range_prefix(&prefix, limit + 1))
+        };
+        let more = kvs.len() > limit;
+        kvs.truncate(limit);
+        Ok(tonic::Response::new(v1::RangeResponse {
+            header: Some(self.header(revision)),
+            kvs: kvs.into_iter().map(|(key, record)| pharos_proto::convert::key_value(key, record)).collect(),
+            more,
+        }))
+    }
+}
+
+fn role_name(state: openraft::ServerState) -> &'static str {
+    match state {
+        openraft::ServerState::Leader => "leader",
+        openraft::ServerState::Follower => "follower",
+        openraft::ServerState::Candidate => "candidate",
+        openraft::ServerState::Learner => "learner",
+        openraft::ServerState::Shutdown => "shutdown",
+    }
+}
+
+/// Placement warnings for `cluster status` (DESIGN.md §6).
+pub fn placement_warnings(voters: &[(u64, &NodeInfo)]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if voters.len() == 1 {
+        warnings.push("a single voter: losing it loses the cluster (no fault tolerance)".to_string());
+    }
+    let mut per_zone = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, info) in voters {
+        *per_zone.entry(info.zone.as_str()).or_default() += 1;
+    }
+    for (zone, count) in per_zone {
+        if voters.len() > 1 && count > voters.len() / 2 {
+            warnings.push(format!(
+                "zone {:?} holds {count} of {} voters: losing that zone loses quorum",
+                zone,
+                voters.len()
+            ));
+        }
+    }
+    warnings
+}
+
+fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
+    let info: NodeInfo = info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
+    for (field, value) in [("info.client_addr", &info.client_addr), ("info.peer_addr", &info.peer_addr)] {
+        if value.parse::<std::net::SocketAddr>().is_err() && value.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("{field} `{value}` is not host:port")));
+        }
+    }
+    Ok(info)
+}
+
+#[tonic::async_trait]
+impl ClusterService for Api {
+    async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<tonic::Response<v1::IdentityResponse>, Status> {
+        let identity = &self.node.identity;
+        Ok(tonic::Response::new(v1::IdentityResponse {
+            cluster_id: identity.cluster_id.clone(),
+            generation: identity.generation,
+            node_id: identity.node_id,
+            leader_id: self.node.leader().0,
+        }))
+    }
+
+    async fn status(&self, _: Request<v1::StatusRequest>) -> Result<tonic::Response<v1::StatusResponse>, Status> {
+        let status = self.node.status();
+        let members = status
+            .members
+            .iter()
+            .map(|(id, info)| {
+                let matched = status.matched.as_ref().and_then(|matched| matched.get(id).copied());
+                v1::MemberStatus {
+                    node_id: *id,
+                    info: Some(info.into()),
+                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                    lag_entries: matched.map(|matched| status.last_log_index.saturating_sub(matched)),
+                    matched_index: matched,
+                }
+            })
+            .collect();
+        let voters: Vec<(u64, &NodeInfo)> =
+            status.members.iter().filter(|(id, _)| status.voters.contains(id)).map(|(id, info)| (*id, info)).collect();
+        let digest = self.node.state_machine.read().state.digest();
+        Ok(tonic::Response::new(v1::StatusResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            node_id: status.node_id,
+            leader_id: status.leader_id,
+            term: status.term,
+            state: role_name(status.state).to_string(),
+            last_log_index: status.last_log_index,
+            commit_index: status.commit_index,
+            applied_index: status.applied_index,
+            snapshot_index: status.snapshot_index,
+            purged_index: status.purged_index,
+            members,
+            joint_consensus: status.joint_consensus,
+            state_digest: digest,
+            warnings: placement_warnings(&voters),
+        }))
+    }
+
+    async fn join(&self, request: Request<v1::JoinRequest>) -> Result<tonic::Response<v1::JoinResponse>, Status> {
+        let request = request.into_inner();
+        if request.node_id == 0 {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "node_id must be at least 1"));
+        }
+        let info = node_info(request.info)?;
+        self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::JoinResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            leader_id: self.node.identity.node_id,
+        }))
+    }
+
+    async fn update_member(&self, request: Request<v1::JoinRequest>) -> Result<tonic::Response<v1::JoinResponse>, Status> {
+        let request = request.into_inner();
+        let info = node_info(request.info)?;
+        self.node.update_member(request.node_id, info).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::JoinResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            leader_id: self.node.identity.node_id,
+        }))
+    }
+
+    async fn promote(&self, request: Request<v1::PromoteRequest>) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
+        let voters = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
+    }
+
+    async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
+        let status = self.node.remove(request.into_inner().node_id).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::RemoveResponse {
+            voters: status.voters.iter().copied().collect(),
+            learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<v1::TransferLeaderRpcRequest>,
+    ) -> Result<tonic::Response<v1::TransferLeaderRpcResponse>, Status> {
+        let leader_id =
+            self.node.transfer_leader(request.into_inner().to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::TransferLeaderRpcResponse { leader_id }))
+    }
+
+    async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<tonic::Response<v1::CompactResponse>, Status> {
+        let (snapshot_index, purged_index) = self.node.compact(ADMIN_TIMEOUT).await.map_err(node_error)?;
+        Ok(tonic::Response::new(v1::CompactResponse { snapshot_index, purged_index }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(zone: &str) -> NodeInfo {
+        NodeInfo { zone: zone.to_string(), ..NodeInfo::default() }
+    }
+
+    #[test]
+    fn warns_when_one_zone_holds_a_voter_majority() {
+        let (a, b, c) = (info("a"), info("b"), info("c"));
+        assert!(placement_warnings(&[(1, &a), (2, &b), (3, &c)]).is_empty());
+        let warnings = placement_warnings(&[(1, &a), (2, &a), (3, &c)]);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("zone \"a\" holds 2 of 3 voters"), "{warnings:?}");
+        assert_eq!(placement_warnings(&[(1, &a)]).len(), 1);
+    }
+}

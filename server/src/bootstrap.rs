@@ -1,0 +1,101 @@
+//! How a node gets its identity and joins a cluster: single-node, static bootstrap or join.
+//!
+//! Once a data dir holds an identity, bootstrap flags are checked against it and otherwise
+//! ignored (as etcd does), so restarting with the very same flags resumes. A data dir from
+//! another cluster, or for another node id, is refused before anything is written.
+
+use std::collections::BTreeMap;
+
+use pharos_replication::{ClusterIdentity, NodeInfo, Storage};
+
+use crate::config::{Bootstrap, ServeConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(
+        "data dir {data_dir} belongs to cluster {stored}, but the flags describe cluster {expected} \
+         (check --initial-cluster and --initial-cluster-token, or use an empty data dir)"
+    )]
+    OtherCluster { data_dir: String, stored: String, expected: String },
+    #[error("data dir {data_dir} belongs to node {stored}, not node {configured}")]
+    OtherNode { data_dir: String, stored: u64, configured: u64 },
+    #[error("cannot read or write the cluster identity: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot reach the cluster to join through {endpoints}: {reason}")]
+    Join { endpoints: String, reason: String },
+}
+
+/// Namespace for static-bootstrap cluster ids (UUID v5 of token + member list).
+const CLUSTER_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7068_6172_6f73_4000_8000_636c_7573_7465);
+
+/// The cluster id every node of a static bootstrap derives from the same flags.
+pub fn static_cluster_id(token: &str, members: &BTreeMap<u64, String>) -> String {
+    let mut name = format!("pharos-initial-cluster;token={token}");
+    for (id, peer) in members {
+        name.push_str(&format!(";{id}={peer}"));
+    }
+    uuid::Uuid::new_v5(&CLUSTER_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+pub fn this_node(config: &ServeConfig) -> NodeInfo {
+    NodeInfo {
+        client_addr: config.advertise_client.clone(),
+        peer_addr: config.advertise_peer.clone(),
+        zone: config.zone.clone(),
+        region: config.region.clone(),
+    }
+}
+
+/// Loads the stored identity, checks it against the configuration, or creates it.
+pub async fn resolve_identity(config: &ServeConfig, storage: &Storage) -> Result<ClusterIdentity, BootstrapError> {
+    let data_dir = config.data_dir.display().to_string();
+    let stored = ClusterIdentity::load(storage)?;
+    if let Some(stored) = &stored
+        && stored.node_id != config.node_id
+    {
+        return Err(BootstrapError::OtherNode { data_dir, stored: stored.node_id, configured: config.node_id });
+    }
+    let bootstrap = config.bootstrap().map_err(|error| std::io::Error::other(error.to_string()))?;
+    let identity = match (stored, bootstrap) {
+        (Some(stored), Bootstrap::InitialCluster { members, token }) => {
+            let expected = static_cluster_id(&token, &members);
+            if stored.cluster_id != expected {
+                return Err(BootstrapError::OtherCluster { data_dir, stored: stored.cluster_id, expected });
+            }
+            return Ok(stored);
+        }
+        (Some(stored), _) => return Ok(stored),
+        (None, Bootstrap::Single) => ClusterIdentity {
+            cluster_id: uuid::Uuid::new_v4().to_string(),
+            generation: 1,
+            node_id: config.node_id,
+        },
+        (None, Bootstrap::InitialCluster { members, token }) => {
+            ClusterIdentity { cluster_id: static_cluster_id(&token, &members), generation: 1, node_id: config.node_id }
+        }
+        (None, Bootstrap::Join { endpoints }) => {
+            let join_error = |reason: String| BootstrapError::Join { endpoints: endpoints.join(","), reason };
+            let client = pharos_client::Client::new(endpoints.clone()).map_err(|error| join_error(error.to_string()))?;
+            let remote = client.identity().await.map_err(|error| join_error(error.to_string()))?;
+            ClusterIdentity { cluster_id: remote.cluster_id, generation: remote.generation, node_id: config.node_id }
+        }
+    };
+    identity.save(storage)?;
+    tracing::info!(cluster_id = %identity.cluster_id, node_id = identity.node_id, "initialized data dir");
+    Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_cluster_ids_depend_on_token_and_members_only() {
+        let members: BTreeMap<u64, String> = [(1, "a:1".to_string()), (2, "b:2".to_string())].into();
+        assert_eq!(static_cluster_id("t", &members), static_cluster_id("t", &members.clone()));
+        assert_ne!(static_cluster_id("t", &members), static_cluster_id("u", &members));
+        let mut other = members.clone();
+        other.insert(3, "c:3".to_string());
+        assert_ne!(static_cluster_id("t", &members), static_cluster_id("t", &other));
+    }
+}

@@ -1,0 +1,329 @@
+//! Server configuration: defaults < TOML file (`--config`) < environment (`PHAROS_*`) < flags.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `pharos serve` flags. Every field is optional so that an unset flag falls through to the
+/// environment, then the file, then the default.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with the same settings as the flags (snake_case keys).
+    #[arg(long, env = "PHAROS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    #[arg(long, env = "PHAROS_NODE_ID")]
+    pub node_id: Option<u64>,
+    #[arg(long, env = "PHAROS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Client API listen address.
+    #[arg(long, env = "PHAROS_LISTEN_CLIENT")]
+    pub listen_client: Option<String>,
+    /// Peer (Raft) API listen address.
+    #[arg(long, env = "PHAROS_LISTEN_PEER")]
+    pub listen_peer: Option<String>,
+    /// HTTP /metrics /healthz /readyz listen address.
+    #[arg(long, env = "PHAROS_LISTEN_HTTP")]
+    pub listen_http: Option<String>,
+    /// Client address other nodes and clients use to reach this node (default: --listen-client).
+    #[arg(long, env = "PHAROS_ADVERTISE_CLIENT")]
+    pub advertise_client: Option<String>,
+    /// Peer address other nodes use to reach this node (default: --listen-peer).
+    #[arg(long, env = "PHAROS_ADVERTISE_PEER")]
+    pub advertise_peer: Option<String>,
+    #[arg(long, env = "PHAROS_ZONE")]
+    pub zone: Option<String>,
+    #[arg(long, env = "PHAROS_REGION")]
+    pub region: Option<String>,
+    /// Static bootstrap: `1=peerA,2=peerB,3=peerC` (every listed node is a voter). Ignored once
+    /// the data dir is initialized.
+    #[arg(long, env = "PHAROS_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+    /// Mixed into the cluster id of a static bootstrap so two clusters with the same member
+    /// list still get different ids.
+    #[arg(long, env = "PHAROS_INITIAL_CLUSTER_TOKEN")]
+    pub initial_cluster_token: Option<String>,
+    /// Join a running cluster as a learner through these client endpoints (comma separated).
+    #[arg(long, env = "PHAROS_JOIN")]
+    pub join: Option<String>,
+    /// Ask to be promoted to voter once caught up (with --join).
+    #[arg(long, env = "PHAROS_AUTO_PROMOTE")]
+    pub auto_promote: Option<bool>,
+    #[arg(long, env = "PHAROS_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u64>,
+    #[arg(long, env = "PHAROS_ELECTION_TIMEOUT_MIN_MS")]
+    pub election_timeout_min_ms: Option<u64>,
+    #[arg(long, env = "PHAROS_ELECTION_TIMEOUT_MAX_MS")]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Build a snapshot every N applied entries (then purge the log behind it).
+    #[arg(long, env = "PHAROS_SNAPSHOT_LOGS_SINCE_LAST")]
+    pub snapshot_logs_since_last: Option<u64>,
+    /// Entries kept in the log behind the latest snapshot.
+    #[arg(long, env = "PHAROS_LOGS_TO_KEEP_AFTER_SNAPSHOT")]
+    pub logs_to_keep_after_snapshot: Option<u64>,
+    /// `text` or `json`.
+    #[arg(long, env = "PHAROS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// tracing filter, e.g. `info` or `pharos=debug,openraft=info`.
+    #[arg(long, env = "PHAROS_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+    pub listen_client: String,
+    pub listen_peer: String,
+    pub listen_http: String,
+    pub advertise_client: String,
+    pub advertise_peer: String,
+    pub zone: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_cluster: Option<String>,
+    pub initial_cluster_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<String>,
+    pub auto_promote: bool,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub logs_to_keep_after_snapshot: u64,
+    pub log_format: String,
+    pub log_level: String,
+}
+
+/// The TOML file: every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: Option<u64>,
+    data_dir: Option<PathBuf>,
+    listen_client: Option<String>,
+    listen_peer: Option<String>,
+    listen_http: Option<String>,
+    advertise_client: Option<String>,
+    advertise_peer: Option<String>,
+    zone: Option<String>,
+    region: Option<String>,
+    initial_cluster: Option<String>,
+    initial_cluster_token: Option<String>,
+    join: Option<String>,
+    auto_promote: Option<bool>,
+    heartbeat_interval_ms: Option<u64>,
+    election_timeout_min_ms: Option<u64>,
+    election_timeout_max_ms: Option<u64>,
+    snapshot_logs_since_last: Option<u64>,
+    logs_to_keep_after_snapshot: Option<u64>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// How this node becomes part of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// A one-node cluster of its own.
+    Single,
+    /// Every listed node is a voter: node id -> peer address.
+    InitialCluster { members: BTreeMap<u64, String>, token: String },
+    /// Join a running cluster through these client endpoints.
+    Join { endpoints: Vec<String> },
+}
+
+impl ServeConfig {
+    pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.clone(), source: Box::new(source) })?
+            }
+            None => FileConfig::default(),
+        };
+        let listen_client = args.listen_client.clone().or(file.listen_client).unwrap_or("127.0.0.1:7370".into());
+        let listen_peer = args.listen_peer.clone().or(file.listen_peer).unwrap_or("127.0.0.1:7380".into());
+        let config = ServeConfig {
+            node_id: args.node_id.or(file.node_id).unwrap_or(1),
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./pharos-data")),
+            advertise_client: args.advertise_client.clone().or(file.advertise_client).unwrap_or(listen_client.clone()),
+            advertise_peer: args.advertise_peer.clone().or(file.advertise_peer).unwrap_or(listen_peer.clone()),
+            listen_client,
+            listen_peer,
+            listen_http: args.listen_http.clone().or(file.listen_http).unwrap_or("127.0.0.1:7390".into()),
+            zone: args.zone.clone().or(file.zone).unwrap_or("zone-a".into()),
+            region: args.region.clone().or(file.region).unwrap_or("region-1".into()),
+            initial_cluster: args.initial_cluster.clone().or(file.initial_cluster),
+            initial_cluster_token: args
+                .initial_cluster_token
+                .clone()
+                .or(file.initial_cluster_token)
+                .unwrap_or("pharos".into()),
+            join: args.join.clone().or(file.join),
+            auto_promote: args.auto_promote.or(file.auto_promote).unwrap_or(false),
+            heartbeat_interval_ms: args.heartbeat_interval_ms.or(file.heartbeat_interval_ms).unwrap_or(150),
+            election_timeout_min_ms: args.election_timeout_min_ms.or(file.election_timeout_min_ms).unwrap_or(750),
+            election_timeout_max_ms: args.election_timeout_max_ms.or(file.election_timeout_max_ms).unwrap_or(1500),
+            snapshot_logs_since_last: args
+                .snapshot_logs_since_last
+                .or(file.snapshot_logs_since_last)
+                .unwrap_or(20_000),
+            logs_to_keep_after_snapshot: args
+                .logs_to_keep_after_snapshot
+                .or(file.logs_to_keep_after_snapshot)
+                .unwrap_or(5_000),
+            log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
+            log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id == 0 {
+            return Err(ConfigError::Invalid { field: "node_id", reason: "must be at least 1".into() });
+        }
+        if self.initial_cluster.is_some() && self.join.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "join",
+                reason: "--join and --initial-cluster exclude each other".into(),
+            });
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid { field: "log_format", reason: "must be text or json".into() });
+        }
+        if self.election_timeout_min_ms <= self.heartbeat_interval_ms
+            || self.election_timeout_max_ms <= self.election_timeout_min_ms
+        {
+            return Err(ConfigError::Invalid {
+                field: "election_timeout_min_ms",
+                reason: "need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
+            });
+        }
+        self.bootstrap()?;
+        Ok(())
+    }
+
+    pub fn bootstrap(&self) -> Result<Bootstrap, ConfigError> {
+        if let Some(join) = &self.join {
+            let endpoints: Vec<String> =
+                join.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            if endpoints.is_empty() {
+                return Err(ConfigError::Invalid { field: "join", reason: "no endpoint given".into() });
+            }
+            return Ok(Bootstrap::Join { endpoints });
+        }
+        let Some(initial_cluster) = &self.initial_cluster else { return Ok(Bootstrap::Single) };
+        let mut members = BTreeMap::new();
+        for item in initial_cluster.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let invalid = |reason: String| ConfigError::Invalid { field: "initial_cluster", reason };
+            let (id, peer) = item.split_once('=').ok_or_else(|| invalid(format!("`{item}` is not ID=PEER_ADDR")))?;
+            let id: u64 = id.trim().parse().map_err(|_| invalid(format!("`{id}` is not a node id")))?;
+            if id == 0 || peer.trim().is_empty() {
+                return Err(invalid(format!("`{item}` needs a node id >= 1 and a peer address")));
+            }
+            if members.insert(id, peer.trim().to_string()).is_some() {
+                return Err(invalid(format!("node {id} is listed twice")));
+            }
+        }
+        match members.get(&self.node_id) {
+            None => Err(ConfigError::Invalid {
+                field: "initial_cluster",
+                reason: format!("does not list this node ({})", self.node_id),
+            }),
+            Some(peer) if *peer != self.advertise_peer => Err(ConfigError::Invalid {
+                field: "initial_cluster",
+                reason: format!(
+                    "lists node {} at {peer} but this node advertises {}",
+                    self.node_id, self.advertise_peer
+                ),
+            }),
+            Some(_) => Ok(Bootstrap::InitialCluster { members, token: self.initial_cluster_token.clone() }),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
+    }
+
+    pub fn raft_tuning(&self) -> pharos_replication::RaftTuning {
+        pharos_replication::RaftTuning {
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            election_timeout_min_ms: self.election_timeout_min_ms,
+            election_timeout_max_ms: self.election_timeout_max_ms,
+            snapshot_logs_since_last: self.snapshot_logs_since_last,
+            logs_to_keep_after_snapshot: self.logs_to_keep_after_snapshot,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_single_node_embedded_setup() {
+        let config = ServeConfig::resolve(&ServeArgs::default()).expect("defaults are valid");
+        assert_eq!(config.node_id, 1);
+        assert_eq!(config.listen_client, "127.0.0.1:7370");
+        assert_eq!(config.listen_peer, "127.0.0.1:7380");
+        assert_eq!(config.listen_http, "127.0.0.1:7390");
+        assert_eq!(config.data_dir, PathBuf::from("./pharos-data"));
+        assert_eq!(config.bootstrap().expect("bootstrap"), Bootstrap::Single);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pharos.toml");
+        std::fs::write(&path, "node_id = 2\nzone = \"file-zone\"\nregion = \"file-region\"\n").expect("write");
+        let args = ServeArgs { config: Some(path), zone: Some("flag-zone".into()), ..ServeArgs::default() };
+        let config = ServeConfig::resolve(&args).expect("valid");
+        assert_eq!((config.node_id, config.zone.as_str(), config.region.as_str()), (2, "flag-zone", "file-region"));
+    }
+
+    #[test]
+    fn initial_cluster_must_list_this_node_at_its_peer_address() {
+        let args = ServeArgs {
+            node_id: Some(2),
+            listen_peer: Some("127.0.0.1:9002".into()),
+            initial_cluster: Some("1=127.0.0.1:9001,2=127.0.0.1:9002".into()),
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::resolve(&args).expect("valid");
+        let Bootstrap::InitialCluster { members, .. } = config.bootstrap().expect("bootstrap") else {
+            panic!("expected a static bootstrap");
+        };
+        assert_eq!(members.len(), 2);
+        let wrong = ServeArgs { node_id: Some(3), ..args.clone() };
+        assert!(ServeConfig::resolve(&wrong).is_err());
+        let wrong_peer = ServeArgs { listen_peer: Some("127.0.0.1:1".into()), ..args };
+        assert!(ServeConfig::resolve(&wrong_peer).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pharos.toml");
+        std::fs::write(&path, "node_idd = 2\n").expect("write");
+        let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        assert!(matches!(ServeConfig::resolve(&args), Err(ConfigError::Parse { .. })));
+    }
+}

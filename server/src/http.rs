@@ -1,0 +1,73 @@
+//! HTTP `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pharos_replication::Node;
+
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(node)
+}
+
+async fn metrics(State(node): State<Node>) -> String {
+    let status = node.status();
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    };
+    gauge("pharos_raft_term", "Current Raft term.", status.term);
+    gauge("pharos_raft_is_leader", "1 if this node is the leader.", u64::from(status.leader_id == Some(status.node_id)));
+    gauge("pharos_raft_leader_id", "Node id of the known leader (0 if none).", status.leader_id.unwrap_or(0));
+    gauge("pharos_raft_last_log_index", "Index of the last log entry.", status.last_log_index);
+    gauge("pharos_raft_commit_index", "Highest committed index held locally.", status.commit_index);
+    gauge("pharos_raft_applied_index", "Highest index applied to the state machine.", status.applied_index);
+    gauge("pharos_raft_snapshot_index", "Last index covered by the current snapshot.", status.snapshot_index);
+    gauge("pharos_raft_purged_index", "Last purged log index.", status.purged_index);
+    gauge("pharos_raft_voters", "Number of voters.", status.voters.len() as u64);
+    gauge("pharos_raft_members", "Number of members (voters and learners).", status.members.len() as u64);
+    if let Some(matched) = &status.matched {
+        let _ = writeln!(
+            text,
+            "# HELP pharos_raft_member_lag_entries Entries the leader still has to replicate.\n\
+             # TYPE pharos_raft_member_lag_entries gauge"
+        );
+        for (id, index) in matched {
+            let _ = writeln!(
+                text,
+                "pharos_raft_member_lag_entries{{node_id=\"{id}\"}} {}",
+                status.last_log_index.saturating_sub(*index)
+            );
+        }
+    }
+    text
+}
+
+async fn healthz(State(node): State<Node>) -> (StatusCode, &'static str) {
+    match node.raft.metrics().borrow_watched().running_state {
+        Ok(()) => (StatusCode::OK, "ok\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "raft stopped\n"),
+    }
+}
+
+/// Ready when a leader is known and the local state machine has applied what this node knows
+/// committed.
+async fn readyz(State(node): State<Node>) -> (StatusCode, String) {
+    let status = node.status();
+    match status.leader_id {
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no leader known\n".to_string()),
+        Some(_) if status.applied_index < status.commit_index => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("applying: {} of {}\n", status.applied_index, status.commit_index),
+        ),
+        Some(leader) => (StatusCode::OK, format!("ready; leader {leader}\n")),
+    }
+}
+
+use openraft::async_runtime::watch::WatchReceiver;

@@ -1,0 +1,12 @@
+//! The `pharos` binary's library: configuration, bootstrap, the gRPC client API, HTTP metrics
+//! and health, and the operator CLI. Handlers stay thin (decode -> node -> encode); consensus
+//! lives in `pharos-replication`, state changes in `pharos-meta`.
+
+pub mod api;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod shutdown;
+pub mod status;

@@ -1,0 +1,48 @@
+//! Operating errors -> gRPC statuses with a machine-readable reason in `pharos-error`.
+
+use pharos_meta::CommandError;
+use pharos_proto::{InvalidRequest, metadata};
+use pharos_replication::NodeError;
+use tonic::{Code, Status};
+
+pub fn with_reason(code: Code, reason: &'static str, message: impl Into<String>) -> Status {
+    let mut status = Status::new(code, message);
+    status.metadata_mut().insert(metadata::ERROR_REASON, reason.parse().expect("ascii reason"));
+    status
+}
+
+pub fn invalid_request(error: InvalidRequest) -> Status {
+    with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", error.to_string())
+}
+
+pub fn node_error(error: NodeError) -> Status {
+    match &error {
+        NodeError::NotLeader { leader_id, leader_client_addr } => {
+            let mut status = with_reason(Code::FailedPrecondition, "NOT_LEADER", error.to_string());
+            if let Some(leader_id) = leader_id {
+                status.metadata_mut().insert(metadata::LEADER_ID, (*leader_id).into());
+            }
+            if let Some(address) = leader_client_addr.as_ref().and_then(|address| address.parse().ok()) {
+                status.metadata_mut().insert(metadata::LEADER_CLIENT_ADDR, address);
+            }
+            status
+        }
+        NodeError::Unknown(_) => with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", error.to_string()),
+        NodeError::NoQuorum(_) => with_reason(Code::Unavailable, "NO_QUORUM", error.to_string()),
+        NodeError::InvalidMembership(_) => {
+            with_reason(Code::FailedPrecondition, "INVALID_MEMBERSHIP", error.to_string())
+        }
+        NodeError::Stopped(_) => with_reason(Code::Unavailable, "STOPPED", error.to_string()),
+        NodeError::Timeout(_) => with_reason(Code::DeadlineExceeded, "TIMEOUT", error.to_string()),
+    }
+}
+
+pub fn command_error(error: CommandError) -> Status {
+    let reason = match error {
+        CommandError::KeyEmpty | CommandError::KeyTooLarge { .. } => "INVALID_ARGUMENT",
+        CommandError::ValueTooLarge { .. } | CommandError::ClientIdTooLarge { .. } => "INVALID_ARGUMENT",
+        CommandError::SequenceExpired { .. } => "SEQUENCE_EXPIRED",
+    };
+    let code = if reason == "SEQUENCE_EXPIRED" { Code::FailedPrecondition } else { Code::InvalidArgument };
+    with_reason(code, reason, error.to_string())
+}
