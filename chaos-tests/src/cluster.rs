@@ -1,0 +1,345 @@
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pharos_client::{Client, ClientOptions, v1};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("cannot start {what}: {source}")]
+    Spawn { what: String, source: std::io::Error },
+    #[error("no free loopback port: {0}")]
+    Port(std::io::Error),
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout { what: String, waited: Duration },
+    #[error("node {0} is not part of this cluster")]
+    UnknownNode(u64),
+}
+
+/// Where the `pharos` binary is: `$PHAROS_BIN`, else next to the running executable (or one
+/// level up, for test binaries in `target/*/deps`).
+pub fn pharos_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PHAROS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    for candidate in [dir.join("pharos"), dir.join("..").join("pharos")] {
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    PathBuf::from("pharos")
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::Port)?;
+    Ok(listener.local_addr().map_err(HarnessError::Port)?.port())
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub binary: PathBuf,
+    pub voters: u64,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub logs_to_keep_after_snapshot: u64,
+    pub initial_cluster_token: String,
+    /// Keep node logs on stderr instead of files (debugging).
+    pub inherit_output: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            binary: pharos_binary(),
+            voters: 3,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 600,
+            election_timeout_max_ms: 1200,
+            snapshot_logs_since_last: 20_000,
+            logs_to_keep_after_snapshot: 5_000,
+            initial_cluster_token: "pharos-test".to_string(),
+            inherit_output: false,
+        }
+    }
+}
+
+/// One node: its addresses, data dir, and process if running.
+#[derive(Debug)]
+pub struct NodeHandle {
+    pub node_id: u64,
+    pub client_addr: String,
+    pub peer_addr: String,
+    pub http_addr: String,
+    pub zone: String,
+    pub region: String,
+    pub data_dir: PathBuf,
+    /// Flags this node was last started with (bootstrap flags included), reused on restart.
+    args: Vec<String>,
+    process: Option<Child>,
+}
+
+impl NodeHandle {
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+}
+
+/// A set of `pharos` processes sharing one temporary root directory.
+#[derive(Debug)]
+pub struct Cluster {
+    pub options: ClusterOptions,
+    pub nodes: Vec<NodeHandle>,
+    root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `options.voters` nodes with a static bootstrap and waits for a leader.
+    pub async fn start(options: ClusterOptions) -> Result<Cluster, HarnessError> {
+        let root = tempfile::Builder::new()
+            .prefix("pharos-cluster-")
+            .tempdir()
+            .map_err(|source| HarnessError::Spawn { what: "temp dir".into(), source })?;
+        let mut cluster = Cluster { options, nodes: Vec::new(), root };
+        for node_id in 1..=cluster.options.voters {
+            cluster.add_node_handle(node_id, &format!("zone-{node_id}"), "region-1")?;
+        }
+        let initial_cluster = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("{}={}", node.node_id, node.peer_addr))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = cluster.options.initial_cluster_token.clone();
+        for index in 0..cluster.nodes.len() {
+            let bootstrap = vec![
+                "--initial-cluster".to_string(),
+                initial_cluster.clone(),
+                "--initial-cluster-token".to_string(),
+                token.clone(),
+            ];
+            cluster.nodes[index].args = cluster.base_args(index, bootstrap);
+            cluster.spawn(index)?;
+        }
+        cluster.wait_for_leader(Duration::from_secs(30)).await?;
+        Ok(cluster)
+    }
+
+    fn add_node_handle(&mut self, node_id: u64, zone: &str, region: &str) -> Result<usize, HarnessError> {
+        let handle = NodeHandle {
+            node_id,
+            client_addr: format!("127.0.0.1:{}", free_port()?),
+            peer_addr: format!("127.0.0.1:{}", free_port()?),
+            http_addr: format!("127.0.0.1:{}", free_port()?),
+            zone: zone.to_string(),
+            region: region.to_string(),
+            data_dir: self.root.path().join(format!("node-{node_id}")),
+            args: Vec::new(),
+            process: None,
+        };
+        self.nodes.push(handle);
+        Ok(self.nodes.len() - 1)
+    }
+
+    fn base_args(&self, index: usize, bootstrap: Vec<String>) -> Vec<String> {
+        let node = &self.nodes[index];
+        let options = &self.options;
+        let mut args = vec![
+            "serve".to_string(),
+            format!("--node-id={}", node.node_id),
+            format!("--data-dir={}", node.data_dir.display()),
+            format!("--listen-client={}", node.client_addr),
+            format!("--listen-peer={}", node.peer_addr),
+            format!("--listen-http={}", node.http_addr),
+            format!("--zone={}", node.zone),
+            format!("--region={}", node.region),
+            format!("--heartbeat-interval-ms={}", options.heartbeat_interval_ms),
+            format!("--election-timeout-min-ms={}", options.election_timeout_min_ms),
+            format!("--election-timeout-max-ms={}", options.election_timeout_max_ms),
+            format!("--snapshot-logs-since-last={}", options.snapshot_logs_since_last),
+            format!("--logs-to-keep-after-snapshot={}", options.logs_to_keep_after_snapshot),
+        ];
+        args.extend(bootstrap);
+        args
+    }
+
+    fn spawn(&mut self, index: usize) -> Result<(), HarnessError> {
+        let node = &self.nodes[index];
+        let mut command = Command::new(&self.options.binary);
+        command.args(&node.args).env("PHAROS_LOG_LEVEL", "info,openraft=warn").stdin(Stdio::null());
+        if !self.options.inherit_output {
+            std::fs::create_dir_all(self.root.path()).ok();
+            let log_path = self.root.path().join(format!("node-{}.log", node.node_id));
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|source| HarnessError::Spawn { what: log_path.display().to_string(), source })?;
+            let log_err = log.try_clone().map_err(|source| HarnessError::Spawn { what: "log".into(), source })?;
+            command.stdout(log).stderr(log_err);
+        }
+        let child = command.spawn().map_err(|source| HarnessError::Spawn {
+            what: format!("{} (node {})", self.options.binary.display(), node.node_id),
+            source,
+        })?;
+        self.nodes[index].process = Some(child);
+        Ok(())
+    }
+
+    fn index_of(&self, node_id: u64) -> Result<usize, HarnessError> {
+        self.nodes.iter().position(|node| node.node_id == node_id).ok_or(HarnessError::UnknownNode(node_id))
+    }
+
+    pub fn node(&self, node_id: u64) -> Result<&NodeHandle, HarnessError> {
+        Ok(&self.nodes[self.index_of(node_id)?])
+    }
+
+    /// The directory holding every node's data dir and log.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The contents of a node's log file (for failure messages).
+    pub fn log_of(&self, node_id: u64) -> String {
+        std::fs::read_to_string(self.root.path().join(format!("node-{node_id}.log"))).unwrap_or_default()
+    }
+
+    /// Kills a node with SIGKILL and reaps it.
+    pub fn kill(&mut self, node_id: u64) -> Result<(), HarnessError> {
+        let index = self.index_of(node_id)?;
+        if let Some(mut child) = self.nodes[index].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// Stops a node with SIGTERM (graceful) and waits, bounded, for it to exit.
+    pub async fn stop(&mut self, node_id: u64) -> Result<(), HarnessError> {
+        let index = self.index_of(node_id)?;
+        if let Some(mut child) = self.nodes[index].process.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// Sends SIGSTOP or SIGCONT to a node.
+    pub fn signal(&self, node_id: u64, signal: &str) -> Result<(), HarnessError> {
+        let node = self.node(node_id)?;
+        if let Some(pid) = node.pid() {
+            let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+        }
+        Ok(())
+    }
+
+    /// Restarts a stopped or killed node with the very same flags.
+    pub fn restart(&mut self, node_id: u64) -> Result<(), HarnessError> {
+        let index = self.index_of(node_id)?;
+        if self.nodes[index].process.is_none() {
+            self.spawn(index)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new node that joins through the running nodes' client endpoints.
+    pub fn add_joining_node(&mut self, node_id: u64, zone: &str, region: &str, extra: &[&str]) -> Result<(), HarnessError> {
+        let join = self.client_endpoints().join(",");
+        let index = self.add_node_handle(node_id, zone, region)?;
+        let mut bootstrap = vec!["--join".to_string(), join];
+        bootstrap.extend(extra.iter().map(|arg| arg.to_string()));
+        self.nodes[index].args = self.base_args(index, bootstrap);
+        self.spawn(index)
+    }
+
+    /// Client endpoints of running nodes.
+    pub fn client_endpoints(&self) -> Vec<String> {
+        self.nodes.iter().filter(|node| node.is_running()).map(|node| node.client_addr.clone()).collect()
+    }
+
+    /// A client over every node's endpoint (running or not), with generous retries.
+    pub fn client(&self) -> Client {
+        let endpoints: Vec<String> = self.nodes.iter().map(|node| node.client_addr.clone()).collect();
+        Client::with_options(endpoints, ClientOptions { attempts_max: 60, ..ClientOptions::default() })
+            .expect("endpoints are non-empty")
+    }
+
+    /// A client bound to one node, with a single attempt (no redirects followed).
+    pub fn client_of(&self, node_id: u64) -> Result<Client, HarnessError> {
+        let options = ClientOptions { attempts_max: 1, ..ClientOptions::default() };
+        Ok(Client::with_options([self.node(node_id)?.client_addr.clone()], options).expect("one endpoint"))
+    }
+
+    /// Status as reported by one node.
+    pub async fn status_of(&self, node_id: u64) -> Option<v1::StatusResponse> {
+        self.client_of(node_id).ok()?.status().await.ok()
+    }
+
+    /// Waits until a running node reports itself leader and returns its id.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for node in self.nodes.iter().filter(|node| node.is_running()) {
+                if let Some(status) = self.status_of(node.node_id).await
+                    && status.state == "leader"
+                {
+                    return Ok(node.node_id);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout { what: "a leader".into(), waited: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `node_id` has applied at least `index`.
+    pub async fn wait_for_applied(&self, node_id: u64, index: u64, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.status_of(node_id).await
+                && status.applied_index >= index
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout { what: format!("node {node_id} to apply {index}"), waited: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            // Keep the evidence: logs and data dirs of a failed test.
+            let kept = self.root.path().to_path_buf();
+            let root = std::mem::replace(&mut self.root, tempfile::tempdir().expect("temp dir"));
+            let _ = root.keep();
+            eprintln!("cluster data and logs kept in {}", kept.display());
+        }
+    }
+}
