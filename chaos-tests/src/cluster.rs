@@ -259,7 +259,13 @@ impl Cluster {
     }
 
     /// Starts a new node that joins through the running nodes' client endpoints.
-    pub fn add_joining_node(&mut self, node_id: u64, zone: &str, region: &str, extra: &[&str]) -> Result<(), HarnessError> {
+    pub fn add_joining_node(
+        &mut self,
+        node_id: u64,
+        zone: &str,
+        region: &str,
+        extra: &[&str],
+    ) -> Result<(), HarnessError> {
         let join = self.client_endpoints().join(",");
         let index = self.add_node_handle(node_id, zone, region)?;
         let mut bootstrap = vec!["--join".to_string(), join];
@@ -319,7 +325,10 @@ impl Cluster {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout { what: format!("node {node_id} to apply {index}"), waited: timeout });
+                return Err(HarnessError::Timeout {
+                    what: format!("node {node_id} to apply {index}"),
+                    waited: timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -91,7 +91,10 @@ impl Client {
 
     /// A fresh idempotency key for one logical request; reuse it to retry that request.
     pub fn next_request_id(&self) -> v1::RequestId {
-        v1::RequestId { client_id: self.client_id.to_string(), sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1 }
+        v1::RequestId {
+            client_id: self.client_id.to_string(),
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        }
     }
 
     fn channel(&self) -> Result<(usize, String, Channel), ClientError> {
@@ -197,7 +200,11 @@ impl Client {
 
     // ---- key/value ----
 
-    pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<v1::PutResponse, ClientError> {
+    pub async fn put(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<v1::PutResponse, ClientError> {
         self.put_with_id(key, value, self.next_request_id()).await
     }
 
@@ -216,7 +223,11 @@ impl Client {
         .await
     }
 
-    pub async fn get(&self, key: impl Into<Vec<u8>>, consistency: v1::Consistency) -> Result<v1::GetResponse, ClientError> {
+    pub async fn get(
+        &self,
+        key: impl Into<Vec<u8>>,
+        consistency: v1::Consistency,
+    ) -> Result<v1::GetResponse, ClientError> {
         let request = v1::GetRequest { key: key.into(), consistency: consistency as i32 };
         self.call(|channel| {
             let request = request.clone();
@@ -271,8 +282,7 @@ impl Client {
 
     /// Status of whichever node answers first (not necessarily the leader).
     pub async fn status(&self) -> Result<v1::StatusResponse, ClientError> {
-        self.call(|channel| async move { ClusterServiceClient::new(channel).status(v1::StatusRequest {}).await })
-            .await
+        self.call(|channel| async move { ClusterServiceClient::new(channel).status(v1::StatusRequest {}).await }).await
     }
 
     pub async fn identity(&self) -> Result<v1::IdentityResponse, ClientError> {
@@ -299,13 +309,17 @@ impl Client {
     }
 
     pub async fn promote(&self, node_id: u64) -> Result<v1::PromoteResponse, ClientError> {
-        self.call(|channel| async move { ClusterServiceClient::new(channel).promote(v1::PromoteRequest { node_id }).await })
-            .await
+        self.call(
+            |channel| async move { ClusterServiceClient::new(channel).promote(v1::PromoteRequest { node_id }).await },
+        )
+        .await
     }
 
     pub async fn remove(&self, node_id: u64) -> Result<v1::RemoveResponse, ClientError> {
-        self.call(|channel| async move { ClusterServiceClient::new(channel).remove(v1::RemoveRequest { node_id }).await })
-            .await
+        self.call(
+            |channel| async move { ClusterServiceClient::new(channel).remove(v1::RemoveRequest { node_id }).await },
+        )
+        .await
     }
 
     pub async fn transfer_leader(&self, to_node_id: u64) -> Result<v1::TransferLeaderRpcResponse, ClientError> {

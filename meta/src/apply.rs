@@ -2,7 +2,7 @@
 
 use crate::command::{Command, Compare, Operation, RequestId};
 use crate::limits;
-use crate::state::{CommandError, KvRecord, Response, Session, State};
+use crate::state::{CommandError, KvRecord, Response, State};
 
 /// What applying one command did: the answer for the client and the record-level changes the
 /// store must persist, in the same batch as the applied index.
@@ -148,7 +148,7 @@ fn check_value(value: &[u8]) -> Result<(), CommandError> {
 /// and, when too many clients are remembered, the least recently active client.
 fn remember(state: &mut State, index: u64, request_id: &RequestId, response: &Response, changes: &mut Vec<Change>) {
     let client_id = &request_id.client_id;
-    let session = state.sessions.entry(client_id.clone()).or_insert_with(Session::default);
+    let session = state.sessions.entry(client_id.clone()).or_default();
     let previous_activity = session.last_active_index();
     session.responses.insert(request_id.sequence, (index, response.clone()));
     changes.push(Change::SessionEntryPut {

@@ -9,7 +9,7 @@
 use prost::Message;
 
 use crate::command::{Command, Compare, Operation, RequestId};
-use crate::state::{CommandError, KvRecord, Response, Session, State};
+use crate::state::{CommandError, KvRecord, Response, State};
 
 /// Format version written in front of every blob by this build.
 pub const FORMAT_VERSION: u8 = 1;
@@ -422,7 +422,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
         state
             .sessions
             .entry(entry.client_id)
-            .or_insert_with(Session::default)
+            .or_default()
             .responses
             .insert(entry.sequence, (session_entry.index, response_from_message(response)?));
     }

@@ -32,9 +32,18 @@ pub enum Compare {
 pub enum Operation {
     /// Does nothing but advance the revision; used to probe the write path.
     Noop,
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Delete { key: Vec<u8> },
-    CompareAndSet { key: Vec<u8>, compare: Compare, value: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+    CompareAndSet {
+        key: Vec<u8>,
+        compare: Compare,
+        value: Vec<u8>,
+    },
 }
 
 impl Operation {

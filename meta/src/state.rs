@@ -74,11 +74,8 @@ pub struct State {
 impl State {
     /// Rebuilds the derived indexes after `sessions` was filled directly (load, snapshot).
     pub fn rebuild_indexes(&mut self) {
-        self.session_activity = self
-            .sessions
-            .iter()
-            .map(|(client_id, session)| (session.last_active_index(), client_id.clone()))
-            .collect();
+        self.session_activity =
+            self.sessions.iter().map(|(client_id, session)| (session.last_active_index(), client_id.clone())).collect();
     }
 
     /// Keys in `[prefix, ...)` that start with `prefix`, at most `limit` of them.

@@ -144,10 +144,7 @@ mod tests {
     #[test]
     fn cas_needs_a_condition_and_sequences_start_at_one() {
         let request = v1::CompareAndSetRequest { key: b"k".to_vec(), value: vec![], compare: None, request_id: None };
-        assert_eq!(
-            <(Operation, Option<RequestId>)>::try_from(request).unwrap_err().field,
-            "compare"
-        );
+        assert_eq!(<(Operation, Option<RequestId>)>::try_from(request).unwrap_err().field, "compare");
         let zero = Some(v1::RequestId { client_id: "c".into(), sequence: 0 });
         assert_eq!(request_id(zero).unwrap_err().field, "request_id.sequence");
     }

@@ -195,7 +195,9 @@ pub fn append_request_from_wire(
     })
 }
 
-pub fn append_response_to_wire(response: &openraft::raft::AppendEntriesResponse<TypeConfig>) -> v1::AppendEntriesResponse {
+pub fn append_response_to_wire(
+    response: &openraft::raft::AppendEntriesResponse<TypeConfig>,
+) -> v1::AppendEntriesResponse {
     use openraft::raft::AppendEntriesResponse as Response;
     use v1::append_entries_response::Result as Wire;
     let result = match response {
@@ -269,7 +271,9 @@ mod tests {
             EntryPayload::Membership(
                 Membership::new(
                     vec![[1, 2, 3].into_iter().collect()],
-                    (1..=4).map(|id| (id, NodeInfo { zone: format!("z{id}"), ..NodeInfo::default() })).collect::<BTreeMap<_, _>>(),
+                    (1..=4)
+                        .map(|id| (id, NodeInfo { zone: format!("z{id}"), ..NodeInfo::default() }))
+                        .collect::<BTreeMap<_, _>>(),
                 )
                 .expect("valid membership"),
             ),
@@ -284,7 +288,8 @@ mod tests {
     fn entries_with_unknown_payloads_or_versions_are_refused() {
         let no_payload = frame(&v1::Entry { log_id: Some(v1::LogId::default()), payload: None });
         assert!(decode_entry(&no_payload).is_err());
-        let mut wrong_version = encode_entry(&Entry { log_id: log_id_from_wire(v1::LogId::default()), payload: EntryPayload::Blank });
+        let mut wrong_version =
+            encode_entry(&Entry { log_id: log_id_from_wire(v1::LogId::default()), payload: EntryPayload::Blank });
         wrong_version[0] = 9;
         assert!(decode_entry(&wrong_version).is_err());
         assert!(decode_entry(&[]).is_err());

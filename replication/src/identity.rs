@@ -33,7 +33,11 @@ impl ClusterIdentity {
     pub fn load(storage: &Storage) -> std::io::Result<Option<ClusterIdentity>> {
         let Some(bytes) = storage.raft_meta.get(KEY_IDENTITY).map_err(io_error)? else { return Ok(None) };
         let record: v1::IdentityResponse = codec::unframe("cluster identity", &bytes)?;
-        Ok(Some(ClusterIdentity { cluster_id: record.cluster_id, generation: record.generation, node_id: record.node_id }))
+        Ok(Some(ClusterIdentity {
+            cluster_id: record.cluster_id,
+            generation: record.generation,
+            node_id: record.node_id,
+        }))
     }
 
     /// Persists the identity (fsynced): it must exist before this node talks to any peer.
@@ -63,7 +67,10 @@ impl ClusterIdentity {
             .and_then(|value| value.to_str().ok())
             .ok_or(IdentityMismatch::Missing(metadata::CLUSTER_ID))?;
         if remote_cluster != self.cluster_id {
-            return Err(IdentityMismatch::ClusterId { local: self.cluster_id.clone(), remote: remote_cluster.to_string() });
+            return Err(IdentityMismatch::ClusterId {
+                local: self.cluster_id.clone(),
+                remote: remote_cluster.to_string(),
+            });
         }
         let remote_generation = metadata_map
             .get(metadata::GENERATION)

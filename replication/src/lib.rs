@@ -15,9 +15,9 @@ pub mod state_machine;
 pub mod storage;
 pub mod types;
 
+pub use identity::ClusterIdentity;
 pub use log_store::LogStore;
+pub use node::{Node, NodeError, NodeStatus, RaftTuning};
 pub use state_machine::StateMachineStore;
 pub use storage::Storage;
 pub use types::{NodeId, NodeInfo, Raft, TypeConfig};
-pub use identity::ClusterIdentity;
-pub use node::{Node, NodeError, NodeStatus, RaftTuning};

@@ -128,7 +128,10 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         &'s mut self,
         input: S,
         _option: RPCOption,
-    ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>, RPCError<TypeConfig>>>
+    ) -> BoxFuture<
+        's,
+        Result<BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>, RPCError<TypeConfig>>,
+    >
     where
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
@@ -178,13 +181,16 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let chunk_bytes = option.snapshot_chunk_size().unwrap_or(SNAPSHOT_CHUNK_BYTES_MAX).clamp(1, SNAPSHOT_CHUNK_BYTES_MAX);
+        let chunk_bytes =
+            option.snapshot_chunk_size().unwrap_or(SNAPSHOT_CHUNK_BYTES_MAX).clamp(1, SNAPSHOT_CHUNK_BYTES_MAX);
         let mut meta = crate::state_machine::snapshot_meta_to_wire(&snapshot.meta);
         meta.vote = Some(codec::vote_to_wire(&vote));
         meta.total_bytes = snapshot.snapshot.len() as u64;
         let data = Arc::new(snapshot.snapshot);
         let chunk_count = data.len().div_ceil(chunk_bytes);
-        let first = futures::stream::once(async move { v1::SnapshotChunk { payload: Some(v1::snapshot_chunk::Payload::Meta(meta)) } });
+        let first = futures::stream::once(async move {
+            v1::SnapshotChunk { payload: Some(v1::snapshot_chunk::Payload::Meta(meta)) }
+        });
         let chunks = futures::stream::iter(0..chunk_count).map(move |chunk| {
             let start = chunk * chunk_bytes;
             let end = (start + chunk_bytes).min(data.len());

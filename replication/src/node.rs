@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use pharos_meta::{Command, Response};
 
@@ -96,7 +96,11 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Node").field("identity", &self.identity).field("info", &self.info).finish_non_exhaustive()
+        formatter
+            .debug_struct("Node")
+            .field("identity", &self.identity)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,9 +139,15 @@ impl Node {
         .map_err(|error| StartError::Config(error.to_string()))?;
         let state_machine = StateMachineStore::open(storage.clone())?;
         let network = PeerNetwork::new(identity.clone());
-        let raft = Raft::new(identity.node_id, Arc::new(config), network, LogStore::new(storage.clone()), state_machine.clone())
-            .await
-            .map_err(|error| StartError::Raft(error.to_string()))?;
+        let raft = Raft::new(
+            identity.node_id,
+            Arc::new(config),
+            network,
+            LogStore::new(storage.clone()),
+            state_machine.clone(),
+        )
+        .await
+        .map_err(|error| StartError::Raft(error.to_string()))?;
         Ok(Node { raft, state_machine, identity: Arc::new(identity), info, storage })
     }
 
@@ -202,7 +212,9 @@ impl Node {
     pub async fn linearizable_barrier(&self) -> Result<(), NodeError> {
         match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => Err(self.forward_error(&forward)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                Err(self.forward_error(&forward))
+            }
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(error))) => {
                 Err(NodeError::NoQuorum(error.to_string()))
             }
@@ -360,10 +372,7 @@ impl Node {
         let snapshot = self
             .raft
             .wait(Some(timeout))
-            .metrics(
-                |metrics| metrics.snapshot.is_some_and(|log_id| log_id.index >= applied),
-                "snapshot built",
-            )
+            .metrics(|metrics| metrics.snapshot.is_some_and(|log_id| log_id.index >= applied), "snapshot built")
             .await
             .map_err(|error| NodeError::Timeout(error.to_string()))?
             .snapshot

@@ -36,14 +36,18 @@ impl PeerService {
 
     /// The tonic service, with message limits suited to log batches and snapshot chunks.
     pub fn into_server(self) -> RaftServiceServer<PeerService> {
-        RaftServiceServer::new(self).max_decoding_message_size(64 * 1024 * 1024).max_encoding_message_size(64 * 1024 * 1024)
+        RaftServiceServer::new(self)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024)
     }
 
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
         self.identity.check(request.metadata()).map_err(|mismatch| {
             tracing::warn!(%mismatch, "refused peer request");
             let mut status = Status::failed_precondition(mismatch.to_string());
-            status.metadata_mut().insert(pharos_proto::metadata::ERROR_REASON, "CLUSTER_MISMATCH".parse().expect("ascii"));
+            status
+                .metadata_mut()
+                .insert(pharos_proto::metadata::ERROR_REASON, "CLUSTER_MISMATCH".parse().expect("ascii"));
             status
         })
     }

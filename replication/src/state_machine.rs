@@ -147,7 +147,11 @@ fn split_session_key(key: &[u8]) -> io::Result<(String, u64)> {
 
 fn encode_stored_membership(stored: &StoredMembership) -> Vec<u8> {
     let (log_id, membership) = codec::stored_membership_to_wire(stored);
-    codec::frame(&v1::SnapshotMeta { last_membership_log_id: log_id, last_membership: Some(membership), ..Default::default() })
+    codec::frame(&v1::SnapshotMeta {
+        last_membership_log_id: log_id,
+        last_membership: Some(membership),
+        ..Default::default()
+    })
 }
 
 fn decode_stored_membership(bytes: &[u8]) -> io::Result<StoredMembership> {
@@ -186,18 +190,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let (data, meta) = {
             let applied = self.read();
-            let meta = SnapshotMeta {
-                last_log_id: applied.last_applied,
-                last_membership: applied.last_membership.clone(),
-            };
+            let meta =
+                SnapshotMeta { last_log_id: applied.last_applied, last_membership: applied.last_membership.clone() };
             (meta_codec::encode_snapshot(&applied.state), meta)
         };
         let store = self.clone();
-        let (data, meta) = tokio::task::spawn_blocking(move || {
-            store.save_snapshot_file(&meta, &data).map(|()| (data, meta))
-        })
-        .await
-        .map_err(io_error)??;
+        let (data, meta) =
+            tokio::task::spawn_blocking(move || store.save_snapshot_file(&meta, &data).map(|()| (data, meta)))
+                .await
+                .map_err(io_error)??;
         tracing::info!(last_log_id = ?meta.last_log_id, bytes = data.len(), "built snapshot");
         Ok(Snapshot { meta, snapshot: data })
     }

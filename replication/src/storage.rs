@@ -41,7 +41,8 @@ impl Storage {
         let fjall_dir = data_dir.join("fjall");
         let snapshot_dir = data_dir.join("snapshots");
         for dir in [data_dir, &snapshot_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| StorageOpenError::CreateDir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StorageOpenError::CreateDir { path: dir.to_path_buf(), source })?;
         }
         let open_error = |source| StorageOpenError::Open { path: fjall_dir.clone(), source };
         let database = Database::builder(&fjall_dir).open().map_err(open_error)?;

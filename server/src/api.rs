@@ -53,7 +53,11 @@ impl Api {
         match v1::Consistency::try_from(consistency) {
             Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
             Ok(v1::Consistency::Local) => Ok(()),
-            Err(_) => Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}"))),
+            Err(_) => Err(with_reason(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("unknown consistency {consistency}"),
+            )),
         }
     }
 }
@@ -166,10 +170,17 @@ pub fn placement_warnings(voters: &[(u64, &NodeInfo)]) -> Vec<String> {
 }
 
 fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
-    let info: NodeInfo = info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
+    let info: NodeInfo =
+        info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
     for (field, value) in [("info.client_addr", &info.client_addr), ("info.peer_addr", &info.peer_addr)] {
-        if value.parse::<std::net::SocketAddr>().is_err() && value.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("{field} `{value}` is not host:port")));
+        if value.parse::<std::net::SocketAddr>().is_err()
+            && value.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(with_reason(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("{field} `{value}` is not host:port"),
+            ));
         }
     }
     Ok(info)
@@ -239,7 +250,10 @@ impl ClusterService for Api {
         }))
     }
 
-    async fn update_member(&self, request: Request<v1::JoinRequest>) -> Result<tonic::Response<v1::JoinResponse>, Status> {
+    async fn update_member(
+        &self,
+        request: Request<v1::JoinRequest>,
+    ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
         let request = request.into_inner();
         let info = node_info(request.info)?;
         self.node.update_member(request.node_id, info).await.map_err(node_error)?;
@@ -250,7 +264,10 @@ impl ClusterService for Api {
         }))
     }
 
-    async fn promote(&self, request: Request<v1::PromoteRequest>) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
+    async fn promote(
+        &self,
+        request: Request<v1::PromoteRequest>,
+    ) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
         let voters = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
     }

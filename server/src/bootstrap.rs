@@ -65,17 +65,16 @@ pub async fn resolve_identity(config: &ServeConfig, storage: &Storage) -> Result
             return Ok(stored);
         }
         (Some(stored), _) => return Ok(stored),
-        (None, Bootstrap::Single) => ClusterIdentity {
-            cluster_id: uuid::Uuid::new_v4().to_string(),
-            generation: 1,
-            node_id: config.node_id,
-        },
+        (None, Bootstrap::Single) => {
+            ClusterIdentity { cluster_id: uuid::Uuid::new_v4().to_string(), generation: 1, node_id: config.node_id }
+        }
         (None, Bootstrap::InitialCluster { members, token }) => {
             ClusterIdentity { cluster_id: static_cluster_id(&token, &members), generation: 1, node_id: config.node_id }
         }
         (None, Bootstrap::Join { endpoints }) => {
             let join_error = |reason: String| BootstrapError::Join { endpoints: endpoints.join(","), reason };
-            let client = pharos_client::Client::new(endpoints.clone()).map_err(|error| join_error(error.to_string()))?;
+            let client =
+                pharos_client::Client::new(endpoints.clone()).map_err(|error| join_error(error.to_string()))?;
             let remote = client.identity().await.map_err(|error| join_error(error.to_string()))?;
             ClusterIdentity { cluster_id: remote.cluster_id, generation: remote.generation, node_id: config.node_id }
         }

@@ -35,7 +35,7 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node (no arguments: single-node cluster on 127.0.0.1, data in ./pharos-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// The generic key/value namespace.
     #[command(subcommand)]
     Kv(KvCommand),
@@ -149,7 +149,9 @@ async fn kv(client: &Client, output: Output, command: KvCommand) -> Result<ExitC
         KvCommand::Put { key, value } => {
             let response = client.put(key, value).await?;
             match output {
-                Output::Json => print_json(json!({"revision": revision(&response.header), "created": response.created})),
+                Output::Json => {
+                    print_json(json!({"revision": revision(&response.header), "created": response.created}))
+                }
                 Output::Table => println!("OK (revision {})", revision(&response.header)),
             }
         }
@@ -177,7 +179,9 @@ async fn kv(client: &Client, output: Output, command: KvCommand) -> Result<ExitC
         KvCommand::Del { key } => {
             let response = client.delete(key).await?;
             match output {
-                Output::Json => print_json(json!({"revision": revision(&response.header), "deleted": response.deleted})),
+                Output::Json => {
+                    print_json(json!({"revision": revision(&response.header), "deleted": response.deleted}))
+                }
                 Output::Table => println!("{}", if response.deleted { "deleted" } else { "not found" }),
             }
         }
@@ -241,7 +245,8 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
             let mut status = client.status().await?;
             if status.state != "leader"
                 && let Some(leader) = status.members.iter().find(|member| Some(member.node_id) == status.leader_id)
-                && let Some(address) = leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
+                && let Some(address) =
+                    leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
                 && let Ok(leader_status) = Client::new([address])?.status().await
             {
                 status = leader_status;
@@ -293,7 +298,9 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
             let info = v1::NodeInfo { client_addr, peer_addr, zone, region };
             let response = client.join(node_id, info).await?;
             match output {
-                Output::Json => print_json(json!({"node_id": node_id, "role": "learner", "cluster_id": response.cluster_id})),
+                Output::Json => {
+                    print_json(json!({"node_id": node_id, "role": "learner", "cluster_id": response.cluster_id}))
+                }
                 Output::Table => println!("node {node_id} added as a learner"),
             }
         }
@@ -307,7 +314,9 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
         ClusterCommand::Remove { node_id } => {
             let response = client.remove(node_id).await?;
             match output {
-                Output::Json => print_json(json!({"removed": node_id, "voters": response.voters, "learners": response.learners})),
+                Output::Json => {
+                    print_json(json!({"removed": node_id, "voters": response.voters, "learners": response.learners}))
+                }
                 Output::Table => println!("node {node_id} removed; voters: {:?}", response.voters),
             }
         }
@@ -321,7 +330,9 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
         ClusterCommand::Compact => {
             let response = client.compact().await?;
             match output {
-                Output::Json => print_json(json!({"snapshot_index": response.snapshot_index, "purged_index": response.purged_index})),
+                Output::Json => print_json(
+                    json!({"snapshot_index": response.snapshot_index, "purged_index": response.purged_index}),
+                ),
                 Output::Table => {
                     println!("snapshot at {}, log purged up to {}", response.snapshot_index, response.purged_index)
                 }

@@ -151,8 +151,8 @@ impl ServeConfig {
     pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
                 toml::from_str::<FileConfig>(&text)
                     .map_err(|source| ConfigError::Parse { path: path.clone(), source: Box::new(source) })?
             }
@@ -181,10 +181,7 @@ impl ServeConfig {
             heartbeat_interval_ms: args.heartbeat_interval_ms.or(file.heartbeat_interval_ms).unwrap_or(150),
             election_timeout_min_ms: args.election_timeout_min_ms.or(file.election_timeout_min_ms).unwrap_or(750),
             election_timeout_max_ms: args.election_timeout_max_ms.or(file.election_timeout_max_ms).unwrap_or(1500),
-            snapshot_logs_since_last: args
-                .snapshot_logs_since_last
-                .or(file.snapshot_logs_since_last)
-                .unwrap_or(20_000),
+            snapshot_logs_since_last: args.snapshot_logs_since_last.or(file.snapshot_logs_since_last).unwrap_or(20_000),
             logs_to_keep_after_snapshot: args
                 .logs_to_keep_after_snapshot
                 .or(file.logs_to_keep_after_snapshot)

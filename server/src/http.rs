@@ -23,7 +23,11 @@ async fn metrics(State(node): State<Node>) -> String {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
     };
     gauge("pharos_raft_term", "Current Raft term.", status.term);
-    gauge("pharos_raft_is_leader", "1 if this node is the leader.", u64::from(status.leader_id == Some(status.node_id)));
+    gauge(
+        "pharos_raft_is_leader",
+        "1 if this node is the leader.",
+        u64::from(status.leader_id == Some(status.node_id)),
+    );
     gauge("pharos_raft_leader_id", "Node id of the known leader (0 if none).", status.leader_id.unwrap_or(0));
     gauge("pharos_raft_last_log_index", "Index of the last log entry.", status.last_log_index);
     gauge("pharos_raft_commit_index", "Highest committed index held locally.", status.commit_index);

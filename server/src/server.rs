@@ -29,13 +29,15 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     tracing::info!(node_id = config.node_id, cluster_id = %identity.cluster_id, generation = identity.generation, "starting");
 
     // Bind every port before starting Raft so a port conflict fails the start cleanly.
-    let peer_listener =
-        TcpListener::bind(&config.listen_peer).await.with_context(|| format!("binding peer port {}", config.listen_peer))?;
+    let peer_listener = TcpListener::bind(&config.listen_peer)
+        .await
+        .with_context(|| format!("binding peer port {}", config.listen_peer))?;
     let client_listener = TcpListener::bind(&config.listen_client)
         .await
         .with_context(|| format!("binding client port {}", config.listen_client))?;
-    let http_listener =
-        TcpListener::bind(&config.listen_http).await.with_context(|| format!("binding HTTP port {}", config.listen_http))?;
+    let http_listener = TcpListener::bind(&config.listen_http)
+        .await
+        .with_context(|| format!("binding HTTP port {}", config.listen_http))?;
 
     let node = Node::start(storage, identity, info.clone(), &config.raft_tuning()).await.context("starting raft")?;
 
