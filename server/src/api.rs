@@ -158,7 +158,7 @@ pub fn placement_warnings(voters: &[(u64, &NodeInfo)]) -> Vec<String> {
         *per_zone.entry(info.zone.as_str()).or_default() += 1;
     }
     for (zone, count) in per_zone {
-        if voters.len() > 1 && count > voters.len() / 2 {
+        if pharos_dr::zone_holds_majority(count, voters.len()) {
             warnings.push(format!(
                 "zone {:?} holds {count} of {} voters: losing that zone loses quorum",
                 zone,

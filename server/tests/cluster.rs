@@ -141,6 +141,12 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
         assert_eq!(read.kv.expect("present").value, b"7");
         let write = node4.put("after-promotion", "yes").await.expect("node 4 leads writes");
         assert_replicas_identical(&cluster, write.header.expect("header").revision).await;
+
+        // Removing a voter shrinks the voter set; the cluster keeps serving.
+        let removed = client.remove(1).await.expect("remove node 1");
+        assert_eq!(removed.voters, vec![2, 3, 4]);
+        cluster.kill(1).expect("stop the removed node");
+        client.put("after-removal", "ok").await.expect("writes continue without node 1");
     })
     .await
     .expect("test finished in time");
@@ -340,6 +346,40 @@ async fn malformed_and_oversized_requests_get_typed_errors_and_change_nothing() 
         request.metadata_mut().insert("pharos-generation", identity.generation.into());
         let malformed = peer.append_entries(request).await.expect_err("entry without log id");
         assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
+
+        // Generic gRPC tooling can discover and probe the node.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.node(1).expect("node").client_addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let serving = health
+            .check(tonic_health::pb::HealthCheckRequest { service: "pharos.v1.KvService".into() })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(serving.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        let mut reflection =
+            tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
+        let list = tonic_reflection::pb::v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        };
+        let mut responses =
+            reflection.server_reflection_info(futures::stream::iter([list])).await.expect("reflection").into_inner();
+        let response = responses.message().await.expect("reflection answer").expect("one message");
+        let Some(tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(services)) =
+            response.message_response
+        else {
+            panic!("unexpected reflection answer: {response:?}");
+        };
+        let names: Vec<String> = services.service.into_iter().map(|service| service.name).collect();
+        for expected in ["pharos.v1.KvService", "pharos.v1.ClusterService", "grpc.health.v1.Health"] {
+            assert!(names.iter().any(|name| name == expected), "{expected} not listed in {names:?}");
+        }
 
         // The node still serves, and none of the refused requests changed anything.
         let record = client.get("k", v1::Consistency::Linearizable).await.expect("get").kv.expect("present");
