@@ -19,6 +19,11 @@ pub enum Change {
     KvDelete { key: Vec<u8> },
     SessionEntryPut { client_id: String, sequence: u64, index: u64, response: Response },
     SessionEntryDelete { client_id: String, sequence: u64 },
+    BrokerPut { broker: crate::broker::Broker },
+    BrokerDelete { broker_id: u64 },
+    /// A group changed (its record or one of its brokers): watchers get an event.
+    GroupPut { group: crate::broker::BrokerGroup },
+    NextBrokerId { next_broker_id: u64 },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -106,6 +111,7 @@ fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut V
             put(state, index, key, value, changes);
             Response::CompareAndSet { succeeded, revision: index, current_mod_revision: Some(index) }
         }
+        Operation::Broker(operation) => crate::broker::execute(state, index, operation, changes),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use prost::Message;
 
+use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, Registration};
 use crate::command::{Command, Compare, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
 
@@ -60,7 +61,7 @@ mod record {
         pub request_id: Option<RequestId>,
         #[prost(uint64, tag = "2")]
         pub issued_at_ms: u64,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13")]
+        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
         pub operation: Option<Operation>,
     }
 
@@ -74,6 +75,100 @@ mod record {
         Delete(Delete),
         #[prost(message, tag = "13")]
         CompareAndSet(CompareAndSet),
+        #[prost(message, tag = "14")]
+        RegisterBroker(Registration),
+        #[prost(message, tag = "15")]
+        UnregisterBroker(BrokerRef),
+        #[prost(message, tag = "16")]
+        FenceBroker(BrokerRef),
+        #[prost(message, tag = "17")]
+        RemoveBroker(BrokerRef),
+        #[prost(message, tag = "18")]
+        ElectMaster(ElectMaster),
+        #[prost(message, tag = "19")]
+        AlterSyncStateSet(AlterSyncStateSet),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Registration {
+        #[prost(string, tag = "1")]
+        pub cluster: String,
+        #[prost(string, tag = "2")]
+        pub group: String,
+        #[prost(string, tag = "3")]
+        pub name: String,
+        #[prost(string, tag = "4")]
+        pub incarnation_id: String,
+        #[prost(string, tag = "5")]
+        pub zone: String,
+        #[prost(string, tag = "6")]
+        pub region: String,
+        #[prost(btree_map = "string, string", tag = "7")]
+        pub addresses: std::collections::BTreeMap<String, String>,
+        #[prost(uint32, tag = "8")]
+        pub election_priority: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct BrokerRef {
+        #[prost(uint64, tag = "1")]
+        pub broker_id: u64,
+        #[prost(uint64, tag = "2")]
+        pub broker_epoch: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ElectMaster {
+        #[prost(string, tag = "1")]
+        pub group: String,
+        #[prost(uint64, tag = "2")]
+        pub broker_id: u64,
+        #[prost(uint64, tag = "3")]
+        pub expected_master_epoch: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AlterSyncStateSet {
+        #[prost(string, tag = "1")]
+        pub group: String,
+        #[prost(uint64, tag = "2")]
+        pub master_broker_id: u64,
+        #[prost(uint64, tag = "3")]
+        pub master_epoch: u64,
+        #[prost(uint64, tag = "4")]
+        pub sync_state_epoch: u64,
+        #[prost(uint64, repeated, tag = "5")]
+        pub sync_state_set: Vec<u64>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Broker {
+        #[prost(uint64, tag = "1")]
+        pub broker_id: u64,
+        #[prost(message, optional, tag = "2")]
+        pub registration: Option<Registration>,
+        #[prost(uint32, tag = "3")]
+        pub state: u32,
+        #[prost(uint64, tag = "4")]
+        pub broker_epoch: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Group {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(uint64, repeated, tag = "2")]
+        pub members: Vec<u64>,
+        #[prost(uint64, optional, tag = "3")]
+        pub master_broker_id: Option<u64>,
+        #[prost(uint64, tag = "4")]
+        pub master_epoch: u64,
+        #[prost(uint64, repeated, tag = "5")]
+        pub sync_state_set: Vec<u64>,
+        #[prost(uint64, tag = "6")]
+        pub sync_state_epoch: u64,
+        #[prost(bool, tag = "7")]
+        pub allow_unclean_election: bool,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -127,7 +222,7 @@ mod record {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Response {
-        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5")]
+        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
         pub kind: Option<ResponseKind>,
     }
 
@@ -143,6 +238,14 @@ mod record {
         CompareAndSet(CasResult),
         #[prost(message, tag = "5")]
         Error(Error),
+        #[prost(message, tag = "6")]
+        BrokerRegistered(BrokerRef),
+        #[prost(uint64, tag = "7")]
+        BrokerChanged(u64),
+        #[prost(message, tag = "8")]
+        MasterElected(ElectMaster),
+        #[prost(uint64, tag = "9")]
+        SyncStateSetAltered(u64),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -168,13 +271,15 @@ mod record {
         #[prost(uint32, tag = "1")]
         pub code: u32,
         #[prost(uint64, tag = "2")]
-        pub bytes: u64,
+        pub first: u64,
         #[prost(uint64, tag = "3")]
-        pub max: u64,
+        pub second: u64,
         #[prost(string, tag = "4")]
-        pub client_id: String,
+        pub text: String,
         #[prost(uint64, tag = "5")]
-        pub sequence: u64,
+        pub third: u64,
+        #[prost(uint64, optional, tag = "6")]
+        pub optional: Option<u64>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -211,6 +316,12 @@ mod record {
         pub kv: Vec<SnapshotKv>,
         #[prost(message, repeated, tag = "3")]
         pub sessions: Vec<SnapshotSessionEntry>,
+        #[prost(message, repeated, tag = "4")]
+        pub brokers: Vec<Broker>,
+        #[prost(message, repeated, tag = "5")]
+        pub groups: Vec<Group>,
+        #[prost(uint64, tag = "6")]
+        pub next_broker_id: u64,
     }
 }
 
@@ -233,6 +344,7 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
                 compare: Some(compare),
             })
         }
+        Operation::Broker(operation) => broker_operation_to_message(operation),
     };
     frame(&record::Command {
         request_id: command
@@ -258,6 +370,32 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             };
             Operation::CompareAndSet { key: cas.key, compare, value: cas.value }
         }
+        record::Operation::RegisterBroker(registration) => {
+            Operation::Broker(BrokerOperation::Register(registration_from_message(registration)))
+        }
+        record::Operation::UnregisterBroker(broker) => Operation::Broker(BrokerOperation::Unregister {
+            broker_id: broker.broker_id,
+            broker_epoch: broker.broker_epoch,
+        }),
+        record::Operation::FenceBroker(broker) => Operation::Broker(BrokerOperation::Fence {
+            broker_id: broker.broker_id,
+            broker_epoch: broker.broker_epoch,
+        }),
+        record::Operation::RemoveBroker(broker) => {
+            Operation::Broker(BrokerOperation::Remove { broker_id: broker.broker_id })
+        }
+        record::Operation::ElectMaster(elect) => Operation::Broker(BrokerOperation::ElectMaster {
+            group: elect.group,
+            broker_id: elect.broker_id,
+            expected_master_epoch: elect.expected_master_epoch,
+        }),
+        record::Operation::AlterSyncStateSet(alter) => Operation::Broker(BrokerOperation::AlterSyncStateSet {
+            group: alter.group,
+            master_broker_id: alter.master_broker_id,
+            master_epoch: alter.master_epoch,
+            sync_state_epoch: alter.sync_state_epoch,
+            sync_state_set: alter.sync_state_set.into_iter().collect(),
+        }),
     };
     Ok(Command {
         request_id: message.request_id.map(|id| RequestId { client_id: id.client_id, sequence: id.sequence }),
@@ -267,6 +405,154 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
 }
 
 // ---- records ----
+
+fn registration_to_message(registration: &Registration) -> record::Registration {
+    record::Registration {
+        cluster: registration.cluster.clone(),
+        group: registration.group.clone(),
+        name: registration.name.clone(),
+        incarnation_id: registration.incarnation_id.clone(),
+        zone: registration.zone.clone(),
+        region: registration.region.clone(),
+        addresses: registration.addresses.clone(),
+        election_priority: registration.election_priority,
+    }
+}
+
+fn registration_from_message(message: record::Registration) -> Registration {
+    Registration {
+        cluster: message.cluster,
+        group: message.group,
+        name: message.name,
+        incarnation_id: message.incarnation_id,
+        zone: message.zone,
+        region: message.region,
+        addresses: message.addresses,
+        election_priority: message.election_priority,
+    }
+}
+
+fn broker_operation_to_message(operation: &BrokerOperation) -> record::Operation {
+    match operation {
+        BrokerOperation::Register(registration) => {
+            record::Operation::RegisterBroker(registration_to_message(registration))
+        }
+        BrokerOperation::Unregister { broker_id, broker_epoch } => {
+            record::Operation::UnregisterBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: *broker_epoch })
+        }
+        BrokerOperation::Fence { broker_id, broker_epoch } => {
+            record::Operation::FenceBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: *broker_epoch })
+        }
+        BrokerOperation::Remove { broker_id } => {
+            record::Operation::RemoveBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: 0 })
+        }
+        BrokerOperation::ElectMaster { group, broker_id, expected_master_epoch } => {
+            record::Operation::ElectMaster(record::ElectMaster {
+                group: group.clone(),
+                broker_id: *broker_id,
+                expected_master_epoch: *expected_master_epoch,
+            })
+        }
+        BrokerOperation::AlterSyncStateSet { group, master_broker_id, master_epoch, sync_state_epoch, sync_state_set } => {
+            record::Operation::AlterSyncStateSet(record::AlterSyncStateSet {
+                group: group.clone(),
+                master_broker_id: *master_broker_id,
+                master_epoch: *master_epoch,
+                sync_state_epoch: *sync_state_epoch,
+                sync_state_set: sync_state_set.iter().copied().collect(),
+            })
+        }
+    }
+}
+
+fn broker_state_code(state: BrokerState) -> u32 {
+    match state {
+        BrokerState::Active => 1,
+        BrokerState::Fenced => 2,
+        BrokerState::Shutdown => 3,
+    }
+}
+
+fn broker_to_message(broker: &Broker) -> record::Broker {
+    record::Broker {
+        broker_id: broker.broker_id,
+        registration: Some(registration_to_message(&Registration {
+            cluster: broker.cluster.clone(),
+            group: broker.group.clone(),
+            name: broker.name.clone(),
+            incarnation_id: broker.incarnation_id.clone(),
+            zone: broker.zone.clone(),
+            region: broker.region.clone(),
+            addresses: broker.addresses.clone(),
+            election_priority: broker.election_priority,
+        })),
+        state: broker_state_code(broker.state),
+        broker_epoch: broker.broker_epoch,
+    }
+}
+
+fn broker_from_message(message: record::Broker) -> Result<Broker, DecodeError> {
+    let registration = registration_from_message(message.registration.ok_or(DecodeError::MissingField("broker.registration"))?);
+    let state = match message.state {
+        1 => BrokerState::Active,
+        2 => BrokerState::Fenced,
+        3 => BrokerState::Shutdown,
+        other => return Err(DecodeError::Malformed(format!("unknown broker state {other}"))),
+    };
+    Ok(Broker {
+        broker_id: message.broker_id,
+        incarnation_id: registration.incarnation_id,
+        cluster: registration.cluster,
+        group: registration.group,
+        name: registration.name,
+        zone: registration.zone,
+        region: registration.region,
+        addresses: registration.addresses,
+        election_priority: registration.election_priority,
+        state,
+        broker_epoch: message.broker_epoch,
+    })
+}
+
+fn group_to_message(group: &BrokerGroup) -> record::Group {
+    record::Group {
+        name: group.name.clone(),
+        members: group.members.iter().copied().collect(),
+        master_broker_id: group.master_broker_id,
+        master_epoch: group.master_epoch,
+        sync_state_set: group.sync_state_set.iter().copied().collect(),
+        sync_state_epoch: group.sync_state_epoch,
+        allow_unclean_election: group.allow_unclean_election,
+    }
+}
+
+fn group_from_message(message: record::Group) -> BrokerGroup {
+    BrokerGroup {
+        name: message.name,
+        members: message.members.into_iter().collect(),
+        master_broker_id: message.master_broker_id,
+        master_epoch: message.master_epoch,
+        sync_state_set: message.sync_state_set.into_iter().collect(),
+        sync_state_epoch: message.sync_state_epoch,
+        allow_unclean_election: message.allow_unclean_election,
+    }
+}
+
+pub fn encode_broker(broker: &Broker) -> Vec<u8> {
+    frame(&broker_to_message(broker))
+}
+
+pub fn decode_broker(bytes: &[u8]) -> Result<Broker, DecodeError> {
+    broker_from_message(unframe(bytes)?)
+}
+
+pub fn encode_group(group: &BrokerGroup) -> Vec<u8> {
+    frame(&group_to_message(group))
+}
+
+pub fn decode_group(bytes: &[u8]) -> Result<BrokerGroup, DecodeError> {
+    unframe(bytes).map(group_from_message)
+}
 
 fn kv_record_to_message(record: &KvRecord) -> record::KvRecord {
     record::KvRecord {
@@ -294,11 +580,100 @@ pub fn decode_kv_record(bytes: &[u8]) -> Result<KvRecord, DecodeError> {
     unframe(bytes).map(kv_record_from_message)
 }
 
-const ERROR_KEY_EMPTY: u32 = 1;
-const ERROR_KEY_TOO_LARGE: u32 = 2;
-const ERROR_VALUE_TOO_LARGE: u32 = 3;
-const ERROR_CLIENT_ID_TOO_LARGE: u32 = 4;
-const ERROR_SEQUENCE_EXPIRED: u32 = 5;
+/// Persisted error codes. Never renumber: cached answers hold them.
+mod error_code {
+    pub const KEY_EMPTY: u32 = 1;
+    pub const KEY_TOO_LARGE: u32 = 2;
+    pub const VALUE_TOO_LARGE: u32 = 3;
+    pub const CLIENT_ID_TOO_LARGE: u32 = 4;
+    pub const SEQUENCE_EXPIRED: u32 = 5;
+    pub const INVALID_REGISTRATION: u32 = 6;
+    pub const UNKNOWN_BROKER: u32 = 7;
+    pub const UNKNOWN_GROUP: u32 = 8;
+    pub const STALE_BROKER_EPOCH: u32 = 9;
+    pub const DUPLICATE_REGISTRATION: u32 = 10;
+    pub const BROKER_NOT_ACTIVE: u32 = 11;
+    pub const STALE_MASTER_EPOCH: u32 = 12;
+    pub const STALE_SYNC_STATE_EPOCH: u32 = 13;
+    pub const NOT_MASTER: u32 = 14;
+    pub const INVALID_SYNC_STATE_SET: u32 = 15;
+}
+
+/// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
+fn broker_state_name(text: &str) -> &'static str {
+    match text {
+        "active" => "active",
+        "fenced" => "fenced",
+        "shutdown" => "shutdown",
+        _ => "active: fence it first",
+    }
+}
+
+fn error_to_message(error: &CommandError) -> record::Error {
+    use error_code as code;
+    let mut message = record::Error::default();
+    let (number, first, second, text, third, optional) = match error {
+        CommandError::KeyEmpty => (code::KEY_EMPTY, 0, 0, String::new(), 0, None),
+        CommandError::KeyTooLarge { bytes, max } => (code::KEY_TOO_LARGE, *bytes, *max, String::new(), 0, None),
+        CommandError::ValueTooLarge { bytes, max } => (code::VALUE_TOO_LARGE, *bytes, *max, String::new(), 0, None),
+        CommandError::ClientIdTooLarge { bytes, max } => {
+            (code::CLIENT_ID_TOO_LARGE, *bytes, *max, String::new(), 0, None)
+        }
+        CommandError::SequenceExpired { client_id, sequence, oldest_remembered } => {
+            (code::SEQUENCE_EXPIRED, *sequence, *oldest_remembered, client_id.clone(), 0, None)
+        }
+        CommandError::InvalidRegistration { reason } => (code::INVALID_REGISTRATION, 0, 0, reason.clone(), 0, None),
+        CommandError::UnknownBroker { broker_id } => (code::UNKNOWN_BROKER, *broker_id, 0, String::new(), 0, None),
+        CommandError::UnknownGroup { group } => (code::UNKNOWN_GROUP, 0, 0, group.clone(), 0, None),
+        CommandError::StaleBrokerEpoch { broker_id, current } => {
+            (code::STALE_BROKER_EPOCH, *broker_id, *current, String::new(), 0, None)
+        }
+        CommandError::DuplicateRegistration { broker_id, incarnation_id } => {
+            (code::DUPLICATE_REGISTRATION, *broker_id, 0, incarnation_id.clone(), 0, None)
+        }
+        CommandError::BrokerNotActive { broker_id, state } => {
+            (code::BROKER_NOT_ACTIVE, *broker_id, 0, state.to_string(), 0, None)
+        }
+        CommandError::StaleMasterEpoch { group, current } => {
+            (code::STALE_MASTER_EPOCH, *current, 0, group.clone(), 0, None)
+        }
+        CommandError::StaleSyncStateEpoch { group, current } => {
+            (code::STALE_SYNC_STATE_EPOCH, *current, 0, group.clone(), 0, None)
+        }
+        CommandError::NotMaster { group, master_broker_id } => {
+            (code::NOT_MASTER, 0, 0, group.clone(), 0, *master_broker_id)
+        }
+        CommandError::InvalidSyncStateSet { reason } => (code::INVALID_SYNC_STATE_SET, 0, 0, reason.clone(), 0, None),
+    };
+    (message.code, message.first, message.second, message.text, message.third, message.optional) =
+        (number, first, second, text, third, optional);
+    message
+}
+
+fn error_from_message(message: record::Error) -> Result<CommandError, DecodeError> {
+    use error_code as code;
+    let record::Error { code: number, first, second, text, third: _, optional } = message;
+    Ok(match number {
+        code::KEY_EMPTY => CommandError::KeyEmpty,
+        code::KEY_TOO_LARGE => CommandError::KeyTooLarge { bytes: first, max: second },
+        code::VALUE_TOO_LARGE => CommandError::ValueTooLarge { bytes: first, max: second },
+        code::CLIENT_ID_TOO_LARGE => CommandError::ClientIdTooLarge { bytes: first, max: second },
+        code::SEQUENCE_EXPIRED => {
+            CommandError::SequenceExpired { client_id: text, sequence: first, oldest_remembered: second }
+        }
+        code::INVALID_REGISTRATION => CommandError::InvalidRegistration { reason: text },
+        code::UNKNOWN_BROKER => CommandError::UnknownBroker { broker_id: first },
+        code::UNKNOWN_GROUP => CommandError::UnknownGroup { group: text },
+        code::STALE_BROKER_EPOCH => CommandError::StaleBrokerEpoch { broker_id: first, current: second },
+        code::DUPLICATE_REGISTRATION => CommandError::DuplicateRegistration { broker_id: first, incarnation_id: text },
+        code::BROKER_NOT_ACTIVE => CommandError::BrokerNotActive { broker_id: first, state: broker_state_name(&text) },
+        code::STALE_MASTER_EPOCH => CommandError::StaleMasterEpoch { group: text, current: first },
+        code::STALE_SYNC_STATE_EPOCH => CommandError::StaleSyncStateEpoch { group: text, current: first },
+        code::NOT_MASTER => CommandError::NotMaster { group: text, master_broker_id: optional },
+        code::INVALID_SYNC_STATE_SET => CommandError::InvalidSyncStateSet { reason: text },
+        other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
+    })
+}
 
 fn response_to_message(response: &Response) -> record::Response {
     use record::ResponseKind as Kind;
@@ -315,28 +690,17 @@ fn response_to_message(response: &Response) -> record::Response {
                 current_mod_revision: *current_mod_revision,
             })
         }
-        Response::Error(error) => {
-            let mut message = record::Error::default();
-            match error {
-                CommandError::KeyEmpty => message.code = ERROR_KEY_EMPTY,
-                CommandError::KeyTooLarge { bytes, max } => {
-                    (message.code, message.bytes, message.max) = (ERROR_KEY_TOO_LARGE, *bytes, *max)
-                }
-                CommandError::ValueTooLarge { bytes, max } => {
-                    (message.code, message.bytes, message.max) = (ERROR_VALUE_TOO_LARGE, *bytes, *max)
-                }
-                CommandError::ClientIdTooLarge { bytes, max } => {
-                    (message.code, message.bytes, message.max) = (ERROR_CLIENT_ID_TOO_LARGE, *bytes, *max)
-                }
-                CommandError::SequenceExpired { client_id, sequence, oldest_remembered } => {
-                    message.code = ERROR_SEQUENCE_EXPIRED;
-                    message.client_id = client_id.clone();
-                    message.sequence = *sequence;
-                    message.max = *oldest_remembered;
-                }
-            }
-            Kind::Error(message)
+        Response::BrokerRegistered { broker_id, broker_epoch } => {
+            Kind::BrokerRegistered(record::BrokerRef { broker_id: *broker_id, broker_epoch: *broker_epoch })
         }
+        Response::BrokerChanged { revision } => Kind::BrokerChanged(*revision),
+        Response::MasterElected { group, master_broker_id, master_epoch } => Kind::MasterElected(record::ElectMaster {
+            group: group.clone(),
+            broker_id: *master_broker_id,
+            expected_master_epoch: *master_epoch,
+        }),
+        Response::SyncStateSetAltered { sync_state_epoch } => Kind::SyncStateSetAltered(*sync_state_epoch),
+        Response::Error(error) => Kind::Error(error_to_message(error)),
     };
     record::Response { kind: Some(kind) }
 }
@@ -352,18 +716,17 @@ fn response_from_message(message: record::Response) -> Result<Response, DecodeEr
             revision: cas.revision,
             current_mod_revision: cas.current_mod_revision,
         },
-        Kind::Error(error) => Response::Error(match error.code {
-            ERROR_KEY_EMPTY => CommandError::KeyEmpty,
-            ERROR_KEY_TOO_LARGE => CommandError::KeyTooLarge { bytes: error.bytes, max: error.max },
-            ERROR_VALUE_TOO_LARGE => CommandError::ValueTooLarge { bytes: error.bytes, max: error.max },
-            ERROR_CLIENT_ID_TOO_LARGE => CommandError::ClientIdTooLarge { bytes: error.bytes, max: error.max },
-            ERROR_SEQUENCE_EXPIRED => CommandError::SequenceExpired {
-                client_id: error.client_id,
-                sequence: error.sequence,
-                oldest_remembered: error.max,
-            },
-            other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
-        }),
+        Kind::BrokerRegistered(broker) => {
+            Response::BrokerRegistered { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch }
+        }
+        Kind::BrokerChanged(revision) => Response::BrokerChanged { revision },
+        Kind::MasterElected(elect) => Response::MasterElected {
+            group: elect.group,
+            master_broker_id: elect.broker_id,
+            master_epoch: elect.expected_master_epoch,
+        },
+        Kind::SyncStateSetAltered(sync_state_epoch) => Response::SyncStateSetAltered { sync_state_epoch },
+        Kind::Error(error) => Response::Error(error_from_message(error)?),
     })
 }
 
@@ -405,13 +768,28 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
             })
         })
         .collect();
-    frame(&record::Snapshot { revision: state.revision, kv, sessions })
+    frame(&record::Snapshot {
+        revision: state.revision,
+        kv,
+        sessions,
+        brokers: state.brokers.values().map(broker_to_message).collect(),
+        groups: state.groups.values().map(group_to_message).collect(),
+        next_broker_id: state.next_broker_id,
+    })
 }
 
 /// Decodes a snapshot blob into a state (derived indexes rebuilt).
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     let message: record::Snapshot = unframe(bytes)?;
-    let mut state = State { revision: message.revision, ..State::default() };
+    let mut state = State { revision: message.revision, next_broker_id: message.next_broker_id, ..State::default() };
+    for broker in message.brokers {
+        let broker = broker_from_message(broker)?;
+        state.brokers.insert(broker.broker_id, broker);
+    }
+    for group in message.groups {
+        let group = group_from_message(group);
+        state.groups.insert(group.name.clone(), group);
+    }
     for entry in message.kv {
         let record = entry.record.ok_or(DecodeError::MissingField("snapshot.kv.record"))?;
         state.kv.insert(entry.key, kv_record_from_message(record));

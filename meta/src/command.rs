@@ -44,6 +44,7 @@ pub enum Operation {
         compare: Compare,
         value: Vec<u8>,
     },
+    Broker(crate::broker::BrokerOperation),
 }
 
 impl Operation {
@@ -54,6 +55,7 @@ impl Operation {
             Operation::Put { .. } => "put",
             Operation::Delete { .. } => "delete",
             Operation::CompareAndSet { .. } => "compare_and_set",
+            Operation::Broker(operation) => operation.kind(),
         }
     }
 }

@@ -9,12 +9,14 @@
 //! state, byte for byte (DESIGN.md §7 invariant 6, checked through [`State::digest`]).
 
 pub mod apply;
+pub mod broker;
 pub mod codec;
 pub mod command;
 pub mod limits;
 pub mod state;
 
 pub use apply::{Applied, Change, apply};
+pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
 pub use codec::DecodeError;
 pub use command::{Command, Compare, Operation, RequestId};
 pub use state::{CommandError, KvRecord, Response, Session, State};

@@ -14,3 +14,7 @@ pub const SESSION_RESPONSES_MAX: usize = 64;
 pub const SESSIONS_MAX: usize = 100_000;
 /// Most keys one range read returns.
 pub const RANGE_KEYS_MAX: usize = 10_000;
+/// Longest broker, group, cluster, zone, region or network name, in bytes.
+pub const NAME_BYTES_MAX: usize = 255;
+/// Most network addresses one broker may register.
+pub const BROKER_ADDRESSES_MAX: usize = 16;

@@ -33,6 +33,26 @@ pub enum CommandError {
          (oldest remembered: {oldest_remembered}); it may or may not have been applied"
     )]
     SequenceExpired { client_id: String, sequence: u64, oldest_remembered: u64 },
+    #[error("invalid registration: {reason}")]
+    InvalidRegistration { reason: String },
+    #[error("broker {broker_id} is unknown")]
+    UnknownBroker { broker_id: u64 },
+    #[error("broker group {group} is unknown")]
+    UnknownGroup { group: String },
+    #[error("stale broker epoch for broker {broker_id}: current is {current}")]
+    StaleBrokerEpoch { broker_id: u64, current: u64 },
+    #[error("a live broker {broker_id} with incarnation {incarnation_id} holds this name; wait for its lease to expire")]
+    DuplicateRegistration { broker_id: u64, incarnation_id: String },
+    #[error("broker {broker_id} is {state}")]
+    BrokerNotActive { broker_id: u64, state: &'static str },
+    #[error("stale master epoch for group {group}: current is {current}")]
+    StaleMasterEpoch { group: String, current: u64 },
+    #[error("stale sync state epoch for group {group}: current is {current}")]
+    StaleSyncStateEpoch { group: String, current: u64 },
+    #[error("not the master of group {group}; master is {}", master_broker_id.map_or("none".to_string(), |id| id.to_string()))]
+    NotMaster { group: String, master_broker_id: Option<u64> },
+    #[error("invalid sync state set: {reason}")]
+    InvalidSyncStateSet { reason: String },
 }
 
 /// The answer to one command.
@@ -42,6 +62,10 @@ pub enum Response {
     Put { revision: u64, created: bool },
     Delete { revision: u64, deleted: bool },
     CompareAndSet { succeeded: bool, revision: u64, current_mod_revision: Option<u64> },
+    BrokerRegistered { broker_id: u64, broker_epoch: u64 },
+    BrokerChanged { revision: u64 },
+    MasterElected { group: String, master_broker_id: u64, master_epoch: u64 },
+    SyncStateSetAltered { sync_state_epoch: u64 },
     Error(CommandError),
 }
 
@@ -66,6 +90,10 @@ pub struct State {
     pub revision: u64,
     pub kv: BTreeMap<Vec<u8>, KvRecord>,
     pub sessions: BTreeMap<String, Session>,
+    pub brokers: BTreeMap<u64, crate::broker::Broker>,
+    pub groups: BTreeMap<String, crate::broker::BrokerGroup>,
+    /// Next broker id to hand out; ids are never reused.
+    pub next_broker_id: u64,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
     pub(crate) session_activity: BTreeSet<(u64, String)>,
@@ -97,6 +125,13 @@ impl State {
             hasher.update((key.len() as u64).to_be_bytes());
             hasher.update(key);
             hasher.update(crate::codec::encode_kv_record(record));
+        }
+        hasher.update(self.next_broker_id.to_be_bytes());
+        for broker in self.brokers.values() {
+            hasher.update(crate::codec::encode_broker(broker));
+        }
+        for group in self.groups.values() {
+            hasher.update(crate::codec::encode_group(group));
         }
         for (client_id, session) in &self.sessions {
             hasher.update((client_id.len() as u64).to_be_bytes());

@@ -21,12 +21,14 @@ use pharos_proto::v1;
 use prost::Message;
 
 use crate::codec::{self, log_id_from_wire, membership_from_wire};
+use crate::events::{GroupEvent, GroupEvents};
 use crate::storage::{Storage, io_error};
 use crate::types::{EntryPayload, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 
 const KEY_APPLIED: &str = "applied";
 const KEY_MEMBERSHIP: &str = "membership";
 const KEY_REVISION: &str = "revision";
+const KEY_NEXT_BROKER_ID: &str = "next_broker_id";
 const SNAPSHOT_FILE: &str = "current.snapshot";
 
 /// What readers see: the state plus the log position it reflects.
@@ -35,6 +37,8 @@ pub struct Applied {
     pub state: State,
     pub last_applied: Option<LogId>,
     pub last_membership: StoredMembership,
+    /// Recent broker-group changes, for watch streams.
+    pub group_events: GroupEvents,
 }
 
 /// Cheap to clone; all clones share the same state.
@@ -42,6 +46,8 @@ pub struct Applied {
 pub struct StateMachineStore {
     storage: Storage,
     applied: Arc<RwLock<Applied>>,
+    /// Carries the last applied log index; watchers wait on it.
+    applied_index: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachineStore {
@@ -59,6 +65,19 @@ impl StateMachineStore {
             let (index, response) = meta_codec::decode_session_entry(&value).map_err(io_error)?;
             state.sessions.entry(client_id).or_default().responses.insert(sequence, (index, response));
         }
+        for guard in storage.sm_brokers.iter() {
+            let (_, value) = guard.into_inner().map_err(io_error)?;
+            let broker = meta_codec::decode_broker(&value).map_err(io_error)?;
+            state.brokers.insert(broker.broker_id, broker);
+        }
+        for guard in storage.sm_groups.iter() {
+            let (_, value) = guard.into_inner().map_err(io_error)?;
+            let group = meta_codec::decode_group(&value).map_err(io_error)?;
+            state.groups.insert(group.name.clone(), group);
+        }
+        if let Some(bytes) = storage.sm_meta.get(KEY_NEXT_BROKER_ID).map_err(io_error)? {
+            state.next_broker_id = read_u64(&bytes)?;
+        }
         state.rebuild_indexes();
         if let Some(bytes) = storage.sm_meta.get(KEY_REVISION).map_err(io_error)? {
             let revision: [u8; 8] = bytes.as_ref().try_into().map_err(|_| io_error("revision is not 8 bytes"))?;
@@ -72,13 +91,24 @@ impl StateMachineStore {
             Some(bytes) => decode_stored_membership(&bytes)?,
             None => StoredMembership::default(),
         };
-        let applied = Applied { state, last_applied, last_membership };
-        Ok(StateMachineStore { storage, applied: Arc::new(RwLock::new(applied)) })
+        let group_events = GroupEvents::starting_at(state.revision);
+        let applied_index = last_applied.map_or(0, |log_id| log_id.index);
+        let applied = Applied { state, last_applied, last_membership, group_events };
+        Ok(StateMachineStore {
+            storage,
+            applied: Arc::new(RwLock::new(applied)),
+            applied_index: Arc::new(tokio::sync::watch::channel(applied_index).0),
+        })
     }
 
     /// Read access to the applied state. Hold it briefly: `apply` waits for it.
     pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
         self.applied.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A receiver of the last applied log index, for waiting on new changes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied_index.subscribe()
     }
 
     fn snapshot_path(&self) -> PathBuf {
@@ -228,9 +258,21 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let response = match entry.payload {
                     EntryPayload::Blank => pharos_meta::Response::Noop { revision: applied.state.revision },
                     EntryPayload::Normal(command) => {
-                        let result = pharos_meta::apply(&mut applied.state, entry.log_id.index, &command);
+                        let index = entry.log_id.index;
+                        let result = pharos_meta::apply(&mut applied.state, index, &command);
+                        let mut changed_groups = Vec::new();
                         for change in result.changes {
+                            if let Change::GroupPut { group } = &change
+                                && !changed_groups.contains(&group.name)
+                            {
+                                changed_groups.push(group.name.clone());
+                            }
                             write_change(&self.storage, &mut batch, change);
+                        }
+                        for name in changed_groups {
+                            if let Some(view) = applied.state.group_view(&name) {
+                                applied.group_events.push(GroupEvent { revision: index, view });
+                            }
                         }
                         result.response
                     }
@@ -255,6 +297,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // in a way a restart could reverse.
             batch.commit().map_err(io_error)?;
         }
+        self.applied_index.send_replace(last_log_id.index);
         for (responder, response) in replies {
             responder.send(response);
         }
@@ -273,7 +316,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             store.save_snapshot_file(&meta_for_file, &snapshot)?;
             let storage = &store.storage;
             let mut batch = storage.database.batch();
-            for keyspace in [&storage.sm_kv, &storage.sm_sessions, &storage.sm_meta] {
+            for keyspace in [&storage.sm_kv, &storage.sm_sessions, &storage.sm_brokers, &storage.sm_groups, &storage.sm_meta] {
                 for guard in keyspace.iter() {
                     batch.remove(keyspace, guard.key().map_err(io_error)?);
                 }
@@ -290,6 +333,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     );
                 }
             }
+            for broker in state.brokers.values() {
+                batch.insert(&storage.sm_brokers, broker.broker_id.to_be_bytes(), meta_codec::encode_broker(broker));
+            }
+            for group in state.groups.values() {
+                batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(group));
+            }
+            batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, state.next_broker_id.to_be_bytes().to_vec());
             if let Some(last) = &meta_for_file.last_log_id {
                 batch.insert(&storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(last)));
             }
@@ -302,7 +352,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .await
         .map_err(io_error)??;
         let mut applied = self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *applied = Applied { state, last_applied: meta.last_log_id, last_membership: meta.last_membership.clone() };
+        let group_events = GroupEvents::starting_at(state.revision);
+        *applied = Applied {
+            state,
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+            group_events,
+        };
+        drop(applied);
+        self.applied_index.send_replace(meta.last_log_id.map_or(0, |log_id| log_id.index));
         tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot");
         Ok(())
     }
@@ -324,5 +382,18 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
         Change::SessionEntryDelete { client_id, sequence } => {
             batch.remove(&storage.sm_sessions, session_key(&client_id, sequence))
         }
+        Change::BrokerPut { broker } => {
+            batch.insert(&storage.sm_brokers, broker.broker_id.to_be_bytes(), meta_codec::encode_broker(&broker))
+        }
+        Change::BrokerDelete { broker_id } => batch.remove(&storage.sm_brokers, broker_id.to_be_bytes()),
+        Change::GroupPut { group } => batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(&group)),
+        Change::NextBrokerId { next_broker_id } => {
+            batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
+        }
     }
+}
+
+fn read_u64(bytes: &[u8]) -> io::Result<u64> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| io_error("stored counter is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(array))
 }

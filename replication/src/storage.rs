@@ -3,7 +3,7 @@
 //!
 //! Layout under `data_dir`:
 //! - `fjall/` keyspaces `raft_log` (big-endian index -> entry), `raft_meta`, `sm_kv`,
-//!   `sm_sessions`, `sm_meta`;
+//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_meta`;
 //! - `snapshots/current.snapshot`: the last snapshot built or installed.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +26,8 @@ pub struct Storage {
     pub raft_meta: Keyspace,
     pub sm_kv: Keyspace,
     pub sm_sessions: Keyspace,
+    pub sm_brokers: Keyspace,
+    pub sm_groups: Keyspace,
     pub sm_meta: Keyspace,
     pub snapshot_dir: PathBuf,
 }
@@ -52,6 +54,8 @@ impl Storage {
             raft_meta: keyspace("raft_meta")?,
             sm_kv: keyspace("sm_kv")?,
             sm_sessions: keyspace("sm_sessions")?,
+            sm_brokers: keyspace("sm_brokers")?,
+            sm_groups: keyspace("sm_groups")?,
             sm_meta: keyspace("sm_meta")?,
             database,
             snapshot_dir,

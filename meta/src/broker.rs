@@ -1,0 +1,367 @@
+//! Brokers and broker groups: registration, fencing, master election and the sync state set
+//! (DESIGN.md §5). The *decisions* (who is dead, who becomes master) are made elsewhere, by the
+//! leader's runtime with the `pharos-dr` planners; these commands only record them, refusing any
+//! that was made against a state that has moved on (stale epochs).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::apply::Change;
+use crate::limits;
+use crate::state::{CommandError, Response, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BrokerState {
+    /// Registered and, as far as the committed state knows, serving.
+    Active,
+    /// Declared dead by the coordinator (lease expired) or by an operator. Final.
+    Fenced,
+    /// Left by controlled shutdown (`UnregisterBroker`). Final.
+    Shutdown,
+}
+
+impl BrokerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerState::Active => "active",
+            BrokerState::Fenced => "fenced",
+            BrokerState::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// One registration of one broker process. A restarted process registers anew and gets a new
+/// `broker_id` (ids are never reused) and a new `broker_epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub broker_id: u64,
+    /// Chosen by the broker process at start; tells a retry from a second process.
+    pub incarnation_id: String,
+    pub cluster: String,
+    pub group: String,
+    pub name: String,
+    pub zone: String,
+    pub region: String,
+    /// Network name (`internal`, `public`, ...) -> `host:port`.
+    pub addresses: BTreeMap<String, String>,
+    /// Higher is preferred in elections.
+    pub election_priority: u32,
+    pub state: BrokerState,
+    /// Revision of the registration that created this broker.
+    pub broker_epoch: u64,
+}
+
+/// A master/replica set of brokers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerGroup {
+    pub name: String,
+    /// Brokers registered in the group (any state until removed).
+    pub members: BTreeSet<u64>,
+    pub master_broker_id: Option<u64>,
+    /// +1 on every master change; never goes backwards.
+    pub master_epoch: u64,
+    /// Replicas in sync with the master (the master included).
+    pub sync_state_set: BTreeSet<u64>,
+    /// +1 on every sync-state-set change and every master change.
+    pub sync_state_epoch: u64,
+    pub allow_unclean_election: bool,
+}
+
+/// What a broker sends to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub cluster: String,
+    pub group: String,
+    pub name: String,
+    pub incarnation_id: String,
+    pub zone: String,
+    pub region: String,
+    pub addresses: BTreeMap<String, String>,
+    pub election_priority: u32,
+}
+
+/// Broker operations. All but registration name the broker (and its epoch) they act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerOperation {
+    Register(Registration),
+    /// Controlled shutdown: the broker stops serving and leaves.
+    Unregister { broker_id: u64, broker_epoch: u64 },
+    /// The broker is declared dead.
+    Fence { broker_id: u64, broker_epoch: u64 },
+    /// Forget a fenced or shut-down broker.
+    Remove { broker_id: u64 },
+    /// Make `broker_id` the master of `group`; refused unless the group is still at
+    /// `expected_master_epoch`.
+    ElectMaster { group: String, broker_id: u64, expected_master_epoch: u64 },
+    /// The master reports which replicas are in sync.
+    AlterSyncStateSet {
+        group: String,
+        master_broker_id: u64,
+        master_epoch: u64,
+        sync_state_epoch: u64,
+        sync_state_set: BTreeSet<u64>,
+    },
+}
+
+impl BrokerOperation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BrokerOperation::Register(_) => "register_broker",
+            BrokerOperation::Unregister { .. } => "unregister_broker",
+            BrokerOperation::Fence { .. } => "fence_broker",
+            BrokerOperation::Remove { .. } => "remove_broker",
+            BrokerOperation::ElectMaster { .. } => "elect_master",
+            BrokerOperation::AlterSyncStateSet { .. } => "alter_sync_state_set",
+        }
+    }
+}
+
+/// A group and its brokers, as watchers and `GetBrokerGroup` see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub group: BrokerGroup,
+    pub brokers: Vec<Broker>,
+}
+
+impl State {
+    pub fn group_view(&self, name: &str) -> Option<GroupView> {
+        let group = self.groups.get(name)?.clone();
+        let brokers = group.members.iter().filter_map(|id| self.brokers.get(id).cloned()).collect();
+        Some(GroupView { group, brokers })
+    }
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), CommandError> {
+    let valid = !value.is_empty()
+        && value.len() <= limits::NAME_BYTES_MAX
+        && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'%' | b'|'));
+    if valid {
+        Ok(())
+    } else {
+        Err(CommandError::InvalidRegistration {
+            reason: format!(
+                "{field} `{value}` must be 1..={} characters of [A-Za-z0-9-_.%|]",
+                limits::NAME_BYTES_MAX
+            ),
+        })
+    }
+}
+
+/// Checks a registration the way the API edge does (the state machine checks again).
+pub fn validate_registration(registration: &Registration) -> Result<(), CommandError> {
+    check_name("group", &registration.group)?;
+    check_name("name", &registration.name)?;
+    check_name("cluster", &registration.cluster)?;
+    if registration.incarnation_id.is_empty() || registration.incarnation_id.len() > limits::NAME_BYTES_MAX {
+        return Err(CommandError::InvalidRegistration { reason: "incarnation_id must be 1..=255 bytes".into() });
+    }
+    for (field, value) in [("zone", &registration.zone), ("region", &registration.region)] {
+        if value.len() > limits::NAME_BYTES_MAX {
+            return Err(CommandError::InvalidRegistration { reason: format!("{field} is too long") });
+        }
+    }
+    if registration.addresses.is_empty() || registration.addresses.len() > limits::BROKER_ADDRESSES_MAX {
+        return Err(CommandError::InvalidRegistration {
+            reason: format!("1..={} addresses are required", limits::BROKER_ADDRESSES_MAX),
+        });
+    }
+    for (network, address) in &registration.addresses {
+        check_name("network name", network)?;
+        let port = address.rsplit_once(':').and_then(|(host, port)| (!host.is_empty()).then_some(port));
+        if address.len() > limits::NAME_BYTES_MAX || port.and_then(|port| port.parse::<u16>().ok()).is_none() {
+            return Err(CommandError::InvalidRegistration {
+                reason: format!("address `{address}` of network {network} is not host:port"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn broker_for(state: &State, broker_id: u64, broker_epoch: u64) -> Result<&Broker, CommandError> {
+    let broker = state.brokers.get(&broker_id).ok_or(CommandError::UnknownBroker { broker_id })?;
+    if broker.broker_epoch != broker_epoch {
+        return Err(CommandError::StaleBrokerEpoch { broker_id, current: broker.broker_epoch });
+    }
+    Ok(broker)
+}
+
+fn put_broker(state: &mut State, broker: Broker, changes: &mut Vec<Change>) {
+    changes.push(Change::BrokerPut { broker: broker.clone() });
+    state.brokers.insert(broker.broker_id, broker);
+}
+
+fn put_group(state: &mut State, group: BrokerGroup, changes: &mut Vec<Change>) {
+    changes.push(Change::GroupPut { group: group.clone() });
+    state.groups.insert(group.name.clone(), group);
+}
+
+/// Takes a broker out of service: it stops being master (the group becomes leaderless until
+/// the runtime elects) but stays in the sync state set until the next master rewrites it.
+fn retire(state: &mut State, broker_id: u64, new_state: BrokerState, changes: &mut Vec<Change>) -> Option<String> {
+    let mut broker = state.brokers.get(&broker_id)?.clone();
+    broker.state = new_state;
+    let group_name = broker.group.clone();
+    put_broker(state, broker, changes);
+    let mut group = state.groups.get(&group_name)?.clone();
+    if group.master_broker_id == Some(broker_id) {
+        group.master_broker_id = None;
+    }
+    put_group(state, group, changes);
+    Some(group_name)
+}
+
+pub(crate) fn execute(state: &mut State, index: u64, operation: &BrokerOperation, changes: &mut Vec<Change>) -> Response {
+    match execute_checked(state, index, operation, changes) {
+        Ok(response) => {
+            if !changes.is_empty() {
+                state.revision = index;
+            }
+            response
+        }
+        Err(error) => {
+            changes.clear();
+            Response::Error(error)
+        }
+    }
+}
+
+fn execute_checked(
+    state: &mut State,
+    index: u64,
+    operation: &BrokerOperation,
+    changes: &mut Vec<Change>,
+) -> Result<Response, CommandError> {
+    match operation {
+        BrokerOperation::Register(registration) => {
+            validate_registration(registration)?;
+            let existing = state.groups.get(&registration.group).and_then(|group| {
+                group.members.iter().filter_map(|id| state.brokers.get(id)).find(|broker| {
+                    broker.name == registration.name && broker.state == BrokerState::Active
+                })
+            });
+            if let Some(existing) = existing {
+                if existing.incarnation_id == registration.incarnation_id {
+                    // A retry (or a re-registration after a coordinator failover): same answer.
+                    let response = Response::BrokerRegistered {
+                        broker_id: existing.broker_id,
+                        broker_epoch: existing.broker_epoch,
+                    };
+                    return Ok(response);
+                }
+                return Err(CommandError::DuplicateRegistration {
+                    broker_id: existing.broker_id,
+                    incarnation_id: existing.incarnation_id.clone(),
+                });
+            }
+            let broker_id = state.next_broker_id.max(1);
+            state.next_broker_id = broker_id + 1;
+            changes.push(Change::NextBrokerId { next_broker_id: state.next_broker_id });
+            let broker = Broker {
+                broker_id,
+                incarnation_id: registration.incarnation_id.clone(),
+                cluster: registration.cluster.clone(),
+                group: registration.group.clone(),
+                name: registration.name.clone(),
+                zone: registration.zone.clone(),
+                region: registration.region.clone(),
+                addresses: registration.addresses.clone(),
+                election_priority: registration.election_priority,
+                state: BrokerState::Active,
+                broker_epoch: index,
+            };
+            put_broker(state, broker, changes);
+            let mut group = state.groups.get(&registration.group).cloned().unwrap_or_else(|| BrokerGroup {
+                name: registration.group.clone(),
+                ..BrokerGroup::default()
+            });
+            group.members.insert(broker_id);
+            put_group(state, group, changes);
+            Ok(Response::BrokerRegistered { broker_id, broker_epoch: index })
+        }
+        BrokerOperation::Unregister { broker_id, broker_epoch } => {
+            broker_for(state, *broker_id, *broker_epoch)?;
+            retire(state, *broker_id, BrokerState::Shutdown, changes);
+            Ok(Response::BrokerChanged { revision: index })
+        }
+        BrokerOperation::Fence { broker_id, broker_epoch } => {
+            let broker = broker_for(state, *broker_id, *broker_epoch)?;
+            if broker.state != BrokerState::Active {
+                return Err(CommandError::BrokerNotActive { broker_id: *broker_id, state: broker.state.as_str() });
+            }
+            retire(state, *broker_id, BrokerState::Fenced, changes);
+            Ok(Response::BrokerChanged { revision: index })
+        }
+        BrokerOperation::Remove { broker_id } => {
+            let broker = state.brokers.get(broker_id).ok_or(CommandError::UnknownBroker { broker_id: *broker_id })?;
+            if broker.state == BrokerState::Active {
+                return Err(CommandError::BrokerNotActive { broker_id: *broker_id, state: "active: fence it first" });
+            }
+            let group_name = broker.group.clone();
+            state.brokers.remove(broker_id);
+            changes.push(Change::BrokerDelete { broker_id: *broker_id });
+            if let Some(mut group) = state.groups.get(&group_name).cloned() {
+                group.members.remove(broker_id);
+                if group.sync_state_set.remove(broker_id) {
+                    group.sync_state_epoch += 1;
+                }
+                put_group(state, group, changes);
+            }
+            Ok(Response::BrokerChanged { revision: index })
+        }
+        BrokerOperation::ElectMaster { group, broker_id, expected_master_epoch } => {
+            let mut record =
+                state.groups.get(group).cloned().ok_or_else(|| CommandError::UnknownGroup { group: group.clone() })?;
+            if record.master_epoch != *expected_master_epoch {
+                return Err(CommandError::StaleMasterEpoch { group: group.clone(), current: record.master_epoch });
+            }
+            let broker = state.brokers.get(broker_id).ok_or(CommandError::UnknownBroker { broker_id: *broker_id })?;
+            if broker.group != *group {
+                return Err(CommandError::InvalidSyncStateSet {
+                    reason: format!("broker {broker_id} belongs to group {}", broker.group),
+                });
+            }
+            if broker.state != BrokerState::Active {
+                return Err(CommandError::BrokerNotActive { broker_id: *broker_id, state: broker.state.as_str() });
+            }
+            record.master_broker_id = Some(*broker_id);
+            record.master_epoch += 1;
+            // The new master starts alone in the sync state set; it adds replicas as they catch
+            // up with it (AlterSyncStateSet).
+            record.sync_state_set = BTreeSet::from([*broker_id]);
+            record.sync_state_epoch += 1;
+            let master_epoch = record.master_epoch;
+            put_group(state, record, changes);
+            Ok(Response::MasterElected { group: group.clone(), master_broker_id: *broker_id, master_epoch })
+        }
+        BrokerOperation::AlterSyncStateSet { group, master_broker_id, master_epoch, sync_state_epoch, sync_state_set } => {
+            let mut record =
+                state.groups.get(group).cloned().ok_or_else(|| CommandError::UnknownGroup { group: group.clone() })?;
+            if record.master_epoch != *master_epoch {
+                return Err(CommandError::StaleMasterEpoch { group: group.clone(), current: record.master_epoch });
+            }
+            if record.master_broker_id != Some(*master_broker_id) {
+                return Err(CommandError::NotMaster { group: group.clone(), master_broker_id: record.master_broker_id });
+            }
+            if record.sync_state_epoch != *sync_state_epoch {
+                return Err(CommandError::StaleSyncStateEpoch { group: group.clone(), current: record.sync_state_epoch });
+            }
+            if !sync_state_set.contains(master_broker_id) {
+                return Err(CommandError::InvalidSyncStateSet { reason: "the master must be in the set".into() });
+            }
+            for member in sync_state_set {
+                let active = state.brokers.get(member).is_some_and(|broker| {
+                    broker.group == *group && broker.state == BrokerState::Active
+                });
+                if !active {
+                    return Err(CommandError::InvalidSyncStateSet {
+                        reason: format!("broker {member} is not an active member of {group}"),
+                    });
+                }
+            }
+            record.sync_state_set = sync_state_set.clone();
+            record.sync_state_epoch += 1;
+            let new_epoch = record.sync_state_epoch;
+            put_group(state, record, changes);
+            Ok(Response::SyncStateSetAltered { sync_state_epoch: new_epoch })
+        }
+    }
+}
