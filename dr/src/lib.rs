@@ -1,12 +1,11 @@
 //! Pharos decision logic as pure planners: broker liveness and leases, broker-group master
-//! election, region switchover / failover / failback, fencing generations.
+//! election, and (later) region switchover / failover / failback.
 //!
 //! Planners are plain functions over plain data: time and randomness are passed in, and they
-//! return the actions to take; a runtime elsewhere applies them. This crate must never import
-//! tokio, tonic or the filesystem.
-//!
-//! The foundation ships one planner that the node lifecycle already needs: which member a
-//! voter set can lose. Broker election and DR planners arrive with their issues.
+//! return the actions to take; the leader's runtime (in `pharos-server`) observes, calls them,
+//! and commits their actions. This crate must never import tokio, tonic or the filesystem.
+
+pub mod election;
 
 /// How many voters of `voter_count` may fail while a majority survives.
 pub fn tolerated_voter_failures(voter_count: usize) -> usize {

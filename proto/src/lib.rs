@@ -30,4 +30,7 @@ pub mod metadata {
     /// On `NOT_LEADER`: id and client address of the leader this node believes in.
     pub const LEADER_ID: &str = "pharos-leader-id";
     pub const LEADER_CLIENT_ADDR: &str = "pharos-leader-addr";
+    /// On a stale-epoch refusal: the current epoch (or, for a duplicate registration, the
+    /// broker id holding the name).
+    pub const CURRENT: &str = "pharos-current";
 }

@@ -37,12 +37,32 @@ pub fn node_error(error: NodeError) -> Status {
     }
 }
 
+/// A refused command. Stale-epoch refusals carry the current value in `pharos-current`.
 pub fn command_error(error: CommandError) -> Status {
-    let reason = match error {
-        CommandError::KeyEmpty | CommandError::KeyTooLarge { .. } => "INVALID_ARGUMENT",
-        CommandError::ValueTooLarge { .. } | CommandError::ClientIdTooLarge { .. } => "INVALID_ARGUMENT",
-        CommandError::SequenceExpired { .. } => "SEQUENCE_EXPIRED",
+    let (code, reason, current) = match &error {
+        CommandError::KeyEmpty
+        | CommandError::KeyTooLarge { .. }
+        | CommandError::ValueTooLarge { .. }
+        | CommandError::ClientIdTooLarge { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT", None),
+        CommandError::InvalidRegistration { .. } => (Code::InvalidArgument, "INVALID_REGISTRATION", None),
+        CommandError::InvalidSyncStateSet { .. } => (Code::InvalidArgument, "INVALID_SYNC_STATE_SET", None),
+        CommandError::SequenceExpired { .. } => (Code::FailedPrecondition, "SEQUENCE_EXPIRED", None),
+        CommandError::UnknownBroker { .. } => (Code::NotFound, "UNKNOWN_BROKER", None),
+        CommandError::UnknownGroup { .. } => (Code::NotFound, "UNKNOWN_GROUP", None),
+        CommandError::StaleBrokerEpoch { current, .. } => (Code::FailedPrecondition, "STALE_BROKER_EPOCH", Some(*current)),
+        CommandError::StaleMasterEpoch { current, .. } => (Code::FailedPrecondition, "STALE_MASTER_EPOCH", Some(*current)),
+        CommandError::StaleSyncStateEpoch { current, .. } => {
+            (Code::FailedPrecondition, "STALE_SYNC_STATE_EPOCH", Some(*current))
+        }
+        CommandError::DuplicateRegistration { broker_id, .. } => {
+            (Code::AlreadyExists, "DUPLICATE_REGISTRATION", Some(*broker_id))
+        }
+        CommandError::BrokerNotActive { .. } => (Code::FailedPrecondition, "BROKER_NOT_ACTIVE", None),
+        CommandError::NotMaster { master_broker_id, .. } => (Code::FailedPrecondition, "NOT_MASTER", *master_broker_id),
     };
-    let code = if reason == "SEQUENCE_EXPIRED" { Code::FailedPrecondition } else { Code::InvalidArgument };
-    with_reason(code, reason, error.to_string())
+    let mut status = with_reason(code, reason, error.to_string());
+    if let Some(current) = current {
+        status.metadata_mut().insert(metadata::CURRENT, current.into());
+    }
+    status
 }

@@ -1,0 +1,131 @@
+//! Master election and liveness, as pure planners.
+//!
+//! The leader's runtime observes (committed state + heartbeat soft state), calls [`plan`], and
+//! commits the actions it returns, in order. Time comes in as a number of milliseconds on the
+//! coordinator's monotonic clock; nothing here reads a clock.
+
+use std::collections::BTreeMap;
+
+use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
+
+/// Heartbeat soft state of one broker, kept by the leader only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// Coordinator time after which the broker may be declared dead: the receipt time of its
+    /// last heartbeat + lease + clock-drift bound (or a fresh grant after a leader change).
+    pub deadline_ms: u64,
+    /// Highest offset the broker confirmed replicated (from its last heartbeat).
+    pub confirm_offset: u64,
+}
+
+/// Where the primary region is (voters, and preferably masters, live there).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub primary_region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The broker's lease (plus drift bound) has run out.
+    Fence { broker_id: u64, broker_epoch: u64 },
+    Elect { group: String, broker_id: u64, expected_master_epoch: u64, unclean: bool },
+    /// No eligible candidate: the group stays without a master, and is reported.
+    Leaderless { group: String, reason: String },
+}
+
+/// Constraints an operator adds to an election (`broker failover`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElectionRequest {
+    /// Elect this broker (it must be eligible).
+    pub to: Option<u64>,
+    /// Allow a broker outside the sync state set (possible data loss).
+    pub unclean: bool,
+    /// Brokers that must not be chosen (the master being failed over).
+    pub exclude: Vec<u64>,
+}
+
+/// Chooses the master of `group` among `live` brokers. Ranking: members of the sync state set
+/// first (others only when unclean elections are allowed), then brokers in the primary region,
+/// then higher election priority, then higher confirmed offset, then the lower broker id.
+pub fn choose_master(
+    group: &BrokerGroup,
+    live: &[(&Broker, u64)],
+    policy: &Policy,
+    request: &ElectionRequest,
+) -> Result<(u64, bool), String> {
+    let allow_unclean = group.allow_unclean_election || request.unclean;
+    // A group that never had a master holds no data yet: every live member is a clean choice.
+    let first_election = group.master_epoch == 0;
+    let candidates: Vec<(&Broker, u64, bool)> = live
+        .iter()
+        .filter(|(broker, _)| broker.state == BrokerState::Active && !request.exclude.contains(&broker.broker_id))
+        .filter_map(|(broker, confirm_offset)| {
+            let clean = first_election || group.sync_state_set.contains(&broker.broker_id);
+            (clean || allow_unclean).then_some((*broker, *confirm_offset, !clean))
+        })
+        .collect();
+    let in_primary = |broker: &Broker| policy.primary_region.as_deref().is_some_and(|region| broker.region == region);
+    let best = candidates
+        .iter()
+        .filter(|(broker, _, _)| request.to.is_none_or(|to| broker.broker_id == to))
+        .max_by(|(a, a_offset, a_unclean), (b, b_offset, b_unclean)| {
+            (!a_unclean, in_primary(a), a.election_priority, *a_offset, std::cmp::Reverse(a.broker_id)).cmp(&(
+                !b_unclean,
+                in_primary(b),
+                b.election_priority,
+                *b_offset,
+                std::cmp::Reverse(b.broker_id),
+            ))
+        });
+    match best {
+        Some((broker, _, unclean)) => Ok((broker.broker_id, *unclean)),
+        None if request.to.is_some() => Err(format!(
+            "broker {} is not an eligible candidate (live, in the sync state set{})",
+            request.to.unwrap_or_default(),
+            if allow_unclean { " or unclean allowed" } else { "; pass --unclean to allow others" }
+        )),
+        None if live.is_empty() => Err("no live broker in the group".to_string()),
+        None => Err("no live broker in the sync state set; unclean election is not allowed".to_string()),
+    }
+}
+
+/// What the leader must do now: fence brokers whose deadline passed, then elect masters for
+/// groups without a live master.
+pub fn plan(now_ms: u64, state: &State, liveness: &BTreeMap<u64, Liveness>, policy: &Policy) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut dead = Vec::new();
+    for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
+        if liveness.get(&broker.broker_id).is_some_and(|live| live.deadline_ms <= now_ms) {
+            actions.push(Action::Fence { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
+            dead.push(broker.broker_id);
+        }
+    }
+    for group in state.groups.values() {
+        let master_alive = group.master_broker_id.is_some_and(|master| {
+            !dead.contains(&master) && state.brokers.get(&master).is_some_and(|b| b.state == BrokerState::Active)
+        });
+        if master_alive {
+            continue;
+        }
+        let live: Vec<(&Broker, u64)> = group
+            .members
+            .iter()
+            .filter(|id| !dead.contains(id))
+            .filter_map(|id| {
+                let broker = state.brokers.get(id)?;
+                let live = liveness.get(id)?;
+                (broker.state == BrokerState::Active).then_some((broker, live.confirm_offset))
+            })
+            .collect();
+        match choose_master(group, &live, policy, &ElectionRequest::default()) {
+            Ok((broker_id, unclean)) => actions.push(Action::Elect {
+                group: group.name.clone(),
+                broker_id,
+                expected_master_epoch: group.master_epoch,
+                unclean,
+            }),
+            Err(reason) => actions.push(Action::Leaderless { group: group.name.clone(), reason }),
+        }
+    }
+    actions
+}

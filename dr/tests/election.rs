@@ -1,0 +1,123 @@
+//! Exact expectations for the election and liveness planners.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pharos_dr::election::{Action, ElectionRequest, Liveness, Policy, choose_master, plan};
+use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
+
+fn broker(broker_id: u64, region: &str, priority: u32) -> Broker {
+    Broker {
+        broker_id,
+        incarnation_id: format!("inc-{broker_id}"),
+        cluster: "c".into(),
+        group: "g".into(),
+        name: format!("b{broker_id}"),
+        zone: "z".into(),
+        region: region.into(),
+        addresses: BTreeMap::new(),
+        election_priority: priority,
+        state: BrokerState::Active,
+        broker_epoch: broker_id * 10,
+    }
+}
+
+fn group(master: Option<u64>, epoch: u64, sync: &[u64]) -> BrokerGroup {
+    BrokerGroup {
+        name: "g".into(),
+        members: [1, 2, 3, 4].into(),
+        master_broker_id: master,
+        master_epoch: epoch,
+        sync_state_set: sync.iter().copied().collect::<BTreeSet<_>>(),
+        sync_state_epoch: epoch,
+        allow_unclean_election: false,
+    }
+}
+
+fn primary(region: &str) -> Policy {
+    Policy { primary_region: Some(region.into()) }
+}
+
+#[test]
+fn sync_set_first_then_primary_region_then_priority_then_offset() {
+    let (b1, b2, b3, b4) = (broker(1, "dr", 9), broker(2, "main", 1), broker(3, "main", 1), broker(4, "main", 5));
+    let live = [(&b1, 100), (&b2, 50), (&b3, 70), (&b4, 10)];
+    // 4 is not in the sync set: not eligible although its priority is higher.
+    let group = group(None, 3, &[1, 2, 3]);
+    assert_eq!(choose_master(&group, &live, &primary("main"), &ElectionRequest::default()), Ok((3, false)));
+    // Without a primary region, priority decides: broker 1 (9).
+    assert_eq!(choose_master(&group, &live, &Policy::default(), &ElectionRequest::default()), Ok((1, false)));
+    // Unclean allowed: still prefers clean candidates.
+    let unclean = ElectionRequest { unclean: true, ..ElectionRequest::default() };
+    assert_eq!(choose_master(&group, &live, &primary("main"), &unclean), Ok((3, false)));
+    // Only an out-of-sync broker is live: refused, unless unclean.
+    let only_four = [(&b4, 10)];
+    assert!(choose_master(&group, &only_four, &primary("main"), &ElectionRequest::default()).is_err());
+    assert_eq!(choose_master(&group, &only_four, &primary("main"), &unclean), Ok((4, true)));
+    // An operator's choice must be eligible.
+    let to_two = ElectionRequest { to: Some(2), ..ElectionRequest::default() };
+    assert_eq!(choose_master(&group, &live, &primary("main"), &to_two), Ok((2, false)));
+    let to_four = ElectionRequest { to: Some(4), ..ElectionRequest::default() };
+    assert!(choose_master(&group, &live, &primary("main"), &to_four).is_err());
+    // The master being failed over is excluded.
+    let exclude_three = ElectionRequest { exclude: vec![3], ..ElectionRequest::default() };
+    assert_eq!(choose_master(&group, &live, &primary("main"), &exclude_three), Ok((2, false)));
+}
+
+#[test]
+fn the_first_master_of_a_new_group_may_be_any_live_member() {
+    let (b1, b2) = (broker(1, "main", 1), broker(2, "main", 2));
+    let group = group(None, 0, &[]);
+    assert_eq!(
+        choose_master(&group, &[(&b1, 0), (&b2, 0)], &Policy::default(), &ElectionRequest::default()),
+        Ok((2, false))
+    );
+}
+
+fn state_with(group: BrokerGroup) -> State {
+    let mut state = State::default();
+    for id in 1..=3 {
+        state.brokers.insert(id, broker(id, "main", 1));
+    }
+    state.groups.insert("g".into(), BrokerGroup { members: [1, 2, 3].into(), ..group });
+    state
+}
+
+#[test]
+fn a_dead_master_is_fenced_and_a_sync_replica_elected_in_one_plan() {
+    let state = state_with(group(Some(1), 4, &[1, 2]));
+    let liveness = BTreeMap::from([
+        (1, Liveness { deadline_ms: 1_000, confirm_offset: 500 }),
+        (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
+        (3, Liveness { deadline_ms: 5_000, confirm_offset: 499 }),
+    ]);
+    assert_eq!(plan(999, &state, &liveness, &primary("main")), vec![], "nothing before the deadline");
+    assert_eq!(
+        plan(1_000, &state, &liveness, &primary("main")),
+        vec![
+            Action::Fence { broker_id: 1, broker_epoch: 10 },
+            Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false },
+        ],
+        "broker 3 has a higher offset but is not in the sync state set"
+    );
+}
+
+#[test]
+fn a_group_with_no_eligible_candidate_is_reported_leaderless() {
+    let state = state_with(group(Some(1), 4, &[1]));
+    let liveness = BTreeMap::from([
+        (1, Liveness { deadline_ms: 1_000, confirm_offset: 500 }),
+        (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
+    ]);
+    let actions = plan(2_000, &state, &liveness, &Policy::default());
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0], Action::Fence { broker_id: 1, broker_epoch: 10 });
+    assert!(matches!(&actions[1], Action::Leaderless { group, .. } if group == "g"), "{actions:?}");
+}
+
+#[test]
+fn healthy_groups_need_nothing() {
+    let state = state_with(group(Some(1), 4, &[1, 2]));
+    let liveness: BTreeMap<u64, Liveness> =
+        (1..=3).map(|id| (id, Liveness { deadline_ms: 10_000, confirm_offset: 0 })).collect();
+    assert!(plan(5_000, &state, &liveness, &Policy::default()).is_empty());
+}
