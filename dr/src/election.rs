@@ -90,8 +90,19 @@ pub fn choose_master(
 }
 
 /// What the leader must do now: fence brokers whose deadline passed, then elect masters for
-/// groups without a live master.
-pub fn plan(now_ms: u64, state: &State, liveness: &BTreeMap<u64, Liveness>, policy: &Policy) -> Vec<Action> {
+/// groups without a live master, honouring operator `requests` per group.
+///
+/// A group is not given a new master while any of its *non-active* members still has an
+/// unexpired deadline: that broker may be a fenced master whose lease has not run out, and it
+/// could still be serving writes (the two-masters window). Its entry leaves `liveness` once the
+/// deadline passes.
+pub fn plan(
+    now_ms: u64,
+    state: &State,
+    liveness: &BTreeMap<u64, Liveness>,
+    policy: &Policy,
+    requests: &BTreeMap<String, ElectionRequest>,
+) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut dead = Vec::new();
     for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
@@ -104,7 +115,15 @@ pub fn plan(now_ms: u64, state: &State, liveness: &BTreeMap<u64, Liveness>, poli
         let master_alive = group.master_broker_id.is_some_and(|master| {
             !dead.contains(&master) && state.brokers.get(&master).is_some_and(|b| b.state == BrokerState::Active)
         });
+        let request = requests.get(&group.name).cloned().unwrap_or_default();
         if master_alive {
+            continue;
+        }
+        let lease_outstanding = group.members.iter().any(|id| {
+            let inactive = state.brokers.get(id).is_none_or(|broker| broker.state != BrokerState::Active);
+            inactive && liveness.get(id).is_some_and(|live| live.deadline_ms > now_ms)
+        });
+        if lease_outstanding {
             continue;
         }
         let live: Vec<(&Broker, u64)> = group
@@ -117,7 +136,7 @@ pub fn plan(now_ms: u64, state: &State, liveness: &BTreeMap<u64, Liveness>, poli
                 (broker.state == BrokerState::Active).then_some((broker, live.confirm_offset))
             })
             .collect();
-        match choose_master(group, &live, policy, &ElectionRequest::default()) {
+        match choose_master(group, &live, policy, &request) {
             Ok((broker_id, unclean)) => actions.push(Action::Elect {
                 group: group.name.clone(),
                 broker_id,

@@ -90,9 +90,9 @@ fn a_dead_master_is_fenced_and_a_sync_replica_elected_in_one_plan() {
         (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
         (3, Liveness { deadline_ms: 5_000, confirm_offset: 499 }),
     ]);
-    assert_eq!(plan(999, &state, &liveness, &primary("main")), vec![], "nothing before the deadline");
+    assert_eq!(plan(999, &state, &liveness, &primary("main"), &BTreeMap::new()), vec![], "nothing before the deadline");
     assert_eq!(
-        plan(1_000, &state, &liveness, &primary("main")),
+        plan(1_000, &state, &liveness, &primary("main"), &BTreeMap::new()),
         vec![
             Action::Fence { broker_id: 1, broker_epoch: 10 },
             Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false },
@@ -108,7 +108,7 @@ fn a_group_with_no_eligible_candidate_is_reported_leaderless() {
         (1, Liveness { deadline_ms: 1_000, confirm_offset: 500 }),
         (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
     ]);
-    let actions = plan(2_000, &state, &liveness, &Policy::default());
+    let actions = plan(2_000, &state, &liveness, &Policy::default(), &BTreeMap::new());
     assert_eq!(actions.len(), 2);
     assert_eq!(actions[0], Action::Fence { broker_id: 1, broker_epoch: 10 });
     assert!(matches!(&actions[1], Action::Leaderless { group, .. } if group == "g"), "{actions:?}");
@@ -119,5 +119,31 @@ fn healthy_groups_need_nothing() {
     let state = state_with(group(Some(1), 4, &[1, 2]));
     let liveness: BTreeMap<u64, Liveness> =
         (1..=3).map(|id| (id, Liveness { deadline_ms: 10_000, confirm_offset: 0 })).collect();
-    assert!(plan(5_000, &state, &liveness, &Policy::default()).is_empty());
+    assert!(plan(5_000, &state, &liveness, &Policy::default(), &BTreeMap::new()).is_empty());
+}
+
+#[test]
+fn no_new_master_while_a_fenced_master_may_still_hold_its_lease() {
+    // An operator fenced master 1 at t=0; its lease runs until 3_000.
+    let mut state = state_with(group(None, 4, &[1, 2]));
+    state.brokers.get_mut(&1).unwrap().state = BrokerState::Fenced;
+    let liveness = BTreeMap::from([
+        (1, Liveness { deadline_ms: 3_000, confirm_offset: 500 }),
+        (2, Liveness { deadline_ms: 9_000, confirm_offset: 490 }),
+    ]);
+    assert_eq!(plan(2_999, &state, &liveness, &Policy::default(), &BTreeMap::new()), vec![]);
+    let after = plan(3_000, &state, &liveness, &Policy::default(), &BTreeMap::new());
+    assert_eq!(after, vec![Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false }]);
+}
+
+#[test]
+fn operator_requests_steer_the_election() {
+    let state = state_with(group(None, 4, &[1, 2, 3]));
+    let liveness: BTreeMap<u64, Liveness> =
+        (1..=3).map(|id| (id, Liveness { deadline_ms: 10_000, confirm_offset: id * 10 })).collect();
+    let requests = BTreeMap::from([("g".to_string(), ElectionRequest { to: Some(1), ..ElectionRequest::default() })]);
+    assert_eq!(
+        plan(5_000, &state, &liveness, &Policy::default(), &requests),
+        vec![Action::Elect { group: "g".into(), broker_id: 1, expected_master_epoch: 4, unclean: false }]
+    );
 }

@@ -1,6 +1,6 @@
 //! Wire request -> domain command conversions, validated on receive.
 
-use pharos_meta::{Compare, Operation, RequestId, limits};
+use pharos_meta::{Compare, Operation, Registration, RequestId, limits};
 
 use crate::v1;
 
@@ -123,6 +123,61 @@ pub fn key_value(key: Vec<u8>, record: pharos_meta::KvRecord) -> v1::KeyValue {
         create_revision: record.create_revision,
         mod_revision: record.mod_revision,
         version: record.version,
+    }
+}
+
+impl TryFrom<v1::RegisterBrokerRequest> for (Registration, Option<RequestId>) {
+    type Error = InvalidRequest;
+
+    fn try_from(request: v1::RegisterBrokerRequest) -> Result<Self, Self::Error> {
+        let registration = Registration {
+            cluster: if request.cluster.is_empty() { "DefaultCluster".to_string() } else { request.cluster },
+            group: request.group,
+            name: request.name,
+            incarnation_id: request.incarnation_id,
+            zone: request.zone,
+            region: request.region,
+            addresses: request.addresses.into_iter().collect(),
+            election_priority: request.election_priority,
+        };
+        pharos_meta::broker::validate_registration(&registration)
+            .map_err(|error| InvalidRequest::new("registration", error.to_string()))?;
+        Ok((registration, request_id(request.request_id)?))
+    }
+}
+
+/// Domain group view -> wire view (without leader soft state, which the server adds).
+pub fn group_view(view: &pharos_meta::GroupView) -> v1::BrokerGroupView {
+    let group = &view.group;
+    v1::BrokerGroupView {
+        name: group.name.clone(),
+        master_broker_id: group.master_broker_id,
+        master_epoch: group.master_epoch,
+        sync_state_set: group.sync_state_set.iter().copied().collect(),
+        sync_state_epoch: group.sync_state_epoch,
+        allow_unclean_election: group.allow_unclean_election,
+        brokers: view.brokers.iter().map(broker_info).collect(),
+        leaderless: false,
+        leaderless_reason: String::new(),
+    }
+}
+
+pub fn broker_info(broker: &pharos_meta::Broker) -> v1::BrokerInfo {
+    v1::BrokerInfo {
+        broker_id: broker.broker_id,
+        incarnation_id: broker.incarnation_id.clone(),
+        cluster: broker.cluster.clone(),
+        group: broker.group.clone(),
+        name: broker.name.clone(),
+        zone: broker.zone.clone(),
+        region: broker.region.clone(),
+        addresses: broker.addresses.clone().into_iter().collect(),
+        election_priority: broker.election_priority,
+        state: broker.state.as_str().to_string(),
+        broker_epoch: broker.broker_epoch,
+        last_heartbeat_age_ms: None,
+        max_offset: 0,
+        confirm_offset: 0,
     }
 }
 

@@ -64,6 +64,16 @@ pub struct ServeArgs {
     /// Entries kept in the log behind the latest snapshot.
     #[arg(long, env = "PHAROS_LOGS_TO_KEEP_AFTER_SNAPSHOT")]
     pub logs_to_keep_after_snapshot: Option<u64>,
+    /// How often brokers are told to heartbeat.
+    #[arg(long, env = "PHAROS_BROKER_HEARTBEAT_INTERVAL_MS")]
+    pub broker_heartbeat_interval_ms: Option<u64>,
+    /// A broker's mastership lease, from the moment it sent its last successful heartbeat.
+    #[arg(long, env = "PHAROS_BROKER_LEASE_MS")]
+    pub broker_lease_ms: Option<u64>,
+    /// Bound on clock-rate difference between broker and coordinator over one lease; the
+    /// coordinator waits lease + this before it declares a broker dead.
+    #[arg(long, env = "PHAROS_BROKER_CLOCK_DRIFT_MS")]
+    pub broker_clock_drift_ms: Option<u64>,
     /// `text` or `json`.
     #[arg(long, env = "PHAROS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -96,6 +106,9 @@ pub struct ServeConfig {
     pub election_timeout_max_ms: u64,
     pub snapshot_logs_since_last: u64,
     pub logs_to_keep_after_snapshot: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_lease_ms: u64,
+    pub broker_clock_drift_ms: u64,
     pub log_format: String,
     pub log_level: String,
 }
@@ -122,6 +135,9 @@ struct FileConfig {
     election_timeout_max_ms: Option<u64>,
     snapshot_logs_since_last: Option<u64>,
     logs_to_keep_after_snapshot: Option<u64>,
+    broker_heartbeat_interval_ms: Option<u64>,
+    broker_lease_ms: Option<u64>,
+    broker_clock_drift_ms: Option<u64>,
     log_format: Option<String>,
     log_level: Option<String>,
 }
@@ -186,6 +202,12 @@ impl ServeConfig {
                 .logs_to_keep_after_snapshot
                 .or(file.logs_to_keep_after_snapshot)
                 .unwrap_or(5_000),
+            broker_heartbeat_interval_ms: args
+                .broker_heartbeat_interval_ms
+                .or(file.broker_heartbeat_interval_ms)
+                .unwrap_or(1_000),
+            broker_lease_ms: args.broker_lease_ms.or(file.broker_lease_ms).unwrap_or(3_000),
+            broker_clock_drift_ms: args.broker_clock_drift_ms.or(file.broker_clock_drift_ms).unwrap_or(500),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
         };
@@ -212,6 +234,12 @@ impl ServeConfig {
             return Err(ConfigError::Invalid {
                 field: "election_timeout_min_ms",
                 reason: "need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
+            });
+        }
+        if self.broker_heartbeat_interval_ms == 0 || self.broker_lease_ms < 2 * self.broker_heartbeat_interval_ms {
+            return Err(ConfigError::Invalid {
+                field: "broker_lease_ms",
+                reason: "must be at least twice broker_heartbeat_interval_ms (> 0)".into(),
             });
         }
         self.bootstrap()?;
@@ -258,6 +286,14 @@ impl ServeConfig {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
+    }
+
+    pub fn broker_timing(&self) -> crate::brokers::BrokerTiming {
+        crate::brokers::BrokerTiming {
+            heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
+            lease_ms: self.broker_lease_ms,
+            clock_drift_ms: self.broker_clock_drift_ms,
+        }
     }
 
     pub fn raft_tuning(&self) -> pharos_replication::RaftTuning {

@@ -8,16 +8,31 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use pharos_replication::Node;
 
-pub fn router(node: Node) -> Router {
+use crate::brokers::BrokerRuntime;
+
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    node: Node,
+    brokers: BrokerRuntime,
+}
+
+pub fn router(node: Node, brokers: BrokerRuntime) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(node)
+        .with_state(HttpState { node, brokers })
 }
 
-async fn metrics(State(node): State<Node>) -> String {
+async fn metrics(State(HttpState { node, brokers }): State<HttpState>) -> String {
     let status = node.status();
+    let (active_brokers, groups) = {
+        let applied = node.state_machine.read();
+        let state = &applied.state;
+        let active = state.brokers.values().filter(|b| b.state == pharos_meta::BrokerState::Active).count();
+        (active as u64, state.groups.len() as u64)
+    };
+    let leaderless = brokers.leaderless();
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, value: u64| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
@@ -36,6 +51,13 @@ async fn metrics(State(node): State<Node>) -> String {
     gauge("pharos_raft_purged_index", "Last purged log index.", status.purged_index);
     gauge("pharos_raft_voters", "Number of voters.", status.voters.len() as u64);
     gauge("pharos_raft_members", "Number of members (voters and learners).", status.members.len() as u64);
+    gauge("pharos_brokers_active", "Registered brokers in state active.", active_brokers);
+    gauge("pharos_broker_groups", "Broker groups.", groups);
+    gauge(
+        "pharos_broker_groups_leaderless",
+        "Broker groups without a master and without an eligible candidate (leader only).",
+        leaderless.len() as u64,
+    );
     if let Some(matched) = &status.matched {
         let _ = writeln!(
             text,
@@ -53,7 +75,7 @@ async fn metrics(State(node): State<Node>) -> String {
     text
 }
 
-async fn healthz(State(node): State<Node>) -> (StatusCode, &'static str) {
+async fn healthz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode, &'static str) {
     match node.raft.metrics().borrow_watched().running_state {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "raft stopped\n"),
@@ -62,7 +84,7 @@ async fn healthz(State(node): State<Node>) -> (StatusCode, &'static str) {
 
 /// Ready when a leader is known and the local state machine has applied what this node knows
 /// committed.
-async fn readyz(State(node): State<Node>) -> (StatusCode, String) {
+async fn readyz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode, String) {
     let status = node.status();
     match status.leader_id {
         None => (StatusCode::SERVICE_UNAVAILABLE, "no leader known\n".to_string()),

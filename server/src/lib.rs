@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod broker_api;
+pub mod brokers;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
+use crate::broker_api::BrokerApi;
+use crate::brokers::BrokerRuntime;
 use crate::bootstrap::{resolve_identity, this_node};
 use crate::config::{Bootstrap, ServeConfig};
 use crate::shutdown::Shutdown;
@@ -50,6 +52,8 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<v1::kv_service_server::KvServiceServer<Api>>().await;
     health_reporter.set_serving::<v1::cluster_service_server::ClusterServiceServer<Api>>().await;
+    health_reporter.set_serving::<v1::broker_service_server::BrokerServiceServer<BrokerApi>>().await;
+    let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pharos_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -68,16 +72,21 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
                 v1::cluster_service_server::ClusterServiceServer::new(api)
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
+            .add_service(
+                v1::broker_service_server::BrokerServiceServer::new(BrokerApi::new(node.clone(), broker_runtime.clone()))
+                    .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
+            )
             .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), shutdown.clone().wait()),
     );
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
-        let router = crate::http::router(node.clone());
+        let router = crate::http::router(node.clone(), broker_runtime.clone());
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 
     join_cluster(&config, &node, &info).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, config.auto_promote, shutdown.clone()));
+    let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
         "serving"
@@ -86,6 +95,7 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     shutdown.wait().await;
     tracing::info!("shutting down");
     reconciler.abort();
+    broker_planner.abort();
     node.shutdown().await;
     for (name, server) in [("peer", peer_server), ("client", client_server)] {
         if let Ok(Err(error)) = server.await {

@@ -1,0 +1,388 @@
+//! gRPC `BrokerService` (thin: decode -> node / broker runtime -> encode).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use pharos_dr::election::ElectionRequest;
+use pharos_meta::{BrokerOperation, BrokerState, Command, Operation, RequestId, Response};
+use pharos_proto::v1;
+use pharos_proto::v1::broker_service_server::BrokerService;
+use pharos_replication::Node;
+use pharos_replication::events::Compacted;
+use tonic::{Code, Request, Status};
+
+use crate::brokers::{BrokerRuntime, unix_ms};
+use crate::status::{command_error, node_error, with_reason};
+
+/// Events sent to one watcher before it is waited on.
+const WATCH_BATCH_MAX: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct BrokerApi {
+    node: Node,
+    runtime: BrokerRuntime,
+}
+
+impl BrokerApi {
+    pub fn new(node: Node, runtime: BrokerRuntime) -> Self {
+        BrokerApi { node, runtime }
+    }
+
+    fn ensure_leader(&self) -> Result<(), Status> {
+        if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
+    }
+
+    async fn commit(&self, operation: BrokerOperation, request_id: Option<RequestId>) -> Result<Response, Status> {
+        self.ensure_leader()?;
+        let command = Command { request_id, issued_at_ms: unix_ms(), operation: Operation::Broker(operation) };
+        match self.node.write(command).await.map_err(node_error)? {
+            (Response::Error(error), _) => Err(command_error(error)),
+            (response, _) => Ok(response),
+        }
+    }
+
+    async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
+        match v1::Consistency::try_from(consistency) {
+            Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
+            Ok(v1::Consistency::Local) => Ok(()),
+            Err(_) => Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}"))),
+        }
+    }
+
+    /// The wire view of a group, with the leader's soft state when this node leads.
+    fn view(&self, view: &pharos_meta::GroupView) -> v1::BrokerGroupView {
+        let mut wire = pharos_proto::convert::group_view(view);
+        if self.node.raft.is_leader() {
+            let now = self.runtime.now_ms();
+            for broker in &mut wire.brokers {
+                if let Some(heard) = self.runtime.heard_of(broker.broker_id) {
+                    broker.last_heartbeat_age_ms = heard.last_heartbeat_ms.map(|at| now.saturating_sub(at));
+                    broker.max_offset = heard.max_offset;
+                    broker.confirm_offset = heard.confirm_offset;
+                }
+            }
+            if let Some(reason) = self.runtime.leaderless().get(&view.group.name) {
+                wire.leaderless = true;
+                wire.leaderless_reason = reason.clone();
+            }
+        }
+        wire
+    }
+
+    fn group_name(group: &str) -> Result<(), Status> {
+        if group.is_empty() || group.len() > pharos_meta::limits::NAME_BYTES_MAX {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "group must be 1..=255 bytes"));
+        }
+        Ok(())
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::BrokerGroupEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl BrokerService for BrokerApi {
+    async fn register_broker(
+        &self,
+        request: Request<v1::RegisterBrokerRequest>,
+    ) -> Result<tonic::Response<v1::RegisterBrokerResponse>, Status> {
+        let (registration, request_id) = request
+            .into_inner()
+            .try_into()
+            .map_err(|error: pharos_proto::InvalidRequest| with_reason(Code::InvalidArgument, "INVALID_REGISTRATION", error.to_string()))?;
+        let group = registration.group.clone();
+        let Response::BrokerRegistered { broker_id, broker_epoch } =
+            self.commit(BrokerOperation::Register(registration), request_id).await?
+        else {
+            return Err(Status::internal("unexpected answer to a registration"));
+        };
+        self.runtime.registered(broker_id);
+        let (view, revision) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.group_view(&group), applied.state.revision)
+        };
+        Ok(tonic::Response::new(v1::RegisterBrokerResponse {
+            broker_id,
+            broker_epoch,
+            lease_ms: self.runtime.timing.lease_ms,
+            heartbeat_interval_ms: self.runtime.timing.heartbeat_interval_ms,
+            group: view.as_ref().map(|view| self.view(view)),
+            revision,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<v1::HeartbeatRequest>,
+    ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
+        self.ensure_leader()?;
+        let request = request.into_inner();
+        let (group, broker_state) = {
+            let applied = self.node.state_machine.read();
+            let state = &applied.state;
+            let broker = state.brokers.get(&request.broker_id).ok_or_else(|| {
+                command_error(pharos_meta::CommandError::UnknownBroker { broker_id: request.broker_id })
+            })?;
+            if broker.broker_epoch != request.broker_epoch {
+                return Err(command_error(pharos_meta::CommandError::StaleBrokerEpoch {
+                    broker_id: broker.broker_id,
+                    current: broker.broker_epoch,
+                }));
+            }
+            (state.groups.get(&broker.group).cloned().unwrap_or_default(), broker.state)
+        };
+        if broker_state != BrokerState::Active {
+            return Err(command_error(pharos_meta::CommandError::BrokerNotActive {
+                broker_id: request.broker_id,
+                state: broker_state.as_str(),
+            }));
+        }
+        self.runtime.heard(request.broker_id, request.max_offset, request.confirm_offset);
+        let is_master = group.master_broker_id == Some(request.broker_id);
+        let mut response = v1::HeartbeatResponse {
+            lease_ms: self.runtime.timing.lease_ms,
+            role: if is_master { "master" } else { "replica" }.to_string(),
+            master_broker_id: group.master_broker_id,
+            master_epoch: group.master_epoch,
+            sync_state_set: group.sync_state_set.iter().copied().collect(),
+            sync_state_epoch: group.sync_state_epoch,
+            master_max_offset: 0,
+            replicas: Vec::new(),
+        };
+        if is_master {
+            let grace = self.runtime.timing.grace_ms();
+            let now = self.runtime.now_ms();
+            response.replicas = group
+                .members
+                .iter()
+                .filter(|id| **id != request.broker_id)
+                .filter_map(|id| {
+                    let heard = self.runtime.heard_of(*id)?;
+                    let alive = heard.last_heartbeat_ms.is_some_and(|at| now.saturating_sub(at) < grace);
+                    Some(v1::ReplicaProgress {
+                        broker_id: *id,
+                        max_offset: heard.max_offset,
+                        confirm_offset: heard.confirm_offset,
+                        alive,
+                    })
+                })
+                .collect();
+        } else if let Some(master) = group.master_broker_id.and_then(|id| self.runtime.heard_of(id)) {
+            response.master_max_offset = master.max_offset;
+        }
+        Ok(tonic::Response::new(response))
+    }
+
+    async fn unregister_broker(
+        &self,
+        request: Request<v1::UnregisterBrokerRequest>,
+    ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
+        let request = request.into_inner();
+        let operation = BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
+        let Response::BrokerChanged { revision } = self.commit(operation, None).await? else {
+            return Err(Status::internal("unexpected answer to an unregistration"));
+        };
+        // It stopped serving by itself: no lease to wait for.
+        self.runtime.forget(request.broker_id);
+        Ok(tonic::Response::new(v1::UnregisterBrokerResponse { revision }))
+    }
+
+    async fn alter_sync_state_set(
+        &self,
+        request: Request<v1::AlterSyncStateSetRequest>,
+    ) -> Result<tonic::Response<v1::AlterSyncStateSetResponse>, Status> {
+        let request = request.into_inner();
+        Self::group_name(&request.group)?;
+        let operation = BrokerOperation::AlterSyncStateSet {
+            group: request.group,
+            master_broker_id: request.master_broker_id,
+            master_epoch: request.master_epoch,
+            sync_state_epoch: request.sync_state_epoch,
+            sync_state_set: request.sync_state_set.into_iter().collect(),
+        };
+        let Response::SyncStateSetAltered { sync_state_epoch } = self.commit(operation, None).await? else {
+            return Err(Status::internal("unexpected answer to a sync state set change"));
+        };
+        Ok(tonic::Response::new(v1::AlterSyncStateSetResponse { sync_state_epoch }))
+    }
+
+    async fn get_broker_group(
+        &self,
+        request: Request<v1::GetBrokerGroupRequest>,
+    ) -> Result<tonic::Response<v1::GetBrokerGroupResponse>, Status> {
+        let request = request.into_inner();
+        Self::group_name(&request.group)?;
+        self.prepare_read(request.consistency).await?;
+        let (view, revision) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.group_view(&request.group), applied.state.revision)
+        };
+        let view = view.ok_or_else(|| {
+            command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
+        })?;
+        Ok(tonic::Response::new(v1::GetBrokerGroupResponse { group: Some(self.view(&view)), revision }))
+    }
+
+    async fn list_broker_groups(
+        &self,
+        request: Request<v1::ListBrokerGroupsRequest>,
+    ) -> Result<tonic::Response<v1::ListBrokerGroupsResponse>, Status> {
+        self.prepare_read(request.into_inner().consistency).await?;
+        let (views, revision) = {
+            let applied = self.node.state_machine.read();
+            let state = &applied.state;
+            (state.groups.keys().filter_map(|name| state.group_view(name)).collect::<Vec<_>>(), state.revision)
+        };
+        Ok(tonic::Response::new(v1::ListBrokerGroupsResponse {
+            groups: views.iter().map(|view| self.view(view)).collect(),
+            revision,
+        }))
+    }
+
+    type WatchBrokerGroupStream = EventStream;
+
+    async fn watch_broker_group(
+        &self,
+        request: Request<v1::WatchBrokerGroupRequest>,
+    ) -> Result<tonic::Response<Self::WatchBrokerGroupStream>, Status> {
+        let request = request.into_inner();
+        Self::group_name(&request.group)?;
+        let state_machine = self.node.state_machine.clone();
+        let mut applied_index = state_machine.subscribe();
+        // The first batch is read here so a bad revision fails the call itself.
+        let (initial, mut last) = {
+            let applied = state_machine.read();
+            if request.from_revision == 0 {
+                let current = applied.state.group_view(&request.group).map(|view| v1::BrokerGroupEvent {
+                    revision: applied.state.revision,
+                    group: Some(pharos_proto::convert::group_view(&view)),
+                });
+                (current.into_iter().collect::<Vec<_>>(), applied.state.revision)
+            } else {
+                applied.group_events.since(&request.group, request.from_revision, 0).map_err(compacted)?;
+                (Vec::new(), request.from_revision)
+            }
+        };
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<v1::BrokerGroupEvent, Status>>(WATCH_BATCH_MAX);
+        tokio::spawn(async move {
+            for event in initial {
+                if sender.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let batch = state_machine.read().group_events.since(&request.group, last, WATCH_BATCH_MAX);
+                match batch {
+                    Err(error) => {
+                        let _ = sender.send(Err(compacted(error))).await;
+                        return;
+                    }
+                    Ok(events) if events.is_empty() => {
+                        tokio::select! {
+                            changed = applied_index.changed() => if changed.is_err() { return },
+                            () = sender.closed() => return,
+                        }
+                    }
+                    Ok(events) => {
+                        for event in events {
+                            last = event.revision;
+                            let message = v1::BrokerGroupEvent {
+                                revision: event.revision,
+                                group: Some(pharos_proto::convert::group_view(&event.view)),
+                            };
+                            if sender.send(Ok(message)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+
+    async fn fence_broker(
+        &self,
+        request: Request<v1::FenceBrokerRequest>,
+    ) -> Result<tonic::Response<v1::FenceBrokerResponse>, Status> {
+        let broker_id = request.into_inner().broker_id;
+        let broker_epoch = self
+            .node
+            .state_machine
+            .read()
+            .state
+            .brokers
+            .get(&broker_id)
+            .map(|broker| broker.broker_epoch)
+            .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownBroker { broker_id }))?;
+        let Response::BrokerChanged { revision } =
+            self.commit(BrokerOperation::Fence { broker_id, broker_epoch }, None).await?
+        else {
+            return Err(Status::internal("unexpected answer to a fence"));
+        };
+        Ok(tonic::Response::new(v1::FenceBrokerResponse { revision }))
+    }
+
+    async fn remove_broker(
+        &self,
+        request: Request<v1::RemoveBrokerRequest>,
+    ) -> Result<tonic::Response<v1::RemoveBrokerResponse>, Status> {
+        let broker_id = request.into_inner().broker_id;
+        let Response::BrokerChanged { revision } = self.commit(BrokerOperation::Remove { broker_id }, None).await? else {
+            return Err(Status::internal("unexpected answer to a removal"));
+        };
+        self.runtime.forget(broker_id);
+        Ok(tonic::Response::new(v1::RemoveBrokerResponse { revision }))
+    }
+
+    async fn failover(&self, request: Request<v1::FailoverRequest>) -> Result<tonic::Response<v1::FailoverResponse>, Status> {
+        self.ensure_leader()?;
+        let request = request.into_inner();
+        Self::group_name(&request.group)?;
+        let (group, master) = {
+            let applied = self.node.state_machine.read();
+            let group = applied.state.groups.get(&request.group).cloned().ok_or_else(|| {
+                command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
+            })?;
+            let master = group.master_broker_id.and_then(|id| applied.state.brokers.get(&id).cloned());
+            (group, master)
+        };
+        if request.to.is_some() && request.to == group.master_broker_id {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "--to names the current master"));
+        }
+        let exclude = group.master_broker_id.into_iter().collect();
+        self.runtime.request_failover(&group.name, ElectionRequest { to: request.to, unclean: request.unclean, exclude });
+        if let Some(master) = master.filter(|broker| broker.state == BrokerState::Active) {
+            let fence = BrokerOperation::Fence { broker_id: master.broker_id, broker_epoch: master.broker_epoch };
+            if let Err(status) = self.commit(fence, None).await {
+                self.runtime.cancel_failover(&group.name);
+                return Err(status);
+            }
+        }
+        // The planner elects once the old master's lease has run out; wait for it, bounded.
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(self.runtime.timing.grace_ms())
+            + Duration::from_secs(10);
+        loop {
+            let current = self.node.state_machine.read().state.groups.get(&group.name).cloned().unwrap_or_default();
+            if current.master_epoch > group.master_epoch
+                && let Some(master_broker_id) = current.master_broker_id
+            {
+                return Ok(tonic::Response::new(v1::FailoverResponse { master_broker_id, master_epoch: current.master_epoch }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.runtime.cancel_failover(&group.name);
+                let reason = self.runtime.leaderless().get(&group.name).cloned().unwrap_or_else(|| "no election happened".into());
+                return Err(with_reason(Code::DeadlineExceeded, "TIMEOUT", format!("failover of {} did not complete: {reason}", group.name)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn compacted(error: Compacted) -> Status {
+    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
+    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
+    status
+}
+
