@@ -6,6 +6,7 @@
 //! mid-request) is applied exactly once. It must never retry forever or hide which error ended a
 //! call.
 
+pub mod broker;
 mod error;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use error::ClientError;
 pub use pharos_proto::v1;
+use pharos_proto::v1::broker_service_client::BrokerServiceClient;
 use pharos_proto::v1::cluster_service_client::ClusterServiceClient;
 use pharos_proto::v1::kv_service_client::KvServiceClient;
 use tonic::transport::{Channel, Endpoint};
@@ -333,5 +335,93 @@ impl Client {
     pub async fn compact(&self) -> Result<v1::CompactResponse, ClientError> {
         self.call(|channel| async move { ClusterServiceClient::new(channel).compact(v1::CompactRequest {}).await })
             .await
+    }
+
+    // ---- brokers ----
+
+    pub async fn register_broker(&self, mut request: v1::RegisterBrokerRequest) -> Result<v1::RegisterBrokerResponse, ClientError> {
+        if request.request_id.is_none() {
+            request.request_id = Some(self.next_request_id());
+        }
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).register_broker(request).await }
+        })
+        .await
+    }
+
+    pub async fn heartbeat(&self, request: v1::HeartbeatRequest) -> Result<v1::HeartbeatResponse, ClientError> {
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).heartbeat(request).await }
+        })
+        .await
+    }
+
+    pub async fn unregister_broker(&self, broker_id: u64, broker_epoch: u64) -> Result<v1::UnregisterBrokerResponse, ClientError> {
+        let request = v1::UnregisterBrokerRequest { broker_id, broker_epoch };
+        self.call(|channel| async move { BrokerServiceClient::new(channel).unregister_broker(request).await }).await
+    }
+
+    pub async fn alter_sync_state_set(
+        &self,
+        request: v1::AlterSyncStateSetRequest,
+    ) -> Result<v1::AlterSyncStateSetResponse, ClientError> {
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).alter_sync_state_set(request).await }
+        })
+        .await
+    }
+
+    pub async fn get_broker_group(
+        &self,
+        group: &str,
+        consistency: v1::Consistency,
+    ) -> Result<v1::GetBrokerGroupResponse, ClientError> {
+        let request = v1::GetBrokerGroupRequest { group: group.to_string(), consistency: consistency as i32 };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).get_broker_group(request).await }
+        })
+        .await
+    }
+
+    pub async fn list_broker_groups(&self, consistency: v1::Consistency) -> Result<v1::ListBrokerGroupsResponse, ClientError> {
+        let request = v1::ListBrokerGroupsRequest { consistency: consistency as i32 };
+        self.call(|channel| async move { BrokerServiceClient::new(channel).list_broker_groups(request).await }).await
+    }
+
+    /// A stream of every change to `group` after `from_revision` (0: the current view first).
+    pub async fn watch_broker_group(
+        &self,
+        group: &str,
+        from_revision: u64,
+    ) -> Result<tonic::Streaming<v1::BrokerGroupEvent>, ClientError> {
+        let request = v1::WatchBrokerGroupRequest { group: group.to_string(), from_revision };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).watch_broker_group(request).await }
+        })
+        .await
+    }
+
+    pub async fn fence_broker(&self, broker_id: u64) -> Result<v1::FenceBrokerResponse, ClientError> {
+        let request = v1::FenceBrokerRequest { broker_id };
+        self.call(|channel| async move { BrokerServiceClient::new(channel).fence_broker(request).await }).await
+    }
+
+    pub async fn remove_broker(&self, broker_id: u64) -> Result<v1::RemoveBrokerResponse, ClientError> {
+        let request = v1::RemoveBrokerRequest { broker_id };
+        self.call(|channel| async move { BrokerServiceClient::new(channel).remove_broker(request).await }).await
+    }
+
+    pub async fn failover(&self, group: &str, to: Option<u64>, unclean: bool) -> Result<v1::FailoverResponse, ClientError> {
+        let request = v1::FailoverRequest { group: group.to_string(), to, unclean };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).failover(request).await }
+        })
+        .await
     }
 }

@@ -42,6 +42,34 @@ pub enum Command {
     /// Cluster membership and status.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Brokers and broker groups.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+    /// Run one simulated broker (register, heartbeat, honour the lease, replicate).
+    SimulateBroker(crate::simulate::SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrokerCommand {
+    /// Every group: master, epochs, sync state set, and each broker's liveness and placement.
+    List,
+    /// One broker in detail.
+    Describe { broker_id: u64 },
+    /// Move a group's master: fence the current one, wait for its lease, elect another.
+    Failover {
+        #[arg(long)]
+        group: String,
+        /// Elect this broker (must be live and in the sync state set, unless --unclean).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Allow a broker outside the sync state set (possible message loss).
+        #[arg(long)]
+        unclean: bool,
+    },
+    /// Declare a broker dead now.
+    Fence { broker_id: u64 },
+    /// Forget a fenced or shut-down broker.
+    Remove { broker_id: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +148,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Serve(_) => return fail("serve is not a client command"),
         Command::Kv(command) => kv(&client, global.output, command).await,
         Command::Cluster(command) => cluster(&client, global.output, command).await,
+        Command::Broker(command) => broker(&client, global.output, command).await,
+        Command::SimulateBroker(args) => {
+            let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
+            crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -336,6 +369,127 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
                 Output::Table => {
                     println!("snapshot at {}, log purged up to {}", response.snapshot_index, response.purged_index)
                 }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broker_json(group: &v1::BrokerGroupView, broker: &v1::BrokerInfo) -> serde_json::Value {
+    let role = if group.master_broker_id == Some(broker.broker_id) { "master" } else { "replica" };
+    json!({
+        "broker_id": broker.broker_id, "name": broker.name, "group": broker.group, "cluster": broker.cluster,
+        "role": if broker.state == "active" { role } else { "none" }, "state": broker.state,
+        "broker_epoch": broker.broker_epoch, "incarnation_id": broker.incarnation_id,
+        "in_sync": group.sync_state_set.contains(&broker.broker_id),
+        "zone": broker.zone, "region": broker.region, "addresses": broker.addresses,
+        "election_priority": broker.election_priority,
+        "last_heartbeat_age_ms": broker.last_heartbeat_age_ms,
+        "max_offset": broker.max_offset, "confirm_offset": broker.confirm_offset,
+    })
+}
+
+fn group_json(group: &v1::BrokerGroupView) -> serde_json::Value {
+    json!({
+        "group": group.name, "master_broker_id": group.master_broker_id, "master_epoch": group.master_epoch,
+        "sync_state_set": group.sync_state_set, "sync_state_epoch": group.sync_state_epoch,
+        "leaderless": group.leaderless, "leaderless_reason": group.leaderless_reason,
+        "brokers": group.brokers.iter().map(|broker| broker_json(group, broker)).collect::<Vec<_>>(),
+    })
+}
+
+async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Result<ExitCode, ClientError> {
+    match command {
+        BrokerCommand::List => {
+            let response = client.list_broker_groups(v1::Consistency::Linearizable).await?;
+            match output {
+                Output::Json => print_json(json!({
+                    "revision": response.revision,
+                    "groups": response.groups.iter().map(group_json).collect::<Vec<_>>(),
+                })),
+                Output::Table => {
+                    println!(
+                        "{:<14} {:>6} {:<14} {:<8} {:<9} {:>6} {:<10} {:<10} {:<10} {:>8}",
+                        "GROUP", "ID", "NAME", "ROLE", "STATE", "EPOCH", "SYNC", "ZONE", "REGION", "HB AGE"
+                    );
+                    for group in &response.groups {
+                        let sync = format!("{:?}", group.sync_state_set);
+                        for broker in &group.brokers {
+                            let role = if broker.state != "active" {
+                                "-"
+                            } else if group.master_broker_id == Some(broker.broker_id) {
+                                "master"
+                            } else {
+                                "replica"
+                            };
+                            println!(
+                                "{:<14} {:>6} {:<14} {:<8} {:<9} {:>6} {:<10} {:<10} {:<10} {:>8}",
+                                group.name,
+                                broker.broker_id,
+                                broker.name,
+                                role,
+                                broker.state,
+                                group.master_epoch,
+                                sync,
+                                broker.zone,
+                                broker.region,
+                                broker.last_heartbeat_age_ms.map_or("-".to_string(), |age| format!("{age}ms")),
+                            );
+                        }
+                        if group.leaderless {
+                            println!("WARNING: group {} is leaderless: {}", group.name, group.leaderless_reason);
+                        }
+                    }
+                }
+            }
+        }
+        BrokerCommand::Describe { broker_id } => {
+            let response = client.list_broker_groups(v1::Consistency::Linearizable).await?;
+            let found = response.groups.iter().find_map(|group| {
+                group.brokers.iter().find(|broker| broker.broker_id == broker_id).map(|broker| broker_json(group, broker))
+            });
+            let Some(found) = found else {
+                eprintln!("error: UNKNOWN_BROKER: broker {broker_id} is unknown");
+                return Ok(ExitCode::FAILURE);
+            };
+            match output {
+                Output::Json => print_json(found),
+                Output::Table => {
+                    if let Some(object) = found.as_object() {
+                        for (key, value) in object {
+                            println!("{key:<22} {value}");
+                        }
+                    }
+                }
+            }
+        }
+        BrokerCommand::Failover { group, to, unclean } => {
+            if output == Output::Table {
+                eprintln!("failing over {group}: fencing the master and waiting for its lease to run out...");
+            }
+            let response = client.failover(&group, to, unclean).await?;
+            match output {
+                Output::Json => print_json(json!({
+                    "group": group, "master_broker_id": response.master_broker_id, "master_epoch": response.master_epoch,
+                })),
+                Output::Table => println!(
+                    "group {group}: master is broker {} (epoch {})",
+                    response.master_broker_id, response.master_epoch
+                ),
+            }
+        }
+        BrokerCommand::Fence { broker_id } => {
+            let response = client.fence_broker(broker_id).await?;
+            match output {
+                Output::Json => print_json(json!({"broker_id": broker_id, "state": "fenced", "revision": response.revision})),
+                Output::Table => println!("broker {broker_id} fenced (revision {})", response.revision),
+            }
+        }
+        BrokerCommand::Remove { broker_id } => {
+            let response = client.remove_broker(broker_id).await?;
+            match output {
+                Output::Json => print_json(json!({"broker_id": broker_id, "removed": true, "revision": response.revision})),
+                Output::Table => println!("broker {broker_id} removed (revision {})", response.revision),
             }
         }
     }

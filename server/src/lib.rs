@@ -11,4 +11,5 @@ pub mod config;
 pub mod http;
 pub mod server;
 pub mod shutdown;
+pub mod simulate;
 pub mod status;

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             runtime.block_on(async {
                 let (trigger, shutdown) = pharos_server::shutdown::channel();
                 tokio::spawn(async move {
-                    wait_for_signal().await;
+                    pharos_server::shutdown::signal().await;
                     trigger.trigger();
                 });
                 match pharos_server::server::run(config, shutdown).await {
@@ -60,24 +60,3 @@ fn init_tracing(format: &str, level: &str) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
