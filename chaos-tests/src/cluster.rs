@@ -48,6 +48,9 @@ pub struct ClusterOptions {
     pub snapshot_logs_since_last: u64,
     pub logs_to_keep_after_snapshot: u64,
     pub initial_cluster_token: String,
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_lease_ms: u64,
+    pub broker_clock_drift_ms: u64,
     /// Keep node logs on stderr instead of files (debugging).
     pub inherit_output: bool,
 }
@@ -63,6 +66,9 @@ impl Default for ClusterOptions {
             snapshot_logs_since_last: 20_000,
             logs_to_keep_after_snapshot: 5_000,
             initial_cluster_token: "pharos-test".to_string(),
+            broker_heartbeat_interval_ms: 300,
+            broker_lease_ms: 1_500,
+            broker_clock_drift_ms: 200,
             inherit_output: false,
         }
     }
@@ -166,6 +172,9 @@ impl Cluster {
             format!("--election-timeout-max-ms={}", options.election_timeout_max_ms),
             format!("--snapshot-logs-since-last={}", options.snapshot_logs_since_last),
             format!("--logs-to-keep-after-snapshot={}", options.logs_to_keep_after_snapshot),
+            format!("--broker-heartbeat-interval-ms={}", options.broker_heartbeat_interval_ms),
+            format!("--broker-lease-ms={}", options.broker_lease_ms),
+            format!("--broker-clock-drift-ms={}", options.broker_clock_drift_ms),
         ];
         args.extend(bootstrap);
         args
@@ -332,6 +341,81 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// A `pharos simulate-broker` process; its JSON event lines go to a file.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    pub name: String,
+    pub group: String,
+    log: PathBuf,
+    process: Option<Child>,
+}
+
+impl BrokerProcess {
+    /// Every JSON event the broker printed so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Events of one kind (`role`, `lease`, `fenced`, ...).
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|event| event["event"] == kind).collect()
+    }
+
+    /// SIGKILL: the broker dies without a word.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: controlled shutdown (the broker unregisters), bounded wait.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Cluster {
+    /// Starts a simulated broker talking to every node of this cluster.
+    pub fn spawn_broker(&self, group: &str, name: &str, extra: &[&str]) -> Result<BrokerProcess, HarnessError> {
+        let log = self.root.path().join(format!("broker-{group}-{name}.jsonl"));
+        let stdout = std::fs::File::create(&log)
+            .map_err(|source| HarnessError::Spawn { what: log.display().to_string(), source })?;
+        let endpoints: Vec<String> = self.nodes.iter().map(|node| node.client_addr.clone()).collect();
+        let child = Command::new(&self.options.binary)
+            .arg(format!("--endpoints={}", endpoints.join(",")))
+            .args(["simulate-broker", "--group", group, "--name", name])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn { what: format!("broker {name}"), source })?;
+        Ok(BrokerProcess { name: name.to_string(), group: group.to_string(), log, process: Some(child) })
     }
 }
 

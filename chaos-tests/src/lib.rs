@@ -9,4 +9,4 @@
 
 mod cluster;
 
-pub use cluster::{Cluster, ClusterOptions, HarnessError, NodeHandle, pharos_binary};
+pub use cluster::{BrokerProcess, Cluster, ClusterOptions, HarnessError, NodeHandle, pharos_binary};

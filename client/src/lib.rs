@@ -339,7 +339,10 @@ impl Client {
 
     // ---- brokers ----
 
-    pub async fn register_broker(&self, mut request: v1::RegisterBrokerRequest) -> Result<v1::RegisterBrokerResponse, ClientError> {
+    pub async fn register_broker(
+        &self,
+        mut request: v1::RegisterBrokerRequest,
+    ) -> Result<v1::RegisterBrokerResponse, ClientError> {
         if request.request_id.is_none() {
             request.request_id = Some(self.next_request_id());
         }
@@ -358,7 +361,11 @@ impl Client {
         .await
     }
 
-    pub async fn unregister_broker(&self, broker_id: u64, broker_epoch: u64) -> Result<v1::UnregisterBrokerResponse, ClientError> {
+    pub async fn unregister_broker(
+        &self,
+        broker_id: u64,
+        broker_epoch: u64,
+    ) -> Result<v1::UnregisterBrokerResponse, ClientError> {
         let request = v1::UnregisterBrokerRequest { broker_id, broker_epoch };
         self.call(|channel| async move { BrokerServiceClient::new(channel).unregister_broker(request).await }).await
     }
@@ -387,7 +394,10 @@ impl Client {
         .await
     }
 
-    pub async fn list_broker_groups(&self, consistency: v1::Consistency) -> Result<v1::ListBrokerGroupsResponse, ClientError> {
+    pub async fn list_broker_groups(
+        &self,
+        consistency: v1::Consistency,
+    ) -> Result<v1::ListBrokerGroupsResponse, ClientError> {
         let request = v1::ListBrokerGroupsRequest { consistency: consistency as i32 };
         self.call(|channel| async move { BrokerServiceClient::new(channel).list_broker_groups(request).await }).await
     }
@@ -416,7 +426,12 @@ impl Client {
         self.call(|channel| async move { BrokerServiceClient::new(channel).remove_broker(request).await }).await
     }
 
-    pub async fn failover(&self, group: &str, to: Option<u64>, unclean: bool) -> Result<v1::FailoverResponse, ClientError> {
+    pub async fn failover(
+        &self,
+        group: &str,
+        to: Option<u64>,
+        unclean: bool,
+    ) -> Result<v1::FailoverResponse, ClientError> {
         let request = v1::FailoverRequest { group: group.to_string(), to, unclean };
         self.call(|channel| {
             let request = request.clone();

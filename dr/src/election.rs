@@ -27,10 +27,21 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// The broker's lease (plus drift bound) has run out.
-    Fence { broker_id: u64, broker_epoch: u64 },
-    Elect { group: String, broker_id: u64, expected_master_epoch: u64, unclean: bool },
+    Fence {
+        broker_id: u64,
+        broker_epoch: u64,
+    },
+    Elect {
+        group: String,
+        broker_id: u64,
+        expected_master_epoch: u64,
+        unclean: bool,
+    },
     /// No eligible candidate: the group stays without a master, and is reported.
-    Leaderless { group: String, reason: String },
+    Leaderless {
+        group: String,
+        reason: String,
+    },
 }
 
 /// Constraints an operator adds to an election (`broker failover`).
@@ -65,10 +76,8 @@ pub fn choose_master(
         })
         .collect();
     let in_primary = |broker: &Broker| policy.primary_region.as_deref().is_some_and(|region| broker.region == region);
-    let best = candidates
-        .iter()
-        .filter(|(broker, _, _)| request.to.is_none_or(|to| broker.broker_id == to))
-        .max_by(|(a, a_offset, a_unclean), (b, b_offset, b_unclean)| {
+    let best = candidates.iter().filter(|(broker, _, _)| request.to.is_none_or(|to| broker.broker_id == to)).max_by(
+        |(a, a_offset, a_unclean), (b, b_offset, b_unclean)| {
             (!a_unclean, in_primary(a), a.election_priority, *a_offset, std::cmp::Reverse(a.broker_id)).cmp(&(
                 !b_unclean,
                 in_primary(b),
@@ -76,7 +85,8 @@ pub fn choose_master(
                 *b_offset,
                 std::cmp::Reverse(b.broker_id),
             ))
-        });
+        },
+    );
     match best {
         Some((broker, _, unclean)) => Ok((broker.broker_id, *unclean)),
         None if request.to.is_some() => Err(format!(

@@ -133,7 +133,10 @@ fn no_new_master_while_a_fenced_master_may_still_hold_its_lease() {
     ]);
     assert_eq!(plan(2_999, &state, &liveness, &Policy::default(), &BTreeMap::new()), vec![]);
     let after = plan(3_000, &state, &liveness, &Policy::default(), &BTreeMap::new());
-    assert_eq!(after, vec![Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false }]);
+    assert_eq!(
+        after,
+        vec![Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false }]
+    );
 }
 
 #[test]

@@ -15,15 +15,36 @@ pub struct Applied {
 /// One persisted record that changed. The store writes these; it never interprets commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    KvPut { key: Vec<u8>, record: KvRecord },
-    KvDelete { key: Vec<u8> },
-    SessionEntryPut { client_id: String, sequence: u64, index: u64, response: Response },
-    SessionEntryDelete { client_id: String, sequence: u64 },
-    BrokerPut { broker: crate::broker::Broker },
-    BrokerDelete { broker_id: u64 },
+    KvPut {
+        key: Vec<u8>,
+        record: KvRecord,
+    },
+    KvDelete {
+        key: Vec<u8>,
+    },
+    SessionEntryPut {
+        client_id: String,
+        sequence: u64,
+        index: u64,
+        response: Response,
+    },
+    SessionEntryDelete {
+        client_id: String,
+        sequence: u64,
+    },
+    BrokerPut {
+        broker: crate::broker::Broker,
+    },
+    BrokerDelete {
+        broker_id: u64,
+    },
     /// A group changed (its record or one of its brokers): watchers get an event.
-    GroupPut { group: crate::broker::BrokerGroup },
-    NextBrokerId { next_broker_id: u64 },
+    GroupPut {
+        group: crate::broker::BrokerGroup,
+    },
+    NextBrokerId {
+        next_broker_id: u64,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.

@@ -84,14 +84,26 @@ pub struct Registration {
 pub enum BrokerOperation {
     Register(Registration),
     /// Controlled shutdown: the broker stops serving and leaves.
-    Unregister { broker_id: u64, broker_epoch: u64 },
+    Unregister {
+        broker_id: u64,
+        broker_epoch: u64,
+    },
     /// The broker is declared dead.
-    Fence { broker_id: u64, broker_epoch: u64 },
+    Fence {
+        broker_id: u64,
+        broker_epoch: u64,
+    },
     /// Forget a fenced or shut-down broker.
-    Remove { broker_id: u64 },
+    Remove {
+        broker_id: u64,
+    },
     /// Make `broker_id` the master of `group`; refused unless the group is still at
     /// `expected_master_epoch`.
-    ElectMaster { group: String, broker_id: u64, expected_master_epoch: u64 },
+    ElectMaster {
+        group: String,
+        broker_id: u64,
+        expected_master_epoch: u64,
+    },
     /// The master reports which replicas are in sync.
     AlterSyncStateSet {
         group: String,
@@ -138,10 +150,7 @@ fn check_name(field: &'static str, value: &str) -> Result<(), CommandError> {
         Ok(())
     } else {
         Err(CommandError::InvalidRegistration {
-            reason: format!(
-                "{field} `{value}` must be 1..={} characters of [A-Za-z0-9-_.%|]",
-                limits::NAME_BYTES_MAX
-            ),
+            reason: format!("{field} `{value}` must be 1..={} characters of [A-Za-z0-9-_.%|]", limits::NAME_BYTES_MAX),
         })
     }
 }
@@ -209,7 +218,12 @@ fn retire(state: &mut State, broker_id: u64, new_state: BrokerState, changes: &m
     Some(group_name)
 }
 
-pub(crate) fn execute(state: &mut State, index: u64, operation: &BrokerOperation, changes: &mut Vec<Change>) -> Response {
+pub(crate) fn execute(
+    state: &mut State,
+    index: u64,
+    operation: &BrokerOperation,
+    changes: &mut Vec<Change>,
+) -> Response {
     match execute_checked(state, index, operation, changes) {
         Ok(response) => {
             if !changes.is_empty() {
@@ -234,9 +248,11 @@ fn execute_checked(
         BrokerOperation::Register(registration) => {
             validate_registration(registration)?;
             let existing = state.groups.get(&registration.group).and_then(|group| {
-                group.members.iter().filter_map(|id| state.brokers.get(id)).find(|broker| {
-                    broker.name == registration.name && broker.state == BrokerState::Active
-                })
+                group
+                    .members
+                    .iter()
+                    .filter_map(|id| state.brokers.get(id))
+                    .find(|broker| broker.name == registration.name && broker.state == BrokerState::Active)
             });
             if let Some(existing) = existing {
                 if existing.incarnation_id == registration.incarnation_id {
@@ -269,10 +285,11 @@ fn execute_checked(
                 broker_epoch: index,
             };
             put_broker(state, broker, changes);
-            let mut group = state.groups.get(&registration.group).cloned().unwrap_or_else(|| BrokerGroup {
-                name: registration.group.clone(),
-                ..BrokerGroup::default()
-            });
+            let mut group = state
+                .groups
+                .get(&registration.group)
+                .cloned()
+                .unwrap_or_else(|| BrokerGroup { name: registration.group.clone(), ..BrokerGroup::default() });
             group.members.insert(broker_id);
             put_group(state, group, changes);
             Ok(Response::BrokerRegistered { broker_id, broker_epoch: index })
@@ -332,25 +349,38 @@ fn execute_checked(
             put_group(state, record, changes);
             Ok(Response::MasterElected { group: group.clone(), master_broker_id: *broker_id, master_epoch })
         }
-        BrokerOperation::AlterSyncStateSet { group, master_broker_id, master_epoch, sync_state_epoch, sync_state_set } => {
+        BrokerOperation::AlterSyncStateSet {
+            group,
+            master_broker_id,
+            master_epoch,
+            sync_state_epoch,
+            sync_state_set,
+        } => {
             let mut record =
                 state.groups.get(group).cloned().ok_or_else(|| CommandError::UnknownGroup { group: group.clone() })?;
             if record.master_epoch != *master_epoch {
                 return Err(CommandError::StaleMasterEpoch { group: group.clone(), current: record.master_epoch });
             }
             if record.master_broker_id != Some(*master_broker_id) {
-                return Err(CommandError::NotMaster { group: group.clone(), master_broker_id: record.master_broker_id });
+                return Err(CommandError::NotMaster {
+                    group: group.clone(),
+                    master_broker_id: record.master_broker_id,
+                });
             }
             if record.sync_state_epoch != *sync_state_epoch {
-                return Err(CommandError::StaleSyncStateEpoch { group: group.clone(), current: record.sync_state_epoch });
+                return Err(CommandError::StaleSyncStateEpoch {
+                    group: group.clone(),
+                    current: record.sync_state_epoch,
+                });
             }
             if !sync_state_set.contains(master_broker_id) {
                 return Err(CommandError::InvalidSyncStateSet { reason: "the master must be in the set".into() });
             }
             for member in sync_state_set {
-                let active = state.brokers.get(member).is_some_and(|broker| {
-                    broker.group == *group && broker.state == BrokerState::Active
-                });
+                let active = state
+                    .brokers
+                    .get(member)
+                    .is_some_and(|broker| broker.group == *group && broker.state == BrokerState::Active);
                 if !active {
                     return Err(CommandError::InvalidSyncStateSet {
                         reason: format!("broker {member} is not an active member of {group}"),

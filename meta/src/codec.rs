@@ -377,10 +377,9 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             broker_id: broker.broker_id,
             broker_epoch: broker.broker_epoch,
         }),
-        record::Operation::FenceBroker(broker) => Operation::Broker(BrokerOperation::Fence {
-            broker_id: broker.broker_id,
-            broker_epoch: broker.broker_epoch,
-        }),
+        record::Operation::FenceBroker(broker) => {
+            Operation::Broker(BrokerOperation::Fence { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch })
+        }
         record::Operation::RemoveBroker(broker) => {
             Operation::Broker(BrokerOperation::Remove { broker_id: broker.broker_id })
         }
@@ -438,7 +437,10 @@ fn broker_operation_to_message(operation: &BrokerOperation) -> record::Operation
             record::Operation::RegisterBroker(registration_to_message(registration))
         }
         BrokerOperation::Unregister { broker_id, broker_epoch } => {
-            record::Operation::UnregisterBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: *broker_epoch })
+            record::Operation::UnregisterBroker(record::BrokerRef {
+                broker_id: *broker_id,
+                broker_epoch: *broker_epoch,
+            })
         }
         BrokerOperation::Fence { broker_id, broker_epoch } => {
             record::Operation::FenceBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: *broker_epoch })
@@ -453,15 +455,19 @@ fn broker_operation_to_message(operation: &BrokerOperation) -> record::Operation
                 expected_master_epoch: *expected_master_epoch,
             })
         }
-        BrokerOperation::AlterSyncStateSet { group, master_broker_id, master_epoch, sync_state_epoch, sync_state_set } => {
-            record::Operation::AlterSyncStateSet(record::AlterSyncStateSet {
-                group: group.clone(),
-                master_broker_id: *master_broker_id,
-                master_epoch: *master_epoch,
-                sync_state_epoch: *sync_state_epoch,
-                sync_state_set: sync_state_set.iter().copied().collect(),
-            })
-        }
+        BrokerOperation::AlterSyncStateSet {
+            group,
+            master_broker_id,
+            master_epoch,
+            sync_state_epoch,
+            sync_state_set,
+        } => record::Operation::AlterSyncStateSet(record::AlterSyncStateSet {
+            group: group.clone(),
+            master_broker_id: *master_broker_id,
+            master_epoch: *master_epoch,
+            sync_state_epoch: *sync_state_epoch,
+            sync_state_set: sync_state_set.iter().copied().collect(),
+        }),
     }
 }
 
@@ -492,7 +498,8 @@ fn broker_to_message(broker: &Broker) -> record::Broker {
 }
 
 fn broker_from_message(message: record::Broker) -> Result<Broker, DecodeError> {
-    let registration = registration_from_message(message.registration.ok_or(DecodeError::MissingField("broker.registration"))?);
+    let registration =
+        registration_from_message(message.registration.ok_or(DecodeError::MissingField("broker.registration"))?);
     let state = match message.state {
         1 => BrokerState::Active,
         2 => BrokerState::Fenced,

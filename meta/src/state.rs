@@ -41,7 +41,9 @@ pub enum CommandError {
     UnknownGroup { group: String },
     #[error("stale broker epoch for broker {broker_id}: current is {current}")]
     StaleBrokerEpoch { broker_id: u64, current: u64 },
-    #[error("a live broker {broker_id} with incarnation {incarnation_id} holds this name; wait for its lease to expire")]
+    #[error(
+        "a live broker {broker_id} with incarnation {incarnation_id} holds this name; wait for its lease to expire"
+    )]
     DuplicateRegistration { broker_id: u64, incarnation_id: String },
     #[error("broker {broker_id} is {state}")]
     BrokerNotActive { broker_id: u64, state: &'static str },

@@ -21,7 +21,8 @@ fn registration(name: &str, incarnation: &str) -> Registration {
 }
 
 fn run(state: &mut State, index: u64, operation: BrokerOperation) -> Response {
-    apply(state, index, &Command { request_id: None, issued_at_ms: 0, operation: Operation::Broker(operation) }).response
+    apply(state, index, &Command { request_id: None, issued_at_ms: 0, operation: Operation::Broker(operation) })
+        .response
 }
 
 #[test]
@@ -58,9 +59,10 @@ fn a_fenced_broker_reregisters_with_a_new_id_and_epoch() {
         run(&mut state, 2, BrokerOperation::Fence { broker_id: 1, broker_epoch: 99 }),
         Response::Error(CommandError::StaleBrokerEpoch { broker_id: 1, current: 1 })
     );
-    assert_eq!(run(&mut state, 3, BrokerOperation::Fence { broker_id: 1, broker_epoch: 1 }), Response::BrokerChanged {
-        revision: 3
-    });
+    assert_eq!(
+        run(&mut state, 3, BrokerOperation::Fence { broker_id: 1, broker_epoch: 1 }),
+        Response::BrokerChanged { revision: 3 }
+    );
     assert_eq!(state.brokers[&1].state, BrokerState::Fenced);
     assert_eq!(
         run(&mut state, 4, BrokerOperation::Register(registration("b-a", "inc-2"))),
@@ -112,7 +114,10 @@ fn elections_and_sync_state_set_changes_are_fenced_by_epochs() {
         run(&mut state, 7, alter(1, 1, 0, &[1, 2])),
         Response::Error(CommandError::StaleSyncStateEpoch { group: "g1".into(), current: 1 })
     );
-    assert!(matches!(run(&mut state, 8, alter(1, 1, 1, &[2])), Response::Error(CommandError::InvalidSyncStateSet { .. })));
+    assert!(matches!(
+        run(&mut state, 8, alter(1, 1, 1, &[2])),
+        Response::Error(CommandError::InvalidSyncStateSet { .. })
+    ));
     assert!(matches!(
         run(&mut state, 9, alter(1, 1, 1, &[1, 7])),
         Response::Error(CommandError::InvalidSyncStateSet { .. })

@@ -21,7 +21,9 @@ pub struct GroupEvent {
 
 /// Resuming from this revision would skip dropped events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("revision {requested} is compacted (history starts after {compacted_through}); re-list and watch from the listed revision")]
+#[error(
+    "revision {requested} is compacted (history starts after {compacted_through}); re-list and watch from the listed revision"
+)]
 pub struct Compacted {
     pub requested: u64,
     pub compacted_through: u64,

@@ -316,7 +316,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             store.save_snapshot_file(&meta_for_file, &snapshot)?;
             let storage = &store.storage;
             let mut batch = storage.database.batch();
-            for keyspace in [&storage.sm_kv, &storage.sm_sessions, &storage.sm_brokers, &storage.sm_groups, &storage.sm_meta] {
+            for keyspace in
+                [&storage.sm_kv, &storage.sm_sessions, &storage.sm_brokers, &storage.sm_groups, &storage.sm_meta]
+            {
                 for guard in keyspace.iter() {
                     batch.remove(keyspace, guard.key().map_err(io_error)?);
                 }
@@ -386,7 +388,9 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
             batch.insert(&storage.sm_brokers, broker.broker_id.to_be_bytes(), meta_codec::encode_broker(&broker))
         }
         Change::BrokerDelete { broker_id } => batch.remove(&storage.sm_brokers, broker_id.to_be_bytes()),
-        Change::GroupPut { group } => batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(&group)),
+        Change::GroupPut { group } => {
+            batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(&group))
+        }
         Change::NextBrokerId { next_broker_id } => {
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
         }

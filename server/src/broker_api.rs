@@ -46,7 +46,11 @@ impl BrokerApi {
         match v1::Consistency::try_from(consistency) {
             Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
             Ok(v1::Consistency::Local) => Ok(()),
-            Err(_) => Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}"))),
+            Err(_) => Err(with_reason(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("unknown consistency {consistency}"),
+            )),
         }
     }
 
@@ -86,10 +90,10 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::RegisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::RegisterBrokerResponse>, Status> {
-        let (registration, request_id) = request
-            .into_inner()
-            .try_into()
-            .map_err(|error: pharos_proto::InvalidRequest| with_reason(Code::InvalidArgument, "INVALID_REGISTRATION", error.to_string()))?;
+        let (registration, request_id) =
+            request.into_inner().try_into().map_err(|error: pharos_proto::InvalidRequest| {
+                with_reason(Code::InvalidArgument, "INVALID_REGISTRATION", error.to_string())
+            })?;
         let group = registration.group.clone();
         let Response::BrokerRegistered { broker_id, broker_epoch } =
             self.commit(BrokerOperation::Register(registration), request_id).await?
@@ -178,7 +182,8 @@ impl BrokerService for BrokerApi {
         request: Request<v1::UnregisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
         let request = request.into_inner();
-        let operation = BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
+        let operation =
+            BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
         let Response::BrokerChanged { revision } = self.commit(operation, None).await? else {
             return Err(Status::internal("unexpected answer to an unregistration"));
         };
@@ -217,9 +222,8 @@ impl BrokerService for BrokerApi {
             let applied = self.node.state_machine.read();
             (applied.state.group_view(&request.group), applied.state.revision)
         };
-        let view = view.ok_or_else(|| {
-            command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
-        })?;
+        let view = view
+            .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() }))?;
         Ok(tonic::Response::new(v1::GetBrokerGroupResponse { group: Some(self.view(&view)), revision }))
     }
 
@@ -328,14 +332,18 @@ impl BrokerService for BrokerApi {
         request: Request<v1::RemoveBrokerRequest>,
     ) -> Result<tonic::Response<v1::RemoveBrokerResponse>, Status> {
         let broker_id = request.into_inner().broker_id;
-        let Response::BrokerChanged { revision } = self.commit(BrokerOperation::Remove { broker_id }, None).await? else {
+        let Response::BrokerChanged { revision } = self.commit(BrokerOperation::Remove { broker_id }, None).await?
+        else {
             return Err(Status::internal("unexpected answer to a removal"));
         };
         self.runtime.forget(broker_id);
         Ok(tonic::Response::new(v1::RemoveBrokerResponse { revision }))
     }
 
-    async fn failover(&self, request: Request<v1::FailoverRequest>) -> Result<tonic::Response<v1::FailoverResponse>, Status> {
+    async fn failover(
+        &self,
+        request: Request<v1::FailoverRequest>,
+    ) -> Result<tonic::Response<v1::FailoverResponse>, Status> {
         self.ensure_leader()?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
@@ -351,7 +359,8 @@ impl BrokerService for BrokerApi {
             return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "--to names the current master"));
         }
         let exclude = group.master_broker_id.into_iter().collect();
-        self.runtime.request_failover(&group.name, ElectionRequest { to: request.to, unclean: request.unclean, exclude });
+        self.runtime
+            .request_failover(&group.name, ElectionRequest { to: request.to, unclean: request.unclean, exclude });
         if let Some(master) = master.filter(|broker| broker.state == BrokerState::Active) {
             let fence = BrokerOperation::Fence { broker_id: master.broker_id, broker_epoch: master.broker_epoch };
             if let Err(status) = self.commit(fence, None).await {
@@ -368,12 +377,24 @@ impl BrokerService for BrokerApi {
             if current.master_epoch > group.master_epoch
                 && let Some(master_broker_id) = current.master_broker_id
             {
-                return Ok(tonic::Response::new(v1::FailoverResponse { master_broker_id, master_epoch: current.master_epoch }));
+                return Ok(tonic::Response::new(v1::FailoverResponse {
+                    master_broker_id,
+                    master_epoch: current.master_epoch,
+                }));
             }
             if tokio::time::Instant::now() >= deadline {
                 self.runtime.cancel_failover(&group.name);
-                let reason = self.runtime.leaderless().get(&group.name).cloned().unwrap_or_else(|| "no election happened".into());
-                return Err(with_reason(Code::DeadlineExceeded, "TIMEOUT", format!("failover of {} did not complete: {reason}", group.name)));
+                let reason = self
+                    .runtime
+                    .leaderless()
+                    .get(&group.name)
+                    .cloned()
+                    .unwrap_or_else(|| "no election happened".into());
+                return Err(with_reason(
+                    Code::DeadlineExceeded,
+                    "TIMEOUT",
+                    format!("failover of {} did not complete: {reason}", group.name),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -385,4 +406,3 @@ fn compacted(error: Compacted) -> Status {
     status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
     status
 }
-

@@ -171,15 +171,21 @@ impl BrokerRuntime {
                 });
             }
             table.brokers.retain(|id, heard| {
-                state.brokers.get(id).is_some_and(|broker| broker.state == BrokerState::Active) || heard.deadline_ms > now
+                state.brokers.get(id).is_some_and(|broker| broker.state == BrokerState::Active)
+                    || heard.deadline_ms > now
             });
             let liveness: BTreeMap<u64, Liveness> = table
                 .brokers
                 .iter()
-                .map(|(id, heard)| (*id, Liveness { deadline_ms: heard.deadline_ms, confirm_offset: heard.confirm_offset }))
+                .map(|(id, heard)| {
+                    (*id, Liveness { deadline_ms: heard.deadline_ms, confirm_offset: heard.confirm_offset })
+                })
                 .collect();
             let policy = Policy { primary_region: Some(self.node.info.region.clone()) };
-            (plan(now, state, &liveness, &policy, &table.requests), table.requests.keys().cloned().collect::<BTreeSet<_>>())
+            (
+                plan(now, state, &liveness, &policy, &table.requests),
+                table.requests.keys().cloned().collect::<BTreeSet<_>>(),
+            )
         };
         let mut leaderless = BTreeMap::new();
         for action in actions {
@@ -190,7 +196,8 @@ impl BrokerRuntime {
                 }
                 Action::Elect { group, broker_id, expected_master_epoch, unclean } => {
                     tracing::info!(%group, broker_id, master_epoch = expected_master_epoch + 1, unclean, "electing master");
-                    let operation = BrokerOperation::ElectMaster { group: group.clone(), broker_id, expected_master_epoch };
+                    let operation =
+                        BrokerOperation::ElectMaster { group: group.clone(), broker_id, expected_master_epoch };
                     if self.commit(operation).await && requests.contains(&group) {
                         self.cancel_failover(&group);
                     }

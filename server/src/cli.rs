@@ -446,7 +446,11 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
         BrokerCommand::Describe { broker_id } => {
             let response = client.list_broker_groups(v1::Consistency::Linearizable).await?;
             let found = response.groups.iter().find_map(|group| {
-                group.brokers.iter().find(|broker| broker.broker_id == broker_id).map(|broker| broker_json(group, broker))
+                group
+                    .brokers
+                    .iter()
+                    .find(|broker| broker.broker_id == broker_id)
+                    .map(|broker| broker_json(group, broker))
             });
             let Some(found) = found else {
                 eprintln!("error: UNKNOWN_BROKER: broker {broker_id} is unknown");
@@ -481,14 +485,18 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
         BrokerCommand::Fence { broker_id } => {
             let response = client.fence_broker(broker_id).await?;
             match output {
-                Output::Json => print_json(json!({"broker_id": broker_id, "state": "fenced", "revision": response.revision})),
+                Output::Json => {
+                    print_json(json!({"broker_id": broker_id, "state": "fenced", "revision": response.revision}))
+                }
                 Output::Table => println!("broker {broker_id} fenced (revision {})", response.revision),
             }
         }
         BrokerCommand::Remove { broker_id } => {
             let response = client.remove_broker(broker_id).await?;
             match output {
-                Output::Json => print_json(json!({"broker_id": broker_id, "removed": true, "revision": response.revision})),
+                Output::Json => {
+                    print_json(json!({"broker_id": broker_id, "removed": true, "revision": response.revision}))
+                }
                 Output::Table => println!("broker {broker_id} removed (revision {})", response.revision),
             }
         }

@@ -59,4 +59,3 @@ fn init_tracing(format: &str, level: &str) {
         builder.init();
     }
 }
-

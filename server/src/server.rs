@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
+use crate::bootstrap::{resolve_identity, this_node};
 use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
-use crate::bootstrap::{resolve_identity, this_node};
 use crate::config::{Bootstrap, ServeConfig};
 use crate::shutdown::Shutdown;
 
@@ -73,8 +73,11 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .add_service(
-                v1::broker_service_server::BrokerServiceServer::new(BrokerApi::new(node.clone(), broker_runtime.clone()))
-                    .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
+                v1::broker_service_server::BrokerServiceServer::new(BrokerApi::new(
+                    node.clone(),
+                    broker_runtime.clone(),
+                ))
+                .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), shutdown.clone().wait()),
     );

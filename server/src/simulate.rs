@@ -70,7 +70,9 @@ impl Broker {
             .args
             .addresses
             .iter()
-            .filter_map(|entry| entry.split_once('=').map(|(network, address)| (network.to_string(), address.to_string())))
+            .filter_map(|entry| {
+                entry.split_once('=').map(|(network, address)| (network.to_string(), address.to_string()))
+            })
             .collect();
         if addresses.is_empty() {
             addresses.insert("internal".into(), format!("127.0.0.1:{}", 10_000 + std::process::id() % 50_000));
@@ -128,7 +130,9 @@ impl Broker {
                 Ok(())
             }
             Err(error) if registration_lost(&error) => {
-                emit(json!({"event": "fenced", "broker_id": session.broker_id, "reason": error.reason(), "at_unix_ms": unix_ms()}));
+                emit(
+                    json!({"event": "fenced", "broker_id": session.broker_id, "reason": error.reason(), "at_unix_ms": unix_ms()}),
+                );
                 self.set_role("none", session);
                 Err(error)
             }
@@ -167,13 +171,16 @@ impl Broker {
             Ok(altered) => emit(json!({
                 "event": "sync_state_set", "sync_state_set": wanted, "sync_state_epoch": altered.sync_state_epoch,
             })),
-            Err(error) => emit(json!({"event": "sync_state_set_refused", "reason": error.reason(), "error": error.to_string()})),
+            Err(error) => {
+                emit(json!({"event": "sync_state_set_refused", "reason": error.reason(), "error": error.to_string()}))
+            }
         }
     }
 }
 
 pub async fn run(endpoints: Vec<String>, args: SimulateArgs) -> Result<(), ClientError> {
-    let options = ClientOptions { attempts_max: 4, retry_backoff_ms: 50, request_timeout_ms: 1_000, ..Default::default() };
+    let options =
+        ClientOptions { attempts_max: 4, retry_backoff_ms: 50, request_timeout_ms: 1_000, ..Default::default() };
     let client = Client::with_options(endpoints, options)?;
     let deadline = (args.run_secs > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(args.run_secs));
     let mut broker = Broker { args, client, max_offset: 0, role: "none" };

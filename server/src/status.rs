@@ -49,8 +49,12 @@ pub fn command_error(error: CommandError) -> Status {
         CommandError::SequenceExpired { .. } => (Code::FailedPrecondition, "SEQUENCE_EXPIRED", None),
         CommandError::UnknownBroker { .. } => (Code::NotFound, "UNKNOWN_BROKER", None),
         CommandError::UnknownGroup { .. } => (Code::NotFound, "UNKNOWN_GROUP", None),
-        CommandError::StaleBrokerEpoch { current, .. } => (Code::FailedPrecondition, "STALE_BROKER_EPOCH", Some(*current)),
-        CommandError::StaleMasterEpoch { current, .. } => (Code::FailedPrecondition, "STALE_MASTER_EPOCH", Some(*current)),
+        CommandError::StaleBrokerEpoch { current, .. } => {
+            (Code::FailedPrecondition, "STALE_BROKER_EPOCH", Some(*current))
+        }
+        CommandError::StaleMasterEpoch { current, .. } => {
+            (Code::FailedPrecondition, "STALE_MASTER_EPOCH", Some(*current))
+        }
         CommandError::StaleSyncStateEpoch { current, .. } => {
             (Code::FailedPrecondition, "STALE_SYNC_STATE_EPOCH", Some(*current))
         }

@@ -1,0 +1,284 @@
+//! Brokers on real processes: `pharos serve` nodes plus `pharos simulate-broker` processes.
+//!
+//! Timing used here (see `ClusterOptions::default`): heartbeat 300 ms, lease 1500 ms, clock
+//! drift bound 200 ms. Tests run one at a time (`SERIAL`).
+
+use std::time::{Duration, Instant};
+
+use pharos_chaos::{BrokerProcess, Cluster, ClusterOptions};
+use pharos_client::{Client, ClientError, ClientOptions, v1};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+const WAIT: Duration = Duration::from_secs(30);
+
+fn options(voters: u64) -> ClusterOptions {
+    ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters, ..ClusterOptions::default() }
+}
+
+/// Polls `group` until `check` holds, bounded.
+async fn wait_for_group(
+    client: &Client,
+    group: &str,
+    what: &str,
+    check: impl Fn(&v1::BrokerGroupView) -> bool,
+) -> v1::BrokerGroupView {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(response) = client.get_broker_group(group, v1::Consistency::Linearizable).await
+            && let Some(view) = response.group
+            && check(&view)
+        {
+            return view;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn broker_id_of(process: &BrokerProcess) -> u64 {
+    process.events_of("registered").last().and_then(|event| event["broker_id"].as_u64()).expect("registered")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_master_is_replaced_by_a_sync_replica_only_after_its_lease_ran_out() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        let mut first = cluster.spawn_broker("g1", "broker-a", &["--priority", "5"]).expect("broker a");
+        wait_for_group(&client, "g1", "broker a to be master", |view| view.master_broker_id.is_some()).await;
+        let second = cluster.spawn_broker("g1", "broker-b", &[]).expect("broker b");
+        let third = cluster.spawn_broker("g1", "broker-c", &[]).expect("broker c");
+        let view = wait_for_group(&client, "g1", "a full sync state set", |view| view.sync_state_set.len() == 3).await;
+        let old_master = view.master_broker_id.expect("master");
+        assert_eq!(old_master, broker_id_of(&first), "the higher-priority broker was elected first");
+
+        first.kill();
+        let killed_at = Instant::now();
+        let new_view = wait_for_group(&client, "g1", "a new master", |view| {
+            view.master_broker_id.is_some_and(|master| master != old_master)
+        })
+        .await;
+        let replaced_after = killed_at.elapsed();
+        let new_master = new_view.master_broker_id.expect("master");
+        assert_eq!(new_view.master_epoch, view.master_epoch + 1, "one election, epoch + 1");
+        assert!(view.sync_state_set.contains(&new_master), "the new master was in the sync state set");
+        // lease 1500 + drift 200 + detection and election: well under 5 s.
+        assert!(replaced_after < Duration::from_secs(5), "replacement took {replaced_after:?}");
+
+        // The old master's lease ran out before the new master learned it was master.
+        let old_lease_end = first
+            .events_of("lease")
+            .last()
+            .and_then(|event| event["lease_valid_until_unix_ms"].as_u64())
+            .expect("the old master renewed its lease");
+        let new_process = [&second, &third].into_iter().find(|p| broker_id_of(p) == new_master).expect("new master");
+        let deadline = Instant::now() + WAIT;
+        let became_master = loop {
+            let role = new_process
+                .events_of("role")
+                .into_iter()
+                .filter(|event| event["role"] == "master")
+                .filter_map(|event| event["at_unix_ms"].as_u64())
+                .next_back();
+            if let Some(at) = role {
+                break at;
+            }
+            assert!(Instant::now() < deadline, "the new master never printed its role");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            became_master > old_lease_end,
+            "new master at {became_master} but the old lease ran until {old_lease_end}"
+        );
+
+        // `broker list` (CLI) names the new master; the old one is fenced.
+        let endpoints = format!("--endpoints={}", cluster.client_endpoints().join(","));
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+            .args([endpoints.as_str(), "broker", "list", "--output", "json"])
+            .output()
+            .expect("broker list");
+        let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let group = &listed["groups"][0];
+        assert_eq!(group["master_broker_id"], new_master);
+        let old = group["brokers"].as_array().expect("brokers").iter().find(|b| b["broker_id"] == old_master).cloned();
+        assert_eq!(old.expect("old master listed")["state"], "fenced");
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_coordinator_leader_fences_no_healthy_broker() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        let brokers: Vec<BrokerProcess> = ["a", "b", "c"]
+            .iter()
+            .map(|name| cluster.spawn_broker("g1", &format!("broker-{name}"), &[]).expect("broker"))
+            .collect();
+        let before = wait_for_group(&client, "g1", "three synced brokers", |view| view.sync_state_set.len() == 3).await;
+
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        cluster.kill(leader).expect("kill -9 the coordinator leader");
+        // Three leases' worth of time: enough for any wrongful fencing to happen.
+        tokio::time::sleep(Duration::from_millis(3 * 1_700)).await;
+
+        let after = wait_for_group(&client, "g1", "the group under the new leader", |_| true).await;
+        assert!(after.brokers.iter().all(|broker| broker.state == "active"), "a healthy broker was fenced: {after:?}");
+        assert_eq!(after.master_broker_id, before.master_broker_id, "the master did not change");
+        assert_eq!(after.master_epoch, before.master_epoch);
+        for broker in &brokers {
+            assert!(broker.events_of("fenced").is_empty(), "{} was told it is fenced", broker.name);
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
+
+fn registration(name: &str, incarnation: &str, address: &str) -> v1::RegisterBrokerRequest {
+    v1::RegisterBrokerRequest {
+        cluster: "c1".into(),
+        group: "g2".into(),
+        name: name.into(),
+        incarnation_id: incarnation.into(),
+        zone: "z".into(),
+        region: "region-1".into(),
+        addresses: [("internal".to_string(), address.to_string())].into(),
+        election_priority: 0,
+        request_id: None,
+    }
+}
+
+fn reason(error: ClientError) -> String {
+    error.reason().unwrap_or("none").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_epochs_unknown_brokers_duplicates_and_bad_addresses_are_refused() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let registered = client.register_broker(registration("b1", "inc-1", "127.0.0.1:1")).await.expect("register");
+        let group = wait_for_group(&client, "g2", "a master", |view| view.master_broker_id.is_some()).await;
+        let revision = client.get_broker_group("g2", v1::Consistency::Linearizable).await.expect("get").revision;
+
+        let duplicate = client.register_broker(registration("b1", "inc-2", "127.0.0.1:1")).await.expect_err("duplicate");
+        assert_eq!(reason(duplicate), "DUPLICATE_REGISTRATION");
+        let bad_address = client.register_broker(registration("b9", "inc-9", "nowhere")).await.expect_err("bad address");
+        assert_eq!(reason(bad_address), "INVALID_REGISTRATION");
+        let bad_name = client.register_broker(registration("", "inc-9", "127.0.0.1:1")).await.expect_err("empty name");
+        assert_eq!(reason(bad_name), "INVALID_REGISTRATION");
+
+        let stale_heartbeat = v1::HeartbeatRequest {
+            broker_id: registered.broker_id,
+            broker_epoch: registered.broker_epoch + 7,
+            ..Default::default()
+        };
+        let error = client.heartbeat(stale_heartbeat).await.expect_err("stale broker epoch");
+        assert!(matches!(&error, ClientError::Rejected { message, .. } if message.contains(&format!("current is {}", registered.broker_epoch))), "{error}");
+        assert_eq!(reason(error), "STALE_BROKER_EPOCH");
+        let unknown = client
+            .heartbeat(v1::HeartbeatRequest { broker_id: 999, broker_epoch: 1, ..Default::default() })
+            .await
+            .expect_err("unknown broker");
+        assert_eq!(reason(unknown), "UNKNOWN_BROKER");
+
+        let alter = |master_epoch, sync_state_epoch| v1::AlterSyncStateSetRequest {
+            group: "g2".into(),
+            master_broker_id: registered.broker_id,
+            master_epoch,
+            sync_state_epoch,
+            sync_state_set: vec![registered.broker_id],
+        };
+        let stale_master = client.alter_sync_state_set(alter(group.master_epoch + 5, group.sync_state_epoch)).await.expect_err("stale");
+        assert_eq!(reason(stale_master), "STALE_MASTER_EPOCH");
+        let stale_sync = client.alter_sync_state_set(alter(group.master_epoch, group.sync_state_epoch + 5)).await.expect_err("stale");
+        assert_eq!(reason(stale_sync), "STALE_SYNC_STATE_EPOCH");
+        let unknown_group = client.get_broker_group("nope", v1::Consistency::Linearizable).await.expect_err("unknown");
+        assert_eq!(reason(unknown_group), "UNKNOWN_GROUP");
+
+        let after = client.get_broker_group("g2", v1::Consistency::Linearizable).await.expect("get");
+        assert_eq!(after.revision, revision, "no refused request changed anything");
+        assert_eq!(after.group.expect("group").brokers.len(), 1);
+    })
+    .await
+    .expect("test finished in time");
+}
+
+async fn collect(
+    stream: &mut tonic::Streaming<v1::BrokerGroupEvent>,
+    until_revision: u64,
+) -> Vec<v1::BrokerGroupEvent> {
+    let mut events = Vec::new();
+    while events.last().is_none_or(|event: &v1::BrokerGroupEvent| event.revision < until_revision) {
+        let event = tokio::time::timeout(WAIT, stream.message()).await.expect("event in time").expect("stream ok");
+        events.push(event.expect("stream open"));
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumed_watch_sees_every_change_exactly_once() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let first = client.register_broker(registration("w1", "i1", "127.0.0.1:1")).await.expect("register");
+        wait_for_group(&client, "g2", "a master", |view| view.master_broker_id.is_some()).await;
+
+        // Watcher A never disconnects; watcher B disconnects halfway and resumes.
+        let mut watcher_a = client.watch_broker_group("g2", 0).await.expect("watch A");
+        let start = collect(&mut watcher_a, 0).await;
+        let start_revision = start[0].revision;
+        let mut watcher_b = client.watch_broker_group("g2", start_revision).await.expect("watch B");
+
+        let mut revisions = Vec::new();
+        for name in ["w2", "w3"] {
+            revisions.push(
+                client.register_broker(registration(name, name, "127.0.0.1:2")).await.expect("register").revision,
+            );
+        }
+        let seen_b_first = collect(&mut watcher_b, revisions[1]).await;
+        let resume_from = seen_b_first.last().expect("events").revision;
+        drop(watcher_b);
+
+        let w2 = client.get_broker_group("g2", v1::Consistency::Linearizable).await.expect("get").group.expect("group");
+        let w2_id = w2.brokers.iter().find(|b| b.name == "w2").expect("w2").broker_id;
+        revisions.push(client.fence_broker(w2_id).await.expect("fence").revision);
+        revisions.push(client.remove_broker(w2_id).await.expect("remove").revision);
+        revisions
+            .push(client.unregister_broker(first.broker_id, first.broker_epoch).await.expect("unregister").revision);
+        let last = *revisions.last().expect("revisions");
+
+        let mut watcher_b = client.watch_broker_group("g2", resume_from).await.expect("resume B");
+        let seen_b_second = collect(&mut watcher_b, last).await;
+        let seen_a = collect(&mut watcher_a, last).await;
+
+        let seen_b: Vec<u64> = seen_b_first.iter().chain(&seen_b_second).map(|event| event.revision).collect();
+        let seen_a_revisions: Vec<u64> = seen_a.iter().map(|event| event.revision).collect();
+        assert_eq!(seen_b, seen_a_revisions, "the resumed watcher saw exactly what the steady one saw");
+        assert!(seen_b.windows(2).all(|pair| pair[0] < pair[1]), "in order, no duplicate: {seen_b:?}");
+        for revision in &revisions {
+            assert!(seen_b.contains(revision), "change at revision {revision} missed: {seen_b:?}");
+        }
+        let views_b: Vec<_> = seen_b_first.iter().chain(&seen_b_second).map(|event| event.group.clone()).collect();
+        let views_a: Vec<_> = seen_a.iter().map(|event| event.group.clone()).collect();
+        assert_eq!(views_b, views_a, "and the same group views");
+
+        // After a restart the history starts afresh: an old revision is reported compacted.
+        cluster.kill(1).expect("kill");
+        cluster.restart(1).expect("restart");
+        cluster.wait_for_leader(WAIT).await.expect("leader");
+        let client =
+            Client::with_options(cluster.client_endpoints(), ClientOptions { attempts_max: 50, ..Default::default() })
+                .expect("client");
+        let compacted = client.watch_broker_group("g2", start_revision).await.expect_err("compacted");
+        assert_eq!(reason(compacted), "COMPACTED");
+    })
+    .await
+    .expect("test finished in time");
+}
