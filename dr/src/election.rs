@@ -4,7 +4,7 @@
 //! commits the actions it returns, in order. Time comes in as a number of milliseconds on the
 //! coordinator's monotonic clock; nothing here reads a clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
 
@@ -58,8 +58,12 @@ pub struct ElectionRequest {
 /// Chooses the master of `group` among `live` brokers. Ranking: members of the sync state set
 /// first (others only when unclean elections are allowed), then brokers in the primary region,
 /// then higher election priority, then higher confirmed offset, then the lower broker id.
+///
+/// `synced_names` are the names of the sync-state-set members: a broker that restarted and
+/// registered again (new id, same name, same data) is as clean as its old registration.
 pub fn choose_master(
     group: &BrokerGroup,
+    synced_names: &BTreeSet<String>,
     live: &[(&Broker, u64)],
     policy: &Policy,
     request: &ElectionRequest,
@@ -71,7 +75,9 @@ pub fn choose_master(
         .iter()
         .filter(|(broker, _)| broker.state == BrokerState::Active && !request.exclude.contains(&broker.broker_id))
         .filter_map(|(broker, confirm_offset)| {
-            let clean = first_election || group.sync_state_set.contains(&broker.broker_id);
+            let clean = first_election
+                || group.sync_state_set.contains(&broker.broker_id)
+                || synced_names.contains(&broker.name);
             (clean || allow_unclean).then_some((*broker, *confirm_offset, !clean))
         })
         .collect();
@@ -146,7 +152,12 @@ pub fn plan(
                 (broker.state == BrokerState::Active).then_some((broker, live.confirm_offset))
             })
             .collect();
-        match choose_master(group, &live, policy, &request) {
+        let synced_names: BTreeSet<String> = group
+            .sync_state_set
+            .iter()
+            .filter_map(|id| state.brokers.get(id).map(|broker| broker.name.clone()))
+            .collect();
+        match choose_master(group, &synced_names, &live, policy, &request) {
             Ok((broker_id, unclean)) => actions.push(Action::Elect {
                 group: group.name.clone(),
                 broker_id,

@@ -43,24 +43,32 @@ fn sync_set_first_then_primary_region_then_priority_then_offset() {
     let live = [(&b1, 100), (&b2, 50), (&b3, 70), (&b4, 10)];
     // 4 is not in the sync set: not eligible although its priority is higher.
     let group = group(None, 3, &[1, 2, 3]);
-    assert_eq!(choose_master(&group, &live, &primary("main"), &ElectionRequest::default()), Ok((3, false)));
+    assert_eq!(
+        choose_master(&group, &BTreeSet::new(), &live, &primary("main"), &ElectionRequest::default()),
+        Ok((3, false))
+    );
     // Without a primary region, priority decides: broker 1 (9).
-    assert_eq!(choose_master(&group, &live, &Policy::default(), &ElectionRequest::default()), Ok((1, false)));
+    assert_eq!(
+        choose_master(&group, &BTreeSet::new(), &live, &Policy::default(), &ElectionRequest::default()),
+        Ok((1, false))
+    );
     // Unclean allowed: still prefers clean candidates.
     let unclean = ElectionRequest { unclean: true, ..ElectionRequest::default() };
-    assert_eq!(choose_master(&group, &live, &primary("main"), &unclean), Ok((3, false)));
+    assert_eq!(choose_master(&group, &BTreeSet::new(), &live, &primary("main"), &unclean), Ok((3, false)));
     // Only an out-of-sync broker is live: refused, unless unclean.
     let only_four = [(&b4, 10)];
-    assert!(choose_master(&group, &only_four, &primary("main"), &ElectionRequest::default()).is_err());
-    assert_eq!(choose_master(&group, &only_four, &primary("main"), &unclean), Ok((4, true)));
+    assert!(
+        choose_master(&group, &BTreeSet::new(), &only_four, &primary("main"), &ElectionRequest::default()).is_err()
+    );
+    assert_eq!(choose_master(&group, &BTreeSet::new(), &only_four, &primary("main"), &unclean), Ok((4, true)));
     // An operator's choice must be eligible.
     let to_two = ElectionRequest { to: Some(2), ..ElectionRequest::default() };
-    assert_eq!(choose_master(&group, &live, &primary("main"), &to_two), Ok((2, false)));
+    assert_eq!(choose_master(&group, &BTreeSet::new(), &live, &primary("main"), &to_two), Ok((2, false)));
     let to_four = ElectionRequest { to: Some(4), ..ElectionRequest::default() };
-    assert!(choose_master(&group, &live, &primary("main"), &to_four).is_err());
+    assert!(choose_master(&group, &BTreeSet::new(), &live, &primary("main"), &to_four).is_err());
     // The master being failed over is excluded.
     let exclude_three = ElectionRequest { exclude: vec![3], ..ElectionRequest::default() };
-    assert_eq!(choose_master(&group, &live, &primary("main"), &exclude_three), Ok((2, false)));
+    assert_eq!(choose_master(&group, &BTreeSet::new(), &live, &primary("main"), &exclude_three), Ok((2, false)));
 }
 
 #[test]
@@ -68,7 +76,7 @@ fn the_first_master_of_a_new_group_may_be_any_live_member() {
     let (b1, b2) = (broker(1, "main", 1), broker(2, "main", 2));
     let group = group(None, 0, &[]);
     assert_eq!(
-        choose_master(&group, &[(&b1, 0), (&b2, 0)], &Policy::default(), &ElectionRequest::default()),
+        choose_master(&group, &BTreeSet::new(), &[(&b1, 0), (&b2, 0)], &Policy::default(), &ElectionRequest::default()),
         Ok((2, false))
     );
 }
@@ -148,5 +156,23 @@ fn operator_requests_steer_the_election() {
     assert_eq!(
         plan(5_000, &state, &liveness, &Policy::default(), &requests),
         vec![Action::Elect { group: "g".into(), broker_id: 1, expected_master_epoch: 4, unclean: false }]
+    );
+}
+
+#[test]
+fn a_restarted_sync_member_is_clean_under_its_new_id() {
+    // Broker 1 (name b1) was in sync and restarted as broker 7 with the same name.
+    let mut state = state_with(group(None, 4, &[1]));
+    state.brokers.get_mut(&1).unwrap().state = BrokerState::Fenced;
+    state.brokers.get_mut(&2).unwrap().state = BrokerState::Fenced;
+    state.brokers.get_mut(&3).unwrap().state = BrokerState::Fenced;
+    let mut restarted = broker(7, "main", 1);
+    restarted.name = "b1".into();
+    state.brokers.insert(7, restarted);
+    state.groups.get_mut("g").unwrap().members.insert(7);
+    let liveness = BTreeMap::from([(7, Liveness { deadline_ms: 9_000, confirm_offset: 10 })]);
+    assert_eq!(
+        plan(1_000, &state, &liveness, &Policy::default(), &BTreeMap::new()),
+        vec![Action::Elect { group: "g".into(), broker_id: 7, expected_master_epoch: 4, unclean: false }]
     );
 }
