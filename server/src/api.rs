@@ -1,15 +1,15 @@
 //! gRPC client API (thin: decode -> node -> encode).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use pharos_meta::{Command, Operation, RequestId, Response};
+use pharos_meta::{Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::cluster_service_server::ClusterService;
 use pharos_proto::v1::kv_service_server::KvService;
 use pharos_replication::{Node, NodeInfo};
 use tonic::{Code, Request, Status};
 
-use crate::status::{command_error, invalid_request, node_error, with_reason};
+use crate::status::{invalid_request, node_error, with_reason};
 
 /// Bound of an operator membership operation (promote, transfer, compact).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,29 +36,11 @@ impl Api {
     }
 
     async fn write(&self, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {
-        if !self.node.raft.is_leader() {
-            return Err(node_error(self.node.not_leader_error()));
-        }
-        let issued_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64);
-        let (response, _) =
-            self.node.write(Command { request_id, issued_at_ms, operation }).await.map_err(node_error)?;
-        match response {
-            Response::Error(error) => Err(command_error(error)),
-            other => Ok(other),
-        }
+        crate::handler::propose(&self.node, operation, request_id).await
     }
 
-    /// Makes the local state fit for a read of the requested consistency.
     async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
-        match v1::Consistency::try_from(consistency) {
-            Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
-            Ok(v1::Consistency::Local) => Ok(()),
-            Err(_) => Err(with_reason(
-                Code::InvalidArgument,
-                "INVALID_ARGUMENT",
-                format!("unknown consistency {consistency}"),
-            )),
-        }
+        crate::handler::prepare_read(&self.node, consistency).await
     }
 }
 

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use futures::Stream;
 use pharos_dr::election::ElectionRequest;
-use pharos_meta::{BrokerOperation, BrokerState, Command, Operation, RequestId, Response};
+use pharos_meta::{BrokerOperation, BrokerState, Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::broker_service_server::BrokerService;
 use pharos_replication::Node;
 use pharos_replication::events::Compacted;
 use tonic::{Code, Request, Status};
 
-use crate::brokers::{BrokerRuntime, unix_ms};
+use crate::brokers::BrokerRuntime;
 use crate::status::{command_error, node_error, with_reason};
 
 /// Events sent to one watcher before it is waited on.
@@ -34,24 +34,11 @@ impl BrokerApi {
     }
 
     async fn commit(&self, operation: BrokerOperation, request_id: Option<RequestId>) -> Result<Response, Status> {
-        self.ensure_leader()?;
-        let command = Command { request_id, issued_at_ms: unix_ms(), operation: Operation::Broker(operation) };
-        match self.node.write(command).await.map_err(node_error)? {
-            (Response::Error(error), _) => Err(command_error(error)),
-            (response, _) => Ok(response),
-        }
+        crate::handler::propose(&self.node, Operation::Broker(operation), request_id).await
     }
 
     async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
-        match v1::Consistency::try_from(consistency) {
-            Ok(v1::Consistency::Linearizable) => self.node.linearizable_barrier().await.map_err(node_error),
-            Ok(v1::Consistency::Local) => Ok(()),
-            Err(_) => Err(with_reason(
-                Code::InvalidArgument,
-                "INVALID_ARGUMENT",
-                format!("unknown consistency {consistency}"),
-            )),
-        }
+        crate::handler::prepare_read(&self.node, consistency).await
     }
 
     /// The wire view of a group, with the leader's soft state when this node leads.

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pharos_dr::election::{Action, ElectionRequest, Liveness, Policy, plan};
-use pharos_meta::{BrokerOperation, BrokerState, Command, Operation, Response};
+use pharos_meta::{BrokerOperation, BrokerState, Operation, Response};
 use pharos_replication::{Node, NodeError};
 
 /// How often the leader re-plans liveness and elections.
@@ -218,8 +218,7 @@ impl BrokerRuntime {
 
     /// Commits one broker operation; returns whether it was applied.
     async fn commit(&self, operation: BrokerOperation) -> bool {
-        let command = Command { request_id: None, issued_at_ms: unix_ms(), operation: Operation::Broker(operation) };
-        match self.node.write(command).await {
+        match self.node.write(crate::handler::command(Operation::Broker(operation), None)).await {
             Ok((Response::Error(error), _)) => {
                 tracing::info!(%error, "planned broker change refused (state moved on)");
                 false
@@ -232,8 +231,4 @@ impl BrokerRuntime {
             }
         }
     }
-}
-
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }

@@ -8,6 +8,7 @@ pub mod broker_api;
 pub mod brokers;
 pub mod cli;
 pub mod config;
+pub mod handler;
 pub mod http;
 pub mod server;
 pub mod shutdown;

@@ -11,7 +11,7 @@ use pharos_client::broker::{BrokerSession, registration_lost};
 use pharos_client::{Client, ClientError, ClientOptions, v1};
 use serde_json::json;
 
-use crate::brokers::unix_ms;
+use crate::handler::unix_ms;
 
 /// Offsets a simulated master appends per heartbeat while its lease is valid.
 const OFFSET_STEP: u64 = 100;

@@ -1,0 +1,42 @@
+//! What every gRPC handler shares: proposing a command on the leader, and preparing the local
+//! state for a read of the requested consistency.
+
+use pharos_meta::{Command, Operation, RequestId, Response};
+use pharos_proto::v1;
+use pharos_replication::Node;
+use tonic::{Code, Status};
+
+use crate::status::{command_error, node_error, with_reason};
+
+/// Milliseconds since the Unix epoch on this node's wall clock (stamped into commands by the
+/// leader; replicas never read their own clock while applying).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+pub fn command(operation: Operation, request_id: Option<RequestId>) -> Command {
+    Command { request_id, issued_at_ms: unix_ms(), operation }
+}
+
+/// Proposes `operation` on this node, which must be the leader; a refusal by the state machine
+/// becomes its typed status.
+pub async fn propose(node: &Node, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {
+    if !node.raft.is_leader() {
+        return Err(node_error(node.not_leader_error()));
+    }
+    match node.write(command(operation, request_id)).await.map_err(node_error)? {
+        (Response::Error(error), _) => Err(command_error(error)),
+        (response, _) => Ok(response),
+    }
+}
+
+/// Makes the local state fit for a read of `consistency` (a `v1::Consistency` value).
+pub async fn prepare_read(node: &Node, consistency: i32) -> Result<(), Status> {
+    match v1::Consistency::try_from(consistency) {
+        Ok(v1::Consistency::Linearizable) => node.linearizable_barrier().await.map_err(node_error),
+        Ok(v1::Consistency::Local) => Ok(()),
+        Err(_) => {
+            Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}")))
+        }
+    }
+}
