@@ -282,3 +282,31 @@ async fn a_resumed_watch_sees_every_change_exactly_once() {
     .await
     .expect("test finished in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_that_shuts_down_hands_over_without_waiting_for_its_lease() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let mut first = cluster.spawn_broker("g3", "broker-a", &["--priority", "5"]).expect("broker a");
+        wait_for_group(&client, "g3", "broker a to be master", |view| view.master_broker_id.is_some()).await;
+        let _second = cluster.spawn_broker("g3", "broker-b", &[]).expect("broker b");
+        let view = wait_for_group(&client, "g3", "a synced replica", |view| view.sync_state_set.len() == 2).await;
+
+        first.terminate();
+        let stopped_at = Instant::now();
+        assert_eq!(first.events_of("unregistered").len(), 1, "controlled shutdown unregisters");
+        let after = wait_for_group(&client, "g3", "the replica to take over", |group| {
+            group.master_broker_id.is_some_and(|master| Some(master) != view.master_broker_id)
+        })
+        .await;
+        // No lease to wait for (1500 ms lease + 200 ms drift): the master gave up by itself.
+        assert!(stopped_at.elapsed() < Duration::from_millis(1_500), "hand-over took {:?}", stopped_at.elapsed());
+        assert_eq!(after.master_epoch, view.master_epoch + 1);
+        let old = after.brokers.iter().find(|broker| Some(broker.broker_id) == view.master_broker_id).expect("listed");
+        assert_eq!(old.state, "shutdown");
+    })
+    .await
+    .expect("test finished in time");
+}
