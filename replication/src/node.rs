@@ -237,6 +237,11 @@ impl Node {
         (leader, address)
     }
 
+    /// The current Raft term (cheap: no copy of the membership).
+    pub fn current_term(&self) -> u64 {
+        self.raft.metrics().borrow_watched().current_term
+    }
+
     pub fn not_leader_error(&self) -> NodeError {
         let (leader_id, leader_client_addr) = self.leader();
         NodeError::NotLeader { leader_id, leader_client_addr }

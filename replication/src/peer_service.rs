@@ -16,6 +16,8 @@ use crate::types::{Raft, Snapshot};
 
 /// Largest snapshot a node accepts from a peer.
 pub const SNAPSHOT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+/// Buffer reserved up front for an incoming snapshot.
+const INITIAL_SNAPSHOT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct PeerService {
@@ -133,7 +135,8 @@ impl RaftService for PeerService {
         let vote = codec::vote_from_wire(meta.vote)?;
         let total_bytes = meta.total_bytes;
         let snapshot_meta = snapshot_meta_from_wire(meta)?;
-        let mut data = Vec::with_capacity(total_bytes.min(SNAPSHOT_BYTES_MAX) as usize);
+        // Grow as data arrives: the announced size is the sender's word, not an allocation order.
+        let mut data = Vec::with_capacity(total_bytes.min(INITIAL_SNAPSHOT_BUFFER_BYTES) as usize);
         while let Some(chunk) = stream.next().await {
             let Some(Payload::Data(bytes)) = chunk?.payload else {
                 return Err(Status::invalid_argument("snapshot chunks after the first must carry data"));

@@ -85,7 +85,7 @@ impl BrokerRuntime {
 
     /// Clears soft state learned under another term (the caller checked it is the leader).
     fn table_for_current_term(&self) -> std::sync::MutexGuard<'_, Table> {
-        let term = self.node.status().term;
+        let term = self.node.current_term();
         let mut table = self.table();
         if table.term != term {
             table.term = term;
