@@ -45,6 +45,19 @@ pub enum Change {
     NextBrokerId {
         next_broker_id: u64,
     },
+    TopicPut {
+        topic: crate::topic::Topic,
+    },
+    TopicDelete {
+        name: String,
+    },
+    OffsetPut {
+        key: crate::topic::OffsetKey,
+        record: crate::topic::OffsetRecord,
+    },
+    OffsetDelete {
+        key: crate::topic::OffsetKey,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -133,6 +146,7 @@ fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut V
             Response::CompareAndSet { succeeded, revision: index, current_mod_revision: Some(index) }
         }
         Operation::Broker(operation) => crate::broker::execute(state, index, operation, changes),
+        Operation::Topic(operation) => crate::topic::execute(state, index, operation, changes),
     }
 }
 

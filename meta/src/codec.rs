@@ -11,6 +11,10 @@ use prost::Message;
 use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, Registration};
 use crate::command::{Command, Compare, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
+use crate::topic::{
+    MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Topic, TopicOperation,
+    TopicSpec,
+};
 
 /// Format version written in front of every blob by this build.
 pub const FORMAT_VERSION: u8 = 1;
@@ -61,7 +65,7 @@ mod record {
         pub request_id: Option<RequestId>,
         #[prost(uint64, tag = "2")]
         pub issued_at_ms: u64,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
+        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24")]
         pub operation: Option<Operation>,
     }
 
@@ -87,6 +91,135 @@ mod record {
         ElectMaster(ElectMaster),
         #[prost(message, tag = "19")]
         AlterSyncStateSet(AlterSyncStateSet),
+        #[prost(message, tag = "20")]
+        CreateTopic(TopicSpec),
+        #[prost(message, tag = "21")]
+        UpdateTopic(TopicSpec),
+        #[prost(message, tag = "22")]
+        DeleteTopic(DeleteTopic),
+        #[prost(message, tag = "23")]
+        CommitOffsets(CommitOffsets),
+        #[prost(message, tag = "24")]
+        ResetOffsets(ResetOffsets),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GroupQueues {
+        #[prost(string, tag = "1")]
+        pub group: String,
+        #[prost(uint32, tag = "2")]
+        pub read: u32,
+        #[prost(uint32, tag = "3")]
+        pub write: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TopicSpec {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(message, repeated, tag = "2")]
+        pub queues: Vec<GroupQueues>,
+        #[prost(uint32, tag = "3")]
+        pub perm: u32,
+        #[prost(uint32, tag = "4")]
+        pub message_type: u32,
+        #[prost(btree_map = "string, string", tag = "5")]
+        pub attributes: std::collections::BTreeMap<String, String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Topic {
+        #[prost(message, optional, tag = "1")]
+        pub spec: Option<TopicSpec>,
+        #[prost(uint64, tag = "2")]
+        pub create_revision: u64,
+        #[prost(uint64, tag = "3")]
+        pub revision: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct DeleteTopic {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(bool, tag = "2")]
+        pub force: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetKey {
+        #[prost(string, tag = "1")]
+        pub consumer_group: String,
+        #[prost(string, tag = "2")]
+        pub topic: String,
+        #[prost(uint32, tag = "3")]
+        pub queue_id: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetCommit {
+        #[prost(message, optional, tag = "1")]
+        pub key: Option<OffsetKey>,
+        #[prost(uint64, tag = "2")]
+        pub offset: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetBatch {
+        #[prost(message, repeated, tag = "1")]
+        pub commits: Vec<OffsetCommit>,
+        #[prost(bool, tag = "2")]
+        pub reject_backwards: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct CommitOffsets {
+        #[prost(message, repeated, tag = "1")]
+        pub batches: Vec<OffsetBatch>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ResetOffsets {
+        #[prost(string, tag = "1")]
+        pub consumer_group: String,
+        #[prost(string, tag = "2")]
+        pub topic: String,
+        #[prost(bool, tag = "3")]
+        pub earliest: bool,
+        #[prost(uint64, tag = "4")]
+        pub offset: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetRecord {
+        #[prost(uint64, tag = "1")]
+        pub offset: u64,
+        #[prost(uint64, tag = "2")]
+        pub committed_at_revision: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SnapshotOffset {
+        #[prost(message, optional, tag = "1")]
+        pub key: Option<OffsetKey>,
+        #[prost(message, optional, tag = "2")]
+        pub record: Option<OffsetRecord>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetsCommitted {
+        #[prost(uint64, tag = "1")]
+        pub revision: u64,
+        /// One per coalesced request; code 0 means applied.
+        #[prost(message, repeated, tag = "2")]
+        pub results: Vec<Error>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OffsetsReset {
+        #[prost(uint64, tag = "1")]
+        pub revision: u64,
+        #[prost(uint64, tag = "2")]
+        pub queues_reset: u64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -222,7 +355,7 @@ mod record {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Response {
-        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
         pub kind: Option<ResponseKind>,
     }
 
@@ -246,6 +379,12 @@ mod record {
         MasterElected(ElectMaster),
         #[prost(uint64, tag = "9")]
         SyncStateSetAltered(u64),
+        #[prost(uint64, tag = "10")]
+        TopicChanged(u64),
+        #[prost(message, tag = "11")]
+        OffsetsCommitted(OffsetsCommitted),
+        #[prost(message, tag = "12")]
+        OffsetsReset(OffsetsReset),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -322,6 +461,10 @@ mod record {
         pub groups: Vec<Group>,
         #[prost(uint64, tag = "6")]
         pub next_broker_id: u64,
+        #[prost(message, repeated, tag = "7")]
+        pub topics: Vec<Topic>,
+        #[prost(message, repeated, tag = "8")]
+        pub offsets: Vec<SnapshotOffset>,
     }
 }
 
@@ -345,6 +488,7 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
             })
         }
         Operation::Broker(operation) => broker_operation_to_message(operation),
+        Operation::Topic(operation) => topic_operation_to_message(operation),
     };
     frame(&record::Command {
         request_id: command
@@ -395,6 +539,39 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             sync_state_epoch: alter.sync_state_epoch,
             sync_state_set: alter.sync_state_set.into_iter().collect(),
         }),
+        record::Operation::CreateTopic(spec) => {
+            Operation::Topic(TopicOperation::Create(topic_spec_from_message(spec)?))
+        }
+        record::Operation::UpdateTopic(spec) => {
+            Operation::Topic(TopicOperation::Update(topic_spec_from_message(spec)?))
+        }
+        record::Operation::DeleteTopic(delete) => {
+            Operation::Topic(TopicOperation::Delete { name: delete.name, force: delete.force })
+        }
+        record::Operation::CommitOffsets(commit) => Operation::Topic(TopicOperation::CommitOffsets {
+            batches: commit
+                .batches
+                .into_iter()
+                .map(|batch| {
+                    Ok(OffsetBatch {
+                        commits: batch
+                            .commits
+                            .into_iter()
+                            .map(|commit| {
+                                let key = commit.key.ok_or(DecodeError::MissingField("offset_commit.key"))?;
+                                Ok(OffsetCommit { key: offset_key_from_message(key), offset: commit.offset })
+                            })
+                            .collect::<Result<_, DecodeError>>()?,
+                        reject_backwards: batch.reject_backwards,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?,
+        }),
+        record::Operation::ResetOffsets(reset) => Operation::Topic(TopicOperation::ResetOffsets {
+            consumer_group: reset.consumer_group,
+            topic: reset.topic,
+            to: if reset.earliest { ResetTarget::Earliest } else { ResetTarget::Offset(reset.offset) },
+        }),
     };
     Ok(Command {
         request_id: message.request_id.map(|id| RequestId { client_id: id.client_id, sequence: id.sequence }),
@@ -404,6 +581,135 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
 }
 
 // ---- records ----
+
+fn message_type_code(message_type: MessageType) -> u32 {
+    match message_type {
+        MessageType::Normal => 0,
+        MessageType::Fifo => 1,
+        MessageType::Delay => 2,
+        MessageType::Transactional => 3,
+    }
+}
+
+fn topic_spec_to_message(spec: &TopicSpec) -> record::TopicSpec {
+    record::TopicSpec {
+        name: spec.name.clone(),
+        queues: spec
+            .queues
+            .iter()
+            .map(|(group, counts)| record::GroupQueues { group: group.clone(), read: counts.read, write: counts.write })
+            .collect(),
+        perm: spec.perm,
+        message_type: message_type_code(spec.message_type),
+        attributes: spec.attributes.clone(),
+    }
+}
+
+fn topic_spec_from_message(message: record::TopicSpec) -> Result<TopicSpec, DecodeError> {
+    let message_type = match message.message_type {
+        0 => MessageType::Normal,
+        1 => MessageType::Fifo,
+        2 => MessageType::Delay,
+        3 => MessageType::Transactional,
+        other => return Err(DecodeError::Malformed(format!("unknown message type {other}"))),
+    };
+    Ok(TopicSpec {
+        name: message.name,
+        queues: message
+            .queues
+            .into_iter()
+            .map(|queues| (queues.group, QueueCounts { read: queues.read, write: queues.write }))
+            .collect(),
+        perm: message.perm,
+        message_type,
+        attributes: message.attributes,
+    })
+}
+
+fn offset_key_to_message(key: &OffsetKey) -> record::OffsetKey {
+    record::OffsetKey { consumer_group: key.consumer_group.clone(), topic: key.topic.clone(), queue_id: key.queue_id }
+}
+
+fn offset_key_from_message(message: record::OffsetKey) -> OffsetKey {
+    OffsetKey { consumer_group: message.consumer_group, topic: message.topic, queue_id: message.queue_id }
+}
+
+fn topic_operation_to_message(operation: &TopicOperation) -> record::Operation {
+    match operation {
+        TopicOperation::Create(spec) => record::Operation::CreateTopic(topic_spec_to_message(spec)),
+        TopicOperation::Update(spec) => record::Operation::UpdateTopic(topic_spec_to_message(spec)),
+        TopicOperation::Delete { name, force } => {
+            record::Operation::DeleteTopic(record::DeleteTopic { name: name.clone(), force: *force })
+        }
+        TopicOperation::CommitOffsets { batches } => record::Operation::CommitOffsets(record::CommitOffsets {
+            batches: batches
+                .iter()
+                .map(|batch| record::OffsetBatch {
+                    commits: batch
+                        .commits
+                        .iter()
+                        .map(|commit| record::OffsetCommit {
+                            key: Some(offset_key_to_message(&commit.key)),
+                            offset: commit.offset,
+                        })
+                        .collect(),
+                    reject_backwards: batch.reject_backwards,
+                })
+                .collect(),
+        }),
+        TopicOperation::ResetOffsets { consumer_group, topic, to } => {
+            let (earliest, offset) = match to {
+                ResetTarget::Earliest => (true, 0),
+                ResetTarget::Offset(offset) => (false, *offset),
+            };
+            record::Operation::ResetOffsets(record::ResetOffsets {
+                consumer_group: consumer_group.clone(),
+                topic: topic.clone(),
+                earliest,
+                offset,
+            })
+        }
+    }
+}
+
+fn topic_to_message(topic: &Topic) -> record::Topic {
+    record::Topic {
+        spec: Some(topic_spec_to_message(&topic.spec)),
+        create_revision: topic.create_revision,
+        revision: topic.revision,
+    }
+}
+
+fn topic_from_message(message: record::Topic) -> Result<Topic, DecodeError> {
+    let spec = topic_spec_from_message(message.spec.ok_or(DecodeError::MissingField("topic.spec"))?)?;
+    Ok(Topic { spec, create_revision: message.create_revision, revision: message.revision })
+}
+
+pub fn encode_topic(topic: &Topic) -> Vec<u8> {
+    frame(&topic_to_message(topic))
+}
+
+pub fn decode_topic(bytes: &[u8]) -> Result<Topic, DecodeError> {
+    topic_from_message(unframe(bytes)?)
+}
+
+/// Offset keys as stored (fjall keys): a framed protobuf, unique per key.
+pub fn encode_offset_key(key: &OffsetKey) -> Vec<u8> {
+    frame(&offset_key_to_message(key))
+}
+
+pub fn decode_offset_key(bytes: &[u8]) -> Result<OffsetKey, DecodeError> {
+    unframe(bytes).map(offset_key_from_message)
+}
+
+pub fn encode_offset_record(record: &OffsetRecord) -> Vec<u8> {
+    frame(&record::OffsetRecord { offset: record.offset, committed_at_revision: record.committed_at_revision })
+}
+
+pub fn decode_offset_record(bytes: &[u8]) -> Result<OffsetRecord, DecodeError> {
+    let message: record::OffsetRecord = unframe(bytes)?;
+    Ok(OffsetRecord { offset: message.offset, committed_at_revision: message.committed_at_revision })
+}
 
 fn registration_to_message(registration: &Registration) -> record::Registration {
     record::Registration {
@@ -604,6 +910,12 @@ mod error_code {
     pub const STALE_SYNC_STATE_EPOCH: u32 = 13;
     pub const NOT_MASTER: u32 = 14;
     pub const INVALID_SYNC_STATE_SET: u32 = 15;
+    pub const INVALID_TOPIC: u32 = 16;
+    pub const UNKNOWN_TOPIC: u32 = 17;
+    pub const TOPIC_EXISTS: u32 = 18;
+    pub const TOPIC_HAS_CONSUMERS: u32 = 19;
+    pub const OFFSET_BACKWARDS: u32 = 20;
+    pub const INVALID_OFFSET_COMMIT: u32 = 21;
 }
 
 /// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
@@ -651,6 +963,17 @@ fn error_to_message(error: &CommandError) -> record::Error {
             (code::NOT_MASTER, 0, 0, group.clone(), 0, *master_broker_id)
         }
         CommandError::InvalidSyncStateSet { reason } => (code::INVALID_SYNC_STATE_SET, 0, 0, reason.clone(), 0, None),
+        CommandError::InvalidTopic { reason } => (code::INVALID_TOPIC, 0, 0, reason.clone(), 0, None),
+        CommandError::UnknownTopic { topic } => (code::UNKNOWN_TOPIC, 0, 0, topic.clone(), 0, None),
+        CommandError::TopicExists { topic } => (code::TOPIC_EXISTS, 0, 0, topic.clone(), 0, None),
+        CommandError::TopicHasConsumers { topic, consumer_groups } => {
+            (code::TOPIC_HAS_CONSUMERS, *consumer_groups, 0, topic.clone(), 0, None)
+        }
+        CommandError::OffsetBackwards { consumer_group, topic, queue_id, current } => {
+            // Two strings: "group\0topic".
+            (code::OFFSET_BACKWARDS, *current, u64::from(*queue_id), format!("{consumer_group}\0{topic}"), 0, None)
+        }
+        CommandError::InvalidOffsetCommit { reason } => (code::INVALID_OFFSET_COMMIT, 0, 0, reason.clone(), 0, None),
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -678,6 +1001,20 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::STALE_SYNC_STATE_EPOCH => CommandError::StaleSyncStateEpoch { group: text, current: first },
         code::NOT_MASTER => CommandError::NotMaster { group: text, master_broker_id: optional },
         code::INVALID_SYNC_STATE_SET => CommandError::InvalidSyncStateSet { reason: text },
+        code::INVALID_TOPIC => CommandError::InvalidTopic { reason: text },
+        code::UNKNOWN_TOPIC => CommandError::UnknownTopic { topic: text },
+        code::TOPIC_EXISTS => CommandError::TopicExists { topic: text },
+        code::TOPIC_HAS_CONSUMERS => CommandError::TopicHasConsumers { topic: text, consumer_groups: first },
+        code::OFFSET_BACKWARDS => {
+            let (consumer_group, topic) = text.split_once('\0').unwrap_or((text.as_str(), ""));
+            CommandError::OffsetBackwards {
+                consumer_group: consumer_group.to_string(),
+                topic: topic.to_string(),
+                queue_id: u32::try_from(second).map_err(|_| DecodeError::Malformed("queue id over u32".into()))?,
+                current: first,
+            }
+        }
+        code::INVALID_OFFSET_COMMIT => CommandError::InvalidOffsetCommit { reason: text },
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }
@@ -707,6 +1044,14 @@ fn response_to_message(response: &Response) -> record::Response {
             expected_master_epoch: *master_epoch,
         }),
         Response::SyncStateSetAltered { sync_state_epoch } => Kind::SyncStateSetAltered(*sync_state_epoch),
+        Response::TopicChanged { revision } => Kind::TopicChanged(*revision),
+        Response::OffsetsCommitted { revision, results } => Kind::OffsetsCommitted(record::OffsetsCommitted {
+            revision: *revision,
+            results: results.iter().map(|result| result.as_ref().map(error_to_message).unwrap_or_default()).collect(),
+        }),
+        Response::OffsetsReset { revision, queues_reset } => {
+            Kind::OffsetsReset(record::OffsetsReset { revision: *revision, queues_reset: *queues_reset })
+        }
         Response::Error(error) => Kind::Error(error_to_message(error)),
     };
     record::Response { kind: Some(kind) }
@@ -733,6 +1078,18 @@ fn response_from_message(message: record::Response) -> Result<Response, DecodeEr
             master_epoch: elect.expected_master_epoch,
         },
         Kind::SyncStateSetAltered(sync_state_epoch) => Response::SyncStateSetAltered { sync_state_epoch },
+        Kind::TopicChanged(revision) => Response::TopicChanged { revision },
+        Kind::OffsetsCommitted(committed) => Response::OffsetsCommitted {
+            revision: committed.revision,
+            results: committed
+                .results
+                .into_iter()
+                .map(|error| if error.code == 0 { Ok(None) } else { error_from_message(error).map(Some) })
+                .collect::<Result<_, _>>()?,
+        },
+        Kind::OffsetsReset(reset) => {
+            Response::OffsetsReset { revision: reset.revision, queues_reset: reset.queues_reset }
+        }
         Kind::Error(error) => Response::Error(error_from_message(error)?),
     })
 }
@@ -782,6 +1139,18 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
         brokers: state.brokers.values().map(broker_to_message).collect(),
         groups: state.groups.values().map(group_to_message).collect(),
         next_broker_id: state.next_broker_id,
+        topics: state.topics.values().map(topic_to_message).collect(),
+        offsets: state
+            .offsets
+            .iter()
+            .map(|(key, record)| record::SnapshotOffset {
+                key: Some(offset_key_to_message(key)),
+                record: Some(record::OffsetRecord {
+                    offset: record.offset,
+                    committed_at_revision: record.committed_at_revision,
+                }),
+            })
+            .collect(),
     })
 }
 
@@ -796,6 +1165,17 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     for group in message.groups {
         let group = group_from_message(group);
         state.groups.insert(group.name.clone(), group);
+    }
+    for topic in message.topics {
+        let topic = topic_from_message(topic)?;
+        state.topics.insert(topic.spec.name.clone(), topic);
+    }
+    for offset in message.offsets {
+        let key = offset_key_from_message(offset.key.ok_or(DecodeError::MissingField("snapshot.offsets.key"))?);
+        let record = offset.record.ok_or(DecodeError::MissingField("snapshot.offsets.record"))?;
+        state
+            .offsets
+            .insert(key, OffsetRecord { offset: record.offset, committed_at_revision: record.committed_at_revision });
     }
     for entry in message.kv {
         let record = entry.record.ok_or(DecodeError::MissingField("snapshot.kv.record"))?;

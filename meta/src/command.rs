@@ -45,6 +45,7 @@ pub enum Operation {
         value: Vec<u8>,
     },
     Broker(crate::broker::BrokerOperation),
+    Topic(crate::topic::TopicOperation),
 }
 
 impl Operation {
@@ -56,6 +57,7 @@ impl Operation {
             Operation::Delete { .. } => "delete",
             Operation::CompareAndSet { .. } => "compare_and_set",
             Operation::Broker(operation) => operation.kind(),
+            Operation::Topic(operation) => operation.kind(),
         }
     }
 }

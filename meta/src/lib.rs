@@ -14,9 +14,14 @@ pub mod codec;
 pub mod command;
 pub mod limits;
 pub mod state;
+pub mod topic;
 
 pub use apply::{Applied, Change, apply};
 pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
 pub use codec::DecodeError;
 pub use command::{Command, Compare, Operation, RequestId};
 pub use state::{CommandError, KvRecord, Response, Session, State};
+pub use topic::{
+    GroupRoute, MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Route,
+    Topic, TopicOperation, TopicSpec,
+};

@@ -18,3 +18,11 @@ pub const RANGE_KEYS_MAX: usize = 10_000;
 pub const NAME_BYTES_MAX: usize = 255;
 /// Most network addresses one broker may register.
 pub const BROKER_ADDRESSES_MAX: usize = 16;
+/// Longest topic name, in bytes (RocketMQ's limit).
+pub const TOPIC_NAME_BYTES_MAX: usize = 127;
+/// Most queues one topic may have over all its broker groups.
+pub const TOPIC_QUEUES_MAX: usize = 1_024;
+/// Most attributes one topic may carry.
+pub const TOPIC_ATTRIBUTES_MAX: usize = 64;
+/// Most offsets one commit request may carry.
+pub const OFFSET_COMMITS_MAX: usize = 10_000;

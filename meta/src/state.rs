@@ -55,19 +55,66 @@ pub enum CommandError {
     NotMaster { group: String, master_broker_id: Option<u64> },
     #[error("invalid sync state set: {reason}")]
     InvalidSyncStateSet { reason: String },
+    #[error("invalid topic: {reason}")]
+    InvalidTopic { reason: String },
+    #[error("topic {topic} is unknown")]
+    UnknownTopic { topic: String },
+    #[error("topic {topic} already exists")]
+    TopicExists { topic: String },
+    #[error("topic {topic} still has offsets of {consumer_groups} consumer group(s); delete with force to drop them")]
+    TopicHasConsumers { topic: String, consumer_groups: u64 },
+    #[error("offset of {consumer_group}/{topic}/{queue_id} would move backwards (current is {current})")]
+    OffsetBackwards { consumer_group: String, topic: String, queue_id: u32, current: u64 },
+    #[error("invalid offset commit: {reason}")]
+    InvalidOffsetCommit { reason: String },
 }
 
 /// The answer to one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    Noop { revision: u64 },
-    Put { revision: u64, created: bool },
-    Delete { revision: u64, deleted: bool },
-    CompareAndSet { succeeded: bool, revision: u64, current_mod_revision: Option<u64> },
-    BrokerRegistered { broker_id: u64, broker_epoch: u64 },
-    BrokerChanged { revision: u64 },
-    MasterElected { group: String, master_broker_id: u64, master_epoch: u64 },
-    SyncStateSetAltered { sync_state_epoch: u64 },
+    Noop {
+        revision: u64,
+    },
+    Put {
+        revision: u64,
+        created: bool,
+    },
+    Delete {
+        revision: u64,
+        deleted: bool,
+    },
+    CompareAndSet {
+        succeeded: bool,
+        revision: u64,
+        current_mod_revision: Option<u64>,
+    },
+    BrokerRegistered {
+        broker_id: u64,
+        broker_epoch: u64,
+    },
+    BrokerChanged {
+        revision: u64,
+    },
+    MasterElected {
+        group: String,
+        master_broker_id: u64,
+        master_epoch: u64,
+    },
+    SyncStateSetAltered {
+        sync_state_epoch: u64,
+    },
+    TopicChanged {
+        revision: u64,
+    },
+    /// One result per coalesced request, in order (`None`: applied).
+    OffsetsCommitted {
+        revision: u64,
+        results: Vec<Option<CommandError>>,
+    },
+    OffsetsReset {
+        revision: u64,
+        queues_reset: u64,
+    },
     Error(CommandError),
 }
 
@@ -96,6 +143,8 @@ pub struct State {
     pub groups: BTreeMap<String, crate::broker::BrokerGroup>,
     /// Next broker id to hand out; ids are never reused.
     pub next_broker_id: u64,
+    pub topics: BTreeMap<String, crate::topic::Topic>,
+    pub offsets: BTreeMap<crate::topic::OffsetKey, crate::topic::OffsetRecord>,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
     pub(crate) session_activity: BTreeSet<(u64, String)>,
@@ -134,6 +183,14 @@ impl State {
         }
         for group in self.groups.values() {
             hasher.update(crate::codec::encode_group(group));
+        }
+        for topic in self.topics.values() {
+            hasher.update(crate::codec::encode_topic(topic));
+        }
+        for (key, record) in &self.offsets {
+            hasher.update(crate::codec::encode_offset_key(key));
+            hasher.update(record.offset.to_be_bytes());
+            hasher.update(record.committed_at_revision.to_be_bytes());
         }
         for (client_id, session) in &self.sessions {
             hasher.update((client_id.len() as u64).to_be_bytes());

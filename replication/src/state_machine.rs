@@ -9,6 +9,7 @@
 //! Snapshots are the pharos-meta snapshot blob of the in-memory state; the current one is kept
 //! in `snapshots/current.snapshot` (written to a temporary file, fsynced, renamed).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -21,7 +22,7 @@ use pharos_proto::v1;
 use prost::Message;
 
 use crate::codec::{self, log_id_from_wire, membership_from_wire};
-use crate::events::{GroupEvent, GroupEvents};
+use crate::events::{Event, EventLog};
 use crate::storage::{Storage, io_error};
 use crate::types::{EntryPayload, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 
@@ -32,13 +33,15 @@ const KEY_NEXT_BROKER_ID: &str = "next_broker_id";
 const SNAPSHOT_FILE: &str = "current.snapshot";
 
 /// What readers see: the state plus the log position it reflects.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Applied {
     pub state: State,
     pub last_applied: Option<LogId>,
     pub last_membership: StoredMembership,
     /// Recent broker-group changes, for watch streams.
-    pub group_events: GroupEvents,
+    pub group_events: EventLog<pharos_meta::GroupView>,
+    /// Recent route changes (`None`: the topic was deleted), for route watches.
+    pub route_events: EventLog<Option<pharos_meta::Route>>,
 }
 
 /// Cheap to clone; all clones share the same state.
@@ -75,6 +78,16 @@ impl StateMachineStore {
             let group = meta_codec::decode_group(&value).map_err(io_error)?;
             state.groups.insert(group.name.clone(), group);
         }
+        for guard in storage.sm_topics.iter() {
+            let (_, value) = guard.into_inner().map_err(io_error)?;
+            let topic = meta_codec::decode_topic(&value).map_err(io_error)?;
+            state.topics.insert(topic.spec.name.clone(), topic);
+        }
+        for guard in storage.sm_offsets.iter() {
+            let (key, value) = guard.into_inner().map_err(io_error)?;
+            let key = meta_codec::decode_offset_key(&key).map_err(io_error)?;
+            state.offsets.insert(key, meta_codec::decode_offset_record(&value).map_err(io_error)?);
+        }
         if let Some(bytes) = storage.sm_meta.get(KEY_NEXT_BROKER_ID).map_err(io_error)? {
             state.next_broker_id = read_u64(&bytes)?;
         }
@@ -91,9 +104,14 @@ impl StateMachineStore {
             Some(bytes) => decode_stored_membership(&bytes)?,
             None => StoredMembership::default(),
         };
-        let group_events = GroupEvents::starting_at(state.revision);
         let applied_index = last_applied.map_or(0, |log_id| log_id.index);
-        let applied = Applied { state, last_applied, last_membership, group_events };
+        let applied = Applied {
+            group_events: EventLog::starting_at(state.revision),
+            route_events: EventLog::starting_at(state.revision),
+            state,
+            last_applied,
+            last_membership,
+        };
         Ok(StateMachineStore {
             storage,
             applied: Arc::new(RwLock::new(applied)),
@@ -260,20 +278,24 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     EntryPayload::Normal(command) => {
                         let index = entry.log_id.index;
                         let result = pharos_meta::apply(&mut applied.state, index, &command);
-                        let mut changed_groups = Vec::new();
+                        let mut changed_groups = BTreeSet::new();
+                        let mut changed_topics = BTreeSet::new();
                         for change in result.changes {
-                            if let Change::GroupPut { group } = &change
-                                && !changed_groups.contains(&group.name)
-                            {
-                                changed_groups.push(group.name.clone());
+                            match &change {
+                                Change::GroupPut { group } => {
+                                    changed_groups.insert(group.name.clone());
+                                }
+                                Change::TopicPut { topic } => {
+                                    changed_topics.insert(topic.spec.name.clone());
+                                }
+                                Change::TopicDelete { name } => {
+                                    changed_topics.insert(name.clone());
+                                }
+                                _ => {}
                             }
                             write_change(&self.storage, &mut batch, change);
                         }
-                        for name in changed_groups {
-                            if let Some(view) = applied.state.group_view(&name) {
-                                applied.group_events.push(GroupEvent { revision: index, view });
-                            }
-                        }
+                        record_events(&mut applied, index, changed_groups, changed_topics);
                         result.response
                     }
                     EntryPayload::Membership(membership) => {
@@ -316,9 +338,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             store.save_snapshot_file(&meta_for_file, &snapshot)?;
             let storage = &store.storage;
             let mut batch = storage.database.batch();
-            for keyspace in
-                [&storage.sm_kv, &storage.sm_sessions, &storage.sm_brokers, &storage.sm_groups, &storage.sm_meta]
-            {
+            for keyspace in [
+                &storage.sm_kv,
+                &storage.sm_sessions,
+                &storage.sm_brokers,
+                &storage.sm_groups,
+                &storage.sm_topics,
+                &storage.sm_offsets,
+                &storage.sm_meta,
+            ] {
                 for guard in keyspace.iter() {
                     batch.remove(keyspace, guard.key().map_err(io_error)?);
                 }
@@ -342,6 +370,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(group));
             }
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, state.next_broker_id.to_be_bytes().to_vec());
+            for topic in state.topics.values() {
+                batch.insert(&storage.sm_topics, topic.spec.name.clone(), meta_codec::encode_topic(topic));
+            }
+            for (key, record) in &state.offsets {
+                batch.insert(
+                    &storage.sm_offsets,
+                    meta_codec::encode_offset_key(key),
+                    meta_codec::encode_offset_record(record),
+                );
+            }
             if let Some(last) = &meta_for_file.last_log_id {
                 batch.insert(&storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(last)));
             }
@@ -354,12 +392,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .await
         .map_err(io_error)??;
         let mut applied = self.applied.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let group_events = GroupEvents::starting_at(state.revision);
         *applied = Applied {
+            group_events: EventLog::starting_at(state.revision),
+            route_events: EventLog::starting_at(state.revision),
             state,
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
-            group_events,
         };
         drop(applied);
         self.applied_index.send_replace(meta.last_log_id.map_or(0, |log_id| log_id.index));
@@ -369,6 +407,21 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         self.load_snapshot_file()
+    }
+}
+
+/// Appends the watch events of one applied entry: each changed group, and the route of each
+/// topic that changed or is hosted on a changed group (a master move changes routes).
+fn record_events(applied: &mut Applied, index: u64, groups: BTreeSet<String>, mut topics: BTreeSet<String>) {
+    for name in &groups {
+        topics.extend(applied.state.topics_on_group(name));
+        if let Some(view) = applied.state.group_view(name) {
+            applied.group_events.push(Event { revision: index, key: name.clone(), payload: view });
+        }
+    }
+    for topic in topics {
+        let route = applied.state.route(&topic);
+        applied.route_events.push(Event { revision: index, key: topic, payload: route });
     }
 }
 
@@ -391,6 +444,16 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
         Change::GroupPut { group } => {
             batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(&group))
         }
+        Change::TopicPut { topic } => {
+            batch.insert(&storage.sm_topics, topic.spec.name.clone(), meta_codec::encode_topic(&topic))
+        }
+        Change::TopicDelete { name } => batch.remove(&storage.sm_topics, name),
+        Change::OffsetPut { key, record } => batch.insert(
+            &storage.sm_offsets,
+            meta_codec::encode_offset_key(&key),
+            meta_codec::encode_offset_record(&record),
+        ),
+        Change::OffsetDelete { key } => batch.remove(&storage.sm_offsets, meta_codec::encode_offset_key(&key)),
         Change::NextBrokerId { next_broker_id } => {
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
         }

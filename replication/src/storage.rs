@@ -3,7 +3,7 @@
 //!
 //! Layout under `data_dir`:
 //! - `fjall/` keyspaces `raft_log` (big-endian index -> entry), `raft_meta`, `sm_kv`,
-//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_meta`;
+//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_topics`, `sm_offsets`, `sm_meta`;
 //! - `snapshots/current.snapshot`: the last snapshot built or installed.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ pub struct Storage {
     pub sm_sessions: Keyspace,
     pub sm_brokers: Keyspace,
     pub sm_groups: Keyspace,
+    pub sm_topics: Keyspace,
+    pub sm_offsets: Keyspace,
     pub sm_meta: Keyspace,
     pub snapshot_dir: PathBuf,
 }
@@ -56,6 +58,8 @@ impl Storage {
             sm_sessions: keyspace("sm_sessions")?,
             sm_brokers: keyspace("sm_brokers")?,
             sm_groups: keyspace("sm_groups")?,
+            sm_topics: keyspace("sm_topics")?,
+            sm_offsets: keyspace("sm_offsets")?,
             sm_meta: keyspace("sm_meta")?,
             database,
             snapshot_dir,

@@ -250,7 +250,7 @@ impl BrokerService for BrokerApi {
                 });
                 (current.into_iter().collect::<Vec<_>>(), applied.state.revision)
             } else {
-                applied.group_events.since(&request.group, request.from_revision, 0).map_err(compacted)?;
+                applied.group_events.since(|key| key == request.group, request.from_revision, 0).map_err(compacted)?;
                 (Vec::new(), request.from_revision)
             }
         };
@@ -262,7 +262,7 @@ impl BrokerService for BrokerApi {
                 }
             }
             loop {
-                let batch = state_machine.read().group_events.since(&request.group, last, WATCH_BATCH_MAX);
+                let batch = state_machine.read().group_events.since(|key| key == request.group, last, WATCH_BATCH_MAX);
                 match batch {
                     Err(error) => {
                         let _ = sender.send(Err(compacted(error))).await;
@@ -279,7 +279,7 @@ impl BrokerService for BrokerApi {
                             last = event.revision;
                             let message = v1::BrokerGroupEvent {
                                 revision: event.revision,
-                                group: Some(pharos_proto::convert::group_view(&event.view)),
+                                group: Some(pharos_proto::convert::group_view(&event.payload)),
                             };
                             if sender.send(Ok(message)).await.is_err() {
                                 return;

@@ -63,6 +63,12 @@ pub fn command_error(error: CommandError) -> Status {
         }
         CommandError::BrokerNotActive { .. } => (Code::FailedPrecondition, "BROKER_NOT_ACTIVE", None),
         CommandError::NotMaster { master_broker_id, .. } => (Code::FailedPrecondition, "NOT_MASTER", *master_broker_id),
+        CommandError::InvalidTopic { .. } => (Code::InvalidArgument, "INVALID_TOPIC", None),
+        CommandError::UnknownTopic { .. } => (Code::NotFound, "UNKNOWN_TOPIC", None),
+        CommandError::TopicExists { .. } => (Code::AlreadyExists, "TOPIC_EXISTS", None),
+        CommandError::TopicHasConsumers { .. } => (Code::FailedPrecondition, "TOPIC_HAS_CONSUMERS", None),
+        CommandError::OffsetBackwards { current, .. } => (Code::FailedPrecondition, "OFFSET_BACKWARDS", Some(*current)),
+        CommandError::InvalidOffsetCommit { .. } => (Code::InvalidArgument, "INVALID_OFFSET_COMMIT", None),
     };
     let mut status = with_reason(code, reason, error.to_string());
     if let Some(current) = current {

@@ -1,0 +1,201 @@
+//! Exact-output tests of topics, routes and offsets.
+
+use std::collections::BTreeMap;
+
+use pharos_meta::codec;
+use pharos_meta::{
+    BrokerOperation, Command, CommandError, MessageType, OffsetBatch, OffsetCommit, OffsetKey, Operation, QueueCounts,
+    Registration, ResetTarget, Response, State, TopicOperation, TopicSpec, apply,
+};
+
+fn run(state: &mut State, index: u64, operation: Operation) -> Response {
+    apply(state, index, &Command { request_id: None, issued_at_ms: 0, operation }).response
+}
+
+fn topic_op(state: &mut State, index: u64, operation: TopicOperation) -> Response {
+    run(state, index, Operation::Topic(operation))
+}
+
+fn with_groups() -> State {
+    let mut state = State::default();
+    for (index, (group, name)) in [("g1", "a"), ("g1", "b"), ("g2", "c")].into_iter().enumerate() {
+        let registration = Registration {
+            cluster: "c".into(),
+            group: group.into(),
+            name: name.into(),
+            incarnation_id: name.into(),
+            zone: "z".into(),
+            region: "r".into(),
+            addresses: BTreeMap::from([
+                ("internal".to_string(), format!("10.0.0.{index}:10911")),
+                ("public".to_string(), format!("1.2.3.{index}:10911")),
+            ]),
+            election_priority: 0,
+        };
+        run(&mut state, index as u64 + 1, Operation::Broker(BrokerOperation::Register(registration)));
+    }
+    run(
+        &mut state,
+        4,
+        Operation::Broker(BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 1, expected_master_epoch: 0 }),
+    );
+    state
+}
+
+fn spec(name: &str, groups: &[(&str, u32)]) -> TopicSpec {
+    TopicSpec {
+        name: name.into(),
+        queues: groups
+            .iter()
+            .map(|(group, count)| (group.to_string(), QueueCounts { read: *count, write: *count }))
+            .collect(),
+        perm: 6,
+        message_type: MessageType::Normal,
+        attributes: BTreeMap::new(),
+    }
+}
+
+fn commit(group: &str, topic: &str, queue_id: u32, offset: u64) -> OffsetCommit {
+    OffsetCommit { key: OffsetKey { consumer_group: group.into(), topic: topic.into(), queue_id }, offset }
+}
+
+#[test]
+fn topics_are_validated_against_names_and_groups() {
+    let mut state = with_groups();
+    assert_eq!(
+        topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 4), ("g2", 2)]))),
+        Response::TopicChanged { revision: 10 }
+    );
+    assert_eq!(
+        topic_op(&mut state, 11, TopicOperation::Create(spec("orders", &[("g1", 4)]))),
+        Response::Error(CommandError::TopicExists { topic: "orders".into() })
+    );
+    assert_eq!(
+        topic_op(&mut state, 12, TopicOperation::Create(spec("x", &[("nope", 4)]))),
+        Response::Error(CommandError::UnknownGroup { group: "nope".into() })
+    );
+    assert!(matches!(
+        topic_op(&mut state, 13, TopicOperation::Create(spec("bad name", &[("g1", 4)]))),
+        Response::Error(CommandError::InvalidTopic { .. })
+    ));
+    assert!(matches!(
+        topic_op(&mut state, 14, TopicOperation::Create(spec("huge", &[("g1", 5_000)]))),
+        Response::Error(CommandError::InvalidTopic { .. })
+    ));
+    assert_eq!(state.revision, 10, "refusals change nothing");
+    assert_eq!(state.topics["orders"].queue_count(), 6);
+}
+
+#[test]
+fn routes_follow_the_master() {
+    let mut state = with_groups();
+    topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 4), ("g2", 2)])));
+    let route = state.route("orders").expect("route");
+    assert_eq!(route.groups.len(), 2);
+    assert_eq!(route.groups[0].master.as_ref().map(|b| b.broker_id), Some(1));
+    assert_eq!(route.groups[0].replicas.iter().map(|b| b.broker_id).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(route.groups[1].master, None, "g2 has no master yet");
+    run(&mut state, 11, Operation::Broker(BrokerOperation::Fence { broker_id: 1, broker_epoch: 1 }));
+    run(
+        &mut state,
+        12,
+        Operation::Broker(BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 2, expected_master_epoch: 1 }),
+    );
+    let route = state.route("orders").expect("route");
+    assert_eq!(route.groups[0].master.as_ref().map(|b| b.broker_id), Some(2));
+    assert!(route.groups[0].replicas.is_empty(), "the fenced broker is not a replica");
+    assert_eq!(state.topics_on_group("g1"), vec!["orders".to_string()]);
+}
+
+#[test]
+fn offset_batches_succeed_or_fail_alone_and_monotonic_commits_refuse_going_back() {
+    let mut state = with_groups();
+    topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 2)])));
+    let first = OffsetBatch {
+        commits: vec![commit("cg", "orders", 0, 100), commit("cg", "orders", 1, 50)],
+        reject_backwards: true,
+    };
+    let backwards = OffsetBatch { commits: vec![commit("cg", "orders", 0, 99)], reject_backwards: true };
+    let unknown_queue = OffsetBatch { commits: vec![commit("cg", "orders", 7, 1)], reject_backwards: false };
+    let response = topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![first] });
+    assert_eq!(response, Response::OffsetsCommitted { revision: 11, results: vec![None] });
+    let response = topic_op(&mut state, 12, TopicOperation::CommitOffsets { batches: vec![backwards, unknown_queue] });
+    let Response::OffsetsCommitted { results, .. } = response else { panic!("{response:?}") };
+    assert_eq!(
+        results[0],
+        Some(CommandError::OffsetBackwards {
+            consumer_group: "cg".into(),
+            topic: "orders".into(),
+            queue_id: 0,
+            current: 100
+        })
+    );
+    assert!(matches!(results[1], Some(CommandError::InvalidOffsetCommit { .. })));
+    let key = OffsetKey { consumer_group: "cg".into(), topic: "orders".into(), queue_id: 0 };
+    assert_eq!(state.offsets[&key].offset, 100);
+    // Without the monotonic option, going back is allowed (an explicit rewind).
+    let rewind = OffsetBatch { commits: vec![commit("cg", "orders", 0, 10)], reject_backwards: false };
+    topic_op(&mut state, 13, TopicOperation::CommitOffsets { batches: vec![rewind] });
+    assert_eq!(state.offsets[&key].offset, 10);
+    assert_eq!(state.offsets[&key].committed_at_revision, 13);
+}
+
+#[test]
+fn deleting_a_topic_with_consumers_needs_force_and_reset_covers_every_queue() {
+    let mut state = with_groups();
+    topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 3)])));
+    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: false };
+    topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![batch] });
+    assert_eq!(
+        topic_op(
+            &mut state,
+            12,
+            TopicOperation::ResetOffsets {
+                consumer_group: "cg".into(),
+                topic: "orders".into(),
+                to: ResetTarget::Earliest
+            }
+        ),
+        Response::OffsetsReset { revision: 12, queues_reset: 3 }
+    );
+    assert!(state.offsets.values().all(|record| record.offset == 0));
+    assert_eq!(
+        topic_op(&mut state, 13, TopicOperation::Delete { name: "orders".into(), force: false }),
+        Response::Error(CommandError::TopicHasConsumers { topic: "orders".into(), consumer_groups: 1 })
+    );
+    assert_eq!(
+        topic_op(&mut state, 14, TopicOperation::Delete { name: "orders".into(), force: true }),
+        Response::TopicChanged { revision: 14 }
+    );
+    assert!(state.offsets.is_empty() && state.topics.is_empty());
+}
+
+#[test]
+fn topics_and_offsets_survive_snapshots_and_encoding() {
+    let mut state = with_groups();
+    topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 2)])));
+    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: true };
+    topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![batch.clone()] });
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
+    assert_eq!(restored, state);
+    assert_eq!(restored.digest(), state.digest());
+    let command = Command {
+        request_id: None,
+        issued_at_ms: 1,
+        operation: Operation::Topic(TopicOperation::CommitOffsets { batches: vec![batch] }),
+    };
+    assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
+    let response = Response::OffsetsCommitted {
+        revision: 3,
+        results: vec![
+            None,
+            Some(CommandError::OffsetBackwards {
+                consumer_group: "g".into(),
+                topic: "t".into(),
+                queue_id: 2,
+                current: 9,
+            }),
+        ],
+    };
+    assert_eq!(codec::decode_response(&codec::encode_response(&response)), Ok(response));
+}
