@@ -3,7 +3,13 @@
 //! serves.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["pharos/v1/raft.proto", "pharos/v1/kv.proto", "pharos/v1/cluster.proto", "pharos/v1/broker.proto"];
+    let files = [
+        "pharos/v1/raft.proto",
+        "pharos/v1/kv.proto",
+        "pharos/v1/cluster.proto",
+        "pharos/v1/broker.proto",
+        "pharos/v1/topic.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

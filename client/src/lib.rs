@@ -19,6 +19,8 @@ pub use pharos_proto::v1;
 use pharos_proto::v1::broker_service_client::BrokerServiceClient;
 use pharos_proto::v1::cluster_service_client::ClusterServiceClient;
 use pharos_proto::v1::kv_service_client::KvServiceClient;
+use pharos_proto::v1::offset_service_client::OffsetServiceClient;
+use pharos_proto::v1::topic_service_client::TopicServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 /// Retry and timeout limits of a client.
@@ -438,5 +440,139 @@ impl Client {
             async move { BrokerServiceClient::new(channel).failover(request).await }
         })
         .await
+    }
+
+    // ---- topics, routes, offsets ----
+
+    pub async fn create_topic(&self, topic: v1::TopicInfo) -> Result<v1::TopicResponse, ClientError> {
+        let request = v1::CreateTopicRequest { topic: Some(topic), request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).create_topic(request).await }
+        })
+        .await
+    }
+
+    pub async fn update_topic(&self, topic: v1::TopicInfo) -> Result<v1::TopicResponse, ClientError> {
+        let request = v1::UpdateTopicRequest { topic: Some(topic), request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).update_topic(request).await }
+        })
+        .await
+    }
+
+    pub async fn delete_topic(&self, name: &str, force: bool) -> Result<v1::DeleteTopicResponse, ClientError> {
+        let request =
+            v1::DeleteTopicRequest { name: name.to_string(), force, request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).delete_topic(request).await }
+        })
+        .await
+    }
+
+    pub async fn get_topic(
+        &self,
+        name: &str,
+        consistency: v1::Consistency,
+    ) -> Result<v1::GetTopicResponse, ClientError> {
+        let request = v1::GetTopicRequest { name: name.to_string(), consistency: consistency as i32 };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).get_topic(request).await }
+        })
+        .await
+    }
+
+    pub async fn list_topics(&self, request: v1::ListTopicsRequest) -> Result<v1::ListTopicsResponse, ClientError> {
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).list_topics(request).await }
+        })
+        .await
+    }
+
+    /// A topic's route with addresses on `network`; local (any node) unless `linearizable`.
+    pub async fn get_route(
+        &self,
+        topic: &str,
+        network: &str,
+        linearizable: bool,
+    ) -> Result<v1::GetRouteResponse, ClientError> {
+        let request = v1::GetRouteRequest { topic: topic.to_string(), network: network.to_string(), linearizable };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).get_route(request).await }
+        })
+        .await
+    }
+
+    pub async fn watch_routes(
+        &self,
+        request: v1::WatchRoutesRequest,
+    ) -> Result<tonic::Streaming<v1::RouteEvent>, ClientError> {
+        self.call(|channel| {
+            let request = request.clone();
+            async move { TopicServiceClient::new(channel).watch_routes(request).await }
+        })
+        .await
+    }
+
+    pub async fn commit_offsets(
+        &self,
+        offsets: Vec<v1::OffsetEntry>,
+        reject_backwards: bool,
+    ) -> Result<v1::CommitOffsetsResponse, ClientError> {
+        let request = v1::CommitOffsetsRequest { offsets, reject_backwards };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { OffsetServiceClient::new(channel).commit_offsets(request).await }
+        })
+        .await
+    }
+
+    pub async fn fetch_offsets(
+        &self,
+        consumer_group: &str,
+        topic: &str,
+        consistency: v1::Consistency,
+    ) -> Result<v1::FetchOffsetsResponse, ClientError> {
+        let request = v1::FetchOffsetsRequest {
+            consumer_group: consumer_group.to_string(),
+            topic: topic.to_string(),
+            consistency: consistency as i32,
+        };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { OffsetServiceClient::new(channel).fetch_offsets(request).await }
+        })
+        .await
+    }
+
+    pub async fn reset_offsets(
+        &self,
+        consumer_group: &str,
+        topic: &str,
+        to: v1::reset_offsets_request::To,
+    ) -> Result<v1::ResetOffsetsResponse, ClientError> {
+        let request = v1::ResetOffsetsRequest {
+            consumer_group: consumer_group.to_string(),
+            topic: topic.to_string(),
+            to: Some(to),
+        };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { OffsetServiceClient::new(channel).reset_offsets(request).await }
+        })
+        .await
+    }
+
+    pub async fn list_consumer_groups(
+        &self,
+        consistency: v1::Consistency,
+    ) -> Result<v1::ListConsumerGroupsResponse, ClientError> {
+        let request = v1::ListConsumerGroupsRequest { consistency: consistency as i32 };
+        self.call(|channel| async move { OffsetServiceClient::new(channel).list_consumer_groups(request).await }).await
     }
 }

@@ -181,6 +181,117 @@ pub fn broker_info(broker: &pharos_meta::Broker) -> v1::BrokerInfo {
     }
 }
 
+/// Wire topic -> domain spec (names and counts are checked again by the state machine, which
+/// also checks that the groups exist).
+pub fn topic_spec(topic: Option<v1::TopicInfo>) -> Result<pharos_meta::TopicSpec, InvalidRequest> {
+    let topic = topic.ok_or_else(|| InvalidRequest::new("topic", "is required"))?;
+    pharos_meta::topic::validate_topic_name(&topic.name)
+        .map_err(|error| InvalidRequest::new("topic.name", error.to_string()))?;
+    let message_type = pharos_meta::MessageType::parse(&topic.message_type).ok_or_else(|| {
+        InvalidRequest::new(
+            "topic.message_type",
+            format!("`{}` is not normal, fifo, delay or transactional", topic.message_type),
+        )
+    })?;
+    let mut queues = std::collections::BTreeMap::new();
+    for spec in topic.queues {
+        let counts = pharos_meta::QueueCounts { read: spec.read_queues, write: spec.write_queues };
+        if queues.insert(spec.group.clone(), counts).is_some() {
+            return Err(InvalidRequest::new("topic.queues", format!("group {} is listed twice", spec.group)));
+        }
+    }
+    Ok(pharos_meta::TopicSpec {
+        name: topic.name,
+        queues,
+        perm: if topic.perm == 0 { pharos_meta::topic::PERM_READ | pharos_meta::topic::PERM_WRITE } else { topic.perm },
+        message_type,
+        attributes: topic.attributes.into_iter().collect(),
+    })
+}
+
+pub fn topic_info(topic: &pharos_meta::Topic) -> v1::TopicInfo {
+    v1::TopicInfo {
+        name: topic.spec.name.clone(),
+        queues: topic
+            .spec
+            .queues
+            .iter()
+            .map(|(group, counts)| v1::QueueSpec {
+                group: group.clone(),
+                read_queues: counts.read,
+                write_queues: counts.write,
+            })
+            .collect(),
+        perm: topic.spec.perm,
+        message_type: topic.spec.message_type.as_str().to_string(),
+        attributes: topic.spec.attributes.clone().into_iter().collect(),
+        create_revision: topic.create_revision,
+        revision: topic.revision,
+    }
+}
+
+fn broker_address(broker: &pharos_meta::Broker, network: &str) -> v1::BrokerAddress {
+    v1::BrokerAddress {
+        broker_id: broker.broker_id,
+        name: broker.name.clone(),
+        address: broker.addresses.get(network).cloned().unwrap_or_default(),
+    }
+}
+
+/// A route with addresses resolved on `network`.
+pub fn route_info(route: &pharos_meta::Route, network: &str) -> v1::RouteInfo {
+    v1::RouteInfo {
+        topic: route.topic.spec.name.clone(),
+        perm: route.topic.spec.perm,
+        message_type: route.topic.spec.message_type.as_str().to_string(),
+        groups: route
+            .groups
+            .iter()
+            .map(|group| v1::GroupRoute {
+                group: group.group.clone(),
+                read_queues: group.queues.read,
+                write_queues: group.queues.write,
+                master: group.master.as_ref().map(|broker| broker_address(broker, network)),
+                replicas: group.replicas.iter().map(|broker| broker_address(broker, network)).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Validated offset commit request.
+pub fn offset_batch(request: v1::CommitOffsetsRequest) -> Result<pharos_meta::OffsetBatch, InvalidRequest> {
+    if request.offsets.is_empty() {
+        return Err(InvalidRequest::new("offsets", "at least one offset is required"));
+    }
+    if request.offsets.len() > limits::OFFSET_COMMITS_MAX {
+        return Err(InvalidRequest::new(
+            "offsets",
+            format!("{} offsets, the limit is {}", request.offsets.len(), limits::OFFSET_COMMITS_MAX),
+        ));
+    }
+    let commits = request
+        .offsets
+        .into_iter()
+        .map(|entry| {
+            if entry.consumer_group.is_empty() || entry.consumer_group.len() > limits::NAME_BYTES_MAX {
+                return Err(InvalidRequest::new("offsets.consumer_group", "must be 1..=255 bytes"));
+            }
+            if entry.topic.is_empty() || entry.topic.len() > limits::TOPIC_NAME_BYTES_MAX {
+                return Err(InvalidRequest::new("offsets.topic", "must be 1..=127 bytes"));
+            }
+            Ok(pharos_meta::OffsetCommit {
+                key: pharos_meta::OffsetKey {
+                    consumer_group: entry.consumer_group,
+                    topic: entry.topic,
+                    queue_id: entry.queue_id,
+                },
+                offset: entry.offset,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(pharos_meta::OffsetBatch { commits, reject_backwards: request.reject_backwards })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

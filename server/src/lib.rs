@@ -14,3 +14,4 @@ pub mod server;
 pub mod shutdown;
 pub mod simulate;
 pub mod status;
+pub mod topic_api;

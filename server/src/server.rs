@@ -16,6 +16,7 @@ use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
 use crate::config::{Bootstrap, ServeConfig};
 use crate::shutdown::Shutdown;
+use crate::topic_api::{OffsetApi, OffsetCommitter, TopicApi};
 
 /// Largest client request accepted (a 1 MiB value plus envelope). Larger ones get
 /// `OUT_OF_RANGE` from the transport before any handler runs.
@@ -53,6 +54,9 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     health_reporter.set_serving::<v1::kv_service_server::KvServiceServer<Api>>().await;
     health_reporter.set_serving::<v1::cluster_service_server::ClusterServiceServer<Api>>().await;
     health_reporter.set_serving::<v1::broker_service_server::BrokerServiceServer<BrokerApi>>().await;
+    health_reporter.set_serving::<v1::topic_service_server::TopicServiceServer<TopicApi>>().await;
+    health_reporter.set_serving::<v1::offset_service_server::OffsetServiceServer<OffsetApi>>().await;
+    let offset_committer = OffsetCommitter::start(node.clone());
     let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pharos_proto::FILE_DESCRIPTOR_SET)
@@ -78,6 +82,14 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
                     broker_runtime.clone(),
                 ))
                 .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
+            )
+            .add_service(
+                v1::topic_service_server::TopicServiceServer::new(TopicApi::new(node.clone()))
+                    .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
+            )
+            .add_service(
+                v1::offset_service_server::OffsetServiceServer::new(OffsetApi::new(node.clone(), offset_committer))
+                    .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), shutdown.clone().wait()),
     );

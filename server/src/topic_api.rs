@@ -1,0 +1,460 @@
+//! gRPC `TopicService` and `OffsetService` (thin: decode -> node -> encode), and the leader's
+//! offset group commit.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use pharos_meta::{Operation, Response, TopicOperation};
+use pharos_proto::v1;
+use pharos_proto::v1::offset_service_server::OffsetService;
+use pharos_proto::v1::topic_service_server::TopicService;
+use pharos_replication::Node;
+use pharos_replication::events::Compacted;
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Code, Request, Status};
+
+use crate::handler::{prepare_read, propose};
+use crate::status::{command_error, invalid_request, node_error, with_reason};
+
+/// Route events sent to one watcher before it is waited on.
+const WATCH_BATCH_MAX: usize = 256;
+/// Topics one list page returns at most.
+const LIST_TOPICS_MAX: usize = 1_000;
+/// Commit requests waiting for the group committer.
+const COMMIT_QUEUE_MAX: usize = 4_096;
+/// Requests coalesced into one Raft entry at most, and offsets at most.
+const COMMIT_REQUESTS_PER_ENTRY_MAX: usize = 512;
+const COMMIT_OFFSETS_PER_ENTRY_MAX: usize = 50_000;
+
+fn unexpected(response: Response) -> Status {
+    Status::internal(format!("state machine answered with an unexpected response: {response:?}"))
+}
+
+fn compacted(error: Compacted) -> Status {
+    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
+    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
+    status
+}
+
+fn network_or_default(network: &str) -> String {
+    if network.is_empty() { "internal".to_string() } else { network.to_string() }
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicApi {
+    node: Node,
+}
+
+impl TopicApi {
+    pub fn new(node: Node) -> Self {
+        TopicApi { node }
+    }
+
+    async fn change(
+        &self,
+        operation: TopicOperation,
+        request_id: Option<pharos_meta::RequestId>,
+    ) -> Result<u64, Status> {
+        match propose(&self.node, Operation::Topic(operation), request_id).await? {
+            Response::TopicChanged { revision } => Ok(revision),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn topic_info(&self, name: &str) -> Option<v1::TopicInfo> {
+        self.node.state_machine.read().state.topics.get(name).map(pharos_proto::convert::topic_info)
+    }
+
+    fn header(&self, revision: u64) -> v1::ResponseHeader {
+        let status = self.node.status();
+        v1::ResponseHeader {
+            revision,
+            node_id: status.node_id,
+            applied_index: status.applied_index,
+            known_commit_index: status.cluster_commit_index.max(status.commit_index),
+            millis_since_leader_contact: None,
+        }
+    }
+}
+
+type RouteStream = Pin<Box<dyn Stream<Item = Result<v1::RouteEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl TopicService for TopicApi {
+    async fn create_topic(
+        &self,
+        request: Request<v1::CreateTopicRequest>,
+    ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        let request = request.into_inner();
+        let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let name = spec.name.clone();
+        let revision = self.change(TopicOperation::Create(spec), request_id).await?;
+        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+    }
+
+    async fn update_topic(
+        &self,
+        request: Request<v1::UpdateTopicRequest>,
+    ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        let request = request.into_inner();
+        let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let name = spec.name.clone();
+        let revision = self.change(TopicOperation::Update(spec), request_id).await?;
+        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+    }
+
+    async fn delete_topic(
+        &self,
+        request: Request<v1::DeleteTopicRequest>,
+    ) -> Result<tonic::Response<v1::DeleteTopicResponse>, Status> {
+        let request = request.into_inner();
+        pharos_meta::topic::validate_topic_name(&request.name).map_err(command_error)?;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let revision =
+            self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id).await?;
+        Ok(tonic::Response::new(v1::DeleteTopicResponse { revision }))
+    }
+
+    async fn get_topic(
+        &self,
+        request: Request<v1::GetTopicRequest>,
+    ) -> Result<tonic::Response<v1::GetTopicResponse>, Status> {
+        let request = request.into_inner();
+        pharos_meta::topic::validate_topic_name(&request.name).map_err(command_error)?;
+        prepare_read(&self.node, request.consistency).await?;
+        let applied = self.node.state_machine.read();
+        let topic =
+            applied.state.topics.get(&request.name).ok_or_else(|| {
+                command_error(pharos_meta::CommandError::UnknownTopic { topic: request.name.clone() })
+            })?;
+        Ok(tonic::Response::new(v1::GetTopicResponse {
+            topic: Some(pharos_proto::convert::topic_info(topic)),
+            revision: applied.state.revision,
+        }))
+    }
+
+    async fn list_topics(
+        &self,
+        request: Request<v1::ListTopicsRequest>,
+    ) -> Result<tonic::Response<v1::ListTopicsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = match request.limit as usize {
+            0 => LIST_TOPICS_MAX,
+            limit if limit > LIST_TOPICS_MAX => {
+                return Err(with_reason(
+                    Code::InvalidArgument,
+                    "INVALID_ARGUMENT",
+                    format!("limit must be at most {LIST_TOPICS_MAX}"),
+                ));
+            }
+            limit => limit,
+        };
+        prepare_read(&self.node, request.consistency).await?;
+        let applied = self.node.state_machine.read();
+        let start = if request.page_token.is_empty() { request.prefix.clone() } else { request.page_token.clone() };
+        let mut topics: Vec<v1::TopicInfo> = applied
+            .state
+            .topics
+            .range(start..)
+            .filter(|(name, _)| request.page_token.is_empty() || **name != request.page_token)
+            .take_while(|(name, _)| name.starts_with(&request.prefix))
+            .take(limit + 1)
+            .map(|(_, topic)| pharos_proto::convert::topic_info(topic))
+            .collect();
+        let next_page_token = if topics.len() > limit {
+            topics.truncate(limit);
+            topics.last().map(|topic| topic.name.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(tonic::Response::new(v1::ListTopicsResponse { topics, next_page_token, revision: applied.state.revision }))
+    }
+
+    async fn get_route(
+        &self,
+        request: Request<v1::GetRouteRequest>,
+    ) -> Result<tonic::Response<v1::GetRouteResponse>, Status> {
+        let request = request.into_inner();
+        pharos_meta::topic::validate_topic_name(&request.topic).map_err(command_error)?;
+        if request.linearizable {
+            self.node.linearizable_barrier().await.map_err(node_error)?;
+        }
+        let network = network_or_default(&request.network);
+        let (route, revision) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.route(&request.topic), applied.state.revision)
+        };
+        let route = route
+            .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownTopic { topic: request.topic.clone() }))?;
+        Ok(tonic::Response::new(v1::GetRouteResponse {
+            header: Some(self.header(revision)),
+            route: Some(pharos_proto::convert::route_info(&route, &network)),
+        }))
+    }
+
+    type WatchRoutesStream = RouteStream;
+
+    async fn watch_routes(
+        &self,
+        request: Request<v1::WatchRoutesRequest>,
+    ) -> Result<tonic::Response<Self::WatchRoutesStream>, Status> {
+        let request = request.into_inner();
+        if request.topics.len() > LIST_TOPICS_MAX {
+            return Err(with_reason(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("at most {LIST_TOPICS_MAX} topics"),
+            ));
+        }
+        let network = network_or_default(&request.network);
+        let topics: std::collections::BTreeSet<String> = request.topics.iter().cloned().collect();
+        let prefix = request.prefix.clone();
+        let matches =
+            move |topic: &str| if topics.is_empty() { topic.starts_with(&prefix) } else { topics.contains(topic) };
+        let state_machine = self.node.state_machine.clone();
+        let mut applied_index = state_machine.subscribe();
+        let (initial, mut last) = {
+            let applied = state_machine.read();
+            if request.from_revision == 0 {
+                let revision = applied.state.revision;
+                let events: Vec<v1::RouteEvent> = applied
+                    .state
+                    .topics
+                    .keys()
+                    .filter(|name| matches(name))
+                    .filter_map(|name| applied.state.route(name))
+                    .map(|route| v1::RouteEvent {
+                        revision,
+                        topic: route.topic.spec.name.clone(),
+                        deleted: false,
+                        route: Some(pharos_proto::convert::route_info(&route, &network)),
+                    })
+                    .collect();
+                (events, revision)
+            } else {
+                applied.route_events.since(&matches, request.from_revision, 0).map_err(compacted)?;
+                (Vec::new(), request.from_revision)
+            }
+        };
+        let (sender, receiver) = mpsc::channel::<Result<v1::RouteEvent, Status>>(WATCH_BATCH_MAX);
+        tokio::spawn(async move {
+            for event in initial {
+                if sender.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let batch = state_machine.read().route_events.since(&matches, last, WATCH_BATCH_MAX);
+                match batch {
+                    Err(error) => {
+                        let _ = sender.send(Err(compacted(error))).await;
+                        return;
+                    }
+                    Ok(events) if events.is_empty() => {
+                        tokio::select! {
+                            changed = applied_index.changed() => if changed.is_err() { return },
+                            () = sender.closed() => return,
+                        }
+                    }
+                    Ok(events) => {
+                        for event in events {
+                            last = event.revision;
+                            let message = v1::RouteEvent {
+                                revision: event.revision,
+                                topic: event.key.clone(),
+                                deleted: event.payload.is_none(),
+                                route: event
+                                    .payload
+                                    .as_ref()
+                                    .map(|route| pharos_proto::convert::route_info(route, &network)),
+                            };
+                            if sender.send(Ok(message)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+}
+
+/// One commit request waiting to be coalesced.
+struct PendingCommit {
+    batch: pharos_meta::OffsetBatch,
+    reply: oneshot::Sender<Result<u64, Status>>,
+}
+
+/// Coalesces concurrent offset commits on the leader into one Raft entry (group commit): the
+/// first waiting request opens a batch, every request that arrives while the previous entry is
+/// being committed joins the next one, bounded by `COMMIT_REQUESTS_PER_ENTRY_MAX` requests and
+/// `COMMIT_OFFSETS_PER_ENTRY_MAX` offsets. No timer: the window is the commit latency itself.
+#[derive(Debug, Clone)]
+pub struct OffsetCommitter {
+    queue: mpsc::Sender<PendingCommit>,
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("PendingCommit").field("commits", &self.batch.commits.len()).finish()
+    }
+}
+
+impl OffsetCommitter {
+    pub fn start(node: Node) -> Self {
+        let (queue, mut receiver) = mpsc::channel::<PendingCommit>(COMMIT_QUEUE_MAX);
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut pending = vec![first];
+                let mut offsets = pending[0].batch.commits.len();
+                while pending.len() < COMMIT_REQUESTS_PER_ENTRY_MAX && offsets < COMMIT_OFFSETS_PER_ENTRY_MAX {
+                    match receiver.try_recv() {
+                        Ok(next) => {
+                            offsets += next.batch.commits.len();
+                            pending.push(next);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let batches = pending.iter().map(|commit| commit.batch.clone()).collect();
+                let result = propose(&node, Operation::Topic(TopicOperation::CommitOffsets { batches }), None).await;
+                match result {
+                    Ok(Response::OffsetsCommitted { revision, results }) => {
+                        for (commit, result) in pending.into_iter().zip(results) {
+                            let _ = commit.reply.send(match result {
+                                None => Ok(revision),
+                                Some(error) => Err(command_error(error)),
+                            });
+                        }
+                    }
+                    Ok(other) => {
+                        let status = unexpected(other);
+                        for commit in pending {
+                            let _ = commit.reply.send(Err(status.clone()));
+                        }
+                    }
+                    Err(status) => {
+                        for commit in pending {
+                            let _ = commit.reply.send(Err(status.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        OffsetCommitter { queue }
+    }
+
+    async fn commit(&self, batch: pharos_meta::OffsetBatch) -> Result<u64, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(PendingCommit { batch, reply }).map_err(|_| {
+            with_reason(Code::ResourceExhausted, "OVERLOADED", "too many offset commits waiting; retry")
+        })?;
+        tokio::time::timeout(Duration::from_secs(30), answer)
+            .await
+            .map_err(|_| with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", "offset commit timed out"))?
+            .map_err(|_| with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", "offset committer stopped"))?
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OffsetApi {
+    node: Node,
+    committer: OffsetCommitter,
+}
+
+impl OffsetApi {
+    pub fn new(node: Node, committer: OffsetCommitter) -> Self {
+        OffsetApi { node, committer }
+    }
+}
+
+fn offset_entry(key: &pharos_meta::OffsetKey, record: &pharos_meta::OffsetRecord) -> v1::OffsetEntry {
+    v1::OffsetEntry {
+        consumer_group: key.consumer_group.clone(),
+        topic: key.topic.clone(),
+        queue_id: key.queue_id,
+        offset: record.offset,
+        committed_at_revision: record.committed_at_revision,
+    }
+}
+
+#[tonic::async_trait]
+impl OffsetService for OffsetApi {
+    async fn commit_offsets(
+        &self,
+        request: Request<v1::CommitOffsetsRequest>,
+    ) -> Result<tonic::Response<v1::CommitOffsetsResponse>, Status> {
+        if !self.node.raft.is_leader() {
+            return Err(node_error(self.node.not_leader_error()));
+        }
+        let batch = pharos_proto::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
+        let revision = self.committer.commit(batch).await?;
+        Ok(tonic::Response::new(v1::CommitOffsetsResponse { revision }))
+    }
+
+    async fn fetch_offsets(
+        &self,
+        request: Request<v1::FetchOffsetsRequest>,
+    ) -> Result<tonic::Response<v1::FetchOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        if request.consumer_group.is_empty() {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "consumer_group is required"));
+        }
+        prepare_read(&self.node, request.consistency).await?;
+        let applied = self.node.state_machine.read();
+        let offsets = applied
+            .state
+            .offsets
+            .iter()
+            .filter(|(key, _)| key.consumer_group == request.consumer_group)
+            .filter(|(key, _)| request.topic.is_empty() || key.topic == request.topic)
+            .map(|(key, record)| offset_entry(key, record))
+            .collect();
+        Ok(tonic::Response::new(v1::FetchOffsetsResponse { offsets, revision: applied.state.revision }))
+    }
+
+    async fn reset_offsets(
+        &self,
+        request: Request<v1::ResetOffsetsRequest>,
+    ) -> Result<tonic::Response<v1::ResetOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        let to = match request.to {
+            Some(v1::reset_offsets_request::To::Earliest(true)) => pharos_meta::ResetTarget::Earliest,
+            Some(v1::reset_offsets_request::To::Offset(offset)) => pharos_meta::ResetTarget::Offset(offset),
+            _ => {
+                return Err(with_reason(
+                    Code::InvalidArgument,
+                    "INVALID_ARGUMENT",
+                    "to: earliest or an offset is required",
+                ));
+            }
+        };
+        let operation =
+            TopicOperation::ResetOffsets { consumer_group: request.consumer_group, topic: request.topic, to };
+        match propose(&self.node, Operation::Topic(operation), None).await? {
+            Response::OffsetsReset { revision, queues_reset } => {
+                tracing::info!(revision, queues_reset, "consumer offsets reset");
+                Ok(tonic::Response::new(v1::ResetOffsetsResponse { revision, queues_reset }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_consumer_groups(
+        &self,
+        request: Request<v1::ListConsumerGroupsRequest>,
+    ) -> Result<tonic::Response<v1::ListConsumerGroupsResponse>, Status> {
+        prepare_read(&self.node, request.into_inner().consistency).await?;
+        let applied = self.node.state_machine.read();
+        let groups: std::collections::BTreeSet<&String> =
+            applied.state.offsets.keys().map(|key| &key.consumer_group).collect();
+        Ok(tonic::Response::new(v1::ListConsumerGroupsResponse {
+            consumer_groups: groups.into_iter().cloned().collect(),
+            revision: applied.state.revision,
+        }))
+    }
+}
