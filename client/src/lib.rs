@@ -8,6 +8,7 @@
 
 pub mod broker;
 mod error;
+pub mod offsets;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -47,6 +47,92 @@ pub enum Command {
     Broker(BrokerCommand),
     /// Run one simulated broker (register, heartbeat, honour the lease, replicate).
     SimulateBroker(crate::simulate::SimulateArgs),
+    /// Topics and their routes.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Consumer offsets.
+    #[command(subcommand)]
+    Offset(OffsetCommand),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicShape {
+    /// Read and write queues per broker group.
+    #[arg(long, default_value_t = 8)]
+    queues: u32,
+    /// Broker groups, comma separated (default: every registered group).
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// 6 read+write, 4 read only, 2 write only.
+    #[arg(long, default_value_t = 6)]
+    perm: u32,
+    /// normal, fifo, delay or transactional.
+    #[arg(long, default_value = "normal")]
+    message_type: String,
+    /// Attributes as KEY=VALUE, repeatable.
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    Create {
+        name: String,
+        #[command(flatten)]
+        shape: TopicShape,
+    },
+    Update {
+        name: String,
+        #[command(flatten)]
+        shape: TopicShape,
+    },
+    List {
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    Describe {
+        name: String,
+    },
+    /// Delete a topic (--force when consumer groups still hold offsets for it).
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Queues per broker group with master and replica addresses on a network.
+    Route {
+        name: String,
+        #[arg(long, default_value = "internal")]
+        network: String,
+        /// Read through the leader instead of the answering node's local state.
+        #[arg(long)]
+        linearizable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OffsetCommand {
+    Commit {
+        consumer_group: String,
+        topic: String,
+        queue_id: u32,
+        offset: u64,
+        /// Refuse if this would move the offset backwards.
+        #[arg(long)]
+        reject_backwards: bool,
+    },
+    Get {
+        consumer_group: String,
+        topic: Option<String>,
+    },
+    /// Reset every queue of TOPIC for CONSUMER_GROUP (audited in the leader's log).
+    Reset {
+        consumer_group: String,
+        topic: String,
+        /// `earliest` or an offset.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +235,8 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Kv(command) => kv(&client, global.output, command).await,
         Command::Cluster(command) => cluster(&client, global.output, command).await,
         Command::Broker(command) => broker(&client, global.output, command).await,
+        Command::Topic(command) => topic(&client, global.output, command).await,
+        Command::Offset(command) => offset(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
             crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
@@ -498,6 +586,228 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
                     print_json(json!({"broker_id": broker_id, "removed": true, "revision": response.revision}))
                 }
                 Output::Table => println!("broker {broker_id} removed (revision {})", response.revision),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn topic_info(client: &Client, name: String, shape: TopicShape) -> Result<v1::TopicInfo, ClientError> {
+    let groups = if shape.groups.is_empty() {
+        client
+            .list_broker_groups(v1::Consistency::Linearizable)
+            .await?
+            .groups
+            .into_iter()
+            .map(|group| group.name)
+            .collect()
+    } else {
+        shape.groups
+    };
+    let attributes = shape
+        .attributes
+        .iter()
+        .map(|entry| {
+            entry
+                .split_once('=')
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .ok_or_else(|| ClientError::Config(format!("attribute `{entry}` is not KEY=VALUE")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(v1::TopicInfo {
+        name,
+        queues: groups
+            .into_iter()
+            .map(|group| v1::QueueSpec { group, read_queues: shape.queues, write_queues: shape.queues })
+            .collect(),
+        perm: shape.perm,
+        message_type: shape.message_type,
+        attributes,
+        create_revision: 0,
+        revision: 0,
+    })
+}
+
+fn topic_json(topic: &v1::TopicInfo) -> serde_json::Value {
+    json!({
+        "name": topic.name, "perm": topic.perm, "message_type": topic.message_type,
+        "queues": topic.queues.iter().map(|q| json!({"group": q.group, "read_queues": q.read_queues, "write_queues": q.write_queues})).collect::<Vec<_>>(),
+        "attributes": topic.attributes, "create_revision": topic.create_revision, "revision": topic.revision,
+    })
+}
+
+fn address_json(broker: &v1::BrokerAddress) -> serde_json::Value {
+    json!({"broker_id": broker.broker_id, "name": broker.name, "address": broker.address})
+}
+
+async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result<ExitCode, ClientError> {
+    match command {
+        TopicCommand::Create { name, shape } => {
+            let response = client.create_topic(topic_info(client, name, shape).await?).await?;
+            match output {
+                Output::Json => {
+                    print_json(json!({"revision": response.revision, "topic": response.topic.as_ref().map(topic_json)}))
+                }
+                Output::Table => println!("topic created (revision {})", response.revision),
+            }
+        }
+        TopicCommand::Update { name, shape } => {
+            let response = client.update_topic(topic_info(client, name, shape).await?).await?;
+            match output {
+                Output::Json => {
+                    print_json(json!({"revision": response.revision, "topic": response.topic.as_ref().map(topic_json)}))
+                }
+                Output::Table => println!("topic updated (revision {})", response.revision),
+            }
+        }
+        TopicCommand::List { prefix } => {
+            let mut topics = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = v1::ListTopicsRequest { prefix: prefix.clone(), limit: 0, page_token, consistency: 0 };
+                let page = client.list_topics(request).await?;
+                topics.extend(page.topics);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            match output {
+                Output::Json => print_json(json!(topics.iter().map(topic_json).collect::<Vec<_>>())),
+                Output::Table => {
+                    println!("{:<40} {:>6} {:<14} {:>7}  GROUPS", "TOPIC", "PERM", "TYPE", "QUEUES");
+                    for topic in &topics {
+                        let queues: u32 = topic.queues.iter().map(|q| q.read_queues.max(q.write_queues)).sum();
+                        let groups: Vec<&str> = topic.queues.iter().map(|q| q.group.as_str()).collect();
+                        println!(
+                            "{:<40} {:>6} {:<14} {:>7}  {}",
+                            topic.name,
+                            topic.perm,
+                            topic.message_type,
+                            queues,
+                            groups.join(",")
+                        );
+                    }
+                }
+            }
+        }
+        TopicCommand::Describe { name } => {
+            let response = client.get_topic(&name, v1::Consistency::Linearizable).await?;
+            let topic = response.topic.unwrap_or_default();
+            match output {
+                Output::Json => print_json(topic_json(&topic)),
+                Output::Table => {
+                    println!("topic        {}", topic.name);
+                    println!("perm         {}", topic.perm);
+                    println!("type         {}", topic.message_type);
+                    println!("revision     {} (created at {})", topic.revision, topic.create_revision);
+                    for queue in &topic.queues {
+                        println!(
+                            "group        {}: {} read / {} write queues",
+                            queue.group, queue.read_queues, queue.write_queues
+                        );
+                    }
+                    for (key, value) in &topic.attributes {
+                        println!("attribute    {key}={value}");
+                    }
+                }
+            }
+        }
+        TopicCommand::Delete { name, force } => {
+            let response = client.delete_topic(&name, force).await?;
+            match output {
+                Output::Json => print_json(json!({"topic": name, "deleted": true, "revision": response.revision})),
+                Output::Table => println!("topic {name} deleted (revision {})", response.revision),
+            }
+        }
+        TopicCommand::Route { name, network, linearizable } => {
+            let response = client.get_route(&name, &network, linearizable).await?;
+            let route = response.route.unwrap_or_default();
+            let header = response.header.unwrap_or_default();
+            match output {
+                Output::Json => print_json(json!({
+                    "topic": route.topic, "network": network, "perm": route.perm, "message_type": route.message_type,
+                    "revision": header.revision, "node_id": header.node_id,
+                    "applied_index": header.applied_index, "known_commit_index": header.known_commit_index,
+                    "groups": route.groups.iter().map(|group| json!({
+                        "group": group.group, "read_queues": group.read_queues, "write_queues": group.write_queues,
+                        "master": group.master.as_ref().map(address_json),
+                        "replicas": group.replicas.iter().map(address_json).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })),
+                Output::Table => {
+                    println!("{:<16} {:>5} {:>5}  {:<28} REPLICAS", "GROUP", "READ", "WRITE", "MASTER");
+                    for group in &route.groups {
+                        let master = group
+                            .master
+                            .as_ref()
+                            .map_or("(none)".to_string(), |m| format!("{} {}", m.broker_id, m.address));
+                        let replicas: Vec<String> =
+                            group.replicas.iter().map(|r| format!("{} {}", r.broker_id, r.address)).collect();
+                        println!(
+                            "{:<16} {:>5} {:>5}  {:<28} {}",
+                            group.group,
+                            group.read_queues,
+                            group.write_queues,
+                            master,
+                            replicas.join(", ")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn offset(client: &Client, output: Output, command: OffsetCommand) -> Result<ExitCode, ClientError> {
+    match command {
+        OffsetCommand::Commit { consumer_group, topic, queue_id, offset, reject_backwards } => {
+            let entry = v1::OffsetEntry { consumer_group, topic, queue_id, offset, committed_at_revision: 0 };
+            let response = client.commit_offsets(vec![entry], reject_backwards).await?;
+            match output {
+                Output::Json => print_json(json!({"revision": response.revision})),
+                Output::Table => println!("committed (revision {})", response.revision),
+            }
+        }
+        OffsetCommand::Get { consumer_group, topic } => {
+            let response = client
+                .fetch_offsets(&consumer_group, topic.as_deref().unwrap_or(""), v1::Consistency::Linearizable)
+                .await?;
+            match output {
+                Output::Json => print_json(json!({
+                    "revision": response.revision,
+                    "offsets": response.offsets.iter().map(|entry| json!({
+                        "consumer_group": entry.consumer_group, "topic": entry.topic, "queue_id": entry.queue_id,
+                        "offset": entry.offset, "committed_at_revision": entry.committed_at_revision,
+                    })).collect::<Vec<_>>(),
+                })),
+                Output::Table => {
+                    println!("{:<24} {:<32} {:>6} {:>14}", "CONSUMER GROUP", "TOPIC", "QUEUE", "OFFSET");
+                    for entry in &response.offsets {
+                        println!(
+                            "{:<24} {:<32} {:>6} {:>14}",
+                            entry.consumer_group, entry.topic, entry.queue_id, entry.offset
+                        );
+                    }
+                }
+            }
+        }
+        OffsetCommand::Reset { consumer_group, topic, to } => {
+            let target = if to == "earliest" {
+                v1::reset_offsets_request::To::Earliest(true)
+            } else {
+                v1::reset_offsets_request::To::Offset(
+                    to.parse()
+                        .map_err(|_| ClientError::Config(format!("--to `{to}` is neither `earliest` nor an offset")))?,
+                )
+            };
+            let response = client.reset_offsets(&consumer_group, &topic, target).await?;
+            match output {
+                Output::Json => {
+                    print_json(json!({"revision": response.revision, "queues_reset": response.queues_reset}))
+                }
+                Output::Table => println!("{} queues reset (revision {})", response.queues_reset, response.revision),
             }
         }
     }

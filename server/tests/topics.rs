@@ -1,0 +1,298 @@
+//! Topics, routes and offsets on real processes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use pharos_chaos::{BrokerProcess, Cluster, ClusterOptions};
+use pharos_client::{Client, ClientError, v1};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+const WAIT: Duration = Duration::from_secs(30);
+
+fn options(voters: u64) -> ClusterOptions {
+    ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters, ..ClusterOptions::default() }
+}
+
+fn reason(error: ClientError) -> String {
+    error.reason().unwrap_or("none").to_string()
+}
+
+fn topic(name: &str, groups: &[&str], queues: u32) -> v1::TopicInfo {
+    v1::TopicInfo {
+        name: name.into(),
+        queues: groups
+            .iter()
+            .map(|group| v1::QueueSpec { group: group.to_string(), read_queues: queues, write_queues: queues })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn spawn(cluster: &Cluster, group: &str, name: &str, port: u16, priority: &str) -> BrokerProcess {
+    let internal = format!("internal=127.0.0.1:{port}");
+    let public = format!("public=127.0.0.2:{port}");
+    cluster
+        .spawn_broker(group, name, &["--address", &internal, "--address", &public, "--priority", priority])
+        .expect("spawn broker")
+}
+
+async fn wait_for_sync(client: &Client, group: &str, members: usize) -> v1::BrokerGroupView {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(response) = client.get_broker_group(group, v1::Consistency::Linearizable).await
+            && let Some(view) = response.group
+            && view.master_broker_id.is_some()
+            && view.sync_state_set.len() == members
+        {
+            return view;
+        }
+        assert!(Instant::now() < deadline, "group {group} never got a master and {members} synced brokers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn routes_follow_masters_on_every_network_and_offsets_survive_a_leader_kill() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        let mut g1_master = spawn(&cluster, "g1", "g1-a", 20001, "5");
+        let _g2_master = spawn(&cluster, "g2", "g2-a", 20003, "5");
+        wait_for_sync(&client, "g1", 1).await;
+        let _g1_replica = spawn(&cluster, "g1", "g1-b", 20002, "0");
+        let _g2_replica = spawn(&cluster, "g2", "g2-b", 20004, "0");
+        let g1 = wait_for_sync(&client, "g1", 2).await;
+        wait_for_sync(&client, "g2", 2).await;
+
+        // The CLI creates the topic on every registered group by default.
+        let endpoints = format!("--endpoints={}", cluster.client_endpoints().join(","));
+        let cli = |args: &[&str]| {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+                .arg(&endpoints)
+                .args(args)
+                .output()
+                .expect("run cli");
+            assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("json")
+        };
+        cli(&["topic", "create", "orders", "--queues", "4", "--output", "json"]);
+        for (network, host) in [("internal", "127.0.0.1"), ("public", "127.0.0.2")] {
+            let route = cli(&["topic", "route", "orders", "--network", network, "--output", "json"]);
+            let groups = route["groups"].as_array().expect("groups");
+            assert_eq!(groups.len(), 2, "{route}");
+            for group in groups {
+                let address = group["master"]["address"].as_str().expect("a master address");
+                assert!(address.starts_with(host), "{network} address {address}");
+                assert_eq!(group["replicas"].as_array().expect("replicas").len(), 1);
+            }
+        }
+
+        // A route watch sees the master move when the g1 master dies.
+        let mut watch = client
+            .watch_routes(v1::WatchRoutesRequest {
+                topics: vec!["orders".into()],
+                network: "public".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("watch");
+        let first = watch.message().await.expect("stream").expect("current route");
+        let old_master = first
+            .route
+            .as_ref()
+            .and_then(|route| route.groups.iter().find(|g| g.group == "g1"))
+            .and_then(|g| g.master.clone());
+        assert_eq!(old_master.map(|m| m.broker_id), g1.master_broker_id);
+        g1_master.kill();
+        let moved = tokio::time::timeout(WAIT, async {
+            loop {
+                let event = watch.message().await.expect("stream").expect("open");
+                let master = event
+                    .route
+                    .as_ref()
+                    .and_then(|route| route.groups.iter().find(|g| g.group == "g1"))
+                    .and_then(|g| g.master.clone());
+                if let Some(master) = master
+                    && Some(master.broker_id) != g1.master_broker_id
+                {
+                    return (event.revision, master);
+                }
+            }
+        })
+        .await
+        .expect("the watch delivered the new master");
+        assert!(moved.1.address.starts_with("127.0.0.2:"), "public address of the new master: {:?}", moved.1);
+
+        // Offsets committed before a coordinator-leader kill are all there after it.
+        let mut committed = BTreeMap::new();
+        for queue_id in 0..8 {
+            let entry = v1::OffsetEntry {
+                consumer_group: "cg".into(),
+                topic: "orders".into(),
+                queue_id,
+                offset: 100 + u64::from(queue_id),
+                committed_at_revision: 0,
+            };
+            client.commit_offsets(vec![entry], true).await.expect("commit");
+            committed.insert(queue_id, 100 + u64::from(queue_id));
+        }
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        cluster.kill(leader).expect("kill -9 the coordinator leader");
+        let fetched =
+            client.fetch_offsets("cg", "orders", v1::Consistency::Linearizable).await.expect("fetch after kill");
+        let fetched: BTreeMap<u32, u64> = fetched.offsets.iter().map(|entry| (entry.queue_id, entry.offset)).collect();
+        assert_eq!(fetched, committed);
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_offset_commits_end_with_the_last_acknowledged_value() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        client
+            .register_broker(v1::RegisterBrokerRequest {
+                group: "g1".into(),
+                name: "b".into(),
+                incarnation_id: "i".into(),
+                addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
+                ..Default::default()
+            })
+            .await
+            .expect("register");
+        client.create_topic(topic("t", &["g1"], 4)).await.expect("create topic");
+
+        // 16 clients commit random-ish offsets on the same 4 keys at once.
+        let mut tasks = Vec::new();
+        for writer in 0..16u64 {
+            let client = Client::new(cluster.client_endpoints()).expect("client");
+            tasks.push(tokio::spawn(async move {
+                let mut history = Vec::new();
+                for round in 0..20u64 {
+                    let queue_id = ((writer + round) % 4) as u32;
+                    let offset = writer * 1_000 + round;
+                    let entry = v1::OffsetEntry {
+                        consumer_group: "cg".into(),
+                        topic: "t".into(),
+                        queue_id,
+                        offset,
+                        committed_at_revision: 0,
+                    };
+                    if let Ok(response) = client.commit_offsets(vec![entry], false).await {
+                        history.push((queue_id, offset, response.revision));
+                    }
+                }
+                history
+            }));
+        }
+        let mut history = Vec::new();
+        for task in tasks {
+            history.extend(task.await.expect("task"));
+        }
+        assert_eq!(history.len(), 16 * 20, "every commit was acknowledged");
+        let revisions: std::collections::BTreeSet<u64> = history.iter().map(|(_, _, revision)| *revision).collect();
+        assert!(revisions.len() < history.len(), "concurrent commits were coalesced into shared entries");
+
+        let fetched = client.fetch_offsets("cg", "t", v1::Consistency::Linearizable).await.expect("fetch");
+        for entry in &fetched.offsets {
+            let last_revision =
+                history.iter().filter(|(q, _, _)| *q == entry.queue_id).map(|(_, _, r)| *r).max().expect("committed");
+            let candidates: Vec<u64> = history
+                .iter()
+                .filter(|(q, _, r)| *q == entry.queue_id && *r == last_revision)
+                .map(|(_, offset, _)| *offset)
+                .collect();
+            assert!(
+                candidates.contains(&entry.offset),
+                "queue {} ended at {} but the last acknowledged were {candidates:?}",
+                entry.queue_id,
+                entry.offset
+            );
+            assert_eq!(entry.committed_at_revision, last_revision);
+        }
+        assert_eq!(fetched.offsets.len(), 4);
+
+        // Monotonic commits refuse to go back and change nothing.
+        let current = fetched.offsets[0].clone();
+        let back = v1::OffsetEntry { offset: current.offset.saturating_sub(1), ..current.clone() };
+        let error = client.commit_offsets(vec![back], true).await.expect_err("backwards");
+        assert_eq!(reason(error), "OFFSET_BACKWARDS");
+        let again = client.fetch_offsets("cg", "t", v1::Consistency::Linearizable).await.expect("fetch");
+        assert_eq!(again.offsets[0], current);
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        client
+            .register_broker(v1::RegisterBrokerRequest {
+                group: "g1".into(),
+                name: "b".into(),
+                incarnation_id: "i".into(),
+                addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
+                ..Default::default()
+            })
+            .await
+            .expect("register");
+        client.create_topic(topic("ok", &["g1"], 2)).await.expect("create");
+        let before = client.get_topic("ok", v1::Consistency::Linearizable).await.expect("get").revision;
+
+        assert_eq!(
+            reason(client.create_topic(topic("bad name!", &["g1"], 2)).await.expect_err("name")),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(reason(client.create_topic(topic("x", &["nope"], 2)).await.expect_err("group")), "UNKNOWN_GROUP");
+        assert_eq!(reason(client.create_topic(topic("ok", &["g1"], 2)).await.expect_err("exists")), "TOPIC_EXISTS");
+        assert_eq!(
+            reason(client.create_topic(topic("big", &["g1"], 100_000)).await.expect_err("queues")),
+            "INVALID_TOPIC"
+        );
+        let mut bad_type = topic("typed", &["g1"], 2);
+        bad_type.message_type = "weird".into();
+        assert_eq!(reason(client.create_topic(bad_type).await.expect_err("type")), "INVALID_ARGUMENT");
+        assert_eq!(reason(client.get_route("missing", "internal", false).await.expect_err("route")), "UNKNOWN_TOPIC");
+
+        let entry = |queue_id| v1::OffsetEntry {
+            consumer_group: "cg".into(),
+            topic: "ok".into(),
+            queue_id,
+            offset: 1,
+            committed_at_revision: 0,
+        };
+        let huge: Vec<v1::OffsetEntry> = (0..10_001).map(|_| entry(0)).collect();
+        assert_eq!(reason(client.commit_offsets(huge, false).await.expect_err("huge")), "INVALID_ARGUMENT");
+        assert_eq!(
+            reason(client.commit_offsets(vec![entry(99)], false).await.expect_err("queue")),
+            "INVALID_OFFSET_COMMIT"
+        );
+        let unknown_topic = v1::OffsetEntry { topic: "missing".into(), ..entry(0) };
+        assert_eq!(
+            reason(client.commit_offsets(vec![unknown_topic], false).await.expect_err("topic")),
+            "UNKNOWN_TOPIC"
+        );
+        assert_eq!(reason(client.commit_offsets(vec![], false).await.expect_err("empty")), "INVALID_ARGUMENT");
+
+        // A topic that consumers hold offsets for is only deleted with force.
+        client.commit_offsets(vec![entry(1)], false).await.expect("commit");
+        assert_eq!(reason(client.delete_topic("ok", false).await.expect_err("consumers")), "TOPIC_HAS_CONSUMERS");
+        let groups = client.list_consumer_groups(v1::Consistency::Linearizable).await.expect("groups");
+        assert_eq!(groups.consumer_groups, vec!["cg".to_string()]);
+        let after = client.get_topic("ok", v1::Consistency::Linearizable).await.expect("still there");
+        assert!(after.revision > before, "only the accepted commit moved the revision");
+        client.delete_topic("ok", true).await.expect("forced delete");
+        assert!(client.fetch_offsets("cg", "", v1::Consistency::Linearizable).await.expect("fetch").offsets.is_empty());
+    })
+    .await
+    .expect("test finished in time");
+}
