@@ -237,6 +237,15 @@ impl Node {
         (leader, address)
     }
 
+    /// `(node_id, applied_index, highest known commit index)`, cheaply: for read headers.
+    pub fn read_position(&self) -> (NodeId, u64, u64) {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let index = |log_id: Option<LogId>| log_id.map_or(0, |log_id| log_id.index);
+        let known_commit = index(metrics.local_committed).max(index(metrics.cluster_committed));
+        (metrics.id, index(metrics.last_applied), known_commit)
+    }
+
     /// The current Raft term (cheap: no copy of the membership).
     pub fn current_term(&self) -> u64 {
         self.raft.metrics().borrow_watched().current_term

@@ -25,14 +25,7 @@ impl Api {
     }
 
     fn header(&self, revision: u64) -> v1::ResponseHeader {
-        let status = self.node.status();
-        v1::ResponseHeader {
-            revision,
-            node_id: status.node_id,
-            applied_index: status.applied_index,
-            known_commit_index: status.cluster_commit_index.max(status.commit_index),
-            millis_since_leader_contact: None,
-        }
+        crate::handler::read_header(&self.node, revision)
     }
 
     async fn write(&self, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {

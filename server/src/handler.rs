@@ -40,3 +40,9 @@ pub async fn prepare_read(node: &Node, consistency: i32) -> Result<(), Status> {
         }
     }
 }
+
+/// The header of a read answer: what it reflects and how far behind this node may be.
+pub fn read_header(node: &Node, revision: u64) -> v1::ResponseHeader {
+    let (node_id, applied_index, known_commit_index) = node.read_position();
+    v1::ResponseHeader { revision, node_id, applied_index, known_commit_index, millis_since_leader_contact: None }
+}
