@@ -576,4 +576,10 @@ impl Client {
         let request = v1::ListConsumerGroupsRequest { consistency: consistency as i32 };
         self.call(|channel| async move { OffsetServiceClient::new(channel).list_consumer_groups(request).await }).await
     }
+
+    /// The audit log, newest first.
+    pub async fn list_audit(&self, limit: u32) -> Result<v1::ListAuditResponse, ClientError> {
+        let request = v1::ListAuditRequest { limit, consistency: v1::Consistency::Linearizable as i32 };
+        self.call(|channel| async move { ClusterServiceClient::new(channel).list_audit(request).await }).await
+    }
 }

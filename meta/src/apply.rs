@@ -58,6 +58,12 @@ pub enum Change {
     OffsetDelete {
         key: crate::topic::OffsetKey,
     },
+    AuditPut {
+        record: crate::audit::AuditRecord,
+    },
+    AuditDelete {
+        index: u64,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -69,6 +75,7 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
     let Some(request_id) = &command.request_id else {
         let mut changes = Vec::new();
         let response = execute(state, index, &command.operation, &mut changes);
+        crate::audit::record(state, index, command, &response, &mut changes);
         return Applied { response, changes };
     };
 
@@ -99,6 +106,7 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
 
     let mut changes = Vec::new();
     let response = execute(state, index, &command.operation, &mut changes);
+    crate::audit::record(state, index, command, &response, &mut changes);
     remember(state, index, request_id, &response, &mut changes);
     Applied { response, changes }
 }

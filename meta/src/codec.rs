@@ -65,6 +65,8 @@ mod record {
         pub request_id: Option<RequestId>,
         #[prost(uint64, tag = "2")]
         pub issued_at_ms: u64,
+        #[prost(string, tag = "3")]
+        pub actor: String,
         #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24")]
         pub operation: Option<Operation>,
     }
@@ -187,6 +189,22 @@ mod record {
         pub earliest: bool,
         #[prost(uint64, tag = "4")]
         pub offset: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AuditRecord {
+        #[prost(uint64, tag = "1")]
+        pub index: u64,
+        #[prost(uint64, tag = "2")]
+        pub at_ms: u64,
+        #[prost(string, tag = "3")]
+        pub actor: String,
+        #[prost(string, tag = "4")]
+        pub action: String,
+        #[prost(string, tag = "5")]
+        pub target: String,
+        #[prost(string, tag = "6")]
+        pub result: String,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -465,6 +483,8 @@ mod record {
         pub topics: Vec<Topic>,
         #[prost(message, repeated, tag = "8")]
         pub offsets: Vec<SnapshotOffset>,
+        #[prost(message, repeated, tag = "9")]
+        pub audit: Vec<AuditRecord>,
     }
 }
 
@@ -496,6 +516,7 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
             .as_ref()
             .map(|id| record::RequestId { client_id: id.client_id.clone(), sequence: id.sequence }),
         issued_at_ms: command.issued_at_ms,
+        actor: command.actor.clone(),
         operation: Some(operation),
     })
 }
@@ -576,11 +597,42 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
     Ok(Command {
         request_id: message.request_id.map(|id| RequestId { client_id: id.client_id, sequence: id.sequence }),
         issued_at_ms: message.issued_at_ms,
+        actor: message.actor,
         operation,
     })
 }
 
 // ---- records ----
+
+fn audit_to_message(record: &crate::audit::AuditRecord) -> record::AuditRecord {
+    record::AuditRecord {
+        index: record.index,
+        at_ms: record.at_ms,
+        actor: record.actor.clone(),
+        action: record.action.clone(),
+        target: record.target.clone(),
+        result: record.result.clone(),
+    }
+}
+
+fn audit_from_message(message: record::AuditRecord) -> crate::audit::AuditRecord {
+    crate::audit::AuditRecord {
+        index: message.index,
+        at_ms: message.at_ms,
+        actor: message.actor,
+        action: message.action,
+        target: message.target,
+        result: message.result,
+    }
+}
+
+pub fn encode_audit_record(record: &crate::audit::AuditRecord) -> Vec<u8> {
+    frame(&audit_to_message(record))
+}
+
+pub fn decode_audit_record(bytes: &[u8]) -> Result<crate::audit::AuditRecord, DecodeError> {
+    unframe(bytes).map(audit_from_message)
+}
 
 fn message_type_code(message_type: MessageType) -> u32 {
     match message_type {
@@ -1151,6 +1203,7 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
                 }),
             })
             .collect(),
+        audit: state.audit.values().map(audit_to_message).collect(),
     })
 }
 
@@ -1169,6 +1222,10 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     for topic in message.topics {
         let topic = topic_from_message(topic)?;
         state.topics.insert(topic.spec.name.clone(), topic);
+    }
+    for record in message.audit {
+        let record = audit_from_message(record);
+        state.audit.insert(record.index, record);
     }
     for offset in message.offsets {
         let key = offset_key_from_message(offset.key.ok_or(DecodeError::MissingField("snapshot.offsets.key"))?);

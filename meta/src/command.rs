@@ -14,6 +14,9 @@ pub struct RequestId {
 pub struct Command {
     pub request_id: Option<RequestId>,
     pub issued_at_ms: u64,
+    /// Who asked, for the audit log: the caller's address (and client id), or `coordinator`
+    /// for decisions the leader made itself. Empty when unknown.
+    pub actor: String,
     pub operation: Operation,
 }
 
@@ -49,6 +52,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Administrative changes are recorded in the audit log (DESIGN.md §4).
+    pub fn is_administrative(&self) -> bool {
+        use crate::broker::BrokerOperation as Broker;
+        use crate::topic::TopicOperation as Topic;
+        matches!(
+            self,
+            Operation::Broker(Broker::Fence { .. } | Broker::Remove { .. } | Broker::ElectMaster { .. })
+                | Operation::Topic(
+                    Topic::Create(_) | Topic::Update(_) | Topic::Delete { .. } | Topic::ResetOffsets { .. }
+                )
+        )
+    }
+
     /// Short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -9,6 +9,7 @@
 //! state, byte for byte (DESIGN.md §7 invariant 6, checked through [`State::digest`]).
 
 pub mod apply;
+pub mod audit;
 pub mod broker;
 pub mod codec;
 pub mod command;
@@ -17,6 +18,7 @@ pub mod state;
 pub mod topic;
 
 pub use apply::{Applied, Change, apply};
+pub use audit::AuditRecord;
 pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
 pub use codec::DecodeError;
 pub use command::{Command, Compare, Operation, RequestId};

@@ -26,3 +26,5 @@ pub const TOPIC_QUEUES_MAX: usize = 1_024;
 pub const TOPIC_ATTRIBUTES_MAX: usize = 64;
 /// Most offsets one commit request may carry.
 pub const OFFSET_COMMITS_MAX: usize = 10_000;
+/// Audit records kept; the oldest are dropped first.
+pub const AUDIT_RECORDS_MAX: usize = 10_000;

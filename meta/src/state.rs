@@ -145,6 +145,8 @@ pub struct State {
     pub next_broker_id: u64,
     pub topics: BTreeMap<String, crate::topic::Topic>,
     pub offsets: BTreeMap<crate::topic::OffsetKey, crate::topic::OffsetRecord>,
+    /// Administrative changes by log index (bounded, see `limits::AUDIT_RECORDS_MAX`).
+    pub audit: BTreeMap<u64, crate::audit::AuditRecord>,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
     pub(crate) session_activity: BTreeSet<(u64, String)>,
@@ -191,6 +193,9 @@ impl State {
             hasher.update(crate::codec::encode_offset_key(key));
             hasher.update(record.offset.to_be_bytes());
             hasher.update(record.committed_at_revision.to_be_bytes());
+        }
+        for record in self.audit.values() {
+            hasher.update(crate::codec::encode_audit_record(record));
         }
         for (client_id, session) in &self.sessions {
             hasher.update((client_id.len() as u64).to_be_bytes());

@@ -9,11 +9,16 @@ fn put(key: &str, value: &str) -> Operation {
 }
 
 fn command(operation: Operation) -> Command {
-    Command { request_id: None, issued_at_ms: 7, operation }
+    Command { request_id: None, issued_at_ms: 7, actor: String::new(), operation }
 }
 
 fn with_id(client_id: &str, sequence: u64, operation: Operation) -> Command {
-    Command { request_id: Some(RequestId { client_id: client_id.to_string(), sequence }), issued_at_ms: 7, operation }
+    Command {
+        request_id: Some(RequestId { client_id: client_id.to_string(), sequence }),
+        issued_at_ms: 7,
+        actor: String::new(),
+        operation,
+    }
 }
 
 #[test]

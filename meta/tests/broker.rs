@@ -21,8 +21,12 @@ fn registration(name: &str, incarnation: &str) -> Registration {
 }
 
 fn run(state: &mut State, index: u64, operation: BrokerOperation) -> Response {
-    apply(state, index, &Command { request_id: None, issued_at_ms: 0, operation: Operation::Broker(operation) })
-        .response
+    apply(
+        state,
+        index,
+        &Command { request_id: None, issued_at_ms: 0, actor: String::new(), operation: Operation::Broker(operation) },
+    )
+    .response
 }
 
 #[test]
@@ -186,7 +190,12 @@ fn broker_state_survives_snapshots_and_command_encoding() {
             sync_state_set: BTreeSet::from([1, 2]),
         },
     ] {
-        let command = Command { request_id: None, issued_at_ms: 5, operation: Operation::Broker(operation) };
+        let command = Command {
+            request_id: None,
+            issued_at_ms: 5,
+            actor: String::new(),
+            operation: Operation::Broker(operation),
+        };
         assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
     }
     for response in [

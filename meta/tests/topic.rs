@@ -9,7 +9,7 @@ use pharos_meta::{
 };
 
 fn run(state: &mut State, index: u64, operation: Operation) -> Response {
-    apply(state, index, &Command { request_id: None, issued_at_ms: 0, operation }).response
+    apply(state, index, &Command { request_id: None, issued_at_ms: 0, actor: String::new(), operation }).response
 }
 
 fn topic_op(state: &mut State, index: u64, operation: TopicOperation) -> Response {
@@ -182,6 +182,7 @@ fn topics_and_offsets_survive_snapshots_and_encoding() {
     let command = Command {
         request_id: None,
         issued_at_ms: 1,
+        actor: String::new(),
         operation: Operation::Topic(TopicOperation::CommitOffsets { batches: vec![batch] }),
     };
     assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
@@ -198,4 +199,47 @@ fn topics_and_offsets_survive_snapshots_and_encoding() {
         ],
     };
     assert_eq!(codec::decode_response(&codec::encode_response(&response)), Ok(response));
+}
+
+#[test]
+fn administrative_changes_and_refusals_are_audited_with_actor_and_time() {
+    let mut state = with_groups();
+    let command = |operation, actor: &str, at: u64| Command {
+        request_id: None,
+        issued_at_ms: at,
+        actor: actor.to_string(),
+        operation: Operation::Topic(operation),
+    };
+    apply(&mut state, 10, &command(TopicOperation::Create(spec("orders", &[("g1", 2)])), "10.0.0.9:5000", 111));
+    apply(&mut state, 11, &command(TopicOperation::Create(spec("orders", &[("g1", 2)])), "10.0.0.9:5000", 112));
+    let reset = TopicOperation::ResetOffsets {
+        consumer_group: "cg".into(),
+        topic: "orders".into(),
+        to: ResetTarget::Offset(5),
+    };
+    apply(&mut state, 12, &command(reset, "ops", 113));
+    // Not administrative: no record.
+    let commit =
+        TopicOperation::CommitOffsets { batches: vec![OffsetBatch { commits: vec![], reject_backwards: false }] };
+    apply(&mut state, 13, &command(commit, "broker", 114));
+
+    assert_eq!(state.audit[&4].action, "elect_master", "the setup's election is audited too");
+    let records: Vec<_> = state
+        .audit
+        .range(10..)
+        .map(|(_, record)| record)
+        .map(|r| (r.index, r.at_ms, r.actor.as_str(), r.action.as_str(), r.result.as_str()))
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            (10, 111, "10.0.0.9:5000", "create_topic", "ok"),
+            (11, 112, "10.0.0.9:5000", "create_topic", "topic orders already exists"),
+            (12, 113, "ops", "reset_offsets", "ok"),
+        ]
+    );
+    assert_eq!(state.audit[&12].target, "consumer group cg on topic orders to Offset(5)");
+    assert_eq!(state.revision, 12, "a refused command's audit record is not a data change");
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
+    assert_eq!(restored.audit, state.audit);
 }

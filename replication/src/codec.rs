@@ -263,6 +263,7 @@ mod tests {
         let command = pharos_meta::Command {
             request_id: None,
             issued_at_ms: 5,
+            actor: String::new(),
             operation: pharos_meta::Operation::Put { key: b"k".to_vec(), value: b"v".to_vec() },
         };
         for payload in [

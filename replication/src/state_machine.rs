@@ -88,6 +88,11 @@ impl StateMachineStore {
             let key = meta_codec::decode_offset_key(&key).map_err(io_error)?;
             state.offsets.insert(key, meta_codec::decode_offset_record(&value).map_err(io_error)?);
         }
+        for guard in storage.sm_audit.iter() {
+            let (_, value) = guard.into_inner().map_err(io_error)?;
+            let record = meta_codec::decode_audit_record(&value).map_err(io_error)?;
+            state.audit.insert(record.index, record);
+        }
         if let Some(bytes) = storage.sm_meta.get(KEY_NEXT_BROKER_ID).map_err(io_error)? {
             state.next_broker_id = read_u64(&bytes)?;
         }
@@ -338,15 +343,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             store.save_snapshot_file(&meta_for_file, &snapshot)?;
             let storage = &store.storage;
             let mut batch = storage.database.batch();
-            for keyspace in [
-                &storage.sm_kv,
-                &storage.sm_sessions,
-                &storage.sm_brokers,
-                &storage.sm_groups,
-                &storage.sm_topics,
-                &storage.sm_offsets,
-                &storage.sm_meta,
-            ] {
+            for keyspace in storage.state_machine_keyspaces() {
                 for guard in keyspace.iter() {
                     batch.remove(keyspace, guard.key().map_err(io_error)?);
                 }
@@ -372,6 +369,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, state.next_broker_id.to_be_bytes().to_vec());
             for topic in state.topics.values() {
                 batch.insert(&storage.sm_topics, topic.spec.name.clone(), meta_codec::encode_topic(topic));
+            }
+            for record in state.audit.values() {
+                batch.insert(&storage.sm_audit, record.index.to_be_bytes(), meta_codec::encode_audit_record(record));
             }
             for (key, record) in &state.offsets {
                 batch.insert(
@@ -454,6 +454,10 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
             meta_codec::encode_offset_record(&record),
         ),
         Change::OffsetDelete { key } => batch.remove(&storage.sm_offsets, meta_codec::encode_offset_key(&key)),
+        Change::AuditPut { record } => {
+            batch.insert(&storage.sm_audit, record.index.to_be_bytes(), meta_codec::encode_audit_record(&record))
+        }
+        Change::AuditDelete { index } => batch.remove(&storage.sm_audit, index.to_be_bytes()),
         Change::NextBrokerId { next_broker_id } => {
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
         }

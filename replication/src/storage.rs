@@ -3,7 +3,7 @@
 //!
 //! Layout under `data_dir`:
 //! - `fjall/` keyspaces `raft_log` (big-endian index -> entry), `raft_meta`, `sm_kv`,
-//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_topics`, `sm_offsets`, `sm_meta`;
+//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_topics`, `sm_offsets`, `sm_audit`, `sm_meta`;
 //! - `snapshots/current.snapshot`: the last snapshot built or installed.
 
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ pub struct Storage {
     pub sm_groups: Keyspace,
     pub sm_topics: Keyspace,
     pub sm_offsets: Keyspace,
+    pub sm_audit: Keyspace,
     pub sm_meta: Keyspace,
     pub snapshot_dir: PathBuf,
 }
@@ -60,10 +61,27 @@ impl Storage {
             sm_groups: keyspace("sm_groups")?,
             sm_topics: keyspace("sm_topics")?,
             sm_offsets: keyspace("sm_offsets")?,
+            sm_audit: keyspace("sm_audit")?,
             sm_meta: keyspace("sm_meta")?,
             database,
             snapshot_dir,
         })
+    }
+}
+
+impl Storage {
+    /// Every keyspace the state machine owns: what a snapshot install replaces.
+    pub fn state_machine_keyspaces(&self) -> [&Keyspace; 8] {
+        [
+            &self.sm_kv,
+            &self.sm_sessions,
+            &self.sm_brokers,
+            &self.sm_groups,
+            &self.sm_topics,
+            &self.sm_offsets,
+            &self.sm_audit,
+            &self.sm_meta,
+        ]
     }
 }
 

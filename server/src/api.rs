@@ -28,8 +28,13 @@ impl Api {
         crate::handler::read_header(&self.node, revision)
     }
 
-    async fn write(&self, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {
-        crate::handler::propose(&self.node, operation, request_id).await
+    async fn write(
+        &self,
+        operation: Operation,
+        request_id: Option<RequestId>,
+        actor: String,
+    ) -> Result<Response, Status> {
+        crate::handler::propose(&self.node, operation, request_id, actor).await
     }
 
     async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
@@ -44,8 +49,9 @@ fn unexpected(response: Response) -> Status {
 #[tonic::async_trait]
 impl KvService for Api {
     async fn put(&self, request: Request<v1::PutRequest>) -> Result<tonic::Response<v1::PutResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
-        match self.write(operation, request_id).await? {
+        match self.write(operation, request_id, actor).await? {
             Response::Put { revision, created } => {
                 Ok(tonic::Response::new(v1::PutResponse { header: Some(self.header(revision)), created }))
             }
@@ -68,8 +74,9 @@ impl KvService for Api {
     }
 
     async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<tonic::Response<v1::DeleteResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
-        match self.write(operation, request_id).await? {
+        match self.write(operation, request_id, actor).await? {
             Response::Delete { revision, deleted } => {
                 Ok(tonic::Response::new(v1::DeleteResponse { header: Some(self.header(revision)), deleted }))
             }
@@ -81,8 +88,9 @@ impl KvService for Api {
         &self,
         request: Request<v1::CompareAndSetRequest>,
     ) -> Result<tonic::Response<v1::CompareAndSetResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
-        match self.write(operation, request_id).await? {
+        match self.write(operation, request_id, actor).await? {
             Response::CompareAndSet { succeeded, revision, current_mod_revision } => {
                 Ok(tonic::Response::new(v1::CompareAndSetResponse {
                     header: Some(self.header(revision)),
@@ -262,6 +270,38 @@ impl ClusterService for Api {
         let leader_id =
             self.node.transfer_leader(request.into_inner().to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::TransferLeaderRpcResponse { leader_id }))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<v1::ListAuditRequest>,
+    ) -> Result<tonic::Response<v1::ListAuditResponse>, Status> {
+        let request = request.into_inner();
+        let limit = match request.limit as usize {
+            0 => 100,
+            limit if limit > pharos_meta::limits::AUDIT_RECORDS_MAX => {
+                return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "limit must be at most 10000"));
+            }
+            limit => limit,
+        };
+        self.prepare_read(request.consistency).await?;
+        let applied = self.node.state_machine.read();
+        let entries = applied
+            .state
+            .audit
+            .values()
+            .rev()
+            .take(limit)
+            .map(|record| v1::AuditEntry {
+                index: record.index,
+                at_ms: record.at_ms,
+                actor: record.actor.clone(),
+                action: record.action.clone(),
+                target: record.target.clone(),
+                result: record.result.clone(),
+            })
+            .collect();
+        Ok(tonic::Response::new(v1::ListAuditResponse { entries }))
     }
 
     async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<tonic::Response<v1::CompactResponse>, Status> {

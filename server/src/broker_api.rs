@@ -33,8 +33,13 @@ impl BrokerApi {
         if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
     }
 
-    async fn commit(&self, operation: BrokerOperation, request_id: Option<RequestId>) -> Result<Response, Status> {
-        crate::handler::propose(&self.node, Operation::Broker(operation), request_id).await
+    async fn commit(
+        &self,
+        operation: BrokerOperation,
+        request_id: Option<RequestId>,
+        actor: String,
+    ) -> Result<Response, Status> {
+        crate::handler::propose(&self.node, Operation::Broker(operation), request_id, actor).await
     }
 
     async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
@@ -77,13 +82,14 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::RegisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::RegisterBrokerResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let (registration, request_id) =
             request.into_inner().try_into().map_err(|error: pharos_proto::InvalidRequest| {
                 with_reason(Code::InvalidArgument, "INVALID_REGISTRATION", error.to_string())
             })?;
         let group = registration.group.clone();
         let Response::BrokerRegistered { broker_id, broker_epoch } =
-            self.commit(BrokerOperation::Register(registration), request_id).await?
+            self.commit(BrokerOperation::Register(registration), request_id, actor).await?
         else {
             return Err(Status::internal("unexpected answer to a registration"));
         };
@@ -168,10 +174,11 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::UnregisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let operation =
             BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
-        let Response::BrokerChanged { revision } = self.commit(operation, None).await? else {
+        let Response::BrokerChanged { revision } = self.commit(operation, None, actor).await? else {
             return Err(Status::internal("unexpected answer to an unregistration"));
         };
         // It stopped serving by itself: no lease to wait for.
@@ -183,6 +190,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::AlterSyncStateSetRequest>,
     ) -> Result<tonic::Response<v1::AlterSyncStateSetResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         Self::group_name(&request.group)?;
         let operation = BrokerOperation::AlterSyncStateSet {
@@ -192,7 +200,7 @@ impl BrokerService for BrokerApi {
             sync_state_epoch: request.sync_state_epoch,
             sync_state_set: request.sync_state_set.into_iter().collect(),
         };
-        let Response::SyncStateSetAltered { sync_state_epoch } = self.commit(operation, None).await? else {
+        let Response::SyncStateSetAltered { sync_state_epoch } = self.commit(operation, None, actor).await? else {
             return Err(Status::internal("unexpected answer to a sync state set change"));
         };
         Ok(tonic::Response::new(v1::AlterSyncStateSetResponse { sync_state_epoch }))
@@ -296,6 +304,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::FenceBrokerRequest>,
     ) -> Result<tonic::Response<v1::FenceBrokerResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let broker_id = request.into_inner().broker_id;
         let broker_epoch = self
             .node
@@ -307,7 +316,7 @@ impl BrokerService for BrokerApi {
             .map(|broker| broker.broker_epoch)
             .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownBroker { broker_id }))?;
         let Response::BrokerChanged { revision } =
-            self.commit(BrokerOperation::Fence { broker_id, broker_epoch }, None).await?
+            self.commit(BrokerOperation::Fence { broker_id, broker_epoch }, None, actor).await?
         else {
             return Err(Status::internal("unexpected answer to a fence"));
         };
@@ -318,8 +327,10 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::RemoveBrokerRequest>,
     ) -> Result<tonic::Response<v1::RemoveBrokerResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let broker_id = request.into_inner().broker_id;
-        let Response::BrokerChanged { revision } = self.commit(BrokerOperation::Remove { broker_id }, None).await?
+        let Response::BrokerChanged { revision } =
+            self.commit(BrokerOperation::Remove { broker_id }, None, actor).await?
         else {
             return Err(Status::internal("unexpected answer to a removal"));
         };
@@ -331,6 +342,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::FailoverRequest>,
     ) -> Result<tonic::Response<v1::FailoverResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
@@ -350,7 +362,7 @@ impl BrokerService for BrokerApi {
             .request_failover(&group.name, ElectionRequest { to: request.to, unclean: request.unclean, exclude });
         if let Some(master) = master.filter(|broker| broker.state == BrokerState::Active) {
             let fence = BrokerOperation::Fence { broker_id: master.broker_id, broker_epoch: master.broker_epoch };
-            if let Err(status) = self.commit(fence, None).await {
+            if let Err(status) = self.commit(fence, None, actor).await {
                 self.runtime.cancel_failover(&group.name);
                 return Err(status);
             }

@@ -218,7 +218,11 @@ impl BrokerRuntime {
 
     /// Commits one broker operation; returns whether it was applied.
     async fn commit(&self, operation: BrokerOperation) -> bool {
-        match self.node.write(crate::handler::command(Operation::Broker(operation), None)).await {
+        match self
+            .node
+            .write(crate::handler::command(Operation::Broker(operation), None, "coordinator".to_string()))
+            .await
+        {
             Ok((Response::Error(error), _)) => {
                 tracing::info!(%error, "planned broker change refused (state moved on)");
                 false

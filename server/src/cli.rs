@@ -53,6 +53,18 @@ pub enum Command {
     /// Consumer offsets.
     #[command(subcommand)]
     Offset(OffsetCommand),
+    /// The audit log of administrative changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -237,6 +249,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Broker(command) => broker(&client, global.output, command).await,
         Command::Topic(command) => topic(&client, global.output, command).await,
         Command::Offset(command) => offset(&client, global.output, command).await,
+        Command::Audit(AuditCommand::List { limit }) => audit(&client, global.output, limit).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
             crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
@@ -808,6 +821,32 @@ async fn offset(client: &Client, output: Output, command: OffsetCommand) -> Resu
                     print_json(json!({"revision": response.revision, "queues_reset": response.queues_reset}))
                 }
                 Output::Table => println!("{} queues reset (revision {})", response.queues_reset, response.revision),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(client: &Client, output: Output, limit: u32) -> Result<ExitCode, ClientError> {
+    let response = client.list_audit(limit).await?;
+    match output {
+        Output::Json => print_json(json!(
+            response
+                .entries
+                .iter()
+                .map(|entry| json!({
+                    "index": entry.index, "at_ms": entry.at_ms, "actor": entry.actor, "action": entry.action,
+                    "target": entry.target, "result": entry.result,
+                }))
+                .collect::<Vec<_>>()
+        )),
+        Output::Table => {
+            println!("{:>8} {:>14} {:<22} {:<16} {:<40} RESULT", "INDEX", "AT (UNIX MS)", "ACTOR", "ACTION", "TARGET");
+            for entry in &response.entries {
+                println!(
+                    "{:>8} {:>14} {:<22} {:<16} {:<40} {}",
+                    entry.index, entry.at_ms, entry.actor, entry.action, entry.target, entry.result
+                );
             }
         }
     }

@@ -14,17 +14,27 @@ pub fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-pub fn command(operation: Operation, request_id: Option<RequestId>) -> Command {
-    Command { request_id, issued_at_ms: unix_ms(), operation }
+pub fn command(operation: Operation, request_id: Option<RequestId>, actor: String) -> Command {
+    Command { request_id, issued_at_ms: unix_ms(), actor, operation }
+}
+
+/// Who sent `request`, for the audit log: the peer address (there is no authentication yet).
+pub fn actor<T>(request: &tonic::Request<T>) -> String {
+    request.remote_addr().map_or_else(|| "unknown".to_string(), |address| address.to_string())
 }
 
 /// Proposes `operation` on this node, which must be the leader; a refusal by the state machine
 /// becomes its typed status.
-pub async fn propose(node: &Node, operation: Operation, request_id: Option<RequestId>) -> Result<Response, Status> {
+pub async fn propose(
+    node: &Node,
+    operation: Operation,
+    request_id: Option<RequestId>,
+    actor: String,
+) -> Result<Response, Status> {
     if !node.raft.is_leader() {
         return Err(node_error(node.not_leader_error()));
     }
-    match node.write(command(operation, request_id)).await.map_err(node_error)? {
+    match node.write(command(operation, request_id, actor)).await.map_err(node_error)? {
         (Response::Error(error), _) => Err(command_error(error)),
         (response, _) => Ok(response),
     }

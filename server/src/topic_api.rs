@@ -55,8 +55,9 @@ impl TopicApi {
         &self,
         operation: TopicOperation,
         request_id: Option<pharos_meta::RequestId>,
+        actor: String,
     ) -> Result<u64, Status> {
-        match propose(&self.node, Operation::Topic(operation), request_id).await? {
+        match propose(&self.node, Operation::Topic(operation), request_id, actor).await? {
             Response::TopicChanged { revision } => Ok(revision),
             other => Err(unexpected(other)),
         }
@@ -79,11 +80,12 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::CreateTopicRequest>,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
         let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let name = spec.name.clone();
-        let revision = self.change(TopicOperation::Create(spec), request_id).await?;
+        let revision = self.change(TopicOperation::Create(spec), request_id, actor).await?;
         Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
     }
 
@@ -91,11 +93,12 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::UpdateTopicRequest>,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
         let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let name = spec.name.clone();
-        let revision = self.change(TopicOperation::Update(spec), request_id).await?;
+        let revision = self.change(TopicOperation::Update(spec), request_id, actor).await?;
         Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
     }
 
@@ -103,11 +106,12 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::DeleteTopicRequest>,
     ) -> Result<tonic::Response<v1::DeleteTopicResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         pharos_meta::topic::validate_topic_name(&request.name).map_err(command_error)?;
         let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision =
-            self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id).await?;
+            self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DeleteTopicResponse { revision }))
     }
 
@@ -314,7 +318,9 @@ impl OffsetCommitter {
                     }
                 }
                 let batches = pending.iter().map(|commit| commit.batch.clone()).collect();
-                let result = propose(&node, Operation::Topic(TopicOperation::CommitOffsets { batches }), None).await;
+                let result =
+                    propose(&node, Operation::Topic(TopicOperation::CommitOffsets { batches }), None, String::new())
+                        .await;
                 match result {
                     Ok(Response::OffsetsCommitted { revision, results }) => {
                         for (commit, result) in pending.into_iter().zip(results) {
@@ -414,6 +420,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::ResetOffsetsRequest>,
     ) -> Result<tonic::Response<v1::ResetOffsetsResponse>, Status> {
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let to = match request.to {
             Some(v1::reset_offsets_request::To::Earliest(true)) => pharos_meta::ResetTarget::Earliest,
@@ -428,7 +435,7 @@ impl OffsetService for OffsetApi {
         };
         let operation =
             TopicOperation::ResetOffsets { consumer_group: request.consumer_group, topic: request.topic, to };
-        match propose(&self.node, Operation::Topic(operation), None).await? {
+        match propose(&self.node, Operation::Topic(operation), None, actor).await? {
             Response::OffsetsReset { revision, queues_reset } => {
                 tracing::info!(revision, queues_reset, "consumer offsets reset");
                 Ok(tonic::Response::new(v1::ResetOffsetsResponse { revision, queues_reset }))

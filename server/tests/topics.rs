@@ -291,6 +291,26 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
         let after = client.get_topic("ok", v1::Consistency::Linearizable).await.expect("still there");
         assert!(after.revision > before, "only the accepted commit moved the revision");
         client.delete_topic("ok", true).await.expect("forced delete");
+        let reset = client
+            .reset_offsets("cg", "missing", v1::reset_offsets_request::To::Earliest(true))
+            .await
+            .expect_err("unknown topic");
+        assert_eq!(reason(reset), "UNKNOWN_TOPIC");
+
+        // Every administrative change and refusal is in the audit log, newest first, with its caller.
+        let audit = client.list_audit(10).await.expect("audit");
+        // (The leader's own election of g1's master is in there too, as `coordinator`, at a
+        // timing-dependent place.)
+        let operator: Vec<_> = audit.entries.iter().filter(|e| e.actor != "coordinator").collect();
+        assert!(audit.entries.iter().any(|e| e.actor == "coordinator" && e.action == "elect_master"));
+        let actions: Vec<(&str, bool)> = operator.iter().map(|e| (e.action.as_str(), e.result == "ok")).collect();
+        assert_eq!(
+            &actions[..4],
+            &[("reset_offsets", false), ("delete_topic", true), ("delete_topic", false), ("create_topic", false)],
+            "{audit:?}"
+        );
+        assert!(operator[1].target.contains("topic ok (force)"));
+        assert!(operator[0].actor.starts_with("127.0.0.1:"), "the caller's address: {}", operator[0].actor);
         assert!(client.fetch_offsets("cg", "", v1::Consistency::Linearizable).await.expect("fetch").offsets.is_empty());
     })
     .await
