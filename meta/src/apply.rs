@@ -158,6 +158,28 @@ fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut V
     }
 }
 
+/// Finishes a checked operation: a refusal drops its partial changes; an accepted one that
+/// changed data moves the revision to `index`.
+pub(crate) fn settle(
+    state: &mut State,
+    index: u64,
+    result: Result<Response, CommandError>,
+    changes: &mut Vec<Change>,
+) -> Response {
+    match result {
+        Ok(response) => {
+            if !changes.is_empty() {
+                state.revision = index;
+            }
+            response
+        }
+        Err(error) => {
+            changes.clear();
+            Response::Error(error)
+        }
+    }
+}
+
 /// Writes `key = value` at `index`; returns whether the key was created.
 fn put(state: &mut State, index: u64, key: &[u8], value: &[u8], changes: &mut Vec<Change>) -> bool {
     let record = match state.kv.get(key) {

@@ -224,18 +224,8 @@ pub(crate) fn execute(
     operation: &BrokerOperation,
     changes: &mut Vec<Change>,
 ) -> Response {
-    match execute_checked(state, index, operation, changes) {
-        Ok(response) => {
-            if !changes.is_empty() {
-                state.revision = index;
-            }
-            response
-        }
-        Err(error) => {
-            changes.clear();
-            Response::Error(error)
-        }
-    }
+    let result = execute_checked(state, index, operation, changes);
+    crate::apply::settle(state, index, result, changes)
 }
 
 fn execute_checked(

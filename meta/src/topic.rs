@@ -239,18 +239,8 @@ pub(crate) fn execute(
     operation: &TopicOperation,
     changes: &mut Vec<Change>,
 ) -> Response {
-    match execute_checked(state, index, operation, changes) {
-        Ok(response) => {
-            if !changes.is_empty() {
-                state.revision = index;
-            }
-            response
-        }
-        Err(error) => {
-            changes.clear();
-            Response::Error(error)
-        }
-    }
+    let result = execute_checked(state, index, operation, changes);
+    crate::apply::settle(state, index, result, changes)
 }
 
 fn put_topic(state: &mut State, topic: Topic, changes: &mut Vec<Change>) {

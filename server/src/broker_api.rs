@@ -1,22 +1,17 @@
 //! gRPC `BrokerService` (thin: decode -> node / broker runtime -> encode).
 
-use std::pin::Pin;
 use std::time::Duration;
 
-use futures::Stream;
 use pharos_dr::election::ElectionRequest;
 use pharos_meta::{BrokerOperation, BrokerState, Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::broker_service_server::BrokerService;
 use pharos_replication::Node;
-use pharos_replication::events::Compacted;
 use tonic::{Code, Request, Status};
 
 use crate::brokers::BrokerRuntime;
+use crate::handler::{WATCH_BATCH_MAX, WatchStream, compacted, watch_stream};
 use crate::status::{command_error, node_error, with_reason};
-
-/// Events sent to one watcher before it is waited on.
-const WATCH_BATCH_MAX: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct BrokerApi {
@@ -74,7 +69,7 @@ impl BrokerApi {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<v1::BrokerGroupEvent, Status>> + Send>>;
+type EventStream = WatchStream<v1::BrokerGroupEvent>;
 
 #[tonic::async_trait]
 impl BrokerService for BrokerApi {
@@ -246,11 +241,9 @@ impl BrokerService for BrokerApi {
     ) -> Result<tonic::Response<Self::WatchBrokerGroupStream>, Status> {
         let request = request.into_inner();
         Self::group_name(&request.group)?;
-        let state_machine = self.node.state_machine.clone();
-        let mut applied_index = state_machine.subscribe();
         // The first batch is read here so a bad revision fails the call itself.
-        let (initial, mut last) = {
-            let applied = state_machine.read();
+        let (initial, last) = {
+            let applied = self.node.state_machine.read();
             if request.from_revision == 0 {
                 let current = applied.state.group_view(&request.group).map(|view| v1::BrokerGroupEvent {
                     revision: applied.state.revision,
@@ -262,42 +255,18 @@ impl BrokerService for BrokerApi {
                 (Vec::new(), request.from_revision)
             }
         };
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<v1::BrokerGroupEvent, Status>>(WATCH_BATCH_MAX);
-        tokio::spawn(async move {
-            for event in initial {
-                if sender.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let batch = state_machine.read().group_events.since(|key| key == request.group, last, WATCH_BATCH_MAX);
-                match batch {
-                    Err(error) => {
-                        let _ = sender.send(Err(compacted(error))).await;
-                        return;
-                    }
-                    Ok(events) if events.is_empty() => {
-                        tokio::select! {
-                            changed = applied_index.changed() => if changed.is_err() { return },
-                            () = sender.closed() => return,
-                        }
-                    }
-                    Ok(events) => {
-                        for event in events {
-                            last = event.revision;
-                            let message = v1::BrokerGroupEvent {
-                                revision: event.revision,
-                                group: Some(pharos_proto::convert::group_view(&event.payload)),
-                            };
-                            if sender.send(Ok(message)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
+        let group = request.group;
+        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+            let events = applied.group_events.since(|key| key == group, last, WATCH_BATCH_MAX)?;
+            Ok(events
+                .into_iter()
+                .map(|event| {
+                    let group = Some(pharos_proto::convert::group_view(&event.payload));
+                    (event.revision, v1::BrokerGroupEvent { revision: event.revision, group })
+                })
+                .collect())
         });
-        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+        Ok(tonic::Response::new(stream))
     }
 
     async fn fence_broker(
@@ -398,10 +367,4 @@ impl BrokerService for BrokerApi {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn compacted(error: Compacted) -> Status {
-    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
-    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
-    status
 }

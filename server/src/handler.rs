@@ -56,3 +56,64 @@ pub fn read_header(node: &Node, revision: u64) -> v1::ResponseHeader {
     let (node_id, applied_index, known_commit_index) = node.read_position();
     v1::ResponseHeader { revision, node_id, applied_index, known_commit_index, millis_since_leader_contact: None }
 }
+
+/// Events sent to one watcher before it is waited on.
+pub const WATCH_BATCH_MAX: usize = 256;
+
+pub type WatchStream<M> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;
+
+/// `FAILED_PRECONDITION` / `COMPACTED`, with the compacted-through revision in `pharos-current`.
+pub fn compacted(error: pharos_replication::events::Compacted) -> Status {
+    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
+    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
+    status
+}
+
+/// The stream behind every watch RPC: `initial` first, then every event `fetch(applied, last)`
+/// returns after revision `last` (at most `WATCH_BATCH_MAX` per call), waiting on the applied
+/// index between batches. It ends when the client goes away, or with `COMPACTED`.
+pub fn watch_stream<M, F>(node: &Node, initial: Vec<M>, mut last: u64, fetch: F) -> WatchStream<M>
+where
+    M: Send + 'static,
+    F: Fn(
+            &pharos_replication::state_machine::Applied,
+            u64,
+        ) -> Result<Vec<(u64, M)>, pharos_replication::events::Compacted>
+        + Send
+        + 'static,
+{
+    let state_machine = node.state_machine.clone();
+    let mut applied_index = state_machine.subscribe();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<M, Status>>(WATCH_BATCH_MAX);
+    tokio::spawn(async move {
+        for event in initial {
+            if sender.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let batch = fetch(&state_machine.read(), last);
+            match batch {
+                Err(error) => {
+                    let _ = sender.send(Err(compacted(error))).await;
+                    return;
+                }
+                Ok(events) if events.is_empty() => {
+                    tokio::select! {
+                        changed = applied_index.changed() => if changed.is_err() { return },
+                        () = sender.closed() => return,
+                    }
+                }
+                Ok(events) => {
+                    for (revision, message) in events {
+                        last = revision;
+                        if sender.send(Ok(message)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}

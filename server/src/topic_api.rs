@@ -1,24 +1,19 @@
 //! gRPC `TopicService` and `OffsetService` (thin: decode -> node -> encode), and the leader's
 //! offset group commit.
 
-use std::pin::Pin;
 use std::time::Duration;
 
-use futures::Stream;
 use pharos_meta::{Operation, Response, TopicOperation};
 use pharos_proto::v1;
 use pharos_proto::v1::offset_service_server::OffsetService;
 use pharos_proto::v1::topic_service_server::TopicService;
 use pharos_replication::Node;
-use pharos_replication::events::Compacted;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Code, Request, Status};
 
-use crate::handler::{prepare_read, propose};
+use crate::handler::{WATCH_BATCH_MAX, WatchStream, compacted, prepare_read, propose, watch_stream};
 use crate::status::{command_error, invalid_request, node_error, with_reason};
 
-/// Route events sent to one watcher before it is waited on.
-const WATCH_BATCH_MAX: usize = 256;
 /// Topics one list page returns at most.
 const LIST_TOPICS_MAX: usize = 1_000;
 /// Commit requests waiting for the group committer.
@@ -29,12 +24,6 @@ const COMMIT_OFFSETS_PER_ENTRY_MAX: usize = 50_000;
 
 fn unexpected(response: Response) -> Status {
     Status::internal(format!("state machine answered with an unexpected response: {response:?}"))
-}
-
-fn compacted(error: Compacted) -> Status {
-    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
-    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
-    status
 }
 
 fn network_or_default(network: &str) -> String {
@@ -63,6 +52,21 @@ impl TopicApi {
         }
     }
 
+    /// Create or update: validate the wire topic, commit, answer with the topic as stored.
+    async fn upsert(
+        &self,
+        topic: Option<v1::TopicInfo>,
+        request_id: Option<v1::RequestId>,
+        actor: String,
+        operation: fn(pharos_meta::TopicSpec) -> TopicOperation,
+    ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        let spec = pharos_proto::convert::topic_spec(topic).map_err(invalid_request)?;
+        let request_id = pharos_proto::convert::request_id(request_id).map_err(invalid_request)?;
+        let name = spec.name.clone();
+        let revision = self.change(operation(spec), request_id, actor).await?;
+        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+    }
+
     fn topic_info(&self, name: &str) -> Option<v1::TopicInfo> {
         self.node.state_machine.read().state.topics.get(name).map(pharos_proto::convert::topic_info)
     }
@@ -72,7 +76,7 @@ impl TopicApi {
     }
 }
 
-type RouteStream = Pin<Box<dyn Stream<Item = Result<v1::RouteEvent, Status>> + Send>>;
+type RouteStream = WatchStream<v1::RouteEvent>;
 
 #[tonic::async_trait]
 impl TopicService for TopicApi {
@@ -82,11 +86,7 @@ impl TopicService for TopicApi {
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
-        let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
-        let name = spec.name.clone();
-        let revision = self.change(TopicOperation::Create(spec), request_id, actor).await?;
-        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+        self.upsert(request.topic, request.request_id, actor, TopicOperation::Create).await
     }
 
     async fn update_topic(
@@ -95,11 +95,7 @@ impl TopicService for TopicApi {
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
-        let spec = pharos_proto::convert::topic_spec(request.topic).map_err(invalid_request)?;
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
-        let name = spec.name.clone();
-        let revision = self.change(TopicOperation::Update(spec), request_id, actor).await?;
-        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+        self.upsert(request.topic, request.request_id, actor, TopicOperation::Update).await
     }
 
     async fn delete_topic(
@@ -211,10 +207,8 @@ impl TopicService for TopicApi {
         let prefix = request.prefix.clone();
         let matches =
             move |topic: &str| if topics.is_empty() { topic.starts_with(&prefix) } else { topics.contains(topic) };
-        let state_machine = self.node.state_machine.clone();
-        let mut applied_index = state_machine.subscribe();
-        let (initial, mut last) = {
-            let applied = state_machine.read();
+        let (initial, last) = {
+            let applied = self.node.state_machine.read();
             if request.from_revision == 0 {
                 let revision = applied.state.revision;
                 let events: Vec<v1::RouteEvent> = applied
@@ -236,47 +230,22 @@ impl TopicService for TopicApi {
                 (Vec::new(), request.from_revision)
             }
         };
-        let (sender, receiver) = mpsc::channel::<Result<v1::RouteEvent, Status>>(WATCH_BATCH_MAX);
-        tokio::spawn(async move {
-            for event in initial {
-                if sender.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let batch = state_machine.read().route_events.since(&matches, last, WATCH_BATCH_MAX);
-                match batch {
-                    Err(error) => {
-                        let _ = sender.send(Err(compacted(error))).await;
-                        return;
-                    }
-                    Ok(events) if events.is_empty() => {
-                        tokio::select! {
-                            changed = applied_index.changed() => if changed.is_err() { return },
-                            () = sender.closed() => return,
-                        }
-                    }
-                    Ok(events) => {
-                        for event in events {
-                            last = event.revision;
-                            let message = v1::RouteEvent {
-                                revision: event.revision,
-                                topic: event.key.clone(),
-                                deleted: event.payload.is_none(),
-                                route: event
-                                    .payload
-                                    .as_ref()
-                                    .map(|route| pharos_proto::convert::route_info(route, &network)),
-                            };
-                            if sender.send(Ok(message)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
+        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+            let events = applied.route_events.since(&matches, last, WATCH_BATCH_MAX)?;
+            Ok(events
+                .into_iter()
+                .map(|event| {
+                    let message = v1::RouteEvent {
+                        revision: event.revision,
+                        topic: event.key.clone(),
+                        deleted: event.payload.is_none(),
+                        route: event.payload.as_ref().map(|route| pharos_proto::convert::route_info(route, &network)),
+                    };
+                    (event.revision, message)
+                })
+                .collect())
         });
-        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+        Ok(tonic::Response::new(stream))
     }
 }
 

@@ -29,6 +29,18 @@ fn topic(name: &str, groups: &[&str], queues: u32) -> v1::TopicInfo {
     }
 }
 
+/// Registers one broker in `group` directly (no simulated process), so the group exists.
+async fn register_one_broker(client: &Client, group: &str) {
+    let request = v1::RegisterBrokerRequest {
+        group: group.into(),
+        name: "b".into(),
+        incarnation_id: "i".into(),
+        addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
+        ..Default::default()
+    };
+    client.register_broker(request).await.expect("register");
+}
+
 fn spawn(cluster: &Cluster, group: &str, name: &str, port: u16, priority: &str) -> BrokerProcess {
     let internal = format!("internal=127.0.0.1:{port}");
     let public = format!("public=127.0.0.2:{port}");
@@ -155,16 +167,7 @@ async fn racing_offset_commits_end_with_the_last_acknowledged_value() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = Cluster::start(options(3)).await.expect("cluster starts");
         let client = cluster.client();
-        client
-            .register_broker(v1::RegisterBrokerRequest {
-                group: "g1".into(),
-                name: "b".into(),
-                incarnation_id: "i".into(),
-                addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
-                ..Default::default()
-            })
-            .await
-            .expect("register");
+        register_one_broker(&client, "g1").await;
         client.create_topic(topic("t", &["g1"], 4)).await.expect("create topic");
 
         // 16 clients commit random-ish offsets on the same 4 keys at once.
@@ -235,16 +238,7 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = Cluster::start(options(1)).await.expect("node starts");
         let client = cluster.client();
-        client
-            .register_broker(v1::RegisterBrokerRequest {
-                group: "g1".into(),
-                name: "b".into(),
-                incarnation_id: "i".into(),
-                addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
-                ..Default::default()
-            })
-            .await
-            .expect("register");
+        register_one_broker(&client, "g1").await;
         client.create_topic(topic("ok", &["g1"], 2)).await.expect("create");
         let before = client.get_topic("ok", v1::Consistency::Linearizable).await.expect("get").revision;
 

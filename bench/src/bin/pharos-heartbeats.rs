@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use pharos_bench::percentile_ms;
 use pharos_chaos::{Cluster, ClusterOptions};
 use pharos_client::{Client, ClientOptions, v1};
 
@@ -23,13 +24,6 @@ struct Args {
     interval_ms: u64,
     #[arg(long, default_value_t = 64)]
     workers: u64,
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -136,8 +130,8 @@ async fn main() -> anyhow::Result<()> {
             "brokers": args.brokers, "duration_secs": args.duration_secs, "interval_ms": args.interval_ms,
             "heartbeats": latencies.len(), "errors": errors,
             "heartbeats_per_second": heartbeats_per_second.round(),
-            "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            "p50_ms": percentile_ms(&latencies, 0.50),
+            "p99_ms": percentile_ms(&latencies, 0.99),
             "max_ms": latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
             "raft_term_before": term_before, "raft_term_after": term_after,
             "fenced_brokers": fenced,

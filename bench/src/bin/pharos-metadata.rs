@@ -8,12 +8,11 @@
 //!
 //! Uses the release `pharos` next to this binary (or `$PHAROS_BIN`). Bounded; loopback only.
 
-use std::time::{Duration, Instant};
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pharos_bench::{drive, percentile_ms};
 use pharos_chaos::{Cluster, ClusterOptions};
-use pharos_client::{Client, ClientOptions, v1};
+use pharos_client::v1;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -39,13 +38,6 @@ enum Mode {
         #[arg(long, default_value_t = 1000)]
         batch: u32,
     },
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
 async fn setup(topics: u64, queues: u32) -> anyhow::Result<Cluster> {
@@ -78,62 +70,13 @@ async fn setup(topics: u64, queues: u32) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
-async fn run<F, Fut>(
-    clients: u64,
-    duration_secs: u64,
-    endpoints: Vec<String>,
-    work: F,
-) -> anyhow::Result<(Vec<Duration>, u64)>
-where
-    F: Fn(Client, u64, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let warmup_end = Instant::now() + Duration::from_secs(1);
-    let end = warmup_end + Duration::from_secs(duration_secs);
-    let mut tasks = Vec::new();
-    for index in 0..clients {
-        // Spread clients over the nodes: local reads are served by whichever node is asked.
-        let mut rotated = endpoints.clone();
-        rotated.rotate_left(index as usize % endpoints.len());
-        let client = Client::with_options(rotated, ClientOptions { attempts_max: 10, ..Default::default() })?;
-        let work = work.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut round = 0u64;
-            while Instant::now() < end {
-                round += 1;
-                let sent = Instant::now();
-                let ok = work(client.clone(), index, round).await;
-                if sent >= warmup_end {
-                    if ok {
-                        latencies.push(sent.elapsed());
-                    } else {
-                        errors += 1;
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (mut task_latencies, task_errors) = task.await?;
-        latencies.append(&mut task_latencies);
-        errors += task_errors;
-    }
-    latencies.sort();
-    Ok((latencies, errors))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().mode {
         Mode::Routes { clients, duration_secs, topics } => {
             let cluster = setup(topics, 8).await?;
             let (latencies, errors) =
-                run(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| async move {
+                drive(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| async move {
                     let topic = format!("topic-{}", (index + round) % topics);
                     client.get_route(&topic, "internal", false).await.is_ok()
                 })
@@ -144,14 +87,14 @@ async fn main() -> anyhow::Result<()> {
                     "mode": "routes", "clients": clients, "topics": topics, "duration_secs": duration_secs,
                     "lookups": latencies.len(), "errors": errors,
                     "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
-                    "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99), "max_ms": percentile(&latencies, 1.0),
+                    "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
                 })
             );
         }
         Mode::Offsets { clients, duration_secs, batch } => {
             let cluster = setup(1, 256).await?;
             let (latencies, errors) =
-                run(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| async move {
+                drive(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| async move {
                     let offsets = (0..batch)
                         .map(|queue| v1::OffsetEntry {
                             consumer_group: format!("cg-{index}"),
@@ -171,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
                     "mode": "offsets", "clients": clients, "batch": batch, "duration_secs": duration_secs,
                     "requests": latencies.len(), "errors": errors, "requests_per_second": requests.round(),
                     "offsets_per_second": (requests * f64::from(batch)).round(),
-                    "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99), "max_ms": percentile(&latencies, 1.0),
+                    "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
                 })
             );
         }

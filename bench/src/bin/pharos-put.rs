@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pharos_bench::{drive, percentile_ms};
 use pharos_chaos::{Cluster, ClusterOptions};
 use pharos_client::{Client, ClientOptions};
 
@@ -38,56 +39,22 @@ enum Mode {
     },
 }
 
-fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
-
 async fn throughput(clients: u64, duration_secs: u64, value_bytes: usize) -> anyhow::Result<()> {
     let cluster = Cluster::start(ClusterOptions::default()).await.context("starting the cluster")?;
-    let endpoints = cluster.client_endpoints();
-    let warmup_end = Instant::now() + Duration::from_secs(1);
-    let end = warmup_end + Duration::from_secs(duration_secs);
-    let mut tasks = Vec::new();
-    for client_index in 0..clients {
-        let client = Client::with_options(endpoints.clone(), ClientOptions { attempts_max: 10, ..Default::default() })?;
-        let value = vec![b'v'; value_bytes];
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut sequence = 0u64;
-            while Instant::now() < end {
-                sequence += 1;
-                let sent = Instant::now();
-                let result = client.put(format!("bench/{client_index}/{sequence}"), value.clone()).await;
-                if sent >= warmup_end {
-                    match result {
-                        Ok(_) => latencies.push(sent.elapsed()),
-                        Err(_) => errors += 1,
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (mut task_latencies, task_errors) = task.await?;
-        latencies.append(&mut task_latencies);
-        errors += task_errors;
-    }
-    latencies.sort();
+    let value = vec![b'v'; value_bytes];
+    let (latencies, errors) = drive(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| {
+        let value = value.clone();
+        async move { client.put(format!("bench/{index}/{round}"), value).await.is_ok() }
+    })
+    .await?;
     println!(
         "{}",
         serde_json::json!({
             "mode": "throughput", "clients": clients, "duration_secs": duration_secs, "value_bytes": value_bytes,
             "writes": latencies.len(), "errors": errors,
             "writes_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
-            "p50_ms": percentile(&latencies, 0.50), "p99_ms": percentile(&latencies, 0.99),
-            "p999_ms": percentile(&latencies, 0.999), "max_ms": percentile(&latencies, 1.0),
+            "p50_ms": percentile_ms(&latencies, 0.50), "p99_ms": percentile_ms(&latencies, 0.99),
+            "p999_ms": percentile_ms(&latencies, 0.999), "max_ms": percentile_ms(&latencies, 1.0),
         })
     );
     Ok(())
@@ -125,7 +92,7 @@ async fn failover(rounds: u64) -> anyhow::Result<()> {
         serde_json::json!({
             "mode": "failover", "rounds": rounds,
             "kill_to_first_write_ms": measured.iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>(),
-            "min_ms": percentile(&measured, 0.0), "median_ms": percentile(&measured, 0.5), "max_ms": percentile(&measured, 1.0),
+            "min_ms": percentile_ms(&measured, 0.0), "median_ms": percentile_ms(&measured, 0.5), "max_ms": percentile_ms(&measured, 1.0),
         })
     );
     Ok(())
