@@ -64,6 +64,9 @@ pub enum Change {
     AuditDelete {
         index: u64,
     },
+    DrPut {
+        record: crate::dr::DrRecord,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -74,7 +77,7 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
     assert!(index > state.revision, "log index {index} not above revision {}", state.revision);
     let Some(request_id) = &command.request_id else {
         let mut changes = Vec::new();
-        let response = execute(state, index, &command.operation, &mut changes);
+        let response = execute(state, index, command, &mut changes);
         crate::audit::record(state, index, command, &response, &mut changes);
         return Applied { response, changes };
     };
@@ -105,14 +108,14 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
     }
 
     let mut changes = Vec::new();
-    let response = execute(state, index, &command.operation, &mut changes);
+    let response = execute(state, index, command, &mut changes);
     crate::audit::record(state, index, command, &response, &mut changes);
     remember(state, index, request_id, &response, &mut changes);
     Applied { response, changes }
 }
 
-fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut Vec<Change>) -> Response {
-    match operation {
+fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<Change>) -> Response {
+    match &command.operation {
         Operation::Noop => Response::Noop { revision: state.revision },
         Operation::Put { key, value } => {
             if let Err(error) = check_key(key).and_then(|()| check_value(value)) {
@@ -155,6 +158,7 @@ fn execute(state: &mut State, index: u64, operation: &Operation, changes: &mut V
         }
         Operation::Broker(operation) => crate::broker::execute(state, index, operation, changes),
         Operation::Topic(operation) => crate::topic::execute(state, index, operation, changes),
+        Operation::Dr(dr_command) => crate::dr::execute(state, index, command.issued_at_ms, dr_command, changes),
     }
 }
 

@@ -37,6 +37,7 @@ fn target(command: &Command) -> String {
         Operation::Topic(Topic::ResetOffsets { consumer_group, topic, to }) => {
             format!("consumer group {consumer_group} on topic {topic} to {to:?}")
         }
+        Operation::Dr(dr_command) => dr_command.describe(),
         other => other.kind().to_string(),
     }
 }

@@ -67,7 +67,7 @@ mod record {
         pub issued_at_ms: u64,
         #[prost(string, tag = "3")]
         pub actor: String,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24")]
+        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25")]
         pub operation: Option<Operation>,
     }
 
@@ -103,6 +103,8 @@ mod record {
         CommitOffsets(CommitOffsets),
         #[prost(message, tag = "24")]
         ResetOffsets(ResetOffsets),
+        #[prost(message, tag = "25")]
+        Dr(super::dr_record::Command),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -373,7 +375,7 @@ mod record {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Response {
-        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
+        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
         pub kind: Option<ResponseKind>,
     }
 
@@ -403,6 +405,8 @@ mod record {
         OffsetsCommitted(OffsetsCommitted),
         #[prost(message, tag = "12")]
         OffsetsReset(OffsetsReset),
+        #[prost(uint64, tag = "13")]
+        DrChanged(u64),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -485,6 +489,8 @@ mod record {
         pub offsets: Vec<SnapshotOffset>,
         #[prost(message, repeated, tag = "9")]
         pub audit: Vec<AuditRecord>,
+        #[prost(message, optional, tag = "10")]
+        pub dr: Option<super::dr_record::Record>,
     }
 }
 
@@ -509,6 +515,7 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
         }
         Operation::Broker(operation) => broker_operation_to_message(operation),
         Operation::Topic(operation) => topic_operation_to_message(operation),
+        Operation::Dr(command) => record::Operation::Dr(dr_record::command_to_message(command)),
     };
     frame(&record::Command {
         request_id: command
@@ -588,6 +595,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
                 })
                 .collect::<Result<_, DecodeError>>()?,
         }),
+        record::Operation::Dr(command) => Operation::Dr(dr_record::command_from_message(command)?),
         record::Operation::ResetOffsets(reset) => Operation::Topic(TopicOperation::ResetOffsets {
             consumer_group: reset.consumer_group,
             topic: reset.topic,
@@ -968,6 +976,11 @@ mod error_code {
     pub const TOPIC_HAS_CONSUMERS: u32 = 19;
     pub const OFFSET_BACKWARDS: u32 = 20;
     pub const INVALID_OFFSET_COMMIT: u32 = 21;
+    pub const INVALID_DR: u32 = 22;
+    pub const STALE_DR_STATE: u32 = 23;
+    pub const DR_OPERATION_IN_PROGRESS: u32 = 24;
+    pub const STALE_DR_OPERATION: u32 = 25;
+    pub const STALE_GENERATION: u32 = 26;
 }
 
 /// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
@@ -1026,6 +1039,15 @@ fn error_to_message(error: &CommandError) -> record::Error {
             (code::OFFSET_BACKWARDS, *current, u64::from(*queue_id), format!("{consumer_group}\0{topic}"), 0, None)
         }
         CommandError::InvalidOffsetCommit { reason } => (code::INVALID_OFFSET_COMMIT, 0, 0, reason.clone(), 0, None),
+        CommandError::InvalidDr { reason } => (code::INVALID_DR, 0, 0, reason.clone(), 0, None),
+        CommandError::StaleDrState { current } => (code::STALE_DR_STATE, *current, 0, String::new(), 0, None),
+        CommandError::DrOperationInProgress { operation_id } => {
+            (code::DR_OPERATION_IN_PROGRESS, *operation_id, 0, String::new(), 0, None)
+        }
+        CommandError::StaleDrOperation { operation_id, current } => {
+            (code::STALE_DR_OPERATION, *operation_id, 0, String::new(), 0, *current)
+        }
+        CommandError::StaleGeneration { current } => (code::STALE_GENERATION, *current, 0, String::new(), 0, None),
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -1067,6 +1089,11 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
             }
         }
         code::INVALID_OFFSET_COMMIT => CommandError::InvalidOffsetCommit { reason: text },
+        code::INVALID_DR => CommandError::InvalidDr { reason: text },
+        code::STALE_DR_STATE => CommandError::StaleDrState { current: first },
+        code::DR_OPERATION_IN_PROGRESS => CommandError::DrOperationInProgress { operation_id: first },
+        code::STALE_DR_OPERATION => CommandError::StaleDrOperation { operation_id: first, current: optional },
+        code::STALE_GENERATION => CommandError::StaleGeneration { current: first },
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }
@@ -1104,6 +1131,7 @@ fn response_to_message(response: &Response) -> record::Response {
         Response::OffsetsReset { revision, queues_reset } => {
             Kind::OffsetsReset(record::OffsetsReset { revision: *revision, queues_reset: *queues_reset })
         }
+        Response::DrChanged { revision } => Kind::DrChanged(*revision),
         Response::Error(error) => Kind::Error(error_to_message(error)),
     };
     record::Response { kind: Some(kind) }
@@ -1142,6 +1170,7 @@ fn response_from_message(message: record::Response) -> Result<Response, DecodeEr
         Kind::OffsetsReset(reset) => {
             Response::OffsetsReset { revision: reset.revision, queues_reset: reset.queues_reset }
         }
+        Kind::DrChanged(revision) => Response::DrChanged { revision },
         Kind::Error(error) => Response::Error(error_from_message(error)?),
     })
 }
@@ -1204,6 +1233,7 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
             })
             .collect(),
         audit: state.audit.values().map(audit_to_message).collect(),
+        dr: Some(dr_record::record_to_message(&state.dr)),
     })
 }
 
@@ -1211,6 +1241,9 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     let message: record::Snapshot = unframe(bytes)?;
     let mut state = State { revision: message.revision, next_broker_id: message.next_broker_id, ..State::default() };
+    if let Some(dr) = message.dr {
+        state.dr = dr_record::record_from_message(dr)?;
+    }
     for broker in message.brokers {
         let broker = broker_from_message(broker)?;
         state.brokers.insert(broker.broker_id, broker);
@@ -1250,4 +1283,382 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     }
     state.rebuild_indexes();
     Ok(state)
+}
+
+// ---- disaster recovery ----
+
+pub fn encode_dr_record(record: &crate::dr::DrRecord) -> Vec<u8> {
+    frame(&dr_record::record_to_message(record))
+}
+
+pub fn decode_dr_record(bytes: &[u8]) -> Result<crate::dr::DrRecord, DecodeError> {
+    dr_record::record_from_message(unframe(bytes)?)
+}
+
+mod dr_record {
+    //! Persisted formats of the DR record and commands. Tags are forever: never reuse one.
+
+    use super::DecodeError;
+    use crate::dr::{
+        AbandonedMember, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, ReplicationMode,
+        SwitchoverStep, SyncState,
+    };
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Operation {
+        #[prost(uint64, tag = "1")]
+        pub id: u64,
+        #[prost(string, tag = "2")]
+        pub from_region: String,
+        #[prost(string, tag = "3")]
+        pub to_region: String,
+        #[prost(uint32, tag = "4")]
+        pub step: u32,
+        #[prost(uint64, tag = "5")]
+        pub started_at_ms: u64,
+        #[prost(uint64, tag = "6")]
+        pub step_at_ms: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Finished {
+        #[prost(uint64, tag = "1")]
+        pub id: u64,
+        #[prost(string, tag = "2")]
+        pub from_region: String,
+        #[prost(string, tag = "3")]
+        pub to_region: String,
+        #[prost(uint64, tag = "4")]
+        pub started_at_ms: u64,
+        #[prost(uint64, tag = "5")]
+        pub finished_at_ms: u64,
+        #[prost(string, tag = "6")]
+        pub result: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Member {
+        #[prost(uint64, tag = "1")]
+        pub node_id: u64,
+        #[prost(string, tag = "2")]
+        pub client_addr: String,
+        #[prost(string, tag = "3")]
+        pub peer_addr: String,
+        #[prost(string, tag = "4")]
+        pub zone: String,
+        #[prost(string, tag = "5")]
+        pub region: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Failover {
+        #[prost(uint64, tag = "1")]
+        pub generation: u64,
+        #[prost(uint64, tag = "2")]
+        pub at_ms: u64,
+        #[prost(string, tag = "3")]
+        pub from_region: String,
+        #[prost(string, tag = "4")]
+        pub to_region: String,
+        #[prost(uint64, tag = "5")]
+        pub seed_node_id: u64,
+        #[prost(uint64, tag = "6")]
+        pub seed_last_log_index: u64,
+        #[prost(uint64, tag = "7")]
+        pub last_known_commit_index: u64,
+        #[prost(uint32, tag = "8")]
+        pub last_mode: u32,
+        #[prost(uint32, tag = "9")]
+        pub last_state: u32,
+        #[prost(uint64, tag = "10")]
+        pub last_dr_state_id: u64,
+        #[prost(bool, tag = "11")]
+        pub rpo_zero: bool,
+        #[prost(message, repeated, tag = "12")]
+        pub abandoned_members: Vec<Member>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Record {
+        #[prost(string, tag = "1")]
+        pub primary_region: String,
+        #[prost(string, tag = "2")]
+        pub dr_region: String,
+        #[prost(uint32, tag = "3")]
+        pub mode: u32,
+        #[prost(uint32, tag = "4")]
+        pub state: u32,
+        #[prost(uint64, tag = "5")]
+        pub dr_state_id: u64,
+        #[prost(uint64, tag = "6")]
+        pub dr_sync_timeout_ms: u64,
+        #[prost(uint64, tag = "7")]
+        pub generation: u64,
+        #[prost(message, optional, tag = "8")]
+        pub operation: Option<Operation>,
+        #[prost(message, optional, tag = "9")]
+        pub last_operation: Option<Finished>,
+        #[prost(message, optional, tag = "10")]
+        pub last_failover: Option<Failover>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Regions {
+        #[prost(string, tag = "1")]
+        pub primary_region: String,
+        #[prost(string, tag = "2")]
+        pub dr_region: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SetMode {
+        #[prost(uint32, tag = "1")]
+        pub mode: u32,
+        #[prost(uint64, tag = "2")]
+        pub dr_sync_timeout_ms: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SwitchState {
+        #[prost(uint64, tag = "1")]
+        pub expected_dr_state_id: u64,
+        #[prost(uint32, tag = "2")]
+        pub state: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Advance {
+        #[prost(uint64, tag = "1")]
+        pub operation_id: u64,
+        #[prost(uint32, tag = "2")]
+        pub step: u32,
+        #[prost(string, optional, tag = "3")]
+        pub error: Option<String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Command {
+        #[prost(oneof = "Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
+        pub kind: Option<Kind>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Configure(Regions),
+        #[prost(message, tag = "2")]
+        SetMode(SetMode),
+        #[prost(message, tag = "3")]
+        SwitchState(SwitchState),
+        #[prost(message, tag = "4")]
+        BeginSwitchover(Regions),
+        #[prost(message, tag = "5")]
+        AdvanceSwitchover(Advance),
+        #[prost(message, tag = "6")]
+        FinishSwitchover(Advance),
+        #[prost(message, tag = "7")]
+        CompleteFailover(Failover),
+    }
+
+    fn mode_code(mode: ReplicationMode) -> u32 {
+        match mode {
+            ReplicationMode::Majority => 1,
+            ReplicationMode::DrSync => 2,
+        }
+    }
+
+    fn mode_from_code(code: u32) -> Result<ReplicationMode, DecodeError> {
+        match code {
+            1 => Ok(ReplicationMode::Majority),
+            2 => Ok(ReplicationMode::DrSync),
+            other => Err(DecodeError::Malformed(format!("unknown replication mode {other}"))),
+        }
+    }
+
+    fn state_code(state: SyncState) -> u32 {
+        match state {
+            SyncState::Sync => 1,
+            SyncState::Async => 2,
+            SyncState::SyncRecover => 3,
+        }
+    }
+
+    fn state_from_code(code: u32) -> Result<SyncState, DecodeError> {
+        match code {
+            1 => Ok(SyncState::Sync),
+            2 => Ok(SyncState::Async),
+            3 => Ok(SyncState::SyncRecover),
+            other => Err(DecodeError::Malformed(format!("unknown DR sync state {other}"))),
+        }
+    }
+
+    fn step_from_code(code: u32) -> Result<SwitchoverStep, DecodeError> {
+        SwitchoverStep::from_code(code).ok_or_else(|| DecodeError::Malformed(format!("unknown switchover step {code}")))
+    }
+
+    fn failover_to_message(record: &FailoverRecord) -> Failover {
+        Failover {
+            generation: record.generation,
+            at_ms: record.at_ms,
+            from_region: record.from_region.clone(),
+            to_region: record.to_region.clone(),
+            seed_node_id: record.seed_node_id,
+            seed_last_log_index: record.seed_last_log_index,
+            last_known_commit_index: record.last_known_commit_index,
+            last_mode: mode_code(record.last_mode),
+            last_state: state_code(record.last_state),
+            last_dr_state_id: record.last_dr_state_id,
+            rpo_zero: record.rpo_zero,
+            abandoned_members: record
+                .abandoned_members
+                .iter()
+                .map(|member| Member {
+                    node_id: member.node_id,
+                    client_addr: member.client_addr.clone(),
+                    peer_addr: member.peer_addr.clone(),
+                    zone: member.zone.clone(),
+                    region: member.region.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn failover_from_message(message: Failover) -> Result<FailoverRecord, DecodeError> {
+        Ok(FailoverRecord {
+            generation: message.generation,
+            at_ms: message.at_ms,
+            from_region: message.from_region,
+            to_region: message.to_region,
+            seed_node_id: message.seed_node_id,
+            seed_last_log_index: message.seed_last_log_index,
+            last_known_commit_index: message.last_known_commit_index,
+            last_mode: mode_from_code(message.last_mode)?,
+            last_state: state_from_code(message.last_state)?,
+            last_dr_state_id: message.last_dr_state_id,
+            rpo_zero: message.rpo_zero,
+            abandoned_members: message
+                .abandoned_members
+                .into_iter()
+                .map(|member| AbandonedMember {
+                    node_id: member.node_id,
+                    client_addr: member.client_addr,
+                    peer_addr: member.peer_addr,
+                    zone: member.zone,
+                    region: member.region,
+                })
+                .collect(),
+        })
+    }
+
+    pub fn record_to_message(record: &DrRecord) -> Record {
+        Record {
+            primary_region: record.primary_region.clone(),
+            dr_region: record.dr_region.clone(),
+            mode: mode_code(record.mode),
+            state: state_code(record.state),
+            dr_state_id: record.dr_state_id,
+            dr_sync_timeout_ms: record.dr_sync_timeout_ms,
+            generation: record.generation,
+            operation: record.operation.as_ref().map(|operation| Operation {
+                id: operation.id,
+                from_region: operation.from_region.clone(),
+                to_region: operation.to_region.clone(),
+                step: operation.step.code(),
+                started_at_ms: operation.started_at_ms,
+                step_at_ms: operation.step_at_ms,
+            }),
+            last_operation: record.last_operation.as_ref().map(|finished| Finished {
+                id: finished.id,
+                from_region: finished.from_region.clone(),
+                to_region: finished.to_region.clone(),
+                started_at_ms: finished.started_at_ms,
+                finished_at_ms: finished.finished_at_ms,
+                result: finished.result.clone(),
+            }),
+            last_failover: record.last_failover.as_ref().map(failover_to_message),
+        }
+    }
+
+    pub fn record_from_message(message: Record) -> Result<DrRecord, DecodeError> {
+        Ok(DrRecord {
+            primary_region: message.primary_region,
+            dr_region: message.dr_region,
+            mode: mode_from_code(message.mode)?,
+            state: state_from_code(message.state)?,
+            dr_state_id: message.dr_state_id,
+            dr_sync_timeout_ms: message.dr_sync_timeout_ms,
+            generation: message.generation,
+            operation: match message.operation {
+                Some(operation) => Some(DrOperation {
+                    id: operation.id,
+                    from_region: operation.from_region,
+                    to_region: operation.to_region,
+                    step: step_from_code(operation.step)?,
+                    started_at_ms: operation.started_at_ms,
+                    step_at_ms: operation.step_at_ms,
+                }),
+                None => None,
+            },
+            last_operation: message.last_operation.map(|finished| FinishedOperation {
+                id: finished.id,
+                from_region: finished.from_region,
+                to_region: finished.to_region,
+                started_at_ms: finished.started_at_ms,
+                finished_at_ms: finished.finished_at_ms,
+                result: finished.result,
+            }),
+            last_failover: message.last_failover.map(failover_from_message).transpose()?,
+        })
+    }
+
+    pub fn command_to_message(command: &DrCommand) -> Command {
+        let kind = match command {
+            DrCommand::Configure { primary_region, dr_region } => {
+                Kind::Configure(Regions { primary_region: primary_region.clone(), dr_region: dr_region.clone() })
+            }
+            DrCommand::SetMode { mode, dr_sync_timeout_ms } => {
+                Kind::SetMode(SetMode { mode: mode_code(*mode), dr_sync_timeout_ms: *dr_sync_timeout_ms })
+            }
+            DrCommand::SwitchState { expected_dr_state_id, state } => Kind::SwitchState(SwitchState {
+                expected_dr_state_id: *expected_dr_state_id,
+                state: state_code(*state),
+            }),
+            DrCommand::BeginSwitchover { from_region, to_region } => {
+                Kind::BeginSwitchover(Regions { primary_region: from_region.clone(), dr_region: to_region.clone() })
+            }
+            DrCommand::AdvanceSwitchover { operation_id, step } => {
+                Kind::AdvanceSwitchover(Advance { operation_id: *operation_id, step: step.code(), error: None })
+            }
+            DrCommand::FinishSwitchover { operation_id, error } => {
+                Kind::FinishSwitchover(Advance { operation_id: *operation_id, step: 0, error: error.clone() })
+            }
+            DrCommand::CompleteFailover(record) => Kind::CompleteFailover(failover_to_message(record)),
+        };
+        Command { kind: Some(kind) }
+    }
+
+    pub fn command_from_message(message: Command) -> Result<DrCommand, DecodeError> {
+        Ok(match message.kind.ok_or(DecodeError::UnknownCommandKind)? {
+            Kind::Configure(regions) => {
+                DrCommand::Configure { primary_region: regions.primary_region, dr_region: regions.dr_region }
+            }
+            Kind::SetMode(set) => {
+                DrCommand::SetMode { mode: mode_from_code(set.mode)?, dr_sync_timeout_ms: set.dr_sync_timeout_ms }
+            }
+            Kind::SwitchState(switch) => DrCommand::SwitchState {
+                expected_dr_state_id: switch.expected_dr_state_id,
+                state: state_from_code(switch.state)?,
+            },
+            Kind::BeginSwitchover(regions) => {
+                DrCommand::BeginSwitchover { from_region: regions.primary_region, to_region: regions.dr_region }
+            }
+            Kind::AdvanceSwitchover(advance) => {
+                DrCommand::AdvanceSwitchover { operation_id: advance.operation_id, step: step_from_code(advance.step)? }
+            }
+            Kind::FinishSwitchover(advance) => {
+                DrCommand::FinishSwitchover { operation_id: advance.operation_id, error: advance.error }
+            }
+            Kind::CompleteFailover(failover) => DrCommand::CompleteFailover(failover_from_message(failover)?),
+        })
+    }
 }

@@ -49,6 +49,7 @@ pub enum Operation {
     },
     Broker(crate::broker::BrokerOperation),
     Topic(crate::topic::TopicOperation),
+    Dr(crate::dr::DrCommand),
 }
 
 impl Operation {
@@ -62,6 +63,7 @@ impl Operation {
                 | Operation::Topic(
                     Topic::Create(_) | Topic::Update(_) | Topic::Delete { .. } | Topic::ResetOffsets { .. }
                 )
+                | Operation::Dr(_)
         )
     }
 
@@ -74,6 +76,7 @@ impl Operation {
             Operation::CompareAndSet { .. } => "compare_and_set",
             Operation::Broker(operation) => operation.kind(),
             Operation::Topic(operation) => operation.kind(),
+            Operation::Dr(command) => command.kind(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod broker;
 pub mod codec;
 pub mod command;
+pub mod dr;
 pub mod limits;
 pub mod state;
 pub mod topic;
@@ -22,6 +23,10 @@ pub use audit::AuditRecord;
 pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
 pub use codec::DecodeError;
 pub use command::{Command, Compare, Operation, RequestId};
+pub use dr::{
+    AbandonedMember, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, ReplicationMode,
+    SwitchoverStep, SyncState,
+};
 pub use state::{CommandError, KvRecord, Response, Session, State};
 pub use topic::{
     GroupRoute, MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Route,

@@ -67,6 +67,16 @@ pub enum CommandError {
     OffsetBackwards { consumer_group: String, topic: String, queue_id: u32, current: u64 },
     #[error("invalid offset commit: {reason}")]
     InvalidOffsetCommit { reason: String },
+    #[error("invalid DR command: {reason}")]
+    InvalidDr { reason: String },
+    #[error("stale DR state id: current is {current}")]
+    StaleDrState { current: u64 },
+    #[error("DR operation {operation_id} is in progress; wait for it to finish")]
+    DrOperationInProgress { operation_id: u64 },
+    #[error("DR operation {operation_id} is not the current one (current: {})", current.map_or("none".to_string(), |id| id.to_string()))]
+    StaleDrOperation { operation_id: u64, current: Option<u64> },
+    #[error("stale generation: the cluster is at generation {current}")]
+    StaleGeneration { current: u64 },
 }
 
 /// The answer to one command.
@@ -115,6 +125,9 @@ pub enum Response {
         revision: u64,
         queues_reset: u64,
     },
+    DrChanged {
+        revision: u64,
+    },
     Error(CommandError),
 }
 
@@ -147,6 +160,8 @@ pub struct State {
     pub offsets: BTreeMap<crate::topic::OffsetKey, crate::topic::OffsetRecord>,
     /// Administrative changes by log index (bounded, see `limits::AUDIT_RECORDS_MAX`).
     pub audit: BTreeMap<u64, crate::audit::AuditRecord>,
+    /// Placement policy, replication mode, generation and DR operations (DESIGN.md §6).
+    pub dr: crate::dr::DrRecord,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
     pub(crate) session_activity: BTreeSet<(u64, String)>,
@@ -197,6 +212,7 @@ impl State {
         for record in self.audit.values() {
             hasher.update(crate::codec::encode_audit_record(record));
         }
+        hasher.update(crate::codec::encode_dr_record(&self.dr));
         for (client_id, session) in &self.sessions {
             hasher.update((client_id.len() as u64).to_be_bytes());
             hasher.update(client_id.as_bytes());

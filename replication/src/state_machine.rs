@@ -30,6 +30,7 @@ const KEY_APPLIED: &str = "applied";
 const KEY_MEMBERSHIP: &str = "membership";
 const KEY_REVISION: &str = "revision";
 const KEY_NEXT_BROKER_ID: &str = "next_broker_id";
+const KEY_DR: &str = "dr";
 const SNAPSHOT_FILE: &str = "current.snapshot";
 
 /// What readers see: the state plus the log position it reflects.
@@ -95,6 +96,9 @@ impl StateMachineStore {
         }
         if let Some(bytes) = storage.sm_meta.get(KEY_NEXT_BROKER_ID).map_err(io_error)? {
             state.next_broker_id = read_u64(&bytes)?;
+        }
+        if let Some(bytes) = storage.sm_meta.get(KEY_DR).map_err(io_error)? {
+            state.dr = meta_codec::decode_dr_record(&bytes).map_err(io_error)?;
         }
         state.rebuild_indexes();
         if let Some(bytes) = storage.sm_meta.get(KEY_REVISION).map_err(io_error)? {
@@ -367,6 +371,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 batch.insert(&storage.sm_groups, group.name.clone(), meta_codec::encode_group(group));
             }
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, state.next_broker_id.to_be_bytes().to_vec());
+            batch.insert(&storage.sm_meta, KEY_DR, meta_codec::encode_dr_record(&state.dr));
             for topic in state.topics.values() {
                 batch.insert(&storage.sm_topics, topic.spec.name.clone(), meta_codec::encode_topic(topic));
             }
@@ -461,6 +466,7 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
         Change::NextBrokerId { next_broker_id } => {
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
         }
+        Change::DrPut { record } => batch.insert(&storage.sm_meta, KEY_DR, meta_codec::encode_dr_record(&record)),
     }
 }
 
