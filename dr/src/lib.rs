@@ -1,11 +1,15 @@
 //! Pharos decision logic as pure planners: broker liveness and leases, broker-group master
-//! election, and (later) region switchover / failover / failback.
+//! election, the `dr-sync` replication state machine, planned region switchover and unplanned
+//! region failover.
 //!
 //! Planners are plain functions over plain data: time and randomness are passed in, and they
 //! return the actions to take; the leader's runtime (in `pharos-server`) observes, calls them,
 //! and commits their actions. This crate must never import tokio, tonic or the filesystem.
 
 pub mod election;
+pub mod failover;
+pub mod switchover;
+pub mod sync_mode;
 
 /// How many voters of `voter_count` may fail while a majority survives.
 pub fn tolerated_voter_failures(voter_count: usize) -> usize {

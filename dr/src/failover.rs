@@ -1,0 +1,226 @@
+//! Unplanned region failover as a pure planner (DESIGN.md §6).
+//!
+//! When the primary region is gone, the surviving nodes of the target region re-form the cluster
+//! from their own state: the one holding the longest log (by last log id) becomes the seed of a
+//! new generation, the others re-join it. The plan says what may have been lost: entries the old
+//! leader had committed beyond the seed's log, and whether the last DR state the survivors knew
+//! (`dr-sync`/`sync`) promised RPO = 0.
+
+use pharos_meta::{AbandonedMember, DrRecord, FailoverRecord, ReplicationMode, SyncState};
+
+/// What one surviving node reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survivor {
+    pub node_id: u64,
+    pub generation: u64,
+    /// `(term, index)` of its last log entry.
+    pub last_log: (u64, u64),
+    /// Highest commit index it heard of from the old leader.
+    pub known_commit_index: u64,
+    /// The DR record it last applied.
+    pub dr: DrRecord,
+}
+
+/// A member of the old configuration (from the survivors' membership).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldMember {
+    pub node_id: u64,
+    pub client_addr: String,
+    pub peer_addr: String,
+    pub zone: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub seed_node_id: u64,
+    /// The other survivors: they re-join the seed.
+    pub rejoining: Vec<u64>,
+    /// What the new generation's first entry records (`at_ms` is stamped when it is proposed).
+    pub record: FailoverRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("refusing without --force: an unplanned failover may lose acknowledged writes")]
+    NotForced,
+    #[error("the primary region still answers (nodes {nodes:?}): use `dr switchover` instead")]
+    PrimaryAnswers { nodes: Vec<u64> },
+    #[error("no surviving node of region {region} answered")]
+    NoSurvivor { region: String },
+    #[error("{region} is not a region of this cluster's members")]
+    UnknownRegion { region: String },
+}
+
+/// Plans a failover into `to_region`. `primary_answering` lists old-region nodes that still
+/// answered a probe; any of them refuses the failover.
+pub fn plan(
+    to_region: &str,
+    force: bool,
+    old_members: &[OldMember],
+    primary_answering: &[u64],
+    survivors: &[Survivor],
+) -> Result<Plan, Refusal> {
+    if !force {
+        return Err(Refusal::NotForced);
+    }
+    if !old_members.iter().any(|member| member.region == to_region) {
+        return Err(Refusal::UnknownRegion { region: to_region.to_string() });
+    }
+    if !primary_answering.is_empty() {
+        return Err(Refusal::PrimaryAnswers { nodes: primary_answering.to_vec() });
+    }
+    // Longest log first; the lower node id breaks ties so every planner picks the same seed.
+    let seed = survivors
+        .iter()
+        .max_by_key(|survivor| (survivor.last_log, std::cmp::Reverse(survivor.node_id)))
+        .ok_or_else(|| Refusal::NoSurvivor { region: to_region.to_string() })?;
+    // The most recent DR state any survivor applied is the best knowledge of the old primary's.
+    let dr = survivors.iter().map(|survivor| &survivor.dr).max_by_key(|dr| dr.dr_state_id).unwrap_or(&seed.dr);
+    let generation =
+        survivors.iter().map(|survivor| survivor.generation.max(survivor.dr.generation)).max().unwrap_or(1) + 1;
+    let from_region = if dr.primary_region.is_empty() {
+        old_members
+            .iter()
+            .find(|member| member.region != to_region)
+            .map(|member| member.region.clone())
+            .unwrap_or_default()
+    } else {
+        dr.primary_region.clone()
+    };
+    let record = FailoverRecord {
+        generation,
+        at_ms: 0,
+        from_region,
+        to_region: to_region.to_string(),
+        seed_node_id: seed.node_id,
+        seed_last_log_index: seed.last_log.1,
+        last_known_commit_index: survivors.iter().map(|survivor| survivor.known_commit_index).max().unwrap_or(0),
+        last_mode: dr.mode,
+        last_state: dr.state,
+        last_dr_state_id: dr.dr_state_id,
+        rpo_zero: dr.mode == ReplicationMode::DrSync && dr.state == SyncState::Sync,
+        abandoned_members: old_members
+            .iter()
+            .filter(|member| member.region != to_region)
+            .map(|member| AbandonedMember {
+                node_id: member.node_id,
+                client_addr: member.client_addr.clone(),
+                peer_addr: member.peer_addr.clone(),
+                zone: member.zone.clone(),
+                region: member.region.clone(),
+            })
+            .collect(),
+    };
+    let rejoining = survivors.iter().map(|survivor| survivor.node_id).filter(|id| *id != seed.node_id).collect();
+    Ok(Plan { seed_node_id: seed.node_id, rejoining, record })
+}
+
+/// One line per loss the operator must know about.
+pub fn loss_report(record: &FailoverRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    let missing_committed = record.last_known_commit_index.saturating_sub(record.seed_last_log_index);
+    if missing_committed > 0 {
+        lines.push(format!(
+            "{missing_committed} committed entries ({}..={}) are not on any survivor and are lost",
+            record.seed_last_log_index + 1,
+            record.last_known_commit_index
+        ));
+    }
+    if record.rpo_zero {
+        lines.push(format!(
+            "last DR state was dr-sync/sync (state id {}): every write acknowledged while it held is here \
+             (RPO = 0); if the primary ran on for longer than dr_sync_timeout after losing this region it \
+             switched to async first, and writes after that switch are not here",
+            record.last_dr_state_id
+        ));
+    } else {
+        lines.push(format!(
+            "last DR state was {}/{} (state id {}): writes acknowledged by the old primary after log index {} \
+             may be lost (RPO > 0)",
+            record.last_mode.as_str(),
+            record.last_state.as_str(),
+            record.last_dr_state_id,
+            record.seed_last_log_index
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old(node_id: u64, region: &str) -> OldMember {
+        OldMember {
+            node_id,
+            client_addr: format!("127.0.0.1:{node_id}0"),
+            peer_addr: format!("127.0.0.1:{node_id}1"),
+            zone: format!("z{node_id}"),
+            region: region.into(),
+        }
+    }
+
+    fn members() -> Vec<OldMember> {
+        vec![old(1, "r1"), old(2, "r1"), old(3, "r1"), old(4, "r2"), old(5, "r2")]
+    }
+
+    fn survivor(node_id: u64, last_log: (u64, u64), dr_state_id: u64, state: SyncState) -> Survivor {
+        Survivor {
+            node_id,
+            generation: 1,
+            last_log,
+            known_commit_index: last_log.1 - 1,
+            dr: DrRecord {
+                primary_region: "r1".into(),
+                dr_region: "r2".into(),
+                mode: ReplicationMode::DrSync,
+                state,
+                dr_state_id,
+                ..DrRecord::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_longest_log_seeds_the_next_generation() {
+        let survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
+        let plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        assert_eq!((plan.seed_node_id, plan.rejoining.clone()), (5, vec![4]));
+        assert_eq!(plan.record.generation, 2);
+        assert_eq!((plan.record.from_region.as_str(), plan.record.to_region.as_str()), ("r1", "r2"));
+        assert_eq!((plan.record.seed_last_log_index, plan.record.last_known_commit_index), (52, 51));
+        assert!(plan.record.rpo_zero);
+        assert_eq!(
+            plan.record.abandoned_members.iter().map(|member| member.node_id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(loss_report(&plan.record).len(), 1);
+
+        // A higher term beats a longer log; equal logs pick the lower id.
+        let survivors = [survivor(4, (4, 40), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
+        assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
+        let survivors = [survivor(5, (3, 52), 10, SyncState::Sync), survivor(4, (3, 52), 10, SyncState::Sync)];
+        assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
+    }
+
+    #[test]
+    fn async_state_reports_possible_loss_past_the_seed_log() {
+        let survivors = [survivor(4, (3, 50), 12, SyncState::Async), survivor(5, (3, 45), 10, SyncState::Sync)];
+        let mut plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        assert!(!plan.record.rpo_zero, "the newest DR state known (id 12) was async");
+        plan.record.last_known_commit_index = 60;
+        let report = loss_report(&plan.record);
+        assert_eq!(report[0], "10 committed entries (51..=60) are not on any survivor and are lost");
+        assert!(report[1].contains("after log index 50 may be lost"), "{}", report[1]);
+    }
+
+    #[test]
+    fn refuses_without_force_while_the_primary_answers_or_without_survivors() {
+        let survivors = [survivor(4, (3, 50), 10, SyncState::Sync)];
+        assert_eq!(plan("r2", false, &members(), &[], &survivors), Err(Refusal::NotForced));
+        assert_eq!(plan("r2", true, &members(), &[2], &survivors), Err(Refusal::PrimaryAnswers { nodes: vec![2] }));
+        assert_eq!(plan("r2", true, &members(), &[], &[]), Err(Refusal::NoSurvivor { region: "r2".into() }));
+        assert_eq!(plan("r9", true, &members(), &[], &survivors), Err(Refusal::UnknownRegion { region: "r9".into() }));
+    }
+}
