@@ -19,6 +19,7 @@ pub use error::ClientError;
 pub use pharos_proto::v1;
 use pharos_proto::v1::broker_service_client::BrokerServiceClient;
 use pharos_proto::v1::cluster_service_client::ClusterServiceClient;
+use pharos_proto::v1::dr_service_client::DrServiceClient;
 use pharos_proto::v1::kv_service_client::KvServiceClient;
 use pharos_proto::v1::offset_service_client::OffsetServiceClient;
 use pharos_proto::v1::topic_service_client::TopicServiceClient;
@@ -158,6 +159,11 @@ impl Client {
                     .map(str::to_string);
                 self.advance(index, leader_addr.as_deref());
                 Next::Retry { pause: leader_addr.is_none() }
+            }
+            // An old-generation node (failed over without it): another endpoint may be current.
+            (_, "FENCED") => {
+                self.advance(index, None);
+                Next::Retry { pause: false }
             }
             (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled, _)
             | (tonic::Code::Unknown, "")
@@ -581,5 +587,78 @@ impl Client {
     pub async fn list_audit(&self, limit: u32) -> Result<v1::ListAuditResponse, ClientError> {
         let request = v1::ListAuditRequest { limit, consistency: v1::Consistency::Linearizable as i32 };
         self.call(|channel| async move { ClusterServiceClient::new(channel).list_audit(request).await }).await
+    }
+
+    // ---- disaster recovery ----
+
+    /// DR status as seen by whichever node answers (lag figures only from the leader).
+    pub async fn dr_status(&self) -> Result<v1::DrStatusResponse, ClientError> {
+        self.call(|channel| async move { DrServiceClient::new(channel).status(v1::DrStatusRequest {}).await }).await
+    }
+
+    pub async fn dr_configure(
+        &self,
+        primary_region: &str,
+        dr_region: &str,
+    ) -> Result<v1::DrChangeResponse, ClientError> {
+        let request =
+            v1::DrConfigureRequest { primary_region: primary_region.to_string(), dr_region: dr_region.to_string() };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { DrServiceClient::new(channel).configure(request).await }
+        })
+        .await
+    }
+
+    /// `mode` is `majority` or `dr-sync`; `dr_sync_timeout_ms` 0 keeps the current timeout.
+    pub async fn dr_set_mode(&self, mode: &str, dr_sync_timeout_ms: u64) -> Result<v1::DrChangeResponse, ClientError> {
+        let request = v1::DrSetModeRequest { mode: mode.to_string(), dr_sync_timeout_ms };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { DrServiceClient::new(channel).set_mode(request).await }
+        })
+        .await
+    }
+
+    pub async fn dr_switchover(&self, to_region: &str, dry_run: bool) -> Result<v1::SwitchoverResponse, ClientError> {
+        let request = v1::SwitchoverRequest { to_region: to_region.to_string(), dry_run };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { DrServiceClient::new(channel).switchover(request).await }
+        })
+        .await
+    }
+
+    /// Unplanned failover: send it to a surviving node of `to_region`.
+    pub async fn dr_failover(
+        &self,
+        to_region: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<v1::RegionFailoverResponse, ClientError> {
+        let request = v1::RegionFailoverRequest { to_region: to_region.to_string(), force, dry_run };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { DrServiceClient::new(channel).failover(request).await }
+        })
+        .await
+    }
+
+    pub async fn dr_failback(&self) -> Result<v1::FailbackResponse, ClientError> {
+        self.call(|channel| async move { DrServiceClient::new(channel).failback(v1::FailbackRequest {}).await }).await
+    }
+
+    /// A node's own log position and DR record (node to node, during a failover).
+    pub async fn survey(&self) -> Result<v1::SurveyResponse, ClientError> {
+        self.call(|channel| async move { DrServiceClient::new(channel).survey(v1::SurveyRequest {}).await }).await
+    }
+
+    /// Asks a node to re-form (node to node, during a failover or failback).
+    pub async fn reform(&self, request: v1::ReformRequest) -> Result<v1::ReformResponse, ClientError> {
+        self.call(|channel| {
+            let request = request.clone();
+            async move { DrServiceClient::new(channel).reform(request).await }
+        })
+        .await
     }
 }

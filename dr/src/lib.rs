@@ -22,9 +22,71 @@ pub fn zone_holds_majority(zone_voters: usize, voter_count: usize) -> bool {
     voter_count > 1 && zone_voters > voter_count / 2
 }
 
+/// Placement warnings for `cluster status` and `dr status` (DESIGN.md §6). `members` are
+/// `(node_id, zone, region, is_voter)`; `primary_region` / `dr_region` may be empty (unknown).
+pub fn placement_warnings(primary_region: &str, dr_region: &str, members: &[(u64, &str, &str, bool)]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let voters: Vec<&(u64, &str, &str, bool)> = members.iter().filter(|member| member.3).collect();
+    if voters.len() == 1 {
+        warnings.push("a single voter: losing it loses the cluster (no fault tolerance)".to_string());
+    }
+    let mut per_zone = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, zone, _, _) in &voters {
+        *per_zone.entry(zone).or_default() += 1;
+    }
+    for (zone, count) in per_zone {
+        if zone_holds_majority(count, voters.len()) {
+            warnings
+                .push(format!("zone {zone:?} holds {count} of {} voters: losing that zone loses quorum", voters.len()));
+        }
+    }
+    if !primary_region.is_empty() {
+        for (node_id, _, region, _) in voters.iter().filter(|member| member.2 != primary_region) {
+            warnings.push(format!(
+                "voter {node_id} is in region {region:?}, outside the primary region {primary_region:?}"
+            ));
+        }
+    }
+    let learner_regions: std::collections::BTreeSet<&str> =
+        members.iter().filter(|member| !member.3).map(|member| member.2).collect();
+    if dr_region.is_empty() {
+        if members.len() > 1 && !learner_regions.iter().any(|region| *region != primary_region) {
+            warnings.push("no learner in another region: losing this region loses the cluster".to_string());
+        }
+    } else if !learner_regions.contains(dr_region) {
+        warnings.push(format!("the DR region {dr_region:?} has no learner: a primary region loss loses data"));
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placement_warnings_name_zone_majorities_stray_voters_and_missing_learners() {
+        let spread = [(1, "a", "r1", true), (2, "b", "r1", true), (3, "c", "r1", true), (4, "d", "r2", false)];
+        assert!(placement_warnings("r1", "r2", &spread).is_empty());
+        let one_zone = [(1, "a", "r1", true), (2, "a", "r1", true), (3, "c", "r1", true), (4, "d", "r2", false)];
+        assert_eq!(
+            placement_warnings("r1", "r2", &one_zone),
+            vec!["zone \"a\" holds 2 of 3 voters: losing that zone loses quorum".to_string()]
+        );
+        let stray = [(1, "a", "r1", true), (2, "b", "r2", true), (3, "c", "r1", true)];
+        assert_eq!(
+            placement_warnings("r1", "r2", &stray),
+            vec![
+                "voter 2 is in region \"r2\", outside the primary region \"r1\"".to_string(),
+                "the DR region \"r2\" has no learner: a primary region loss loses data".to_string(),
+            ]
+        );
+        let single_region = [(1, "a", "r1", true), (2, "b", "r1", true), (3, "c", "r1", true)];
+        assert_eq!(
+            placement_warnings("", "", &single_region),
+            vec!["no learner in another region: losing this region loses the cluster".to_string()]
+        );
+        assert_eq!(placement_warnings("", "", &[(1, "a", "r1", true)]).len(), 1);
+    }
 
     #[test]
     fn majority_arithmetic() {

@@ -2,6 +2,8 @@
 //! Persisted in the data dir on first start; every peer RPC carries it and every receiver
 //! checks it (DESIGN.md §6: anything from another cluster or a lower generation is refused).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use pharos_proto::metadata;
 use pharos_proto::v1;
 use tonic::metadata::MetadataMap;
@@ -10,6 +12,8 @@ use crate::codec;
 use crate::storage::{Storage, io_error};
 
 const KEY_IDENTITY: &str = "identity";
+/// The highest generation this node has learned of, when higher than its own: it is fenced.
+const KEY_FENCED_BY: &str = "fenced_by_generation";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterIdentity {
@@ -81,5 +85,73 @@ impl ClusterIdentity {
             return Err(IdentityMismatch::Generation { local: self.generation, remote: remote_generation });
         }
         Ok(())
+    }
+}
+
+/// What a node knows about generations above its own (DESIGN.md §6, invariant 5). Once a node of
+/// generation `g` hears of generation `g' > g` (a peer refused it, or a peer or a broker spoke
+/// with `g'`), the lost region has been failed over without it: it persists the fact and from
+/// then on refuses every write and linearizable read, so it can never take writes back.
+#[derive(Debug)]
+pub struct GenerationFence {
+    local: u64,
+    /// Highest generation heard of; `local` while not fenced.
+    highest_seen: AtomicU64,
+    storage: Storage,
+}
+
+impl GenerationFence {
+    /// Loads what an earlier run of this node learned.
+    pub fn load(storage: &Storage, local: u64) -> std::io::Result<GenerationFence> {
+        let stored = match storage.raft_meta.get(KEY_FENCED_BY).map_err(io_error)? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes.as_ref().try_into().map_err(|_| io_error("fenced-by generation is not 8 bytes"))?,
+            ),
+            None => 0,
+        };
+        Ok(GenerationFence { local, highest_seen: AtomicU64::new(stored.max(local)), storage: storage.clone() })
+    }
+
+    pub fn local(&self) -> u64 {
+        self.local
+    }
+
+    /// The higher generation this node is fenced by, if any.
+    pub fn fenced_by(&self) -> Option<u64> {
+        let seen = self.highest_seen.load(Ordering::Acquire);
+        (seen > self.local).then_some(seen)
+    }
+
+    /// Records that generation `remote` exists. Persisted (fsynced) the first time it is higher
+    /// than anything known, so a restart stays fenced.
+    pub fn observe(&self, remote: u64) {
+        let previous = self.highest_seen.fetch_max(remote, Ordering::AcqRel);
+        if remote > previous && remote > self.local {
+            tracing::error!(
+                local = self.local,
+                remote,
+                "a newer generation exists: this node was failed over and now refuses writes (run `pharos dr failback`)"
+            );
+            let persisted = self
+                .storage
+                .raft_meta
+                .insert(KEY_FENCED_BY, remote.to_be_bytes())
+                .map_err(io_error)
+                .and_then(|()| self.storage.database.persist(fjall::PersistMode::SyncAll).map_err(io_error));
+            if let Err(error) = persisted {
+                tracing::error!(%error, "cannot persist the fence; it holds until this process stops");
+            }
+        }
+    }
+
+    /// Learns from gRPC metadata carrying a generation (a peer's refusal, a client's request).
+    pub fn observe_metadata(&self, metadata_map: &MetadataMap) {
+        if let Some(remote) = metadata_map
+            .get(metadata::GENERATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+        {
+            self.observe(remote);
+        }
     }
 }

@@ -12,11 +12,12 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod peer_service;
+pub mod reform;
 pub mod state_machine;
 pub mod storage;
 pub mod types;
 
-pub use identity::ClusterIdentity;
+pub use identity::{ClusterIdentity, GenerationFence};
 pub use log_store::LogStore;
 pub use node::{Node, NodeError, NodeStatus, RaftTuning};
 pub use state_machine::StateMachineStore;

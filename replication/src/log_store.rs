@@ -20,8 +20,8 @@ use crate::codec::{self, decode_entry, encode_entry, log_id_from_wire, log_id_to
 use crate::storage::{Storage, io_error};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
-const KEY_VOTE: &str = "vote";
-const KEY_COMMITTED: &str = "committed";
+pub(crate) const KEY_VOTE: &str = "vote";
+pub(crate) const KEY_COMMITTED: &str = "committed";
 const KEY_PURGED: &str = "last_purged";
 
 /// Log store and log reader (the same handles; readers are clones).

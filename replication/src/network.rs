@@ -20,7 +20,7 @@ use pharos_proto::v1::raft_service_client::RaftServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec;
-use crate::identity::ClusterIdentity;
+use crate::identity::{ClusterIdentity, GenerationFence};
 use crate::types::{NodeId, NodeInfo, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Largest snapshot chunk sent in one message.
@@ -32,12 +32,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct PeerNetwork {
     identity: Arc<ClusterIdentity>,
+    fence: Arc<GenerationFence>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl PeerNetwork {
-    pub fn new(identity: ClusterIdentity) -> Self {
-        PeerNetwork { identity: Arc::new(identity), channels: Arc::default() }
+    pub fn new(identity: ClusterIdentity, fence: Arc<GenerationFence>) -> Self {
+        PeerNetwork { identity: Arc::new(identity), fence, channels: Arc::default() }
     }
 
     fn channel(&self, peer_addr: &str) -> Result<Channel, String> {
@@ -66,7 +67,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024)
         });
-        PeerConnection { target, identity: self.identity.clone(), client }
+        PeerConnection { target, identity: self.identity.clone(), fence: self.fence.clone(), client }
     }
 }
 
@@ -75,11 +76,16 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 pub struct PeerConnection {
     target: NodeId,
     identity: Arc<ClusterIdentity>,
+    fence: Arc<GenerationFence>,
     /// `Err` holds why no channel could be made (a malformed address); every RPC reports it.
     client: Result<RaftServiceClient<Channel>, String>,
 }
 
-fn status_to_rpc_error(status: tonic::Status) -> RPCError<TypeConfig> {
+/// Maps a peer's error status; a refusal that names a higher generation fences this node.
+fn status_to_rpc_error(fence: &GenerationFence, status: tonic::Status) -> RPCError<TypeConfig> {
+    if status.code() == tonic::Code::FailedPrecondition {
+        fence.observe_metadata(status.metadata());
+    }
     match status.code() {
         tonic::Code::Unavailable | tonic::Code::FailedPrecondition => {
             RPCError::Unreachable(Unreachable::new(&AnyError::error(status.to_string())))
@@ -120,7 +126,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .client()?
             .append_entries(self.request(message, Some(option.hard_ttl())))
             .await
-            .map_err(status_to_rpc_error)?;
+            .map_err(|status| status_to_rpc_error(&self.fence, status))?;
         codec::append_response_from_wire(response.into_inner()).map_err(wire_error)
     }
 
@@ -140,9 +146,10 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             // No deadline on the stream itself: it lives as long as the replication session;
             // the leader's own heartbeat/timeout logic detects a dead follower.
             let request = self.request(input.map(|request| codec::append_request_to_wire(&request)), None);
-            let response = client.stream_append(request).await.map_err(status_to_rpc_error)?;
-            let output = response.into_inner().map(|item| {
-                let message = item.map_err(status_to_rpc_error)?;
+            let fence = self.fence.clone();
+            let response = client.stream_append(request).await.map_err(|status| status_to_rpc_error(&fence, status))?;
+            let output = response.into_inner().map(move |item| {
+                let message = item.map_err(|status| status_to_rpc_error(&fence, status))?;
                 codec::stream_result_from_wire(message).map_err(wire_error)
             });
             Ok(Box::pin(output) as BoxStream<'s, _>)
@@ -155,8 +162,11 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let message = codec::vote_request_to_wire(&request);
-        let response =
-            self.client()?.vote(self.request(message, Some(option.hard_ttl()))).await.map_err(status_to_rpc_error)?;
+        let response = self
+            .client()?
+            .vote(self.request(message, Some(option.hard_ttl())))
+            .await
+            .map_err(|status| status_to_rpc_error(&self.fence, status))?;
         codec::vote_response_from_wire(response.into_inner()).map_err(wire_error)
     }
 
@@ -170,7 +180,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .client()?
             .pre_vote(self.request(message, Some(option.hard_ttl())))
             .await
-            .map_err(status_to_rpc_error)?;
+            .map_err(|status| status_to_rpc_error(&self.fence, status))?;
         codec::vote_response_from_wire(response.into_inner()).map_err(wire_error)
     }
 
@@ -202,7 +212,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
             response = send => {
-                let response = response.map_err(status_to_rpc_error)?.into_inner();
+                let response = response.map_err(|status| status_to_rpc_error(&self.fence, status))?.into_inner();
                 Ok(SnapshotResponse::new(codec::vote_from_wire(response.vote).map_err(wire_error)?))
             }
         }
@@ -222,7 +232,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .client()?
             .transfer_leader(self.request(message, Some(option.hard_ttl())))
             .await
-            .map_err(status_to_rpc_error)?
+            .map_err(|status| status_to_rpc_error(&self.fence, status))?
             .into_inner();
         if response.rejected.is_empty() {
             Ok(Ok(()))

@@ -11,10 +11,10 @@ use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use pharos_meta::{Command, Response};
 
-use crate::identity::ClusterIdentity;
+use crate::identity::{ClusterIdentity, GenerationFence};
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
-use crate::peer_service::PeerService;
+use crate::peer_service::{LeaderContact, PeerService};
 use crate::state_machine::StateMachineStore;
 use crate::storage::Storage;
 use crate::types::{LogId, NodeId, NodeInfo, Raft, TypeConfig};
@@ -58,6 +58,11 @@ pub enum NodeError {
     Stopped(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    #[error(
+        "this node was fenced by generation {generation} (an unplanned failover moved the cluster on without \
+         it); it takes no writes: use the new primary region, or `pharos dr failback` to bring it back"
+    )]
+    Fenced { generation: u64 },
 }
 
 /// A point-in-time view of the node for `cluster status`.
@@ -91,6 +96,10 @@ pub struct Node {
     pub state_machine: StateMachineStore,
     pub identity: Arc<ClusterIdentity>,
     pub info: NodeInfo,
+    /// Generations above ours that this node has heard of (it is fenced when there is one).
+    pub fence: Arc<GenerationFence>,
+    /// When a leader last reached this node.
+    pub leader_contact: Arc<LeaderContact>,
     storage: Storage,
 }
 
@@ -138,7 +147,8 @@ impl Node {
         .validate()
         .map_err(|error| StartError::Config(error.to_string()))?;
         let state_machine = StateMachineStore::open(storage.clone())?;
-        let network = PeerNetwork::new(identity.clone());
+        let fence = Arc::new(GenerationFence::load(&storage, identity.generation)?);
+        let network = PeerNetwork::new(identity.clone(), fence.clone());
         let raft = Raft::new(
             identity.node_id,
             Arc::new(config),
@@ -148,7 +158,15 @@ impl Node {
         )
         .await
         .map_err(|error| StartError::Raft(error.to_string()))?;
-        Ok(Node { raft, state_machine, identity: Arc::new(identity), info, storage })
+        Ok(Node {
+            raft,
+            state_machine,
+            identity: Arc::new(identity),
+            info,
+            fence,
+            leader_contact: Arc::default(),
+            storage,
+        })
     }
 
     /// Opens the storage of `data_dir` (for callers that must read the identity first).
@@ -162,7 +180,7 @@ impl Node {
 
     /// The peer-port gRPC service of this node.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone(), (*self.identity).clone())
+        PeerService::new(self.raft.clone(), (*self.identity).clone(), self.fence.clone(), self.leader_contact.clone())
     }
 
     pub async fn is_initialized(&self) -> Result<bool, NodeError> {
@@ -201,15 +219,79 @@ impl Node {
         }
     }
 
-    /// Proposes `command` and waits until it is committed and applied. Leader only.
+    /// Refuses when a higher generation exists (this node was failed over).
+    pub fn check_fence(&self) -> Result<(), NodeError> {
+        match self.fence.fenced_by() {
+            Some(generation) => Err(NodeError::Fenced { generation }),
+            None => Ok(()),
+        }
+    }
+
+    /// Proposes `command` and waits until it is committed and applied, and, in `dr-sync` mode
+    /// while the DR state is `sync`, until a DR-region learner holds it. Leader only.
     pub async fn write(&self, command: Command) -> Result<(Response, LogId), NodeError> {
+        self.check_fence()?;
         let response = self.raft.client_write(command).await.map_err(|error| self.write_error(error))?;
+        self.wait_for_dr_region(response.log_id.index).await?;
         Ok((response.data, response.log_id))
+    }
+
+    /// In `dr-sync`/`sync`, waits until a learner of the DR region holds log `index`. Ends early
+    /// when the committed DR state stops requiring it (the leader's runtime switched to `async`
+    /// after `dr_sync_timeout_ms`). Bounded: the entry is committed, so a timeout is reported
+    /// as an unknown outcome and a retry with the same request id gets the remembered answer.
+    async fn wait_for_dr_region(&self, index: u64) -> Result<(), NodeError> {
+        let mut metrics = self.raft.metrics();
+        let mut applied = self.state_machine.subscribe();
+        let mut deadline = None;
+        loop {
+            let (dr_region, timeout_ms) = {
+                let state = self.state_machine.read();
+                if !state.state.dr.waits_for_dr() {
+                    return Ok(());
+                }
+                (state.state.dr.dr_region.clone(), state.state.dr.dr_sync_timeout_ms)
+            };
+            {
+                let metrics = metrics.borrow_watched();
+                let Some(replication) = metrics.replication.as_ref() else {
+                    return Err(NodeError::Unknown(format!(
+                        "entry {index} is committed, but leadership was lost before the DR region acknowledged it"
+                    )));
+                };
+                let membership = metrics.membership_config.membership();
+                let acknowledged = replication.iter().any(|(node_id, matched)| {
+                    matched.is_some_and(|log_id| log_id.index >= index)
+                        && membership.get_node(node_id).is_some_and(|node| node.region == dr_region)
+                });
+                if acknowledged {
+                    return Ok(());
+                }
+            }
+            // Twice the switch timeout plus slack: the runtime switches to async well before.
+            let deadline = *deadline.get_or_insert_with(|| {
+                tokio::time::Instant::now() + Duration::from_millis(timeout_ms.saturating_mul(2) + 2_000)
+            });
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() {
+                    return Err(NodeError::Stopped("raft metrics closed".into()));
+                },
+                changed = applied.changed() => if changed.is_err() {
+                    return Err(NodeError::Stopped("state machine closed".into()));
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(NodeError::Unknown(format!(
+                        "entry {index} is committed, but no DR-region learner acknowledged it in time"
+                    )));
+                }
+            }
+        }
     }
 
     /// Waits until the local state machine reflects every write committed before this call
     /// (read-index: the leader confirms its leadership with a quorum). Leader only.
     pub async fn linearizable_barrier(&self) -> Result<(), NodeError> {
+        self.check_fence()?;
         match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
@@ -317,6 +399,34 @@ impl Node {
             .await
             .map_err(|error| self.write_error(error))?;
         Ok(self.status().voters)
+    }
+
+    /// Adds several learners as voters in one joint-consensus change (a switchover's first step).
+    pub async fn promote_all(&self, node_ids: BTreeSet<NodeId>) -> Result<BTreeSet<NodeId>, NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        if let Some(missing) = node_ids.iter().find(|id| !status.members.contains_key(id)) {
+            return Err(NodeError::InvalidMembership(format!("node {missing} is not a member; join it first")));
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(node_ids), true)
+            .await
+            .map_err(|error| self.write_error(error))?;
+        Ok(self.status().voters)
+    }
+
+    /// Makes exactly `voters` the voters through joint consensus; the members left out stay
+    /// as learners (a switchover's demotion of the old region).
+    pub async fn set_voters(&self, voters: BTreeSet<NodeId>) -> Result<(), NodeError> {
+        self.ensure_leader()?;
+        if voters.is_empty() {
+            return Err(NodeError::InvalidMembership("a cluster needs at least one voter".into()));
+        }
+        self.raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
+            .await
+            .map_err(|error| self.write_error(error))?;
+        Ok(())
     }
 
     /// Removes a voter or a learner from the cluster.

@@ -10,7 +10,7 @@ use pharos_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec;
-use crate::identity::ClusterIdentity;
+use crate::identity::{ClusterIdentity, GenerationFence, IdentityMismatch};
 use crate::state_machine::snapshot_meta_from_wire;
 use crate::types::{Raft, Snapshot};
 
@@ -23,6 +23,37 @@ const INITIAL_SNAPSHOT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 pub struct PeerService {
     raft: Raft,
     identity: Arc<ClusterIdentity>,
+    fence: Arc<GenerationFence>,
+    /// Milliseconds (on `clock_origin`) when a leader last sent entries or a heartbeat.
+    leader_contact: Arc<LeaderContact>,
+}
+
+/// When this node last heard from a leader: what a surviving DR node reports after losing the
+/// primary region.
+#[derive(Debug)]
+pub struct LeaderContact {
+    clock_origin: std::time::Instant,
+    /// Milliseconds since `clock_origin` plus one; 0 = never.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LeaderContact {
+    fn default() -> Self {
+        LeaderContact { clock_origin: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+impl LeaderContact {
+    fn touch(&self) {
+        let now = self.clock_origin.elapsed().as_millis() as u64 + 1;
+        self.last_ms.store(now, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Milliseconds since a leader last reached this node (`None`: never since start).
+    pub fn millis_since(&self) -> Option<u64> {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Acquire);
+        (last > 0).then(|| (self.clock_origin.elapsed().as_millis() as u64 + 1).saturating_sub(last))
+    }
 }
 
 impl std::fmt::Debug for PeerService {
@@ -32,8 +63,13 @@ impl std::fmt::Debug for PeerService {
 }
 
 impl PeerService {
-    pub fn new(raft: Raft, identity: ClusterIdentity) -> Self {
-        PeerService { raft, identity: Arc::new(identity) }
+    pub fn new(
+        raft: Raft,
+        identity: ClusterIdentity,
+        fence: Arc<GenerationFence>,
+        leader_contact: Arc<LeaderContact>,
+    ) -> Self {
+        PeerService { raft, identity: Arc::new(identity), fence, leader_contact }
     }
 
     /// The tonic service, with message limits suited to log batches and snapshot chunks.
@@ -46,10 +82,15 @@ impl PeerService {
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
         self.identity.check(request.metadata()).map_err(|mismatch| {
             tracing::warn!(%mismatch, "refused peer request");
+            if let IdentityMismatch::Generation { remote, .. } = mismatch {
+                self.fence.observe(remote);
+            }
             let mut status = Status::failed_precondition(mismatch.to_string());
             status
                 .metadata_mut()
                 .insert(pharos_proto::metadata::ERROR_REASON, "CLUSTER_MISMATCH".parse().expect("ascii"));
+            // The sender learns this node's generation: a lower-generation sender fences itself.
+            status.metadata_mut().insert(pharos_proto::metadata::GENERATION, self.identity.generation.into());
             status
         })
     }
@@ -82,6 +123,7 @@ impl RaftService for PeerService {
         request: Request<v1::AppendEntriesRequest>,
     ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
         self.check(&request)?;
+        self.leader_contact.touch();
         let append_request = codec::append_request_from_wire(request.into_inner())?;
         let response = self.raft.append_entries(append_request).await.map_err(fatal)?;
         Ok(Response::new(codec::append_response_to_wire(&response)))
@@ -94,8 +136,10 @@ impl RaftService for PeerService {
         request: Request<Streaming<v1::AppendEntriesRequest>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
         self.check(&request)?;
+        let leader_contact = self.leader_contact.clone();
         // A malformed or failed message ends the input: skipping it would break log order.
-        let input = request.into_inner().scan((), |(), item| {
+        let input = request.into_inner().scan((), move |(), item| {
+            leader_contact.touch();
             let converted = match item {
                 Ok(message) => match codec::append_request_from_wire(message) {
                     Ok(append_request) => Some(append_request),

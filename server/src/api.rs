@@ -130,28 +130,6 @@ fn role_name(state: openraft::ServerState) -> &'static str {
     }
 }
 
-/// Placement warnings for `cluster status` (DESIGN.md §6).
-pub fn placement_warnings(voters: &[(u64, &NodeInfo)]) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if voters.len() == 1 {
-        warnings.push("a single voter: losing it loses the cluster (no fault tolerance)".to_string());
-    }
-    let mut per_zone = std::collections::BTreeMap::<&str, usize>::new();
-    for (_, info) in voters {
-        *per_zone.entry(info.zone.as_str()).or_default() += 1;
-    }
-    for (zone, count) in per_zone {
-        if pharos_dr::zone_holds_majority(count, voters.len()) {
-            warnings.push(format!(
-                "zone {:?} holds {count} of {} voters: losing that zone loses quorum",
-                zone,
-                voters.len()
-            ));
-        }
-    }
-    warnings
-}
-
 fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
     let info: NodeInfo =
         info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
@@ -197,9 +175,16 @@ impl ClusterService for Api {
                 }
             })
             .collect();
-        let voters: Vec<(u64, &NodeInfo)> =
-            status.members.iter().filter(|(id, _)| status.voters.contains(id)).map(|(id, info)| (*id, info)).collect();
-        let digest = self.node.state_machine.read().state.digest();
+        let placement: Vec<(u64, &str, &str, bool)> = status
+            .members
+            .iter()
+            .map(|(id, info)| (*id, info.zone.as_str(), info.region.as_str(), status.voters.contains(id)))
+            .collect();
+        let (digest, warnings) = {
+            let applied = self.node.state_machine.read();
+            let dr = &applied.state.dr;
+            (applied.state.digest(), pharos_dr::placement_warnings(&dr.primary_region, &dr.dr_region, &placement))
+        };
         Ok(tonic::Response::new(v1::StatusResponse {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: self.node.identity.generation,
@@ -215,7 +200,7 @@ impl ClusterService for Api {
             members,
             joint_consensus: status.joint_consensus,
             state_digest: digest,
-            warnings: placement_warnings(&voters),
+            warnings,
         }))
     }
 
@@ -307,24 +292,5 @@ impl ClusterService for Api {
     async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<tonic::Response<v1::CompactResponse>, Status> {
         let (snapshot_index, purged_index) = self.node.compact(ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::CompactResponse { snapshot_index, purged_index }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info(zone: &str) -> NodeInfo {
-        NodeInfo { zone: zone.to_string(), ..NodeInfo::default() }
-    }
-
-    #[test]
-    fn warns_when_one_zone_holds_a_voter_majority() {
-        let (a, b, c) = (info("a"), info("b"), info("c"));
-        assert!(placement_warnings(&[(1, &a), (2, &b), (3, &c)]).is_empty());
-        let warnings = placement_warnings(&[(1, &a), (2, &a), (3, &c)]);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("zone \"a\" holds 2 of 3 voters"), "{warnings:?}");
-        assert_eq!(placement_warnings(&[(1, &a)]).len(), 1);
     }
 }

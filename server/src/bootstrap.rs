@@ -55,8 +55,19 @@ pub async fn resolve_identity(config: &ServeConfig, storage: &Storage) -> Result
     {
         return Err(BootstrapError::OtherNode { data_dir, stored: stored.node_id, configured: config.node_id });
     }
+    // A node quarantined by a DR reform starts empty and takes the identity its pending join
+    // names (the bootstrap flags describe the cluster as it was at generation 1).
+    if stored.is_none()
+        && let Some(pending) = pharos_replication::reform::read_pending_join(&config.data_dir)?
+    {
+        let identity =
+            ClusterIdentity { cluster_id: pending.cluster_id, generation: pending.generation, node_id: config.node_id };
+        identity.save(storage)?;
+        return Ok(identity);
+    }
     let bootstrap = config.bootstrap().map_err(|error| std::io::Error::other(error.to_string()))?;
     let identity = match (stored, bootstrap) {
+        (Some(stored), _) if stored.generation > 1 => return Ok(stored),
         (Some(stored), Bootstrap::InitialCluster { members, token }) => {
             let expected = static_cluster_id(&token, &members);
             if stored.cluster_id != expected {

@@ -107,6 +107,8 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
+        // A fenced (old-generation) leader must not renew any broker's lease.
+        self.node.check_fence().map_err(node_error)?;
         self.ensure_leader()?;
         let request = request.into_inner();
         let (group, broker_state) = {
@@ -315,26 +317,19 @@ impl BrokerService for BrokerApi {
         self.ensure_leader()?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
-        let (group, master) = {
-            let applied = self.node.state_machine.read();
-            let group = applied.state.groups.get(&request.group).cloned().ok_or_else(|| {
+        let group =
+            self.node.state_machine.read().state.groups.get(&request.group).cloned().ok_or_else(|| {
                 command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
             })?;
-            let master = group.master_broker_id.and_then(|id| applied.state.brokers.get(&id).cloned());
-            (group, master)
-        };
         if request.to.is_some() && request.to == group.master_broker_id {
             return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "--to names the current master"));
         }
         let exclude = group.master_broker_id.into_iter().collect();
-        self.runtime
-            .request_failover(&group.name, ElectionRequest { to: request.to, unclean: request.unclean, exclude });
-        if let Some(master) = master.filter(|broker| broker.state == BrokerState::Active) {
-            let fence = BrokerOperation::Fence { broker_id: master.broker_id, broker_epoch: master.broker_epoch };
-            if let Err(status) = self.commit(fence, None, actor).await {
-                self.runtime.cancel_failover(&group.name);
-                return Err(status);
-            }
+        let election = ElectionRequest { to: request.to, unclean: request.unclean, exclude };
+        if let Some(Response::Error(error)) =
+            self.runtime.begin_failover(&group, election, actor).await.map_err(node_error)?
+        {
+            return Err(command_error(error));
         }
         // The planner elects once the old master's lease has run out; wait for it, bounded.
         let deadline = tokio::time::Instant::now()

@@ -137,6 +137,43 @@ impl BrokerRuntime {
         self.table().requests.remove(group);
     }
 
+    /// Groups with a master move under way (queued, waiting for the old master's lease).
+    pub fn pending_failovers(&self) -> BTreeSet<String> {
+        self.table().requests.keys().cloned().collect()
+    }
+
+    /// Starts moving the master of `group` (operator failover, or a switchover moving masters
+    /// into the new primary region): queues the election and fences the active master, whose
+    /// lease must then run out before the planning pass elects the successor. Returns the
+    /// fence's answer (`None` when there was no active master to fence); a refused or failed
+    /// fence cancels the queued election.
+    pub async fn begin_failover(
+        &self,
+        group: &pharos_meta::BrokerGroup,
+        request: ElectionRequest,
+        actor: String,
+    ) -> Result<Option<Response>, NodeError> {
+        let master = {
+            let applied = self.node.state_machine.read();
+            group.master_broker_id.and_then(|id| applied.state.brokers.get(&id).cloned())
+        };
+        self.request_failover(&group.name, request);
+        let Some(master) = master.filter(|broker| broker.state == BrokerState::Active) else { return Ok(None) };
+        let fence = BrokerOperation::Fence { broker_id: master.broker_id, broker_epoch: master.broker_epoch };
+        match self.node.write(crate::handler::command(Operation::Broker(fence), None, actor)).await {
+            Ok((response, _)) => {
+                if matches!(response, Response::Error(_)) {
+                    self.cancel_failover(&group.name);
+                }
+                Ok(Some(response))
+            }
+            Err(error) => {
+                self.cancel_failover(&group.name);
+                Err(error)
+            }
+        }
+    }
+
     /// Runs the planning loop until `stop` resolves.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut interval = tokio::time::interval(PLAN_INTERVAL);
@@ -181,7 +218,10 @@ impl BrokerRuntime {
                     (*id, Liveness { deadline_ms: heard.deadline_ms, confirm_offset: heard.confirm_offset })
                 })
                 .collect();
-            let policy = Policy { primary_region: Some(self.node.info.region.clone()) };
+            // The configured primary region; until one is known, the leader's own region.
+            let primary_region =
+                if state.dr.primary_region.is_empty() { &self.node.info.region } else { &state.dr.primary_region };
+            let policy = Policy { primary_region: Some(primary_region.clone()) };
             (
                 plan(now, state, &liveness, &policy, &table.requests),
                 table.requests.keys().cloned().collect::<BTreeSet<_>>(),

@@ -56,6 +56,9 @@ pub enum Command {
     /// The audit log of administrative changes.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Zones, regions and disaster recovery: status, mode, switchover, failover, failback.
+    #[command(subcommand)]
+    Dr(crate::dr_cli::DrCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +253,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Topic(command) => topic(&client, global.output, command).await,
         Command::Offset(command) => offset(&client, global.output, command).await,
         Command::Audit(AuditCommand::List { limit }) => audit(&client, global.output, limit).await,
+        Command::Dr(command) => crate::dr_cli::run(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
             crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
@@ -266,7 +270,7 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn print_json(value: serde_json::Value) {
+pub(crate) fn print_json(value: serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
 }
 

@@ -1,12 +1,13 @@
 //! `pharos serve`: opens the data dir, resolves the identity, starts Raft, serves the peer API,
 //! the client API (with gRPC health and reflection) and HTTP, and keeps this node's membership
-//! record true.
+//! record true. A DR reform (unplanned failover, failback) restarts all of it in process, from
+//! the changed data dir, on the same ports.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use pharos_proto::v1;
-use pharos_replication::{Node, NodeInfo};
+use pharos_replication::{ClusterIdentity, Node, NodeInfo, Storage, reform};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -15,6 +16,9 @@ use crate::bootstrap::{resolve_identity, this_node};
 use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
 use crate::config::{Bootstrap, ServeConfig};
+use crate::dr_api::DrApi;
+use crate::dr_runtime::DrRuntime;
+use crate::restart::Restart;
 use crate::shutdown::Shutdown;
 use crate::topic_api::{OffsetApi, OffsetCommitter, TopicApi};
 
@@ -24,11 +28,49 @@ const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// How often a node checks that the membership describes it correctly.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs a node until `shutdown` fires.
+/// How long in-flight client requests may take to finish when the node restarts in process.
+const RESTART_DRAIN: Duration = Duration::from_secs(2);
+/// How long a node that must re-join keeps trying to reach the cluster.
+const REJOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a node until `shutdown` fires, restarting it in process after a DR reform.
 pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let storage = Node::open_storage(&config.data_dir).context("opening the data dir")?;
-    let identity = resolve_identity(&config, &storage).await?;
-    let info = this_node(&config);
+    let mut storage = Node::open_storage(&config.data_dir).context("opening the data dir")?;
+    loop {
+        let Some(restart) = serve(&config, storage.clone(), shutdown.clone()).await? else { return Ok(()) };
+        let identity = ClusterIdentity::load(&storage)?.context("the data dir lost its identity")?;
+        match restart {
+            Restart::Seed { generation, failover_command } => {
+                reform::reform_as_seed(&storage, &identity, this_node(&config), generation, &failover_command)
+                    .await
+                    .context("re-forming as the seed of a new generation")?;
+            }
+            Restart::Rejoin { pending } => {
+                // Intent first (a crash after it still joins), then the old data moves aside.
+                reform::write_pending_join(&config.data_dir, &pending).context("recording the pending join")?;
+                drop(storage);
+                reform::quarantine(&config.data_dir, identity.generation).context("quarantining the data dir")?;
+                storage = Node::open_storage(&config.data_dir).context("opening the new data dir")?;
+            }
+        }
+        tracing::warn!("restarting in process");
+    }
+}
+
+/// Serves until `shutdown` fires (`None`) or a DR reform asks for a restart.
+async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown) -> anyhow::Result<Option<Restart>> {
+    let identity = resolve_identity(config, &storage).await?;
+    let info = this_node(config);
+    let (restarter, mut restart_requests) = crate::restart::channel();
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let restart_requested = tokio::spawn(async move {
+        let requested = tokio::select! {
+            () = outer_shutdown.wait() => None,
+            restart = restart_requests.recv() => restart,
+        };
+        trigger.trigger();
+        requested
+    });
     tracing::info!(node_id = config.node_id, cluster_id = %identity.cluster_id, generation = identity.generation, "starting");
 
     // Bind every port before starting Raft so a port conflict fails the start cleanly.
@@ -58,6 +100,8 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     health_reporter.set_serving::<v1::offset_service_server::OffsetServiceServer<OffsetApi>>().await;
     let offset_committer = OffsetCommitter::start(node.clone());
     let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing());
+    let dr_runtime = DrRuntime::new(node.clone(), broker_runtime.clone());
+    health_reporter.set_serving::<v1::dr_service_server::DrServiceServer<DrApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pharos_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -91,6 +135,10 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
                 v1::offset_service_server::OffsetServiceServer::new(OffsetApi::new(node.clone(), offset_committer))
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
+            .add_service(
+                v1::dr_service_server::DrServiceServer::new(DrApi::new(node.clone(), dr_runtime.clone(), restarter))
+                    .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
+            )
             .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), shutdown.clone().wait()),
     );
     let http_server = tokio::spawn({
@@ -99,32 +147,61 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 
-    join_cluster(&config, &node, &info).await?;
-    let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, config.auto_promote, shutdown.clone()));
+    let auto_promote = join_cluster(config, &node, &info).await?;
+    let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, auto_promote, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
+    let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone().wait()));
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
         "serving"
     );
 
     shutdown.wait().await;
-    tracing::info!("shutting down");
-    reconciler.abort();
-    broker_planner.abort();
+    let restart = restart_requested.await.unwrap_or(None);
+    tracing::info!(restarting = restart.is_some(), "shutting down");
+    for task in [reconciler, broker_planner, dr_planner] {
+        task.abort();
+        let _ = task.await;
+    }
     node.shutdown().await;
     for (name, server) in [("peer", peer_server), ("client", client_server)] {
-        if let Ok(Err(error)) = server.await {
-            tracing::warn!(%error, "{name} server stopped with an error");
+        let mut server = server;
+        match tokio::time::timeout(RESTART_DRAIN, &mut server).await {
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "{name} server stopped with an error"),
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("{name} server still had requests in flight; closing them");
+                server.abort();
+                let _ = server.await;
+            }
         }
     }
-    if let Ok(Err(error)) = http_server.await {
-        tracing::warn!(%error, "HTTP server stopped with an error");
+    let mut http_server = http_server;
+    if tokio::time::timeout(RESTART_DRAIN, &mut http_server).await.is_err() {
+        http_server.abort();
+        let _ = http_server.await;
     }
-    Ok(())
+    Ok(restart)
 }
 
-/// First start of a data dir: initialize the cluster, or ask to join it.
-async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> anyhow::Result<()> {
+/// First start of a data dir: initialize the cluster, or ask to join it. A pending join (left by
+/// a DR reform) wins over the bootstrap flags, and a data dir of a later generation never
+/// bootstraps from flags. Returns whether this node should ask for promotion once caught up.
+async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> anyhow::Result<bool> {
+    if let Some(pending) = reform::read_pending_join(&config.data_dir)? {
+        if !node.status().members.contains_key(&config.node_id) {
+            rejoin(config, node, info, &pending.endpoints).await?;
+        }
+        reform::remove_pending_join(&config.data_dir)?;
+        return Ok(config.auto_promote || pending.auto_promote);
+    }
+    if node.identity.generation > 1 && !node.is_initialized().await? {
+        anyhow::bail!(
+            "data dir of generation {} holds no membership and no pending join; \
+             join the cluster again with --join (or `pharos dr failback` from the cluster)",
+            node.identity.generation
+        );
+    }
     match config.bootstrap()? {
         Bootstrap::Single => {
             if !node.is_initialized().await? {
@@ -155,7 +232,31 @@ async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> any
             }
         }
     }
-    Ok(())
+    Ok(config.auto_promote)
+}
+
+/// Joins `endpoints` as a learner after a reform, retrying while the new generation forms.
+async fn rejoin(config: &ServeConfig, node: &Node, info: &NodeInfo, endpoints: &[String]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + REJOIN_TIMEOUT;
+    loop {
+        let attempt = async {
+            let client = pharos_client::Client::new(endpoints.to_vec())?;
+            client.join(config.node_id, info.into()).await
+        };
+        match attempt.await {
+            Ok(_) => {
+                tracing::warn!(generation = node.identity.generation, "re-joined the cluster as a learner");
+                return Ok(());
+            }
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%error, "cannot re-join yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("re-joining the cluster through {}", endpoints.join(",")));
+            }
+        }
+    }
 }
 
 /// Keeps this node's membership record equal to its configuration (addresses, zone, region)

@@ -34,6 +34,11 @@ pub fn node_error(error: NodeError) -> Status {
         }
         NodeError::Stopped(_) => with_reason(Code::Unavailable, "STOPPED", error.to_string()),
         NodeError::Timeout(_) => with_reason(Code::DeadlineExceeded, "TIMEOUT", error.to_string()),
+        NodeError::Fenced { generation } => {
+            let mut status = with_reason(Code::FailedPrecondition, "FENCED", error.to_string());
+            status.metadata_mut().insert(metadata::GENERATION, (*generation).into());
+            status
+        }
     }
 }
 
@@ -69,6 +74,13 @@ pub fn command_error(error: CommandError) -> Status {
         CommandError::TopicHasConsumers { .. } => (Code::FailedPrecondition, "TOPIC_HAS_CONSUMERS", None),
         CommandError::OffsetBackwards { current, .. } => (Code::FailedPrecondition, "OFFSET_BACKWARDS", Some(*current)),
         CommandError::InvalidOffsetCommit { .. } => (Code::InvalidArgument, "INVALID_OFFSET_COMMIT", None),
+        CommandError::InvalidDr { .. } => (Code::FailedPrecondition, "INVALID_DR", None),
+        CommandError::StaleDrState { current } => (Code::FailedPrecondition, "STALE_DR_STATE", Some(*current)),
+        CommandError::DrOperationInProgress { operation_id } => {
+            (Code::FailedPrecondition, "DR_OPERATION_IN_PROGRESS", Some(*operation_id))
+        }
+        CommandError::StaleDrOperation { current, .. } => (Code::FailedPrecondition, "STALE_DR_OPERATION", *current),
+        CommandError::StaleGeneration { current } => (Code::FailedPrecondition, "STALE_GENERATION", Some(*current)),
     };
     let mut status = with_reason(code, reason, error.to_string());
     if let Some(current) = current {

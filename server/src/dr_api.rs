@@ -1,0 +1,477 @@
+//! `DrService`: DR status, placement and mode, planned switchover, unplanned failover and
+//! failback (DESIGN.md §6). Thin: the decisions are the `pharos_dr` planners', the steps are the
+//! leader's `DrRuntime`'s, and the storage surgery is `pharos_replication::reform`'s.
+
+use std::time::Duration;
+
+use pharos_dr::failover::{OldMember, Survivor};
+use pharos_meta::{Command, DrCommand, Operation, ReplicationMode, Response};
+use pharos_proto::v1;
+use pharos_proto::v1::dr_service_server::DrService;
+use pharos_replication::Node;
+use tonic::{Code, Request, Status};
+
+use crate::dr_runtime::DrRuntime;
+use crate::restart::{Restart, Restarter};
+use crate::status::{command_error, node_error, with_reason};
+
+/// How long one node of the failed region may take to answer a probe before it counts as gone.
+const PROBE_TIMEOUT_MS: u64 = 1_000;
+/// Delay between answering a reform request and restarting, so the answer gets out first.
+const RESTART_DELAY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone)]
+pub struct DrApi {
+    node: Node,
+    runtime: DrRuntime,
+    restarter: Restarter,
+}
+
+fn invalid(message: impl Into<String>) -> Status {
+    with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", message)
+}
+
+fn single_attempt(endpoint: &str) -> Result<pharos_client::Client, Status> {
+    let options = pharos_client::ClientOptions {
+        attempts_max: 1,
+        request_timeout_ms: PROBE_TIMEOUT_MS,
+        connect_timeout_ms: PROBE_TIMEOUT_MS,
+        ..Default::default()
+    };
+    pharos_client::Client::with_options([endpoint.to_string()], options)
+        .map_err(|error| invalid(format!("bad endpoint {endpoint}: {error}")))
+}
+
+fn failover_status(record: &pharos_meta::FailoverRecord) -> v1::FailoverStatus {
+    v1::FailoverStatus {
+        generation: record.generation,
+        at_ms: record.at_ms,
+        from_region: record.from_region.clone(),
+        to_region: record.to_region.clone(),
+        seed_node_id: record.seed_node_id,
+        seed_last_log_index: record.seed_last_log_index,
+        last_known_commit_index: record.last_known_commit_index,
+        last_mode: record.last_mode.as_str().to_string(),
+        last_state: record.last_state.as_str().to_string(),
+        last_dr_state_id: record.last_dr_state_id,
+        rpo_zero: record.rpo_zero,
+        loss_report: pharos_dr::failover::loss_report(record),
+        abandoned_node_ids: record.abandoned_members.iter().map(|member| member.node_id).collect(),
+    }
+}
+
+impl DrApi {
+    pub fn new(node: Node, runtime: DrRuntime, restarter: Restarter) -> Self {
+        DrApi { node, runtime, restarter }
+    }
+
+    fn ensure_leader(&self) -> Result<(), Status> {
+        self.node.check_fence().map_err(node_error)?;
+        if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
+    }
+
+    async fn commit(&self, command: DrCommand, actor: String) -> Result<u64, Status> {
+        pharos_meta::dr::validate(&command).map_err(command_error)?;
+        match crate::handler::propose(&self.node, Operation::Dr(command), None, actor).await? {
+            Response::DrChanged { revision } => Ok(revision),
+            other => Err(Status::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// This node's own view, for a failover planner.
+    async fn survey(&self) -> Result<v1::SurveyResponse, Status> {
+        let status = self.node.status();
+        let (last_log, _) = pharos_replication::reform::log_position(self.node.storage())
+            .await
+            .map_err(|error| Status::internal(format!("cannot read the log position: {error}")))?;
+        let dr = self.node.state_machine.read().state.dr.clone();
+        Ok(v1::SurveyResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            node_id: status.node_id,
+            region: self.node.info.region.clone(),
+            last_log_term: last_log.map_or(0, |log_id| log_id.leader_id.term),
+            last_log_index: last_log.map_or(0, |log_id| log_id.index),
+            known_commit_index: status.commit_index.max(status.cluster_commit_index),
+            dr_record: pharos_meta::codec::encode_dr_record(&dr),
+            members: status
+                .members
+                .iter()
+                .map(|(id, info)| v1::MemberStatus {
+                    node_id: *id,
+                    info: Some(info.into()),
+                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                    lag_entries: None,
+                    matched_index: None,
+                })
+                .collect(),
+            fenced_by_generation: self.node.fence.fenced_by(),
+        })
+    }
+}
+
+fn survivor(survey: &v1::SurveyResponse) -> Result<Survivor, Status> {
+    let dr = pharos_meta::codec::decode_dr_record(&survey.dr_record)
+        .map_err(|error| Status::internal(format!("node {} sent a malformed DR record: {error}", survey.node_id)))?;
+    Ok(Survivor {
+        node_id: survey.node_id,
+        generation: survey.generation,
+        last_log: (survey.last_log_term, survey.last_log_index),
+        known_commit_index: survey.known_commit_index,
+        dr,
+    })
+}
+
+#[tonic::async_trait]
+impl DrService for DrApi {
+    async fn status(&self, _: Request<v1::DrStatusRequest>) -> Result<tonic::Response<v1::DrStatusResponse>, Status> {
+        let status = self.node.status();
+        let lag_ms = self.runtime.lag_ms();
+        let applied = self.node.state_machine.read();
+        let dr = &applied.state.dr;
+        let members = status
+            .members
+            .iter()
+            .map(|(id, info)| {
+                let matched = status.matched.as_ref().and_then(|matched| matched.get(id).copied());
+                v1::DrMember {
+                    node_id: *id,
+                    zone: info.zone.clone(),
+                    region: info.region.clone(),
+                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                    lag_entries: matched.map(|matched| status.last_log_index.saturating_sub(matched)),
+                    lag_ms: lag_ms.get(id).copied(),
+                    matched_index: matched,
+                }
+            })
+            .collect();
+        let operation = dr.operation.as_ref().map(|operation| v1::DrOperationStatus {
+            id: operation.id,
+            from_region: operation.from_region.clone(),
+            to_region: operation.to_region.clone(),
+            step: operation.step.as_str().to_string(),
+            started_at_ms: operation.started_at_ms,
+            step_at_ms: operation.step_at_ms,
+            result: self.runtime.progress(),
+            finished_at_ms: 0,
+        });
+        let last_operation = dr.last_operation.as_ref().map(|finished| v1::DrOperationStatus {
+            id: finished.id,
+            from_region: finished.from_region.clone(),
+            to_region: finished.to_region.clone(),
+            step: String::new(),
+            started_at_ms: finished.started_at_ms,
+            step_at_ms: finished.finished_at_ms,
+            result: finished.result.clone(),
+            finished_at_ms: finished.finished_at_ms,
+        });
+        let placement: Vec<(u64, &str, &str, bool)> = status
+            .members
+            .iter()
+            .map(|(id, info)| (*id, info.zone.as_str(), info.region.as_str(), status.voters.contains(id)))
+            .collect();
+        let mut warnings = pharos_dr::placement_warnings(&dr.primary_region, &dr.dr_region, &placement);
+        if let Some(generation) = self.node.fence.fenced_by() {
+            warnings.push(format!("this node is fenced by generation {generation}: run `pharos dr failback`"));
+        }
+        Ok(tonic::Response::new(v1::DrStatusResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            node_id: status.node_id,
+            leader_id: status.leader_id,
+            primary_region: dr.primary_region.clone(),
+            dr_region: dr.dr_region.clone(),
+            mode: dr.mode.as_str().to_string(),
+            state: dr.state.as_str().to_string(),
+            dr_state_id: dr.dr_state_id,
+            dr_sync_timeout_ms: dr.dr_sync_timeout_ms,
+            members,
+            operation,
+            last_operation,
+            last_failover: dr.last_failover.as_ref().map(failover_status),
+            warnings,
+            fenced_by_generation: self.node.fence.fenced_by(),
+            applied_index: status.applied_index,
+            millis_since_leader_contact: self.node.leader_contact.millis_since(),
+        }))
+    }
+
+    async fn configure(
+        &self,
+        request: Request<v1::DrConfigureRequest>,
+    ) -> Result<tonic::Response<v1::DrChangeResponse>, Status> {
+        let actor = crate::handler::actor(&request);
+        self.ensure_leader()?;
+        let request = request.into_inner();
+        let command = DrCommand::Configure { primary_region: request.primary_region, dr_region: request.dr_region };
+        let revision = self.commit(command, actor).await?;
+        Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
+    }
+
+    async fn set_mode(
+        &self,
+        request: Request<v1::DrSetModeRequest>,
+    ) -> Result<tonic::Response<v1::DrChangeResponse>, Status> {
+        let actor = crate::handler::actor(&request);
+        self.ensure_leader()?;
+        let request = request.into_inner();
+        let mode = ReplicationMode::parse(&request.mode)
+            .ok_or_else(|| invalid(format!("mode must be majority or dr-sync, not {:?}", request.mode)))?;
+        let dr_sync_timeout_ms = match request.dr_sync_timeout_ms {
+            0 => self.node.state_machine.read().state.dr.dr_sync_timeout_ms,
+            timeout => timeout,
+        };
+        let revision = self.commit(DrCommand::SetMode { mode, dr_sync_timeout_ms }, actor).await?;
+        Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
+    }
+
+    async fn switchover(
+        &self,
+        request: Request<v1::SwitchoverRequest>,
+    ) -> Result<tonic::Response<v1::SwitchoverResponse>, Status> {
+        let actor = crate::handler::actor(&request);
+        self.ensure_leader()?;
+        let request = request.into_inner();
+        if request.to_region.is_empty() {
+            return Err(invalid("to_region is required"));
+        }
+        let status = self.node.status();
+        let (from_region, plan) = {
+            let applied = self.node.state_machine.read();
+            let dr = &applied.state.dr;
+            if let Some(operation) = &dr.operation {
+                return Err(command_error(pharos_meta::CommandError::DrOperationInProgress {
+                    operation_id: operation.id,
+                }));
+            }
+            // The operation planned as if it were starting now.
+            let probe = pharos_meta::DrOperation {
+                id: 0,
+                from_region: dr.primary_region.clone(),
+                to_region: request.to_region.clone(),
+                step: pharos_meta::SwitchoverStep::PromoteLearners,
+                started_at_ms: 0,
+                step_at_ms: 0,
+            };
+            let observed = crate::dr_runtime::observe(&status, &applied.state, &probe, &Default::default());
+            let plan = pharos_dr::switchover::plan(&dr.primary_region, &request.to_region, &observed)
+                .map_err(|reason| with_reason(Code::FailedPrecondition, "SWITCHOVER_REFUSED", reason))?;
+            (dr.primary_region.clone(), plan)
+        };
+        if from_region.is_empty() {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                "SWITCHOVER_REFUSED",
+                "no primary region is known yet: run `pharos dr configure` first",
+            ));
+        }
+        if request.dry_run {
+            return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: 0, plan }));
+        }
+        let operation_id =
+            self.commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, actor).await?;
+        Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id, plan }))
+    }
+
+    async fn failover(
+        &self,
+        request: Request<v1::RegionFailoverRequest>,
+    ) -> Result<tonic::Response<v1::RegionFailoverResponse>, Status> {
+        let actor = crate::handler::actor(&request);
+        let request = request.into_inner();
+        if request.to_region.is_empty() {
+            return Err(invalid("to_region is required"));
+        }
+        if self.node.info.region != request.to_region {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                "FAILOVER_REFUSED",
+                format!(
+                    "this node is in region {}; send the failover to a node of {}",
+                    self.node.info.region, request.to_region
+                ),
+            ));
+        }
+        let refused = |reason: String| with_reason(Code::FailedPrecondition, "FAILOVER_REFUSED", reason);
+        let status = self.node.status();
+        let old_members: Vec<OldMember> = status
+            .members
+            .iter()
+            .map(|(id, info)| OldMember {
+                node_id: *id,
+                client_addr: info.client_addr.clone(),
+                peer_addr: info.peer_addr.clone(),
+                zone: info.zone.clone(),
+                region: info.region.clone(),
+            })
+            .collect();
+        // Probe the other regions: any node of this cluster that answers refuses the failover.
+        let mut answering = Vec::new();
+        let mut survivors = Vec::new();
+        let mut unreachable = Vec::new();
+        for member in &old_members {
+            let client = single_attempt(&member.client_addr)?;
+            if member.region != request.to_region {
+                if let Ok(identity) = client.identity().await
+                    && identity.cluster_id == self.node.identity.cluster_id
+                    && identity.generation >= self.node.identity.generation
+                {
+                    answering.push(member.node_id);
+                }
+                continue;
+            }
+            let survey = if member.node_id == self.node.identity.node_id {
+                self.survey().await.map_err(|status| status.message().to_string())
+            } else {
+                client.survey().await.map_err(|error| error.to_string())
+            };
+            match survey {
+                Ok(survey) if survey.cluster_id == self.node.identity.cluster_id => survivors.push(survivor(&survey)?),
+                Ok(_) | Err(_) => unreachable.push(member.node_id),
+            }
+        }
+        let plan = pharos_dr::failover::plan(&request.to_region, request.force, &old_members, &answering, &survivors)
+            .map_err(|refusal| refused(refusal.to_string()))?;
+        let groups = {
+            let applied = self.node.state_machine.read();
+            crate::dr_runtime::group_placements(&applied.state, &request.to_region, &Default::default())
+                .into_iter()
+                .map(|group| match (group.master_region.as_deref(), group.target_candidate) {
+                    (Some(region), _) if region == request.to_region => {
+                        format!("{}: master already in {region}", group.group)
+                    }
+                    (_, Some(candidate)) => format!(
+                        "{}: broker {candidate} of the sync state set takes over once the old master's lease runs out (no message loss)",
+                        group.group
+                    ),
+                    (_, None) => format!(
+                        "{}: no sync-state-set broker in {}: leaderless unless unclean election is allowed \
+                         (`pharos broker failover --group {} --unclean`: messages past the replica's offset are lost)",
+                        group.group, request.to_region, group.group
+                    ),
+                })
+                .collect()
+        };
+        let mut response = v1::RegionFailoverResponse {
+            generation: plan.record.generation,
+            seed_node_id: plan.seed_node_id,
+            rejoining: plan.rejoining.clone(),
+            unreachable,
+            rpo_zero: plan.record.rpo_zero,
+            seed_last_log_index: plan.record.seed_last_log_index,
+            last_known_commit_index: plan.record.last_known_commit_index,
+            loss_report: pharos_dr::failover::loss_report(&plan.record),
+            groups,
+            seed_client_addr: String::new(),
+        };
+        if request.dry_run {
+            return Ok(tonic::Response::new(response));
+        }
+        tracing::warn!(generation = plan.record.generation, seed = plan.seed_node_id, "unplanned failover");
+        let command = pharos_meta::codec::encode_command(&Command {
+            request_id: None,
+            issued_at_ms: crate::handler::unix_ms(),
+            actor,
+            operation: Operation::Dr(DrCommand::CompleteFailover(plan.record.clone())),
+        });
+        let address_of =
+            |node_id: u64| status.members.get(&node_id).map(|info| info.client_addr.clone()).unwrap_or_default();
+        let seed_addr = address_of(plan.seed_node_id);
+        let reform = |role: &str, join_endpoints: Vec<String>, failover_command: Vec<u8>| v1::ReformRequest {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: plan.record.generation,
+            role: role.to_string(),
+            join_endpoints,
+            auto_promote: true,
+            failover_command,
+        };
+        single_attempt(&seed_addr)?
+            .reform(reform("seed", Vec::new(), command))
+            .await
+            .map_err(|error| Status::unavailable(format!("the seed (node {}) refused: {error}", plan.seed_node_id)))?;
+        for node_id in &plan.rejoining {
+            if let Err(error) = single_attempt(&address_of(*node_id))?
+                .reform(reform("rejoin", vec![seed_addr.clone()], Vec::new()))
+                .await
+            {
+                tracing::warn!(node_id, %error, "a survivor did not take the rejoin request");
+                response.unreachable.push(*node_id);
+            }
+        }
+        // The caller waits for the new generation (this node may itself be restarting now).
+        response.seed_client_addr = seed_addr;
+        Ok(tonic::Response::new(response))
+    }
+
+    async fn failback(&self, _: Request<v1::FailbackRequest>) -> Result<tonic::Response<v1::FailbackResponse>, Status> {
+        self.ensure_leader()?;
+        let (record, members) = {
+            let applied = self.node.state_machine.read();
+            (applied.state.dr.last_failover.clone(), self.node.status().members)
+        };
+        let record = record.ok_or_else(|| {
+            with_reason(Code::FailedPrecondition, "FAILBACK_REFUSED", "no unplanned failover is recorded")
+        })?;
+        let endpoints: Vec<String> = members.values().map(|info| info.client_addr.clone()).collect();
+        let mut response = v1::FailbackResponse::default();
+        for member in record.abandoned_members.iter().filter(|member| !members.contains_key(&member.node_id)) {
+            let request = v1::ReformRequest {
+                cluster_id: self.node.identity.cluster_id.clone(),
+                generation: self.node.identity.generation,
+                role: "rejoin".to_string(),
+                join_endpoints: endpoints.clone(),
+                auto_promote: false,
+                failover_command: Vec::new(),
+            };
+            match single_attempt(&member.client_addr)?.reform(request).await {
+                Ok(_) => response.rejoining.push(member.node_id),
+                Err(error) => {
+                    response.unreachable.push(format!("node {} at {}: {error}", member.node_id, member.client_addr))
+                }
+            }
+        }
+        Ok(tonic::Response::new(response))
+    }
+
+    async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<tonic::Response<v1::SurveyResponse>, Status> {
+        Ok(tonic::Response::new(self.survey().await?))
+    }
+
+    async fn reform(&self, request: Request<v1::ReformRequest>) -> Result<tonic::Response<v1::ReformResponse>, Status> {
+        let request = request.into_inner();
+        if request.cluster_id != self.node.identity.cluster_id {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                "CLUSTER_MISMATCH",
+                format!("this node belongs to cluster {}", self.node.identity.cluster_id),
+            ));
+        }
+        if request.generation <= self.node.identity.generation {
+            return Err(command_error(pharos_meta::CommandError::StaleGeneration {
+                current: self.node.identity.generation,
+            }));
+        }
+        let restart = match request.role.as_str() {
+            "seed" => Restart::Seed { generation: request.generation, failover_command: request.failover_command },
+            "rejoin" if !request.join_endpoints.is_empty() => Restart::Rejoin {
+                pending: v1::PendingJoin {
+                    endpoints: request.join_endpoints,
+                    auto_promote: request.auto_promote,
+                    cluster_id: request.cluster_id,
+                    generation: request.generation,
+                    node_id: self.node.identity.node_id,
+                },
+            },
+            other => return Err(invalid(format!("role must be seed or rejoin (with endpoints), not {other:?}"))),
+        };
+        tracing::warn!(?restart, "reform requested: restarting");
+        // Learn the new generation now, so nothing is written here until the restart.
+        self.node.fence.observe(request.generation);
+        let restarter = self.restarter.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RESTART_DELAY).await;
+            restarter.request(restart);
+        });
+        Ok(tonic::Response::new(v1::ReformResponse { data_dir_quarantined_to: String::new() }))
+    }
+}
