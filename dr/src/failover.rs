@@ -19,6 +19,8 @@ pub struct Survivor {
     pub known_commit_index: u64,
     /// The DR record it last applied.
     pub dr: DrRecord,
+    /// Milliseconds since a leader last reached it (`None`: never since it started).
+    pub millis_since_leader_contact: Option<u64>,
 }
 
 /// A member of the old configuration (from the survivors' membership).
@@ -77,6 +79,8 @@ pub fn plan(
         .ok_or_else(|| Refusal::NoSurvivor { region: to_region.to_string() })?;
     // The most recent DR state any survivor applied is the best knowledge of the old primary's.
     let dr = survivors.iter().map(|survivor| &survivor.dr).max_by_key(|dr| dr.dr_state_id).unwrap_or(&seed.dr);
+    // The most recent contact any survivor had with the old leader.
+    let leader_silence_ms = survivors.iter().filter_map(|survivor| survivor.millis_since_leader_contact).min();
     let generation =
         survivors.iter().map(|survivor| survivor.generation.max(survivor.dr.generation)).max().unwrap_or(1) + 1;
     let from_region = if dr.primary_region.is_empty() {
@@ -99,7 +103,12 @@ pub fn plan(
         last_mode: dr.mode,
         last_state: dr.state,
         last_dr_state_id: dr.dr_state_id,
-        rpo_zero: dr.mode == ReplicationMode::DrSync && dr.state == SyncState::Sync,
+        // In sync, the old primary switches to async only after `dr_sync_timeout_ms` without this
+        // region: heard from within that, it cannot have acknowledged anything not here.
+        rpo_zero: dr.mode == ReplicationMode::DrSync
+            && dr.state == SyncState::Sync
+            && leader_silence_ms.is_some_and(|silence| silence < dr.dr_sync_timeout_ms),
+        leader_silence_ms,
         abandoned_members: old_members
             .iter()
             .filter(|member| member.region != to_region)
@@ -127,12 +136,22 @@ pub fn loss_report(record: &FailoverRecord) -> Vec<String> {
             record.last_known_commit_index
         ));
     }
+    let silence = record.leader_silence_ms.map_or("never heard from the old leader".to_string(), |silence| {
+        format!("last heard from the old leader {silence} ms before the failover")
+    });
     if record.rpo_zero {
         lines.push(format!(
-            "last DR state was dr-sync/sync (state id {}): every write acknowledged while it held is here \
-             (RPO = 0); if the primary ran on for longer than dr_sync_timeout after losing this region it \
-             switched to async first, and writes after that switch are not here",
+            "last DR state was dr-sync/sync (state id {}) and this region {silence}, within the sync \
+             timeout: the old primary could not have switched to async, every acknowledged write is here \
+             (RPO = 0)",
             record.last_dr_state_id
+        ));
+    } else if record.last_mode == ReplicationMode::DrSync && record.last_state == SyncState::Sync {
+        lines.push(format!(
+            "last DR state was dr-sync/sync (state id {}) but this region {silence}, longer than the sync \
+             timeout: the old primary may have switched to async and acknowledged writes after log index {} \
+             that may be lost (RPO > 0)",
+            record.last_dr_state_id, record.seed_last_log_index
         ));
     } else {
         lines.push(format!(
@@ -177,8 +196,10 @@ mod tests {
                 mode: ReplicationMode::DrSync,
                 state,
                 dr_state_id,
+                dr_sync_timeout_ms: 5_000,
                 ..DrRecord::default()
             },
+            millis_since_leader_contact: Some(1_000),
         }
     }
 
@@ -202,6 +223,20 @@ mod tests {
         assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
         let survivors = [survivor(5, (3, 52), 10, SyncState::Sync), survivor(4, (3, 52), 10, SyncState::Sync)];
         assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
+    }
+
+    #[test]
+    fn sync_state_promises_rpo_zero_only_when_the_leader_was_heard_within_the_timeout() {
+        let mut survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
+        survivors[0].millis_since_leader_contact = Some(6_000);
+        survivors[1].millis_since_leader_contact = Some(7_000);
+        let plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        assert_eq!(plan.record.leader_silence_ms, Some(6_000));
+        assert!(!plan.record.rpo_zero, "silent for longer than the timeout: the primary may have gone async");
+        assert!(loss_report(&plan.record)[0].contains("after log index 52 that may be lost"));
+        survivors[1].millis_since_leader_contact = None;
+        survivors[0].millis_since_leader_contact = None;
+        assert!(!super::plan("r2", true, &members(), &[], &survivors).expect("plannable").record.rpo_zero);
     }
 
     #[test]

@@ -7,6 +7,10 @@
 
 use pharos_meta::{DrOperation, SwitchoverStep};
 
+/// How long the move-masters step waits for a group's broker in the target region to be in
+/// sync before it leaves that group's master where it is.
+pub const MOVE_MASTERS_WAIT_MS: u64 = 30_000;
+
 /// A target-region learner is promoted only once it trails the leader by at most this many
 /// entries, so the joint configuration does not wait on a slow new voter.
 pub const PROMOTE_LAG_ENTRIES_MAX: u64 = 1_000;
@@ -27,8 +31,10 @@ pub struct GroupPlacement {
     pub group: String,
     /// Region of the current master (`None`: no master).
     pub master_region: Option<String>,
-    /// Best active broker of the group in the target region (sync set first), if any.
+    /// Best active broker of the group in the target region that is in the sync state set.
     pub target_candidate: Option<u64>,
+    /// Active brokers of the group in the target region, in sync or not.
+    pub target_brokers: usize,
     /// A move of this group is already under way (its master is fenced and waiting out its
     /// lease).
     pub moving: bool,
@@ -42,6 +48,8 @@ pub struct Observation {
     pub joint: bool,
     pub members: Vec<Member>,
     pub groups: Vec<GroupPlacement>,
+    /// How long the operation has been at its current step, in milliseconds.
+    pub step_age_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +140,10 @@ pub fn next_action(operation: &DrOperation, observed: &Observation) -> Action {
                 match (group.moving, group.target_candidate) {
                     (true, _) => waiting.push(group.group.clone()),
                     (false, Some(to)) => return Action::MoveMaster { group: group.group.clone(), to },
+                    // A broker there is catching up: wait for it to join the sync set, bounded.
+                    (false, None) if group.target_brokers > 0 && observed.step_age_ms < MOVE_MASTERS_WAIT_MS => {
+                        waiting.push(format!("{} (no in-sync broker in {} yet)", group.group, operation.to_region));
+                    }
                     // No broker of the group in the target region: nothing to move it to.
                     (false, None) => {}
                 }
@@ -228,7 +240,7 @@ mod tests {
     }
 
     fn observed(leader_id: u64, members: Vec<Member>) -> Observation {
-        Observation { leader_id, last_log_index: 2_000, joint: false, members, groups: Vec::new() }
+        Observation { leader_id, last_log_index: 2_000, joint: false, members, groups: Vec::new(), step_age_ms: 0 }
     }
 
     fn before() -> Vec<Member> {
@@ -299,18 +311,21 @@ mod tests {
                 group: "a".into(),
                 master_region: Some("r2".into()),
                 target_candidate: Some(11),
+                target_brokers: 1,
                 moving: false,
             },
             GroupPlacement {
                 group: "b".into(),
                 master_region: Some("r1".into()),
                 target_candidate: Some(12),
+                target_brokers: 1,
                 moving: false,
             },
             GroupPlacement {
                 group: "c".into(),
                 master_region: Some("r1".into()),
                 target_candidate: None,
+                target_brokers: 0,
                 moving: false,
             },
         ];
@@ -319,6 +334,11 @@ mod tests {
         seen.groups[1].moving = true;
         assert!(matches!(next_action(&step, &seen), Action::Wait(_)));
         seen.groups[1] = GroupPlacement { master_region: Some("r2".into()), moving: false, ..seen.groups[1].clone() };
+        assert_eq!(next_action(&step, &seen), Action::Finish);
+        // A broker in the target region that is not in sync yet is waited for, but not forever.
+        seen.groups[2].target_brokers = 1;
+        assert!(matches!(next_action(&step, &seen), Action::Wait(_)));
+        seen.step_age_ms = MOVE_MASTERS_WAIT_MS;
         assert_eq!(next_action(&step, &seen), Action::Finish);
     }
 

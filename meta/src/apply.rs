@@ -64,8 +64,9 @@ pub enum Change {
     AuditDelete {
         index: u64,
     },
+    /// Boxed: the DR record is far larger than any other change.
     DrPut {
-        record: crate::dr::DrRecord,
+        record: Box<crate::dr::DrRecord>,
     },
 }
 

@@ -1376,6 +1376,8 @@ mod dr_record {
         pub rpo_zero: bool,
         #[prost(message, repeated, tag = "12")]
         pub abandoned_members: Vec<Member>,
+        #[prost(uint64, optional, tag = "13")]
+        pub leader_silence_ms: Option<u64>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -1509,6 +1511,7 @@ mod dr_record {
             last_state: state_code(record.last_state),
             last_dr_state_id: record.last_dr_state_id,
             rpo_zero: record.rpo_zero,
+            leader_silence_ms: record.leader_silence_ms,
             abandoned_members: record
                 .abandoned_members
                 .iter()
@@ -1536,6 +1539,7 @@ mod dr_record {
             last_state: state_from_code(message.last_state)?,
             last_dr_state_id: message.last_dr_state_id,
             rpo_zero: message.rpo_zero,
+            leader_silence_ms: message.leader_silence_ms,
             abandoned_members: message
                 .abandoned_members
                 .into_iter()

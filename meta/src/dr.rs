@@ -171,8 +171,13 @@ pub struct FailoverRecord {
     pub last_mode: ReplicationMode,
     pub last_state: SyncState,
     pub last_dr_state_id: u64,
-    /// True when the last DR state was `dr-sync`/`sync`: every write acknowledged before the
-    /// primary was lost is here.
+    /// How long the survivors had not heard from the old leader when the failover was planned
+    /// (`None`: never, since they started).
+    pub leader_silence_ms: Option<u64>,
+    /// True when the last DR state was `dr-sync`/`sync` **and** the survivors heard from the old
+    /// leader less than `dr_sync_timeout_ms` before the failover: the old primary cannot have
+    /// switched to `async` since (it needs that long without this region), so every write it
+    /// acknowledged is here.
     pub rpo_zero: bool,
     pub abandoned_members: Vec<AbandonedMember>,
 }
@@ -345,7 +350,7 @@ pub(crate) fn execute(
     changes: &mut Vec<Change>,
 ) -> Response {
     let result = execute_checked(&mut state.dr, index, at_ms, command).map(|()| {
-        changes.push(Change::DrPut { record: state.dr.clone() });
+        changes.push(Change::DrPut { record: Box::new(state.dr.clone()) });
         Response::DrChanged { revision: index }
     });
     crate::apply::settle(state, index, result, changes)

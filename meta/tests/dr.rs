@@ -128,6 +128,7 @@ fn failover(generation: u64) -> FailoverRecord {
         last_state: SyncState::Sync,
         last_dr_state_id: 7,
         rpo_zero: true,
+        leader_silence_ms: Some(300),
         abandoned_members: vec![AbandonedMember {
             node_id: 1,
             client_addr: "127.0.0.1:1".into(),

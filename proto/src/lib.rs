@@ -25,6 +25,9 @@ pub mod metadata {
     pub const CLUSTER_ID: &str = "pharos-cluster-id";
     /// Sender's fencing generation on every peer RPC.
     pub const GENERATION: &str = "pharos-generation";
+    /// On a peer RPC from a node that learned of a higher generation: that generation, so the
+    /// rest of its (old) cluster learns it too.
+    pub const FENCED_BY: &str = "pharos-fenced-by";
     /// Machine-readable reason of an error status (`NOT_LEADER`, `INVALID_ARGUMENT`, ...).
     pub const ERROR_REASON: &str = "pharos-error";
     /// On `NOT_LEADER`: id and client address of the leader this node believes in.

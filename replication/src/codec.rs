@@ -181,7 +181,13 @@ pub fn append_request_to_wire(request: &openraft::raft::AppendEntriesRequest<Typ
         prev_log_id: option_log_id_to_wire(request.prev_log_id.as_ref()),
         entries: request.entries.iter().map(entry_to_wire).collect(),
         leader_commit: option_log_id_to_wire(request.leader_commit.as_ref()),
+        sent_at_ms: unix_ms(),
     }
+}
+
+/// Milliseconds since the Unix epoch on this node's wall clock.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 pub fn append_request_from_wire(

@@ -144,7 +144,18 @@ impl GenerationFence {
         }
     }
 
-    /// Learns from gRPC metadata carrying a generation (a peer's refusal, a client's request).
+    /// Learns from the `pharos-fenced-by` metadata of a same-generation peer.
+    pub fn observe_fenced_by(&self, metadata_map: &MetadataMap) {
+        if let Some(remote) = metadata_map
+            .get(metadata::FENCED_BY)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+        {
+            self.observe(remote);
+        }
+    }
+
+    /// Learns from gRPC metadata carrying a generation (a peer's refusal).
     pub fn observe_metadata(&self, metadata_map: &MetadataMap) {
         if let Some(remote) = metadata_map
             .get(metadata::GENERATION)

@@ -106,6 +106,9 @@ impl PeerConnection {
     fn request<T>(&self, message: T, timeout: Option<Duration>) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         self.identity.stamp(request.metadata_mut());
+        if let Some(generation) = self.fence.fenced_by() {
+            request.metadata_mut().insert(pharos_proto::metadata::FENCED_BY, generation.into());
+        }
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);
         }

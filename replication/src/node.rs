@@ -43,6 +43,20 @@ impl Default for RaftTuning {
     }
 }
 
+/// How long a membership change waits for the one in flight before it gives up.
+const MEMBERSHIP_CHANGE_WAIT: Duration = Duration::from_secs(15);
+
+const MEMBERSHIP_CHANGE_RETRY: Duration = Duration::from_millis(50);
+
+fn is_in_progress(error: &RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> bool {
+    matches!(
+        error,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            openraft::error::ChangeMembershipError::InProgress(_)
+        ))
+    )
+}
+
 /// Operating errors of node operations; each carries what the caller needs to act.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
@@ -368,6 +382,22 @@ impl Node {
         if self.raft.is_leader() { Ok(()) } else { Err(self.not_leader_error()) }
     }
 
+    /// Applies one membership change, waiting (bounded) while another one is still in flight:
+    /// openraft runs one change at a time, and two nodes joining at once, or a switchover step
+    /// next to a promotion, must queue rather than fail.
+    async fn change_membership(&self, changes: ChangeMembers<NodeId, NodeInfo>, retain: bool) -> Result<(), NodeError> {
+        let deadline = tokio::time::Instant::now() + MEMBERSHIP_CHANGE_WAIT;
+        loop {
+            match self.raft.change_membership(changes.clone(), retain).await {
+                Ok(_) => return Ok(()),
+                Err(error) if is_in_progress(&error) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(MEMBERSHIP_CHANGE_RETRY).await;
+                }
+                Err(error) => return Err(self.write_error(error)),
+            }
+        }
+    }
+
     /// Adds `node_id` as a learner (returns once the membership change is committed).
     pub async fn add_learner(&self, node_id: NodeId, info: NodeInfo) -> Result<(), NodeError> {
         self.ensure_leader()?;
@@ -380,7 +410,16 @@ impl Node {
                 existing.peer_addr
             )));
         }
-        self.raft.add_learner(node_id, info, false).await.map_err(|error| self.write_error(error))?;
+        let deadline = tokio::time::Instant::now() + MEMBERSHIP_CHANGE_WAIT;
+        loop {
+            match self.raft.add_learner(node_id, info.clone(), false).await {
+                Ok(_) => break,
+                Err(error) if is_in_progress(&error) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(MEMBERSHIP_CHANGE_RETRY).await;
+                }
+                Err(error) => return Err(self.write_error(error)),
+            }
+        }
         Ok(())
     }
 
@@ -394,10 +433,7 @@ impl Node {
         if status.voters.contains(&node_id) {
             return Err(NodeError::InvalidMembership(format!("node {node_id} is already a voter")));
         }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds([node_id].into()), true)
-            .await
-            .map_err(|error| self.write_error(error))?;
+        self.change_membership(ChangeMembers::AddVoterIds([node_id].into()), true).await?;
         Ok(self.status().voters)
     }
 
@@ -408,10 +444,7 @@ impl Node {
         if let Some(missing) = node_ids.iter().find(|id| !status.members.contains_key(id)) {
             return Err(NodeError::InvalidMembership(format!("node {missing} is not a member; join it first")));
         }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(node_ids), true)
-            .await
-            .map_err(|error| self.write_error(error))?;
+        self.change_membership(ChangeMembers::AddVoterIds(node_ids), true).await?;
         Ok(self.status().voters)
     }
 
@@ -422,10 +455,7 @@ impl Node {
         if voters.is_empty() {
             return Err(NodeError::InvalidMembership("a cluster needs at least one voter".into()));
         }
-        self.raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
-            .await
-            .map_err(|error| self.write_error(error))?;
+        self.change_membership(ChangeMembers::ReplaceAllVoters(voters), true).await?;
         Ok(())
     }
 
@@ -440,15 +470,9 @@ impl Node {
             if status.voters.len() == 1 {
                 return Err(NodeError::InvalidMembership("cannot remove the last voter".to_string()));
             }
-            self.raft
-                .change_membership(ChangeMembers::RemoveVoters([node_id].into()), false)
-                .await
-                .map_err(|error| self.write_error(error))?;
+            self.change_membership(ChangeMembers::RemoveVoters([node_id].into()), false).await?;
         } else {
-            self.raft
-                .change_membership(ChangeMembers::RemoveNodes([node_id].into()), false)
-                .await
-                .map_err(|error| self.write_error(error))?;
+            self.change_membership(ChangeMembers::RemoveNodes([node_id].into()), false).await?;
         }
         Ok(self.status())
     }
@@ -459,10 +483,7 @@ impl Node {
         if !self.status().members.contains_key(&node_id) {
             return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member")));
         }
-        self.raft
-            .change_membership(ChangeMembers::SetNodes([(node_id, info)].into()), true)
-            .await
-            .map_err(|error| self.write_error(error))?;
+        self.change_membership(ChangeMembers::SetNodes([(node_id, info)].into()), true).await?;
         Ok(())
     }
 

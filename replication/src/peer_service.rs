@@ -24,41 +24,34 @@ pub struct PeerService {
     raft: Raft,
     identity: Arc<ClusterIdentity>,
     fence: Arc<GenerationFence>,
-    /// Milliseconds (on `clock_origin`) when a leader last sent entries or a heartbeat.
+    /// When a leader last sent this node entries or a heartbeat.
     leader_contact: Arc<LeaderContact>,
-}
-
-/// When this node last heard from a leader: what a surviving DR node reports after losing the
-/// primary region.
-#[derive(Debug)]
-pub struct LeaderContact {
-    clock_origin: std::time::Instant,
-    /// Milliseconds since `clock_origin` plus one; 0 = never.
-    last_ms: std::sync::atomic::AtomicU64,
-}
-
-impl Default for LeaderContact {
-    fn default() -> Self {
-        LeaderContact { clock_origin: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicU64::new(0) }
-    }
-}
-
-impl LeaderContact {
-    fn touch(&self) {
-        let now = self.clock_origin.elapsed().as_millis() as u64 + 1;
-        self.last_ms.store(now, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Milliseconds since a leader last reached this node (`None`: never since start).
-    pub fn millis_since(&self) -> Option<u64> {
-        let last = self.last_ms.load(std::sync::atomic::Ordering::Acquire);
-        (last > 0).then(|| (self.clock_origin.elapsed().as_millis() as u64 + 1).saturating_sub(last))
-    }
 }
 
 impl std::fmt::Debug for PeerService {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("PeerService").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+/// When a leader last reached this node: what a surviving DR node reports after losing the
+/// primary region. Measured by the leader's send time carried in every append (not by receipt:
+/// a message that sat in a socket buffer while this node was paused or cut off is old news).
+#[derive(Debug, Default)]
+pub struct LeaderContact {
+    /// Highest `sent_at_ms` (leader wall clock, Unix ms) of any append received; 0 = never.
+    last_sent_at_ms: std::sync::atomic::AtomicU64,
+}
+
+impl LeaderContact {
+    fn record(&self, sent_at_ms: u64) {
+        self.last_sent_at_ms.fetch_max(sent_at_ms, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Milliseconds since a leader last reached this node (`None`: never since start).
+    pub fn millis_since(&self) -> Option<u64> {
+        let last = self.last_sent_at_ms.load(std::sync::atomic::Ordering::Acquire);
+        (last > 0).then(|| codec::unix_ms().saturating_sub(last))
     }
 }
 
@@ -80,7 +73,12 @@ impl PeerService {
     }
 
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        self.identity.check(request.metadata()).map_err(|mismatch| {
+        let checked = self.identity.check(request.metadata());
+        if checked.is_ok() {
+            // A member of this same generation that learned of a higher one passes it on.
+            self.fence.observe_fenced_by(request.metadata());
+        }
+        checked.map_err(|mismatch| {
             tracing::warn!(%mismatch, "refused peer request");
             if let IdentityMismatch::Generation { remote, .. } = mismatch {
                 self.fence.observe(remote);
@@ -123,8 +121,9 @@ impl RaftService for PeerService {
         request: Request<v1::AppendEntriesRequest>,
     ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
         self.check(&request)?;
-        self.leader_contact.touch();
-        let append_request = codec::append_request_from_wire(request.into_inner())?;
+        let message = request.into_inner();
+        self.leader_contact.record(message.sent_at_ms);
+        let append_request = codec::append_request_from_wire(message)?;
         let response = self.raft.append_entries(append_request).await.map_err(fatal)?;
         Ok(Response::new(codec::append_response_to_wire(&response)))
     }
@@ -139,17 +138,12 @@ impl RaftService for PeerService {
         let leader_contact = self.leader_contact.clone();
         // A malformed or failed message ends the input: skipping it would break log order.
         let input = request.into_inner().scan((), move |(), item| {
-            leader_contact.touch();
-            let converted = match item {
-                Ok(message) => match codec::append_request_from_wire(message) {
-                    Ok(append_request) => Some(append_request),
-                    Err(error) => {
-                        tracing::warn!(%error, "malformed stream-append request; closing the stream");
-                        None
-                    }
-                },
-                Err(_) => None,
-            };
+            let converted = item.ok().and_then(|message| {
+                leader_contact.record(message.sent_at_ms);
+                codec::append_request_from_wire(message)
+                    .inspect_err(|error| tracing::warn!(%error, "malformed stream-append request; closing the stream"))
+                    .ok()
+            });
             futures::future::ready(converted)
         });
         let output = self.raft.stream_append(input).map(|result| match result {

@@ -55,6 +55,7 @@ fn failover_status(record: &pharos_meta::FailoverRecord) -> v1::FailoverStatus {
         last_state: record.last_state.as_str().to_string(),
         last_dr_state_id: record.last_dr_state_id,
         rpo_zero: record.rpo_zero,
+        leader_silence_ms: record.leader_silence_ms,
         loss_report: pharos_dr::failover::loss_report(record),
         abandoned_node_ids: record.abandoned_members.iter().map(|member| member.node_id).collect(),
     }
@@ -106,6 +107,7 @@ impl DrApi {
                 })
                 .collect(),
             fenced_by_generation: self.node.fence.fenced_by(),
+            millis_since_leader_contact: self.node.leader_contact.millis_since(),
         })
     }
 }
@@ -119,6 +121,7 @@ fn survivor(survey: &v1::SurveyResponse) -> Result<Survivor, Status> {
         last_log: (survey.last_log_term, survey.last_log_index),
         known_commit_index: survey.known_commit_index,
         dr,
+        millis_since_leader_contact: survey.millis_since_leader_contact,
     })
 }
 
@@ -310,6 +313,11 @@ impl DrService for DrApi {
         let mut survivors = Vec::new();
         let mut unreachable = Vec::new();
         for member in &old_members {
+            if member.client_addr.is_empty() {
+                // Never recorded its address: nobody can reach it, and neither can we.
+                unreachable.push(member.node_id);
+                continue;
+            }
             let client = single_attempt(&member.client_addr)?;
             if member.region != request.to_region {
                 if let Ok(identity) = client.identity().await

@@ -254,7 +254,7 @@ async fn follow_switchover(
     let started = Instant::now();
     let mut last_line = String::new();
     loop {
-        if let Ok(status) = client.dr_status().await {
+        if let Ok(status) = leader_status(client).await {
             match (&status.operation, &status.last_operation) {
                 (Some(operation), _) if operation.id == operation_id => {
                     let line = format!("step {}: {}", operation.step, operation.result);

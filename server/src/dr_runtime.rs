@@ -311,6 +311,7 @@ pub fn observe(status: &NodeStatus, state: &State, operation: &DrOperation, movi
         joint: status.joint_consensus,
         members,
         groups,
+        step_age_ms: crate::handler::unix_ms().saturating_sub(operation.step_at_ms),
     }
 }
 
@@ -332,11 +333,14 @@ pub fn group_placements(state: &State, to_region: &str, moving: &BTreeSet<String
                 .filter_map(|id| state.brokers.get(id))
                 .map(|broker| broker.name.as_str())
                 .collect();
-            let target_candidate = group
-                .members
-                .iter()
-                .filter_map(|id| state.brokers.get(id))
-                .filter(|broker| broker.state == BrokerState::Active && broker.region == to_region)
+            let in_target = || {
+                group
+                    .members
+                    .iter()
+                    .filter_map(|id| state.brokers.get(id))
+                    .filter(|broker| broker.state == BrokerState::Active && broker.region == to_region)
+            };
+            let target_candidate = in_target()
                 .filter(|broker| {
                     group.sync_state_set.contains(&broker.broker_id) || synced_names.contains(broker.name.as_str())
                 })
@@ -346,6 +350,7 @@ pub fn group_placements(state: &State, to_region: &str, moving: &BTreeSet<String
                 group: group.name.clone(),
                 master_region,
                 target_candidate,
+                target_brokers: in_target().count(),
                 moving: moving.contains(&group.name),
             }
         })

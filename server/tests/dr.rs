@@ -1,0 +1,485 @@
+//! Region disaster recovery on real processes (DESIGN.md §6): two regions on loopback, three
+//! voters in `region-1` and two learners in `region-2`, plus simulated brokers.
+//!
+//! Every test is bounded (`TEST_TIMEOUT`), runs alone (`SERIAL`), and checks acknowledged writes
+//! against what the cluster holds afterwards. Write gaps (RTO) and failover times are printed;
+//! the figures in docs/benchmarks.md come from the `pharos-dr` benchmark, not from here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pharos_chaos::{Cluster, ClusterOptions};
+use pharos_client::{Client, ClientOptions, v1};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+const WAIT: Duration = Duration::from_secs(60);
+
+fn options() -> ClusterOptions {
+    ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters: 3, ..ClusterOptions::default() }
+}
+
+/// Three voters in region-1 (nodes 1-3), two learners in region-2 (nodes 4, 5), caught up, with
+/// the placement policy filled in by the leader.
+async fn two_regions() -> Cluster {
+    let mut cluster = Cluster::start(options()).await.expect("cluster starts");
+    for node_id in [4, 5] {
+        cluster.add_joining_node(node_id, &format!("zone-{node_id}"), "region-2", &[]).expect("learner starts");
+    }
+    let client = cluster.client();
+    let deadline = Instant::now() + WAIT;
+    // Every member has recorded its client address (failover probes them).
+    while !client.status().await.is_ok_and(|status| {
+        status.members.len() == 5
+            && status.members.iter().all(|member| member.info.as_ref().is_some_and(|info| !info.client_addr.is_empty()))
+    }) {
+        assert!(Instant::now() < deadline, "timed out waiting for every member's address");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_dr(&client, "placement primary region-1, DR region-2 with two learners", |status| {
+        status.primary_region == "region-1"
+            && status.dr_region == "region-2"
+            && status.members.iter().filter(|member| member.region == "region-2" && member.role == "learner").count()
+                == 2
+    })
+    .await;
+    cluster
+}
+
+/// Polls DR status (any node that answers) until `check` holds, bounded.
+async fn wait_for_dr(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&v1::DrStatusResponse) -> bool,
+) -> v1::DrStatusResponse {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(status) = client.dr_status().await
+            && check(&status)
+        {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// DR status from the leader (so lag and membership are the leader's).
+async fn leader_dr_status(cluster: &Cluster) -> v1::DrStatusResponse {
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    cluster.client_of(leader).expect("leader client").dr_status().await.expect("dr status")
+}
+
+fn quick_client(endpoints: Vec<String>) -> Client {
+    let options =
+        ClientOptions { attempts_max: 3, retry_backoff_ms: 20, request_timeout_ms: 2_000, ..Default::default() };
+    Client::with_options(endpoints, options).expect("endpoints")
+}
+
+/// One acknowledged write.
+#[derive(Debug, Clone)]
+struct Acked {
+    key: String,
+    value: String,
+    revision: u64,
+    at: Instant,
+}
+
+/// Writes unique keys until `stop`, at most `writes_max`; returns what was acknowledged.
+/// Failed or unknown writes are not acknowledged and not expected anywhere.
+async fn write_until(client: Client, prefix: String, stop: Arc<AtomicBool>, writes_max: u64) -> Vec<Acked> {
+    let mut acked = Vec::new();
+    for sequence in 0..writes_max {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        let (key, value) = (format!("{prefix}-{sequence:06}"), format!("value-{prefix}-{sequence}"));
+        match client.put(key.clone(), value.clone()).await {
+            Ok(response) => acked.push(Acked {
+                key,
+                value,
+                revision: response.header.map_or(0, |header| header.revision),
+                at: Instant::now(),
+            }),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    acked
+}
+
+/// Acknowledged writes that `client` (linearizable reads) does not return with their value.
+async fn missing(client: &Client, acked: &[Acked]) -> Vec<Acked> {
+    let mut missing = Vec::new();
+    for write in acked {
+        let found = client.get(write.key.clone(), v1::Consistency::Linearizable).await.expect("read");
+        if found.kv.as_ref().map(|kv| kv.value.as_slice()) != Some(write.value.as_bytes()) {
+            missing.push(write.clone());
+        }
+    }
+    missing
+}
+
+/// Longest time between two consecutive acknowledgements.
+fn longest_gap(acked: &[Acked]) -> Duration {
+    acked.windows(2).map(|pair| pair[1].at.duration_since(pair[0].at)).max().unwrap_or_default()
+}
+
+/// The server's reason of a refusal (`None` when the call succeeded).
+fn reason<T>(result: Result<T, pharos_client::ClientError>) -> Option<String> {
+    result.err().and_then(|error| error.reason().map(str::to_string))
+}
+
+fn voters(status: &v1::DrStatusResponse) -> Vec<u64> {
+    status.members.iter().filter(|member| member.role == "voter").map(|member| member.node_id).collect()
+}
+
+async fn wait_for_operation(client: &Client, operation_id: u64) -> String {
+    let status = wait_for_dr(client, "the switchover to finish", |status| {
+        status.last_operation.as_ref().is_some_and(|finished| finished.id == operation_id)
+    })
+    .await;
+    status.last_operation.map(|finished| finished.result).unwrap_or_default()
+}
+
+fn region_endpoints(cluster: &Cluster, region: &str) -> Vec<String> {
+    cluster.nodes.iter().filter(|node| node.region == region).map(|node| node.client_addr.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_planned_switchover_under_writes_loses_nothing_and_moves_leader_voters_and_masters() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = two_regions().await;
+        let client = cluster.client();
+        let _broker_a =
+            cluster.spawn_broker("g1", "broker-a", &["--region", "region-1", "--priority", "5"]).expect("a");
+        let broker_b = cluster.spawn_broker("g1", "broker-b", &["--region", "region-2"]).expect("b");
+        let before = loop {
+            let view = client.get_broker_group("g1", v1::Consistency::Linearizable).await.ok().and_then(|r| r.group);
+            if let Some(view) = view.filter(|view| view.master_broker_id.is_some() && view.sync_state_set.len() == 2) {
+                break view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        client.dr_set_mode("dr-sync", 2_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(write_until(client.clone(), "switch".into(), stop.clone(), 100_000));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let plan = client.dr_switchover("region-2", true).await.expect("dry run");
+        assert_eq!(plan.operation_id, 0, "a dry run begins nothing");
+        assert!(plan.plan.iter().any(|step| step.contains("nodes 4,5 become voters")), "{:?}", plan.plan);
+        let started = client.dr_switchover("region-2", false).await.expect("switchover begins");
+        assert_eq!(wait_for_operation(&client, started.operation_id).await, "ok");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Release);
+        let acked = writer.await.expect("writer");
+        assert!(acked.len() > 20, "the writer made progress ({} writes)", acked.len());
+        println!("switchover: {} writes acknowledged, longest write gap (RTO) {:?}", acked.len(), longest_gap(&acked));
+
+        assert!(missing(&client, &acked).await.is_empty(), "every acknowledged write survives a switchover");
+        let status = leader_dr_status(&cluster).await;
+        assert_eq!((status.primary_region.as_str(), status.dr_region.as_str()), ("region-2", "region-1"));
+        assert_eq!(voters(&status), vec![4, 5]);
+        assert!(matches!(status.leader_id, Some(4 | 5)), "leader {:?} is in region-2", status.leader_id);
+        // The broker group's master follows into region-2 with a higher epoch.
+        let broker_b_id =
+            broker_b.events_of("registered").last().and_then(|event| event["broker_id"].as_u64()).expect("b");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let view =
+                client.get_broker_group("g1", v1::Consistency::Linearizable).await.expect("group").group.expect("g1");
+            if view.master_broker_id == Some(broker_b_id) {
+                assert!(view.master_epoch > before.master_epoch, "the move raised the master epoch");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the master of g1 did not move into region-2: {view:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Every step is in the audit log.
+        let audit = client.list_audit(1_000).await.expect("audit");
+        for action in ["dr_begin_switchover", "dr_advance_switchover", "dr_finish_switchover"] {
+            assert!(audit.entries.iter().any(|entry| entry.action == action), "{action} audited");
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_switchover_whose_leader_dies_midway_completes_under_the_next_leader() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = two_regions().await;
+        let client = cluster.client();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer =
+            tokio::spawn(write_until(quick_client(cluster.client_endpoints()), "kill".into(), stop.clone(), 100_000));
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        assert!(leader <= 3);
+        let started =
+            cluster.client_of(leader).expect("leader").dr_switchover("region-2", false).await.expect("begins");
+        // Kill the leader as soon as the promotion is under way.
+        wait_for_dr(&client, "the promotion to start", |status| {
+            status.operation.as_ref().is_some_and(|operation| operation.id == started.operation_id)
+                || status.last_operation.as_ref().is_some_and(|finished| finished.id == started.operation_id)
+        })
+        .await;
+        cluster.kill(leader).expect("kill");
+        println!("killed leader {leader} during the switchover");
+        assert_eq!(wait_for_operation(&client, started.operation_id).await, "ok");
+        stop.store(true, Ordering::Release);
+        let acked = writer.await.expect("writer");
+        let status = leader_dr_status(&cluster).await;
+        assert_eq!(voters(&status), vec![4, 5], "the resumed switchover finished the demotion");
+        assert_eq!(status.primary_region, "region-2");
+        assert!(missing(&client, &acked).await.is_empty(), "every acknowledged write survives");
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_old_region_is_fenced_until_failback() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = two_regions().await;
+        let client = cluster.client();
+        client.dr_set_mode("dr-sync", 5_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|worker| {
+                let client = quick_client(region_endpoints(&cluster, "region-1"));
+                tokio::spawn(write_until(client, format!("w{worker}"), stop.clone(), 100_000))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        for node_id in [1, 2, 3] {
+            cluster.kill(node_id).expect("kill");
+        }
+        stop.store(true, Ordering::Release);
+        let mut acked = Vec::new();
+        for writer in writers {
+            acked.extend(writer.await.expect("writer"));
+        }
+        assert!(acked.len() > 20, "writes were acknowledged before the loss ({})", acked.len());
+
+        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let refused = survivors.dr_failover("region-2", false, false).await.expect_err("needs --force");
+        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        let command_at = Instant::now();
+        let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
+        assert!(report.rpo_zero, "the last DR state was sync: {report:?}");
+        assert_eq!(report.generation, 2);
+        // First accepted write of the new generation.
+        let new_generation = Client::with_options(
+            region_endpoints(&cluster, "region-2"),
+            ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
+        )
+        .expect("client");
+        new_generation.put("after-failover", "1").await.expect("the new generation takes writes");
+        println!("forced failover: first write accepted {:?} after the command", command_at.elapsed());
+        assert!(missing(&new_generation, &acked).await.is_empty(), "no write acknowledged in sync state is lost");
+        let status = wait_for_dr(&new_generation, "both survivors voting", |status| {
+            status.generation == 2 && voters(status) == vec![4, 5]
+        })
+        .await;
+        assert_eq!(status.primary_region, "region-2");
+        assert!(status.last_failover.is_some_and(|failover| failover.abandoned_node_ids == vec![1, 2, 3]));
+
+        // The old region returns with its old data and flags: it must take no write.
+        for node_id in [1, 2, 3] {
+            cluster.restart(node_id).expect("restart");
+        }
+        let old_region = quick_client(region_endpoints(&cluster, "region-1"));
+        let watch_until = Instant::now() + Duration::from_secs(4);
+        let mut attempts = 0;
+        while Instant::now() < watch_until {
+            let write = old_region.put(format!("old-region-{attempts}"), "must not land").await;
+            assert!(write.is_err(), "the old region accepted a write: {write:?}");
+            attempts += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for node_id in [1, 2, 3] {
+            let node = cluster.client_of(node_id).expect("old node");
+            let fenced = wait_for_dr(&node, "every old-region node to learn of generation 2", |status| {
+                status.fenced_by_generation == Some(2)
+            })
+            .await;
+            assert_eq!(fenced.generation, 1);
+        }
+
+        // Failback: quarantine, re-join as learners, switch the primary back.
+        let response = new_generation.dr_failback().await.expect("failback");
+        assert_eq!(response.rejoining, vec![1, 2, 3]);
+        wait_for_dr(&new_generation, "the old region caught up as learners", |status| {
+            [1, 2, 3].iter().all(|id| {
+                status.members.iter().any(|member| {
+                    member.node_id == *id
+                        && member.role == "learner"
+                        && member.lag_entries.is_some_and(|lag| lag <= 100)
+                })
+            })
+        })
+        .await;
+        for node_id in [1, 2, 3] {
+            let quarantine = cluster.node(node_id).expect("node").data_dir.join("quarantine");
+            assert_eq!(std::fs::read_dir(&quarantine).expect("quarantine dir").count(), 1, "old data kept aside");
+        }
+        let back = new_generation.dr_switchover("region-1", false).await.expect("switch back");
+        assert_eq!(wait_for_operation(&new_generation, back.operation_id).await, "ok");
+        let everywhere = cluster.client();
+        let status = leader_dr_status(&cluster).await;
+        assert_eq!((status.primary_region.as_str(), status.generation), ("region-1", 2));
+        assert_eq!(voters(&status), vec![1, 2, 3]);
+        assert!(missing(&everywhere, &acked).await.is_empty(), "still nothing lost after failback");
+        let old_keys = everywhere.range("old-region-", 100, v1::Consistency::Linearizable).await.expect("range");
+        assert!(old_keys.kvs.is_empty(), "no write of the fenced region exists: {:?}", old_keys.kvs);
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = two_regions().await;
+        let client = cluster.client();
+        client.dr_set_mode("dr-sync", 1_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        let primary = quick_client(region_endpoints(&cluster, "region-1"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(write_until(primary.clone(), "async".into(), stop.clone(), 100_000));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Cut the DR region: writes stall, then go on in async.
+        for node_id in [4, 5] {
+            cluster.signal(node_id, "STOP").expect("stop");
+        }
+        wait_for_dr(&primary, "async", |status| status.state == "async").await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        for node_id in [1, 2, 3] {
+            cluster.kill(node_id).expect("kill");
+        }
+        stop.store(true, Ordering::Release);
+        let acked = writer.await.expect("writer");
+        for node_id in [4, 5] {
+            cluster.signal(node_id, "CONT").expect("cont");
+        }
+        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
+        assert!(!report.rpo_zero, "the last DR state known in region-2 was not sync: {report:?}");
+        assert!(report.loss_report.iter().any(|line| line.contains("may be lost")), "{:?}", report.loss_report);
+        let new_generation = Client::with_options(
+            region_endpoints(&cluster, "region-2"),
+            ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
+        )
+        .expect("client");
+        new_generation.put("after-failover", "1").await.expect("the new generation takes writes");
+        let lost = missing(&new_generation, &acked).await;
+        println!(
+            "async failover: {} of {} acknowledged writes lost; report: {:?}",
+            lost.len(),
+            acked.len(),
+            report.loss_report
+        );
+        assert!(!lost.is_empty(), "writes acknowledged in async after the cut are not in region-2");
+        for write in &lost {
+            assert!(
+                write.revision > report.seed_last_log_index,
+                "write at revision {} was lost although the report promised everything up to {}",
+                write.revision,
+                report.seed_last_log_index
+            );
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_then_returns_to_sync() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = two_regions().await;
+        let client = quick_client(region_endpoints(&cluster, "region-1"));
+        let timeout_ms = 1_500;
+        client.dr_set_mode("dr-sync", timeout_ms).await.expect("dr-sync");
+        let synced = wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        client.put("before-cut", "1").await.expect("write in sync");
+        for node_id in [4, 5] {
+            cluster.signal(node_id, "STOP").expect("stop");
+        }
+        let stalled_at = Instant::now();
+        client.put("during-cut", "1").await.expect("the write completes once async");
+        let stall = stalled_at.elapsed();
+        println!("write stalled {stall:?} with dr_sync_timeout {timeout_ms} ms");
+        assert!(stall >= Duration::from_millis(timeout_ms / 2), "the write waited for the DR region ({stall:?})");
+        // The bound is the timeout plus one planning pass and a commit; 2 s of slack for a loaded CI.
+        assert!(stall <= Duration::from_millis(timeout_ms + 2_000), "stalled {stall:?}, longer than the timeout");
+        let asynchronous = wait_for_dr(&client, "async", |status| status.state == "async").await;
+        assert!(asynchronous.dr_state_id > synced.dr_state_id, "a new DR state id per switch");
+        client.put("in-async", "1").await.expect("writes continue in async");
+        for node_id in [4, 5] {
+            cluster.signal(node_id, "CONT").expect("cont");
+        }
+        let recovered = wait_for_dr(&client, "back to sync", |status| status.state == "sync").await;
+        assert!(recovered.dr_state_id > asynchronous.dr_state_id);
+        let audit = client.list_audit(1_000).await.expect("audit");
+        let switches: Vec<&str> = audit
+            .entries
+            .iter()
+            .rev()
+            .filter(|entry| entry.action == "dr_switch_state")
+            .map(|entry| entry.target.split(' ').nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(switches, vec!["sync", "async", "sync-recover", "sync"], "{:?}", audit.entries);
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = two_regions().await;
+        let client = cluster.client();
+        let before = leader_dr_status(&cluster).await;
+        assert_eq!(reason(client.dr_set_mode("quorum", 0).await).as_deref(), Some("INVALID_ARGUMENT"));
+        assert_eq!(reason(client.dr_set_mode("dr-sync", 5).await).as_deref(), Some("INVALID_DR"));
+        assert_eq!(reason(client.dr_configure("region-1", "region-1").await).as_deref(), Some("INVALID_DR"));
+        assert_eq!(reason(client.dr_switchover("region-9", false).await).as_deref(), Some("SWITCHOVER_REFUSED"));
+        assert_eq!(reason(client.dr_switchover("region-1", false).await).as_deref(), Some("SWITCHOVER_REFUSED"));
+        assert_eq!(reason(client.dr_switchover("", false).await).as_deref(), Some("INVALID_ARGUMENT"));
+        // The primary region answers: an unplanned failover is refused even with --force.
+        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let refused = survivors.dr_failover("region-2", true, false).await.expect_err("primary answers");
+        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        assert!(refused.to_string().contains("still answers"), "{refused}");
+        // Reform requests from another cluster or an older generation are refused.
+        let node_4 = cluster.client_of(4).expect("node 4");
+        let identity = node_4.identity().await.expect("identity");
+        let reform = |cluster_id: &str, generation: u64| v1::ReformRequest {
+            cluster_id: cluster_id.to_string(),
+            generation,
+            role: "seed".to_string(),
+            ..Default::default()
+        };
+        assert_eq!(reason(node_4.reform(reform("another-cluster", 9)).await).as_deref(), Some("CLUSTER_MISMATCH"));
+        assert_eq!(reason(node_4.reform(reform(&identity.cluster_id, 1)).await).as_deref(), Some("STALE_GENERATION"));
+        assert_eq!(reason(client.dr_failback().await).as_deref(), Some("FAILBACK_REFUSED"));
+        let after = leader_dr_status(&cluster).await;
+        assert_eq!(
+            (after.generation, after.dr_state_id, after.mode.as_str(), after.primary_region.as_str()),
+            (before.generation, before.dr_state_id, before.mode.as_str(), before.primary_region.as_str())
+        );
+        assert!(after.operation.is_none());
+    })
+    .await
+    .expect("test finished in time");
+}
