@@ -8,5 +8,7 @@
 //! Integration tests, benchmarks and (later) chaos scenarios all stand on it.
 
 mod cluster;
+mod regions;
 
 pub use cluster::{BrokerProcess, Cluster, ClusterOptions, HarnessError, NodeHandle, pharos_binary};
+pub use regions::{DR_REGION, PRIMARY_REGION, start_two_regions};

@@ -20,31 +20,10 @@ fn options() -> ClusterOptions {
     ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters: 3, ..ClusterOptions::default() }
 }
 
-/// Three voters in region-1 (nodes 1-3), two learners in region-2 (nodes 4, 5), caught up, with
-/// the placement policy filled in by the leader.
+/// Three voters in region-1 (nodes 1-3), two learners in region-2 (nodes 4, 5), with the
+/// placement policy filled in by the leader.
 async fn two_regions() -> Cluster {
-    let mut cluster = Cluster::start(options()).await.expect("cluster starts");
-    for node_id in [4, 5] {
-        cluster.add_joining_node(node_id, &format!("zone-{node_id}"), "region-2", &[]).expect("learner starts");
-    }
-    let client = cluster.client();
-    let deadline = Instant::now() + WAIT;
-    // Every member has recorded its client address (failover probes them).
-    while !client.status().await.is_ok_and(|status| {
-        status.members.len() == 5
-            && status.members.iter().all(|member| member.info.as_ref().is_some_and(|info| !info.client_addr.is_empty()))
-    }) {
-        assert!(Instant::now() < deadline, "timed out waiting for every member's address");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    wait_for_dr(&client, "placement primary region-1, DR region-2 with two learners", |status| {
-        status.primary_region == "region-1"
-            && status.dr_region == "region-2"
-            && status.members.iter().filter(|member| member.region == "region-2" && member.role == "learner").count()
-                == 2
-    })
-    .await;
-    cluster
+    pharos_chaos::start_two_regions(options(), 2, WAIT).await.expect("two regions start")
 }
 
 /// Polls DR status (any node that answers) until `check` holds, bounded.
@@ -140,10 +119,6 @@ async fn wait_for_operation(client: &Client, operation_id: u64) -> String {
     })
     .await;
     status.last_operation.map(|finished| finished.result).unwrap_or_default()
-}
-
-fn region_endpoints(cluster: &Cluster, region: &str) -> Vec<String> {
-    cluster.nodes.iter().filter(|node| node.region == region).map(|node| node.client_addr.clone()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,7 +228,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|worker| {
-                let client = quick_client(region_endpoints(&cluster, "region-1"));
+                let client = quick_client(cluster.region_endpoints("region-1"));
                 tokio::spawn(write_until(client, format!("w{worker}"), stop.clone(), 100_000))
             })
             .collect();
@@ -268,7 +243,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         }
         assert!(acked.len() > 20, "writes were acknowledged before the loss ({})", acked.len());
 
-        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let survivors = quick_client(cluster.region_endpoints("region-2"));
         let refused = survivors.dr_failover("region-2", false, false).await.expect_err("needs --force");
         assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
         let command_at = Instant::now();
@@ -277,7 +252,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         assert_eq!(report.generation, 2);
         // First accepted write of the new generation.
         let new_generation = Client::with_options(
-            region_endpoints(&cluster, "region-2"),
+            cluster.region_endpoints("region-2"),
             ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
         )
         .expect("client");
@@ -295,7 +270,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         for node_id in [1, 2, 3] {
             cluster.restart(node_id).expect("restart");
         }
-        let old_region = quick_client(region_endpoints(&cluster, "region-1"));
+        let old_region = quick_client(cluster.region_endpoints("region-1"));
         let watch_until = Instant::now() + Duration::from_secs(4);
         let mut attempts = 0;
         while Instant::now() < watch_until {
@@ -352,7 +327,7 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
         let client = cluster.client();
         client.dr_set_mode("dr-sync", 1_000).await.expect("dr-sync");
         wait_for_dr(&client, "sync", |status| status.state == "sync").await;
-        let primary = quick_client(region_endpoints(&cluster, "region-1"));
+        let primary = quick_client(cluster.region_endpoints("region-1"));
         let stop = Arc::new(AtomicBool::new(false));
         let writer = tokio::spawn(write_until(primary.clone(), "async".into(), stop.clone(), 100_000));
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -370,12 +345,12 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
         for node_id in [4, 5] {
             cluster.signal(node_id, "CONT").expect("cont");
         }
-        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let survivors = quick_client(cluster.region_endpoints("region-2"));
         let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
         assert!(!report.rpo_zero, "the last DR state known in region-2 was not sync: {report:?}");
         assert!(report.loss_report.iter().any(|line| line.contains("may be lost")), "{:?}", report.loss_report);
         let new_generation = Client::with_options(
-            region_endpoints(&cluster, "region-2"),
+            cluster.region_endpoints("region-2"),
             ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
         )
         .expect("client");
@@ -406,7 +381,7 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
     let _serial = SERIAL.lock().await;
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = two_regions().await;
-        let client = quick_client(region_endpoints(&cluster, "region-1"));
+        let client = quick_client(cluster.region_endpoints("region-1"));
         let timeout_ms = 1_500;
         client.dr_set_mode("dr-sync", timeout_ms).await.expect("dr-sync");
         let synced = wait_for_dr(&client, "sync", |status| status.state == "sync").await;
@@ -457,7 +432,7 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         assert_eq!(reason(client.dr_switchover("region-1", false).await).as_deref(), Some("SWITCHOVER_REFUSED"));
         assert_eq!(reason(client.dr_switchover("", false).await).as_deref(), Some("INVALID_ARGUMENT"));
         // The primary region answers: an unplanned failover is refused even with --force.
-        let survivors = quick_client(region_endpoints(&cluster, "region-2"));
+        let survivors = quick_client(cluster.region_endpoints("region-2"));
         let refused = survivors.dr_failover("region-2", true, false).await.expect_err("primary answers");
         assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
         assert!(refused.to_string().contains("still answers"), "{refused}");
