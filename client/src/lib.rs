@@ -59,6 +59,21 @@ pub struct Client {
     options: ClientOptions,
     client_id: Arc<str>,
     sequence: Arc<AtomicU64>,
+    /// Highest cluster generation any answer carried: answers from a lower one come from a
+    /// region that was failed over and are refused (DESIGN §6).
+    generation: Arc<AtomicU64>,
+}
+
+/// Records `answered` (an answer's generation, if it carried one) into `highest` and says
+/// whether the answer may be used: not when it comes from a generation below one already seen.
+pub fn accept_generation(highest: &AtomicU64, answered: Option<u64>) -> Result<(), u64> {
+    let Some(answered) = answered else { return Ok(()) };
+    let previous = highest.fetch_max(answered, Ordering::AcqRel);
+    if answered < previous { Err(previous) } else { Ok(()) }
+}
+
+fn generation_of(metadata: &tonic::metadata::MetadataMap) -> Option<u64> {
+    metadata.get(pharos_proto::metadata::GENERATION)?.to_str().ok()?.parse().ok()
 }
 
 /// Which node to ask, and what to do next.
@@ -87,7 +102,13 @@ impl Client {
             options,
             client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             sequence: Arc::new(AtomicU64::new(0)),
+            generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The highest cluster generation this client has seen in an answer (0: none yet).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// This client's idempotency id.
@@ -187,8 +208,17 @@ impl Client {
         for _ in 0..self.options.attempts_max {
             let (index, address, channel) = self.channel()?;
             match call(channel).await {
-                Ok(response) => return Ok(response.into_inner()),
+                Ok(response) => match accept_generation(&self.generation, generation_of(response.metadata())) {
+                    Ok(()) => return Ok(response.into_inner()),
+                    Err(highest) => {
+                        tracing::warn!(%address, highest, "answer from an older generation refused");
+                        last_error =
+                            Some(format!("{address}: answered for a generation below {highest} (failed over)"));
+                        self.advance(index, None);
+                    }
+                },
                 Err(status) => {
+                    let _ = accept_generation(&self.generation, generation_of(status.metadata()));
                     tracing::debug!(%address, %status, "pharos call failed");
                     last_error = Some(format!("{address}: {}", status.message()));
                     match self.classify(index, status) {
@@ -660,5 +690,22 @@ impl Client {
             async move { DrServiceClient::new(channel).reform(request).await }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_from_an_older_generation_are_refused_once_a_newer_one_was_seen() {
+        let highest = AtomicU64::new(0);
+        assert_eq!(accept_generation(&highest, None), Ok(()));
+        assert_eq!(accept_generation(&highest, Some(1)), Ok(()));
+        assert_eq!(accept_generation(&highest, Some(2)), Ok(()));
+        assert_eq!(accept_generation(&highest, Some(1)), Err(2), "the failed-over region answered");
+        assert_eq!(accept_generation(&highest, Some(2)), Ok(()));
+        assert_eq!(accept_generation(&highest, None), Ok(()), "servers that carry no generation are not judged");
+        assert_eq!(highest.load(Ordering::Acquire), 2);
     }
 }

@@ -108,8 +108,10 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         .build_v1()
         .context("building gRPC reflection")?;
     let api = Api::new(node.clone());
+    let stamp_identity = identity_headers(&node.identity.cluster_id, node.identity.generation);
     let client_server = tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(stamp_identity))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -147,8 +149,8 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 
-    let auto_promote = join_cluster(config, &node, &info).await?;
-    let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, auto_promote, shutdown.clone()));
+    let promotion = join_cluster(config, &node, &info).await?;
+    let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone().wait()));
     tracing::info!(
@@ -184,16 +186,38 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     Ok(restart)
 }
 
+/// Every client-port answer carries this node's `(cluster_id, generation)` (DESIGN §6): a
+/// broker or client that has seen a higher generation refuses answers from an older one.
+fn identity_headers(
+    cluster_id: &str,
+    generation: u64,
+) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone + use<> {
+    let cluster_id = http::HeaderValue::from_str(cluster_id).ok();
+    let generation = http::HeaderValue::from(generation);
+    move |mut response| {
+        let headers = response.headers_mut();
+        if let Some(cluster_id) = &cluster_id {
+            headers.insert(pharos_proto::metadata::CLUSTER_ID, cluster_id.clone());
+        }
+        headers.insert(pharos_proto::metadata::GENERATION, generation.clone());
+        response
+    }
+}
+
 /// First start of a data dir: initialize the cluster, or ask to join it. A pending join (left by
 /// a DR reform) wins over the bootstrap flags, and a data dir of a later generation never
-/// bootstraps from flags. Returns whether this node should ask for promotion once caught up.
-async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> anyhow::Result<bool> {
+/// bootstraps from flags. Returns when this node should ask for promotion once caught up.
+async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> anyhow::Result<Promotion> {
     if let Some(pending) = reform::read_pending_join(&config.data_dir)? {
         if !node.status().members.contains_key(&config.node_id) {
             rejoin(config, node, info, &pending.endpoints).await?;
         }
         reform::remove_pending_join(&config.data_dir)?;
-        return Ok(config.auto_promote || pending.auto_promote);
+        return Ok(match (config.auto_promote, pending.auto_promote) {
+            (true, _) => Promotion::Always,
+            (false, true) => Promotion::Once,
+            (false, false) => Promotion::Never,
+        });
     }
     if node.identity.generation > 1 && !node.is_initialized().await? {
         anyhow::bail!(
@@ -232,7 +256,18 @@ async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> any
             }
         }
     }
-    Ok(config.auto_promote)
+    Ok(if config.auto_promote { Promotion::Always } else { Promotion::Never })
+}
+
+/// When a learner asks to be promoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promotion {
+    Never,
+    /// `--auto-promote`: whenever it is a caught-up learner.
+    Always,
+    /// A failover survivor re-joining: until it has been a voter once. A later switchover that
+    /// demotes it (moving the primary away) must not be undone.
+    Once,
 }
 
 /// Joins `endpoints` as a learner after a reform, retrying while the new generation forms.
@@ -260,9 +295,9 @@ async fn rejoin(config: &ServeConfig, node: &Node, info: &NodeInfo, endpoints: &
 }
 
 /// Keeps this node's membership record equal to its configuration (addresses, zone, region)
-/// and, with `auto_promote`, asks for promotion once caught up. Intent: the config; observed:
+/// and, as `promotion` says, asks for promotion once caught up. Intent: the config; observed:
 /// the committed membership; each pass closes the gap idempotently.
-async fn reconcile_membership(node: Node, info: NodeInfo, auto_promote: bool, shutdown: Shutdown) {
+async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promotion, shutdown: Shutdown) {
     let node_id = node.identity.node_id;
     let mut interval = tokio::time::interval(RECONCILE_INTERVAL);
     let stop = shutdown.wait();
@@ -276,7 +311,10 @@ async fn reconcile_membership(node: Node, info: NodeInfo, auto_promote: bool, sh
         let Some(recorded) = status.members.get(&node_id) else { continue };
         let is_learner = !status.voters.contains(&node_id);
         let caught_up = status.cluster_commit_index > 0 && status.applied_index + 100 >= status.cluster_commit_index;
-        let wants_promotion = auto_promote && is_learner && caught_up && !status.joint_consensus;
+        if promotion == Promotion::Once && !is_learner {
+            promotion = Promotion::Never;
+        }
+        let wants_promotion = promotion != Promotion::Never && is_learner && caught_up && !status.joint_consensus;
         if *recorded == info && !wants_promotion {
             continue;
         }

@@ -258,6 +258,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         .expect("client");
         new_generation.put("after-failover", "1").await.expect("the new generation takes writes");
         println!("forced failover: first write accepted {:?} after the command", command_at.elapsed());
+        assert_eq!(new_generation.generation(), 2, "answers carry the new generation");
         assert!(missing(&new_generation, &acked).await.is_empty(), "no write acknowledged in sync state is lost");
         let status = wait_for_dr(&new_generation, "both survivors voting", |status| {
             status.generation == 2 && voters(status) == vec![4, 5]
@@ -271,6 +272,11 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             cluster.restart(node_id).expect("restart");
         }
         let old_region = quick_client(cluster.region_endpoints("region-1"));
+        // A client that knows generation 2 refuses any answer of the old region, even a local read.
+        let knows_new =
+            quick_client([cluster.region_endpoints("region-2"), cluster.region_endpoints("region-1")].concat());
+        knows_new.status().await.expect("a generation-2 answer");
+        assert_eq!(knows_new.generation(), 2);
         let watch_until = Instant::now() + Duration::from_secs(4);
         let mut attempts = 0;
         while Instant::now() < watch_until {
