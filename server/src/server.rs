@@ -85,6 +85,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         .with_context(|| format!("binding HTTP port {}", config.listen_http))?;
 
     let node = Node::start(storage, identity, info.clone(), &config.raft_tuning()).await.context("starting raft")?;
+    learn_newer_generation(&node).await;
 
     let peer_server = tokio::spawn(
         tonic::transport::Server::builder()
@@ -184,6 +185,36 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         let _ = http_server.await;
     }
     Ok(restart)
+}
+
+/// How long a starting node waits for the other regions' members to say their generation.
+const GENERATION_PROBE_TIMEOUT_MS: u64 = 1_000;
+
+/// Before serving clients, asks the members of other regions for their generation: a node of a
+/// region that was failed over while it was down learns it here, before it can take a write
+/// (rather than at its first replication round). Members that do not answer in time are
+/// skipped: the peer-level check still fences later.
+async fn learn_newer_generation(node: &Node) {
+    let status = node.status();
+    let probes = status
+        .members
+        .iter()
+        .filter(|(id, info)| **id != status.node_id && info.region != node.info.region && !info.client_addr.is_empty())
+        .map(|(_, info)| {
+            let options = pharos_client::ClientOptions {
+                attempts_max: 1,
+                request_timeout_ms: GENERATION_PROBE_TIMEOUT_MS,
+                connect_timeout_ms: GENERATION_PROBE_TIMEOUT_MS,
+                ..Default::default()
+            };
+            let client = pharos_client::Client::with_options([info.client_addr.clone()], options);
+            async move { client.ok()?.identity().await.ok() }
+        });
+    for identity in futures::future::join_all(probes).await.into_iter().flatten() {
+        if identity.cluster_id == node.identity.cluster_id {
+            node.fence.observe(identity.generation);
+        }
+    }
 }
 
 /// Every client-port answer carries this node's `(cluster_id, generation)` (DESIGN §6): a
