@@ -9,28 +9,30 @@ use axum::routing::get;
 use pharos_replication::Node;
 
 use crate::brokers::BrokerRuntime;
+use crate::dr_runtime::DrRuntime;
 
 #[derive(Debug, Clone)]
 pub struct HttpState {
     node: Node,
     brokers: BrokerRuntime,
+    dr: DrRuntime,
 }
 
-pub fn router(node: Node, brokers: BrokerRuntime) -> Router {
+pub fn router(node: Node, brokers: BrokerRuntime, dr: DrRuntime) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { node, brokers })
+        .with_state(HttpState { node, brokers, dr })
 }
 
-async fn metrics(State(HttpState { node, brokers }): State<HttpState>) -> String {
+async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> String {
     let status = node.status();
-    let (active_brokers, groups) = {
+    let (active_brokers, groups, dr_record) = {
         let applied = node.state_machine.read();
         let state = &applied.state;
         let active = state.brokers.values().filter(|b| b.state == pharos_meta::BrokerState::Active).count();
-        (active as u64, state.groups.len() as u64)
+        (active as u64, state.groups.len() as u64, state.dr.clone())
     };
     let leaderless = brokers.leaderless();
     let mut text = String::new();
@@ -58,6 +60,54 @@ async fn metrics(State(HttpState { node, brokers }): State<HttpState>) -> String
         "Broker groups without a master and without an eligible candidate (leader only).",
         leaderless.len() as u64,
     );
+    gauge(
+        "pharos_generation",
+        "Fencing generation of this node's data (+1 per unplanned failover).",
+        node.identity.generation,
+    );
+    gauge(
+        "pharos_fenced_by_generation",
+        "Higher generation this node learned of (0: not fenced); a fenced node takes no writes.",
+        node.fence.fenced_by().unwrap_or(0),
+    );
+    gauge(
+        "pharos_dr_state_id",
+        "Log index of the switch that set the current DR mode and state.",
+        dr_record.dr_state_id,
+    );
+    gauge(
+        "pharos_dr_operation_step",
+        "Step of the switchover in progress (0 none, 1 promote-learners, 2 transfer-leader, 3 demote-voters, 4 move-masters).",
+        dr_record.operation.as_ref().map_or(0, |operation| u64::from(operation.step.code())),
+    );
+    let _ = writeln!(text, "# HELP pharos_dr_mode 1 for the current replication mode.\n# TYPE pharos_dr_mode gauge");
+    for mode in [pharos_meta::ReplicationMode::Majority, pharos_meta::ReplicationMode::DrSync] {
+        let _ = writeln!(text, "pharos_dr_mode{{mode=\"{}\"}} {}", mode.as_str(), u64::from(dr_record.mode == mode));
+    }
+    let _ = writeln!(
+        text,
+        "# HELP pharos_dr_sync_state 1 for the current dr-sync state.\n# TYPE pharos_dr_sync_state gauge"
+    );
+    for state in [pharos_meta::SyncState::Sync, pharos_meta::SyncState::Async, pharos_meta::SyncState::SyncRecover] {
+        let _ = writeln!(
+            text,
+            "pharos_dr_sync_state{{state=\"{}\"}} {}",
+            state.as_str(),
+            u64::from(dr_record.state == state)
+        );
+    }
+    let lag_ms = dr.lag_ms();
+    if !lag_ms.is_empty() {
+        let _ = writeln!(
+            text,
+            "# HELP pharos_dr_member_lag_ms How long the oldest entry a member lacks has waited (leader only).\n\
+             # TYPE pharos_dr_member_lag_ms gauge"
+        );
+        for (id, lag) in &lag_ms {
+            let region = status.members.get(id).map_or("", |info| info.region.as_str());
+            let _ = writeln!(text, "pharos_dr_member_lag_ms{{node_id=\"{id}\",region=\"{region}\"}} {lag}");
+        }
+    }
     if let Some(matched) = &status.matched {
         let _ = writeln!(
             text,
@@ -65,9 +115,10 @@ async fn metrics(State(HttpState { node, brokers }): State<HttpState>) -> String
              # TYPE pharos_raft_member_lag_entries gauge"
         );
         for (id, index) in matched {
+            let region = status.members.get(id).map_or("", |info| info.region.as_str());
             let _ = writeln!(
                 text,
-                "pharos_raft_member_lag_entries{{node_id=\"{id}\"}} {}",
+                "pharos_raft_member_lag_entries{{node_id=\"{id}\",region=\"{region}\"}} {}",
                 status.last_log_index.saturating_sub(*index)
             );
         }

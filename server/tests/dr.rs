@@ -104,6 +104,18 @@ fn longest_gap(acked: &[Acked]) -> Duration {
     acked.windows(2).map(|pair| pair[1].at.duration_since(pair[0].at)).max().unwrap_or_default()
 }
 
+/// `GET /metrics` of one node, as text (plain HTTP/1.1 on loopback).
+async fn metrics_of(cluster: &Cluster, node_id: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = cluster.node(node_id).expect("node").http_addr.clone();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect to /metrics");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
 /// The server's reason of a refusal (`None` when the call succeeded).
 fn reason<T>(result: Result<T, pharos_client::ClientError>) -> Option<String> {
     result.err().and_then(|error| error.reason().map(str::to_string))
@@ -405,6 +417,11 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
         let asynchronous = wait_for_dr(&client, "async", |status| status.state == "async").await;
         assert!(asynchronous.dr_state_id > synced.dr_state_id, "a new DR state id per switch");
         client.put("in-async", "1").await.expect("writes continue in async");
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        let metrics = metrics_of(&cluster, leader).await;
+        assert!(metrics.contains("pharos_dr_mode{mode=\"dr-sync\"} 1"), "{metrics}");
+        assert!(metrics.contains("pharos_dr_sync_state{state=\"async\"} 1"), "{metrics}");
+        assert!(metrics.contains("pharos_dr_member_lag_ms{node_id=\"4\",region=\"region-2\"}"), "{metrics}");
         for node_id in [4, 5] {
             cluster.signal(node_id, "CONT").expect("cont");
         }
