@@ -23,15 +23,9 @@ pub struct Survivor {
     pub millis_since_leader_contact: Option<u64>,
 }
 
-/// A member of the old configuration (from the survivors' membership).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OldMember {
-    pub node_id: u64,
-    pub client_addr: String,
-    pub peer_addr: String,
-    pub zone: String,
-    pub region: String,
-}
+/// A member of the old configuration (from the survivors' membership). Those outside the
+/// target region become the record's abandoned members.
+pub type OldMember = AbandonedMember;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -109,17 +103,7 @@ pub fn plan(
             && dr.state == SyncState::Sync
             && leader_silence_ms.is_some_and(|silence| silence < dr.dr_sync_timeout_ms),
         leader_silence_ms,
-        abandoned_members: old_members
-            .iter()
-            .filter(|member| member.region != to_region)
-            .map(|member| AbandonedMember {
-                node_id: member.node_id,
-                client_addr: member.client_addr.clone(),
-                peer_addr: member.peer_addr.clone(),
-                zone: member.zone.clone(),
-                region: member.region.clone(),
-            })
-            .collect(),
+        abandoned_members: old_members.iter().filter(|member| member.region != to_region).cloned().collect(),
     };
     let rejoining = survivors.iter().map(|survivor| survivor.node_id).filter(|id| *id != seed.node_id).collect();
     Ok(Plan { seed_node_id: seed.node_id, rejoining, record })

@@ -176,18 +176,7 @@ impl BrokerRuntime {
 
     /// Runs the planning loop until `stop` resolves.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let mut interval = tokio::time::interval(PLAN_INTERVAL);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = interval.tick() => {}
-            }
-            if self.node.raft.is_leader() {
-                self.pass().await;
-            }
-        }
+        crate::handler::every_leader_pass(&self.node, PLAN_INTERVAL, stop, || self.pass()).await;
     }
 
     /// One planning pass: observe, plan, commit.

@@ -77,18 +77,7 @@ impl DrRuntime {
     }
 
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let mut interval = tokio::time::interval(PASS_INTERVAL);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = interval.tick() => {}
-            }
-            if self.node.raft.is_leader() && self.node.fence.fenced_by().is_none() {
-                self.pass().await;
-            }
-        }
+        crate::handler::every_leader_pass(&self.node, PASS_INTERVAL, stop, || self.pass()).await;
     }
 
     async fn pass(&self) {

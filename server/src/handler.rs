@@ -1,6 +1,8 @@
 //! What every gRPC handler shares: proposing a command on the leader, and preparing the local
 //! state for a read of the requested consistency.
 
+use std::future::Future;
+
 use pharos_meta::{Command, Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_replication::Node;
@@ -55,6 +57,32 @@ pub async fn prepare_read(node: &Node, consistency: i32) -> Result<(), Status> {
 pub fn read_header(node: &Node, revision: u64) -> v1::ResponseHeader {
     let (node_id, applied_index, known_commit_index) = node.read_position();
     v1::ResponseHeader { revision, node_id, applied_index, known_commit_index, millis_since_leader_contact: None }
+}
+
+/// Runs `pass` every `interval` while this node leads and is not fenced, until `stop`: the shape
+/// of every leader-side reconciler (broker liveness, DR). A slow pass delays the next tick
+/// rather than piling them up.
+pub async fn every_leader_pass<F, Fut>(
+    node: &Node,
+    interval: std::time::Duration,
+    stop: impl Future<Output = ()>,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        if node.raft.is_leader() && node.fence.fenced_by().is_none() {
+            pass().await;
+        }
+    }
 }
 
 /// Events sent to one watcher before it is waited on.
