@@ -130,6 +130,20 @@ pub struct DrOperation {
     pub step_at_ms: u64,
 }
 
+impl DrOperation {
+    /// The record of this operation once it ended at `at_ms` with `result`.
+    pub fn finished(self, at_ms: u64, result: String) -> FinishedOperation {
+        FinishedOperation {
+            id: self.id,
+            from_region: self.from_region,
+            to_region: self.to_region,
+            started_at_ms: self.started_at_ms,
+            finished_at_ms: at_ms,
+            result,
+        }
+    }
+}
+
 /// How the last planned switchover ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishedOperation {
@@ -448,30 +462,19 @@ fn execute_checked(dr: &mut DrRecord, index: u64, at_ms: u64, command: &DrComman
             }
         }
         DrCommand::FinishSwitchover { operation_id, error } => {
-            let operation = current_operation(dr, *operation_id)?.clone();
-            dr.last_operation = Some(FinishedOperation {
-                id: operation.id,
-                from_region: operation.from_region,
-                to_region: operation.to_region,
-                started_at_ms: operation.started_at_ms,
-                finished_at_ms: at_ms,
-                result: error.clone().unwrap_or_else(|| "ok".to_string()),
-            });
-            dr.operation = None;
+            current_operation(dr, *operation_id)?;
+            if let Some(operation) = dr.operation.take() {
+                let result = error.clone().unwrap_or_else(|| "ok".to_string());
+                dr.last_operation = Some(operation.finished(at_ms, result));
+            }
         }
         DrCommand::CompleteFailover(record) => {
             if record.generation <= dr.generation {
                 return Err(CommandError::StaleGeneration { current: dr.generation });
             }
             if let Some(operation) = dr.operation.take() {
-                dr.last_operation = Some(FinishedOperation {
-                    id: operation.id,
-                    from_region: operation.from_region,
-                    to_region: operation.to_region,
-                    started_at_ms: operation.started_at_ms,
-                    finished_at_ms: at_ms,
-                    result: format!("abandoned by the failover to generation {}", record.generation),
-                });
+                let result = format!("abandoned by the failover to generation {}", record.generation);
+                dr.last_operation = Some(operation.finished(at_ms, result));
             }
             dr.generation = record.generation;
             dr.primary_region = record.to_region.clone();
