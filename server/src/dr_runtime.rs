@@ -76,19 +76,39 @@ impl DrRuntime {
         if self.node.raft.is_leader() { self.soft().progress.clone() } else { String::new() }
     }
 
-    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        crate::handler::every_leader_pass(&self.node, PASS_INTERVAL, stop, || self.pass()).await;
+    /// Runs the two leader loops until `shutdown`: replication (lag, sync state) and operations
+    /// (failover record, placement, switchover). Apart, so a switchover step whose write waits
+    /// for a vanished DR region never delays the switch to `async` that releases it.
+    pub async fn run(self, shutdown: crate::shutdown::Shutdown) {
+        tokio::join!(
+            crate::handler::every_leader_pass(&self.node, PASS_INTERVAL, shutdown.clone().wait(), || {
+                self.replication_pass()
+            }),
+            crate::handler::every_leader_pass(&self.node, PASS_INTERVAL, shutdown.wait(), || self.operation_pass()),
+        );
     }
 
-    async fn pass(&self) {
+    async fn operation_pass(&self) {
         if self.commit_pending_failover().await {
             return;
         }
         let status = self.node.status();
         let dr = self.node.state_machine.read().state.dr.clone();
-        let dr_matched_index = self.observe_lag(&status, &dr.dr_region);
         if let Some(command) = default_placement(&status, &dr) {
             self.propose(command).await;
+            return;
+        }
+        if let Some(operation) = dr.operation {
+            self.drive(&operation, &status).await;
+        }
+    }
+
+    async fn replication_pass(&self) {
+        let status = self.node.status();
+        let dr = self.node.state_machine.read().state.dr.clone();
+        let dr_matched_index = self.observe_lag(&status, &dr.dr_region);
+        if self.node.identity.generation > dr.generation {
+            // A seed whose failover record is not committed yet: its DR record is the old one.
             return;
         }
         let now = self.now_ms();
@@ -104,9 +124,6 @@ impl DrRuntime {
                 "switching the DR sync state"
             );
             self.propose(DrCommand::SwitchState { expected_dr_state_id, state }).await;
-        }
-        if let Some(operation) = dr.operation {
-            self.drive(&operation, &status).await;
         }
     }
 

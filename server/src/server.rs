@@ -153,7 +153,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let promotion = join_cluster(config, &node, &info).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
-    let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone().wait()));
+    let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
         "serving"
