@@ -234,6 +234,20 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mut cluster = two_regions().await;
         let client = cluster.client();
+        // A broker group spanning both regions: its master in region-1 dies with the region.
+        let mut broker_a =
+            cluster.spawn_broker("g1", "broker-a", &["--region", "region-1", "--priority", "5"]).expect("a");
+        while broker_a.events_of("registered").is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let broker_b = cluster.spawn_broker("g1", "broker-b", &["--region", "region-2"]).expect("b");
+        let group_before = loop {
+            let view = client.get_broker_group("g1", v1::Consistency::Linearizable).await.ok().and_then(|r| r.group);
+            if let Some(view) = view.filter(|view| view.master_broker_id.is_some() && view.sync_state_set.len() == 2) {
+                break view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         client.dr_set_mode("dr-sync", 5_000).await.expect("dr-sync");
         wait_for_dr(&client, "sync", |status| status.state == "sync").await;
 
@@ -248,6 +262,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         for node_id in [1, 2, 3] {
             cluster.kill(node_id).expect("kill");
         }
+        broker_a.kill();
         stop.store(true, Ordering::Release);
         let mut acked = Vec::new();
         for writer in writers {
@@ -278,6 +293,21 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         .await;
         assert_eq!(status.primary_region, "region-2");
         assert!(status.last_failover.is_some_and(|failover| failover.abandoned_node_ids == vec![1, 2, 3]));
+        assert!(report.groups.iter().any(|line| line.starts_with("g1: broker")), "{:?}", report.groups);
+        // The group's in-sync broker of region-2 becomes master in the new generation.
+        let broker_b_id =
+            broker_b.events_of("registered").last().and_then(|event| event["broker_id"].as_u64()).expect("b");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let view =
+                new_generation.get_broker_group("g1", v1::Consistency::Linearizable).await.ok().and_then(|r| r.group);
+            if let Some(view) = view.filter(|view| view.master_broker_id == Some(broker_b_id)) {
+                assert!(view.master_epoch > group_before.master_epoch, "a new master epoch");
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker-b did not become master of g1 in region-2");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         // The old region returns with its old data and flags: it must take no write.
         for node_id in [1, 2, 3] {
