@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use pharos_client::{Client, ClientOptions, v1};
 
+use crate::proxy::PeerProxy;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("cannot start {what}: {source}")]
@@ -53,6 +55,9 @@ pub struct ClusterOptions {
     pub broker_clock_drift_ms: u64,
     /// Keep node logs on stderr instead of files (debugging).
     pub inherit_output: bool,
+    /// Put a [`PeerProxy`] in front of every node's peer port, so tests can partition and
+    /// delay links (`Cluster::network`). Needs a tokio runtime.
+    pub peer_proxy: bool,
 }
 
 impl Default for ClusterOptions {
@@ -70,6 +75,7 @@ impl Default for ClusterOptions {
             broker_lease_ms: 1_500,
             broker_clock_drift_ms: 200,
             inherit_output: false,
+            peer_proxy: false,
         }
     }
 }
@@ -79,7 +85,10 @@ impl Default for ClusterOptions {
 pub struct NodeHandle {
     pub node_id: u64,
     pub client_addr: String,
+    /// The peer address in the membership (the proxy's, when there is one).
     pub peer_addr: String,
+    /// Where the node itself listens for peers (equal to `peer_addr` without a proxy).
+    pub listen_peer_addr: String,
     pub http_addr: String,
     pub zone: String,
     pub region: String,
@@ -105,6 +114,8 @@ pub struct Cluster {
     pub options: ClusterOptions,
     pub nodes: Vec<NodeHandle>,
     root: tempfile::TempDir,
+    /// Present when `options.peer_proxy`: every peer connection passes through it.
+    proxy: Option<PeerProxy>,
 }
 
 impl Cluster {
@@ -114,7 +125,8 @@ impl Cluster {
             .prefix("pharos-cluster-")
             .tempdir()
             .map_err(|source| HarnessError::Spawn { what: "temp dir".into(), source })?;
-        let mut cluster = Cluster { options, nodes: Vec::new(), root };
+        let proxy = options.peer_proxy.then(PeerProxy::new);
+        let mut cluster = Cluster { options, nodes: Vec::new(), root, proxy };
         for node_id in 1..=cluster.options.voters {
             cluster.add_node_handle(node_id, &format!("zone-{node_id}"), "region-1")?;
         }
@@ -140,10 +152,22 @@ impl Cluster {
     }
 
     fn add_node_handle(&mut self, node_id: u64, zone: &str, region: &str) -> Result<usize, HarnessError> {
+        let listen_peer_addr = format!("127.0.0.1:{}", free_port()?);
+        let peer_addr = match &self.proxy {
+            Some(proxy) => {
+                // Bound here and kept, so nobody else takes the advertised port.
+                let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::Port)?;
+                let address = listener.local_addr().map_err(HarnessError::Port)?.to_string();
+                proxy.serve(node_id, listener, listen_peer_addr.clone()).map_err(HarnessError::Port)?;
+                address
+            }
+            None => listen_peer_addr.clone(),
+        };
         let handle = NodeHandle {
             node_id,
             client_addr: format!("127.0.0.1:{}", free_port()?),
-            peer_addr: format!("127.0.0.1:{}", free_port()?),
+            peer_addr,
+            listen_peer_addr,
             http_addr: format!("127.0.0.1:{}", free_port()?),
             zone: zone.to_string(),
             region: region.to_string(),
@@ -163,7 +187,8 @@ impl Cluster {
             format!("--node-id={}", node.node_id),
             format!("--data-dir={}", node.data_dir.display()),
             format!("--listen-client={}", node.client_addr),
-            format!("--listen-peer={}", node.peer_addr),
+            format!("--listen-peer={}", node.listen_peer_addr),
+            format!("--advertise-peer={}", node.peer_addr),
             format!("--listen-http={}", node.http_addr),
             format!("--zone={}", node.zone),
             format!("--region={}", node.region),
@@ -199,6 +224,9 @@ impl Cluster {
             what: format!("{} (node {})", self.options.binary.display(), node.node_id),
             source,
         })?;
+        if let Some(proxy) = &self.proxy {
+            proxy.set_pid(node.node_id, Some(child.id()));
+        }
         self.nodes[index].process = Some(child);
         Ok(())
     }
@@ -228,7 +256,23 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(proxy) = &self.proxy {
+            proxy.set_pid(node_id, None);
+        }
         Ok(())
+    }
+
+    /// The network between the nodes, when the cluster was started with `peer_proxy`.
+    pub fn network(&self) -> Option<&PeerProxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Keeps the root directory (logs, data dirs, anything a test wrote there) after the
+    /// cluster is dropped and returns its path. Later node logs still go to the same place.
+    pub fn keep_root(&mut self) -> PathBuf {
+        let path = self.root.path().to_path_buf();
+        self.root.disable_cleanup(true);
+        path
     }
 
     /// Stops a node with SIGTERM (graceful) and waits, bounded, for it to exit.

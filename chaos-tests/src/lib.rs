@@ -14,5 +14,10 @@
 pub mod checker;
 mod cluster;
 pub mod history;
+pub mod proxy;
+mod rng;
+pub mod scenario;
+pub mod workload;
 
 pub use cluster::{BrokerProcess, Cluster, ClusterOptions, HarnessError, NodeHandle, pharos_binary};
+pub use rng::SplitMix64;

@@ -1,0 +1,844 @@
+//! Scenarios: a cluster, a workload, faults on a schedule drawn from a seed, and the checks.
+//!
+//! Every run goes the same way: start the cluster (and simulated brokers if the scenario has
+//! them), load it, demand throughput before the first fault, inject the faults one after the
+//! other and heal each, demand that writes resume within a bound, stop the load, then check the
+//! history (linearizability, lost writes), the brokers (one master per epoch, no lease overlap),
+//! the watch (gap-free against a replay) and the replicas (equal state digests at equal applied
+//! index). The run directory keeps the history, the fault timeline, the report and every node's
+//! log and data dir; it is deleted on a pass and kept (path printed) on a failure.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pharos_client::{Client, v1};
+
+use crate::checker::brokers::{check_masters, parse_broker_events};
+use crate::checker::linearizable;
+use crate::checker::watch::check_watch;
+use crate::checker::writes::check_acknowledged_writes;
+use crate::history::{Operation, RegisterCall, RegisterOutcome};
+use crate::rng::SplitMix64;
+use crate::workload::{self, RegisterWorkload, UNIQUE_PREFIX, lock};
+use crate::{BrokerProcess, Cluster, ClusterOptions};
+
+/// Load before the first fault, to measure throughput against.
+const WARMUP_MS: u64 = 3_000;
+/// Acknowledged operations required before the first fault: a run that did nothing fails.
+const WARMUP_ACKNOWLEDGED_MIN: usize = 30;
+/// Load after the last fault healed, so the history covers recovery.
+const RECOVERY_MS: u64 = 3_000;
+/// Writes must succeed again this soon after a fault healed.
+const WRITES_RESUME_WITHIN_MS: u64 = 30_000;
+/// Bound on any wait for the cluster (leader, catch-up, convergence, broker master).
+const WAIT_MS: u64 = 30_000;
+/// A whole scenario run, cluster start to checks, is abandoned after this long.
+const RUN_TIMEOUT_MS: u64 = 240_000;
+/// How long a fault is held before it heals, unless the fault says otherwise.
+const FAULT_HOLD_MS: u64 = 4_000;
+/// The broker group of broker scenarios.
+const GROUP: &str = "chaos-group";
+
+/// One fault: injected, held, healed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9 the Raft leader, restart it after the hold.
+    KillLeader,
+    /// kill -9 a follower, restart it after the hold.
+    KillFollower,
+    /// SIGSTOP the leader for several election timeouts (a zombie leader), then SIGCONT.
+    PauseLeader,
+    /// kill -9 every node at once, restart them all.
+    RestartAll,
+    /// Cut the leader off from every peer (clients still reach it), then heal.
+    IsolateLeader,
+    /// Cut the leader and one follower off from the rest (a minority holding the old leader).
+    MinorityPartition,
+    /// Cut only the link between the leader and one follower; both still reach the others.
+    PartialPartition,
+    /// Nothing reaches the leader from its peers, while it still reaches them.
+    OneWayIntoLeader,
+    /// Delay every peer link by 20–120 ms, kill the leader under the delay, heal.
+    SlowLinksKillLeader,
+    /// kill -9 the master broker of the group; a replica must take over with a higher epoch.
+    KillBrokerMaster,
+    /// Add a node as learner, promote it, remove an old follower: under load.
+    MembershipChange,
+}
+
+impl Fault {
+    /// Faults that need the peer proxy.
+    fn needs_network(self) -> bool {
+        matches!(
+            self,
+            Fault::IsolateLeader
+                | Fault::MinorityPartition
+                | Fault::PartialPartition
+                | Fault::OneWayIntoLeader
+                | Fault::SlowLinksKillLeader
+        )
+    }
+
+    /// Faults a random soak combination may draw (broker and membership faults need their own
+    /// set-up, so they run as their scenarios).
+    const COMBINABLE: [Fault; 9] = [
+        Fault::KillLeader,
+        Fault::KillFollower,
+        Fault::PauseLeader,
+        Fault::RestartAll,
+        Fault::IsolateLeader,
+        Fault::MinorityPartition,
+        Fault::PartialPartition,
+        Fault::OneWayIntoLeader,
+        Fault::SlowLinksKillLeader,
+    ];
+}
+
+/// A named scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub voters: u64,
+    /// Faults in order; `random-combination` draws its own from the seed.
+    pub faults: Vec<Fault>,
+    pub brokers: bool,
+    /// The seed the CI tier runs it with (`None`: soak only).
+    pub ci_seed: Option<u64>,
+}
+
+/// Every scenario, CI tier first.
+pub fn all() -> Vec<Scenario> {
+    let scenario = |name, about, voters, faults: &[Fault], brokers, ci_seed| Scenario {
+        name,
+        about,
+        voters,
+        faults: faults.to_vec(),
+        brokers,
+        ci_seed,
+    };
+    vec![
+        scenario("kill-leader", "kill -9 the leader under load, restart it", 3, &[Fault::KillLeader], false, Some(1)),
+        scenario(
+            "kill-follower",
+            "kill -9 a follower under load, restart it",
+            3,
+            &[Fault::KillFollower],
+            false,
+            Some(2),
+        ),
+        scenario(
+            "pause-leader",
+            "SIGSTOP the leader past the election timeout (zombie leader), then SIGCONT",
+            3,
+            &[Fault::PauseLeader],
+            false,
+            Some(3),
+        ),
+        scenario(
+            "restart-all",
+            "kill -9 every node at once, restart them all",
+            3,
+            &[Fault::RestartAll],
+            false,
+            Some(4),
+        ),
+        scenario(
+            "isolate-leader",
+            "partition the leader from its peers while clients still reach it, heal",
+            3,
+            &[Fault::IsolateLeader],
+            false,
+            Some(5),
+        ),
+        scenario(
+            "minority-partition",
+            "5 nodes: the leader and one follower cut off from the other three, heal",
+            5,
+            &[Fault::MinorityPartition],
+            false,
+            Some(6),
+        ),
+        scenario(
+            "broker-master-kill",
+            "3 simulated brokers; kill -9 the master; one master per epoch, no lease overlap, gap-free watch",
+            3,
+            &[Fault::KillBrokerMaster],
+            true,
+            Some(7),
+        ),
+        scenario(
+            "membership-change",
+            "add a learner, promote it, remove an old follower, all under load",
+            3,
+            &[Fault::MembershipChange],
+            false,
+            Some(8),
+        ),
+        scenario(
+            "partial-partition",
+            "cut only leader<->follower A; both still reach follower B",
+            3,
+            &[Fault::PartialPartition],
+            false,
+            None,
+        ),
+        scenario(
+            "one-way-into-leader",
+            "peers cannot reach the leader, the leader still reaches them",
+            3,
+            &[Fault::OneWayIntoLeader],
+            false,
+            None,
+        ),
+        scenario(
+            "slow-links-kill-leader",
+            "20-120 ms delay on every peer link, kill -9 the leader under it",
+            3,
+            &[Fault::SlowLinksKillLeader],
+            false,
+            None,
+        ),
+        scenario(
+            "random-combination",
+            "5 nodes: 2-4 faults drawn from the seed, one after the other",
+            5,
+            &[],
+            false,
+            None,
+        ),
+    ]
+}
+
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|scenario| scenario.name == name)
+}
+
+/// The outcome of one run.
+#[derive(Debug)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub problems: Vec<String>,
+    /// Counts and timings, one line each.
+    pub facts: Vec<String>,
+    pub elapsed: Duration,
+    /// The run directory, when kept.
+    pub kept: Option<PathBuf>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = format!(
+            "scenario {} seed {}: {} in {:.1}s\n",
+            self.scenario,
+            self.seed,
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.elapsed.as_secs_f64()
+        );
+        for fact in &self.facts {
+            let _ = writeln!(text, "  {fact}");
+        }
+        for problem in &self.problems {
+            let _ = writeln!(text, "  VIOLATION: {problem}");
+        }
+        if let Some(path) = &self.kept {
+            let _ = writeln!(text, "  history, fault timeline, node logs and data dirs kept in {}", path.display());
+        }
+        text
+    }
+}
+
+/// The fault timeline, with times since the run started.
+#[derive(Debug, Clone)]
+struct Timeline {
+    started: Instant,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Timeline {
+    fn note(&self, what: impl Into<String>) {
+        let line = format!("[{:>8.3}s] {}", self.started.elapsed().as_secs_f64(), what.into());
+        tracing::info!("{line}");
+        lock(&self.lines).push(line);
+    }
+
+    fn text(&self) -> String {
+        lock(&self.lines).join("\n") + "\n"
+    }
+}
+
+/// Runs one scenario with `seed`. Never panics on a cluster misbehaving: that is a problem in
+/// the report.
+pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Report {
+    let started = Instant::now();
+    let timeline = Timeline { started, lines: Arc::new(Mutex::new(Vec::new())) };
+    let mut faults = scenario.faults.clone();
+    let mut rng = SplitMix64::new(seed);
+    if faults.is_empty() {
+        let count = 2 + rng.below(3);
+        for _ in 0..count {
+            if let Some(&fault) = rng.pick(&Fault::COMBINABLE) {
+                faults.push(fault);
+            }
+        }
+    }
+    let options = ClusterOptions {
+        voters: scenario.voters,
+        peer_proxy: options.peer_proxy || faults.iter().any(|fault| fault.needs_network()),
+        ..options
+    };
+    timeline.note(format!("scenario {} seed {seed}: faults {faults:?}", scenario.name));
+    let mut cluster = match Cluster::start(options).await {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            return Report {
+                scenario: scenario.name.to_string(),
+                seed,
+                problems: vec![format!("the cluster did not start: {error}")],
+                facts: Vec::new(),
+                elapsed: started.elapsed(),
+                kept: None,
+            };
+        }
+    };
+    timeline.note(format!("cluster up in {}", cluster.root().display()));
+    let mut state = RunState {
+        scenario: scenario.clone(),
+        faults,
+        rng,
+        timeline: timeline.clone(),
+        problems: Vec::new(),
+        facts: Vec::new(),
+        brokers: Vec::new(),
+        history: Vec::new(),
+        next_node_id: scenario.voters + 1,
+    };
+    let outcome = tokio::time::timeout(Duration::from_millis(RUN_TIMEOUT_MS), state.drive(&mut cluster)).await;
+    if outcome.is_err() {
+        state.problems.push(format!("the run did not finish within {RUN_TIMEOUT_MS} ms"));
+    }
+    for broker in &mut state.brokers {
+        broker.kill();
+    }
+    let mut report = Report {
+        scenario: scenario.name.to_string(),
+        seed,
+        problems: state.problems,
+        facts: state.facts,
+        elapsed: started.elapsed(),
+        kept: None,
+    };
+    // The evidence goes into the run directory, next to the node logs.
+    let root = cluster.root().to_path_buf();
+    let history = serde_json::to_string_pretty(&state.history).unwrap_or_default();
+    let _ = std::fs::write(root.join("history.json"), history);
+    let _ = std::fs::write(root.join("timeline.txt"), timeline.text());
+    if !report.passed() {
+        report.kept = Some(cluster.keep_root());
+    }
+    let _ = std::fs::write(root.join("report.txt"), report.render());
+    report
+}
+
+struct RunState {
+    scenario: Scenario,
+    faults: Vec<Fault>,
+    rng: SplitMix64,
+    timeline: Timeline,
+    problems: Vec<String>,
+    facts: Vec<String>,
+    brokers: Vec<BrokerProcess>,
+    history: Vec<Operation>,
+    next_node_id: u64,
+}
+
+fn probe_client(cluster: &Cluster) -> Option<Client> {
+    let endpoints: Vec<String> = cluster.nodes.iter().map(|node| node.client_addr.clone()).collect();
+    Client::with_options(endpoints, workload::worker_client_options()).ok()
+}
+
+/// Puts one unique value until it is acknowledged; the time it took, or `None` after `bound`.
+async fn write_until_acknowledged(cluster: &Cluster, key: &str, bound: Duration) -> Option<Duration> {
+    let client = probe_client(cluster)?;
+    let started = Instant::now();
+    let request_id = client.next_request_id();
+    while started.elapsed() < bound {
+        let attempt = client.put_with_id(key, format!("{}", started.elapsed().as_micros()), request_id.clone());
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+impl RunState {
+    async fn drive(&mut self, cluster: &mut Cluster) {
+        let wait = Duration::from_millis(WAIT_MS);
+        let started = self.timeline.started;
+        let watch_stop = Arc::new(AtomicBool::new(false));
+        let mut watch = None;
+        if self.scenario.brokers {
+            if let Err(problem) = self.start_brokers(cluster).await {
+                self.problems.push(problem);
+                return;
+            }
+            let client = cluster.client();
+            watch = Some(workload::start_group_watch(client, GROUP.to_string(), watch_stop.clone()));
+        }
+
+        let endpoints: Vec<String> = cluster.nodes.iter().map(|node| node.client_addr.clone()).collect();
+        let load = workload::start_registers(&endpoints, &RegisterWorkload::default(), self.rng.next_u64(), started);
+        tokio::time::sleep(Duration::from_millis(WARMUP_MS)).await;
+        let warmup_acknowledged = load.acknowledged_count();
+        self.facts.push(format!("{warmup_acknowledged} operations acknowledged before the first fault"));
+        if warmup_acknowledged < WARMUP_ACKNOWLEDGED_MIN {
+            self.problems.push(format!(
+                "only {warmup_acknowledged} operations acknowledged in {WARMUP_MS} ms before the fault (minimum \
+                 {WARMUP_ACKNOWLEDGED_MIN}): the run proves nothing"
+            ));
+        }
+
+        for fault in self.faults.clone() {
+            if let Err(problem) = self.inject(cluster, fault).await {
+                self.problems.push(format!("{fault:?}: {problem}"));
+                break;
+            }
+            let healed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            match write_until_acknowledged(cluster, "chaos/liveness", Duration::from_millis(WRITES_RESUME_WITHIN_MS))
+                .await
+            {
+                Some(took) => {
+                    self.timeline.note(format!("writes resumed {} ms after healing", took.as_millis()));
+                    self.facts.push(format!("{fault:?}: writes resumed {} ms after healing", took.as_millis()));
+                }
+                None => {
+                    self.problems.push(format!(
+                        "{fault:?}: no write succeeded within {WRITES_RESUME_WITHIN_MS} ms after healing"
+                    ));
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(RECOVERY_MS)).await;
+            let after = load.acknowledged_since(healed_us);
+            self.facts.push(format!("{fault:?}: {after} operations acknowledged after healing"));
+            if after == 0 {
+                self.problems.push(format!("{fault:?}: the workload made no progress after healing"));
+            }
+        }
+
+        let recorded = load.stop().await;
+        self.timeline.note("workload stopped");
+        self.history = recorded.operations;
+        self.final_reads(cluster).await;
+        match write_until_acknowledged(cluster, "chaos/final", wait).await {
+            Some(_) => self.timeline.note("final write acknowledged"),
+            None => self.problems.push("the final write failed".to_string()),
+        }
+        let unknown = self.history.iter().filter(|op| matches!(op.outcome, RegisterOutcome::Unknown { .. })).count();
+        self.facts.push(format!(
+            "{} register operations ({unknown} with unknown outcome), {} of {} unique puts acknowledged",
+            self.history.len(),
+            recorded.unique_acknowledged.len(),
+            recorded.unique_attempted.len()
+        ));
+
+        // Linearizability of the register history.
+        let checking = Instant::now();
+        let verdict = linearizable::check(&self.history);
+        self.facts.push(format!(
+            "linearizability: {} operations on {} keys checked in {} ms",
+            verdict.operations_checked,
+            verdict.keys.len(),
+            checking.elapsed().as_millis()
+        ));
+        self.problems.extend(verdict.problems());
+
+        // No acknowledged unique put lost.
+        match self.list_unique(cluster).await {
+            Ok(present) => self.problems.extend(check_acknowledged_writes(
+                &recorded.unique_acknowledged,
+                &recorded.unique_attempted,
+                &present,
+            )),
+            Err(error) => self.problems.push(format!("could not list the unique keys: {error}")),
+        }
+
+        if let Some((record, task)) = watch {
+            self.check_brokers(cluster, record, task, watch_stop).await;
+        }
+        self.check_replicas(cluster).await;
+    }
+
+    async fn start_brokers(&mut self, cluster: &Cluster) -> Result<(), String> {
+        for (index, name) in ["broker-a", "broker-b", "broker-c"].iter().enumerate() {
+            let address = format!("internal=127.0.0.1:{}", 30_000 + index);
+            let broker = cluster
+                .spawn_broker(GROUP, name, &["--address", &address])
+                .map_err(|error| format!("starting {name}: {error}"))?;
+            self.brokers.push(broker);
+        }
+        let client = cluster.client();
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        loop {
+            if let Ok(Ok(response)) = tokio::time::timeout(
+                Duration::from_secs(5),
+                client.get_broker_group(GROUP, v1::Consistency::Linearizable),
+            )
+            .await
+                && let Some(view) = response.group
+                && view.master_broker_id.is_some()
+                && view.sync_state_set.len() == 3
+            {
+                self.timeline.note(format!("broker group ready: {}", workload::summarize_group(&view)));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the broker group had no master with 3 in sync within {WAIT_MS} ms"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn leader(&self, cluster: &Cluster) -> Result<u64, String> {
+        cluster.wait_for_leader(Duration::from_millis(WAIT_MS)).await.map_err(|error| error.to_string())
+    }
+
+    /// Running voters other than `leader`.
+    fn followers(cluster: &Cluster, leader: u64) -> Vec<u64> {
+        cluster
+            .nodes
+            .iter()
+            .filter(|node| node.is_running() && node.node_id != leader)
+            .map(|node| node.node_id)
+            .collect()
+    }
+
+    fn running(cluster: &Cluster) -> Vec<u64> {
+        cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.node_id).collect()
+    }
+
+    async fn hold(&self) {
+        tokio::time::sleep(Duration::from_millis(FAULT_HOLD_MS)).await;
+    }
+
+    /// Injects one fault, holds it, heals it.
+    async fn inject(&mut self, cluster: &mut Cluster, fault: Fault) -> Result<(), String> {
+        let harness = |error: crate::HarnessError| error.to_string();
+        match fault {
+            Fault::KillLeader => {
+                let leader = self.leader(cluster).await?;
+                cluster.kill(leader).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {leader} (leader)"));
+                self.hold().await;
+                cluster.restart(leader).map_err(harness)?;
+                self.timeline.note(format!("restarted node {leader}"));
+            }
+            Fault::KillFollower => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                let &victim = self.rng.pick(&followers).ok_or("no follower to kill")?;
+                cluster.kill(victim).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {victim} (follower)"));
+                self.hold().await;
+                cluster.restart(victim).map_err(harness)?;
+                self.timeline.note(format!("restarted node {victim}"));
+            }
+            Fault::PauseLeader => {
+                let leader = self.leader(cluster).await?;
+                cluster.signal(leader, "STOP").map_err(harness)?;
+                // Several election timeouts: the others elect a new leader meanwhile.
+                let pause_ms = 3 * cluster.options.election_timeout_max_ms + 1_000;
+                self.timeline.note(format!("SIGSTOP node {leader} (leader) for {pause_ms} ms"));
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                cluster.signal(leader, "CONT").map_err(harness)?;
+                self.timeline.note(format!("SIGCONT node {leader}"));
+            }
+            Fault::RestartAll => {
+                let nodes = Self::running(cluster);
+                for &node_id in &nodes {
+                    cluster.kill(node_id).map_err(harness)?;
+                }
+                self.timeline.note(format!("kill -9 nodes {nodes:?} (all)"));
+                tokio::time::sleep(Duration::from_millis(1_000)).await;
+                for &node_id in &nodes {
+                    cluster.restart(node_id).map_err(harness)?;
+                }
+                self.timeline.note(format!("restarted nodes {nodes:?}"));
+            }
+            Fault::IsolateLeader => {
+                let leader = self.leader(cluster).await?;
+                let others = Self::followers(cluster, leader);
+                let network = cluster.network().ok_or("no peer proxy")?;
+                network.partition(&[vec![leader], others]);
+                self.timeline.note(format!("isolated node {leader} (leader): {}", network.describe()));
+                self.hold().await;
+                network.heal();
+                self.timeline.note("network healed");
+            }
+            Fault::MinorityPartition => {
+                let leader = self.leader(cluster).await?;
+                let mut majority = Self::followers(cluster, leader);
+                let index = self.rng.below(majority.len() as u64) as usize;
+                if majority.is_empty() {
+                    return Err("no follower".into());
+                }
+                let companion = majority.remove(index);
+                let network = cluster.network().ok_or("no peer proxy")?;
+                network.partition(&[vec![leader, companion], majority.clone()]);
+                self.timeline
+                    .note(format!("partitioned minority [{leader} (leader), {companion}] from majority {majority:?}"));
+                self.hold().await;
+                network.heal();
+                self.timeline.note("network healed");
+            }
+            Fault::PartialPartition => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                let &follower = self.rng.pick(&followers).ok_or("no follower")?;
+                let network = cluster.network().ok_or("no peer proxy")?;
+                network.cut(leader, follower);
+                self.timeline.note(format!("cut link {leader} (leader) <-> {follower} only"));
+                self.hold().await;
+                network.heal();
+                self.timeline.note("network healed");
+            }
+            Fault::OneWayIntoLeader => {
+                let leader = self.leader(cluster).await?;
+                let network = cluster.network().ok_or("no peer proxy")?;
+                for follower in Self::followers(cluster, leader) {
+                    network.cut_one_way(follower, leader);
+                }
+                self.timeline.note(format!("one-way cut: nothing reaches node {leader} (leader) from its peers"));
+                self.hold().await;
+                network.heal();
+                self.timeline.note("network healed");
+            }
+            Fault::SlowLinksKillLeader => {
+                let nodes = Self::running(cluster);
+                let mut delays = Vec::new();
+                for &from in &nodes {
+                    for &to in &nodes {
+                        if from != to {
+                            let delay_ms = 20 + self.rng.below(100);
+                            delays.push((from, to, delay_ms));
+                        }
+                    }
+                }
+                let network = cluster.network().ok_or("no peer proxy")?;
+                for &(from, to, delay_ms) in &delays {
+                    network.delay(from, to, delay_ms);
+                }
+                self.timeline.note(format!("delayed links (from, to, ms): {delays:?}"));
+                tokio::time::sleep(Duration::from_millis(1_000)).await;
+                let leader = self.leader(cluster).await?;
+                cluster.kill(leader).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {leader} (leader) under delay"));
+                self.hold().await;
+                cluster.restart(leader).map_err(harness)?;
+                if let Some(network) = cluster.network() {
+                    network.heal();
+                }
+                self.timeline.note(format!("restarted node {leader}, network healed"));
+            }
+            Fault::KillBrokerMaster => self.kill_broker_master(cluster).await?,
+            Fault::MembershipChange => self.change_membership(cluster).await?,
+        }
+        Ok(())
+    }
+
+    async fn kill_broker_master(&mut self, cluster: &Cluster) -> Result<(), String> {
+        let client = cluster.client();
+        let view = client
+            .get_broker_group(GROUP, v1::Consistency::Linearizable)
+            .await
+            .map_err(|error| error.to_string())?
+            .group
+            .ok_or("no group")?;
+        let master = view.master_broker_id.ok_or("no master")?;
+        let broker_id_of = |broker: &BrokerProcess| {
+            broker.events_of("registered").last().and_then(|event| event["broker_id"].as_u64())
+        };
+        let process = self.brokers.iter_mut().find(|broker| broker_id_of(broker) == Some(master));
+        let process = process.ok_or(format!("no broker process is master {master}"))?;
+        process.kill();
+        self.timeline
+            .note(format!("kill -9 broker {} (id {master}, master of epoch {})", process.name, view.master_epoch));
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        loop {
+            if let Ok(response) = client.get_broker_group(GROUP, v1::Consistency::Linearizable).await
+                && let Some(now) = response.group
+                && now.master_broker_id.is_some_and(|id| id != master)
+                && now.master_epoch > view.master_epoch
+            {
+                self.timeline.note(format!("new master: {}", workload::summarize_group(&now)));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no new master within {WAIT_MS} ms"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn change_membership(&mut self, cluster: &mut Cluster) -> Result<(), String> {
+        let wait = Duration::from_millis(WAIT_MS);
+        let client = cluster.client();
+        let new_node = self.next_node_id;
+        self.next_node_id += 1;
+        cluster.add_joining_node(new_node, &format!("zone-{new_node}"), "region-1", &[]).map_err(|e| e.to_string())?;
+        self.timeline.note(format!("node {new_node} joins as a learner"));
+        let leader = self.leader(cluster).await?;
+        let applied = cluster.status_of(leader).await.ok_or("no leader status")?.applied_index;
+        cluster.wait_for_applied(new_node, applied, wait).await.map_err(|error| error.to_string())?;
+        self.timeline.note(format!("node {new_node} caught up to {applied}"));
+        let promoted = client.promote(new_node).await.map_err(|error| format!("promote: {error}"))?;
+        self.timeline.note(format!("promoted node {new_node}: voters {:?}", promoted.voters));
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let leader = self.leader(cluster).await?;
+        let candidates: Vec<u64> =
+            Self::followers(cluster, leader).into_iter().filter(|&node_id| node_id != new_node).collect();
+        let &removed = self.rng.pick(&candidates).ok_or("no follower to remove")?;
+        let response = client.remove(removed).await.map_err(|error| format!("remove {removed}: {error}"))?;
+        self.timeline.note(format!("removed node {removed}: voters {:?}", response.voters));
+        cluster.kill(removed).map_err(|error| error.to_string())?;
+        self.timeline.note(format!("stopped removed node {removed}"));
+        Ok(())
+    }
+
+    /// One linearizable read per hot key after the load, appended to the history: the final
+    /// state must be explained by the acknowledged writes too.
+    async fn final_reads(&mut self, cluster: &Cluster) {
+        let Some(client) = probe_client(cluster) else { return };
+        let keys: BTreeSet<String> = self.history.iter().map(|operation| operation.key.clone()).collect();
+        for key in keys {
+            let invoke_us = u64::try_from(self.timeline.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let read = tokio::time::timeout(
+                Duration::from_millis(WAIT_MS),
+                client.get(key.clone(), v1::Consistency::Linearizable),
+            )
+            .await;
+            let complete_us = u64::try_from(self.timeline.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            match read {
+                Ok(Ok(response)) => {
+                    let value = response.kv.map(|kv| {
+                        std::str::from_utf8(&kv.value).ok().and_then(|text| text.parse().ok()).unwrap_or(u64::MAX)
+                    });
+                    self.history.push(Operation {
+                        worker: u32::MAX,
+                        key,
+                        call: RegisterCall::Read,
+                        outcome: RegisterOutcome::ReadOk { value },
+                        invoke_us,
+                        complete_us,
+                    });
+                }
+                _ => self.problems.push(format!("the final read of {key} failed")),
+            }
+        }
+    }
+
+    async fn list_unique(&self, cluster: &Cluster) -> Result<BTreeSet<String>, String> {
+        let client = cluster.client();
+        let response = tokio::time::timeout(
+            Duration::from_millis(WAIT_MS),
+            client.range(UNIQUE_PREFIX, 0, v1::Consistency::Linearizable),
+        )
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|error| error.to_string())?;
+        if response.more {
+            return Err("more unique keys than one listing returns".into());
+        }
+        Ok(response.kvs.into_iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect())
+    }
+
+    async fn check_brokers(
+        &mut self,
+        cluster: &Cluster,
+        record: Arc<Mutex<workload::WatchRecord>>,
+        task: tokio::task::JoinHandle<()>,
+        stop: Arc<AtomicBool>,
+    ) {
+        stop.store(true, Ordering::Relaxed);
+        let _ = task.await;
+        let record = std::mem::take(&mut *lock(&record));
+        let mut claims = Vec::new();
+        let mut starts = Vec::new();
+        for broker in &self.brokers {
+            let (broker_claims, broker_starts) = parse_broker_events(&broker.name, &broker.events());
+            claims.push(broker_claims);
+            starts.extend(broker_starts);
+        }
+        let masters: BTreeSet<(u64, Option<u64>)> =
+            record.observations.iter().map(|seen| (seen.master_epoch, seen.master_broker_id)).collect();
+        self.facts.push(format!(
+            "brokers: {} lease claims, {} mastership starts; watch: {} events, {} reconnects, (epoch, master) seen \
+             {masters:?}",
+            claims.iter().map(Vec::len).sum::<usize>(),
+            starts.len(),
+            record.events.len(),
+            record.reconnects
+        ));
+        if claims.iter().all(Vec::is_empty) {
+            self.problems.push("no broker ever held a lease: the broker check proves nothing".into());
+        }
+        self.problems.extend(check_masters(&claims, &starts, &record.observations));
+        let (Some(first), Some(last)) = (record.events.first(), record.events.iter().map(|e| e.revision).max()) else {
+            self.problems.push("the group watch saw no event".into());
+            return;
+        };
+        if record.events.len() < 2 {
+            self.problems.push("the group watch saw no change across a master failover".into());
+            return;
+        }
+        let client = cluster.client();
+        match workload::replay_group(&client, GROUP, first.revision, last, Duration::from_millis(WAIT_MS)).await {
+            Ok(reference) => self.problems.extend(check_watch(&record.events, &reference)),
+            Err(error) => self.problems.push(format!("could not replay the group watch: {error}")),
+        }
+    }
+
+    /// Every running node reaches the same applied index with the same state digest.
+    async fn check_replicas(&mut self, cluster: &Cluster) {
+        for broker in &mut self.brokers {
+            broker.kill();
+        }
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            let mut statuses = Vec::new();
+            for node_id in Self::running(cluster) {
+                if let Some(status) = cluster.status_of(node_id).await {
+                    statuses.push((node_id, status.applied_index, status.state_digest));
+                }
+            }
+            let complete = statuses.len() == Self::running(cluster).len();
+            let same_index = statuses.windows(2).all(|pair| pair[0].1 == pair[1].1);
+            if complete && same_index {
+                if statuses.windows(2).all(|pair| pair[0].2 == pair[1].2) {
+                    self.facts.push(format!(
+                        "replicas {:?} identical at applied index {}",
+                        statuses.iter().map(|status| status.0).collect::<Vec<_>>(),
+                        statuses.first().map_or(0, |status| status.1)
+                    ));
+                    return;
+                }
+                self.problems.push(format!("replicas differ at the same applied index: {statuses:?}"));
+                return;
+            }
+            last = statuses;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.problems.push(format!("replicas did not converge within {WAIT_MS} ms: {last:?}"));
+    }
+}

@@ -1,0 +1,341 @@
+//! Client workers that load a cluster while faults happen and record what they saw.
+//!
+//! Register workers read, write and compare-and-set a few hot keys with unique values
+//! (linearizable reads only) and put unique keys whose presence is checked at the end. A group
+//! watcher follows one broker group through reconnections. Every worker is bounded in time
+//! (a deadline and a per-operation timeout) and in count (`operations_max`).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pharos_client::{Client, ClientError, ClientOptions, v1};
+
+use crate::checker::brokers::GroupObservation;
+use crate::checker::watch::WatchEvent;
+use crate::history::{Operation, RegisterCall, RegisterOutcome, RegisterValue};
+use crate::rng::SplitMix64;
+
+/// Prefix of the hot register keys.
+pub const REGISTER_PREFIX: &str = "chaos/register/";
+/// Prefix of the unique keys of the lost-write check.
+pub const UNIQUE_PREFIX: &str = "chaos/unique/";
+/// Unique puts per worker, so the final listing stays under the server's range limit.
+const UNIQUE_PUTS_PER_WORKER_MAX: u64 = 1_000;
+
+/// Limits of a register workload.
+#[derive(Debug, Clone)]
+pub struct RegisterWorkload {
+    pub workers: u32,
+    pub hot_keys: u32,
+    /// Operations per worker, at most.
+    pub operations_max: u64,
+    /// One operation (with the client's own retries) gives up after this long: outcome unknown.
+    pub operation_timeout_ms: u64,
+}
+
+impl Default for RegisterWorkload {
+    fn default() -> Self {
+        RegisterWorkload { workers: 4, hot_keys: 3, operations_max: 5_000, operation_timeout_ms: 8_000 }
+    }
+}
+
+/// What all workers recorded, shared while they run.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub operations: Vec<Operation>,
+    /// Unique keys whose put was acknowledged.
+    pub unique_acknowledged: BTreeSet<String>,
+    /// Every unique key a put was sent for.
+    pub unique_attempted: BTreeSet<String>,
+}
+
+/// A running workload: stop it, then collect.
+#[derive(Debug)]
+pub struct Running {
+    pub recorded: Arc<Mutex<Recorded>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Running {
+    /// Acknowledged operations so far (the throughput evidence).
+    pub fn acknowledged_count(&self) -> usize {
+        lock(&self.recorded)
+            .operations
+            .iter()
+            .filter(|operation| {
+                !matches!(operation.outcome, RegisterOutcome::Unknown { .. } | RegisterOutcome::Fail { .. })
+            })
+            .count()
+    }
+
+    /// Acknowledged operations that completed after `since_us`.
+    pub fn acknowledged_since(&self, since_us: u64) -> usize {
+        lock(&self.recorded)
+            .operations
+            .iter()
+            .filter(|operation| {
+                operation.complete_us >= since_us
+                    && !matches!(operation.outcome, RegisterOutcome::Unknown { .. } | RegisterOutcome::Fail { .. })
+            })
+            .count()
+    }
+
+    /// Asks every worker to stop and waits for them (each finishes its current operation, which
+    /// is bounded by its timeout).
+    pub async fn stop(self) -> Recorded {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        std::mem::take(&mut *lock(&self.recorded))
+    }
+}
+
+/// Client limits for workers: short attempts, so a fault turns into "unknown" quickly.
+pub fn worker_client_options() -> ClientOptions {
+    ClientOptions { attempts_max: 10, retry_backoff_ms: 50, request_timeout_ms: 1_000, connect_timeout_ms: 500 }
+}
+
+/// Starts the register workers. Worker `w` lists the endpoints starting at `w`, so workers
+/// first talk to different nodes (and follow redirects from there).
+pub fn start_registers(endpoints: &[String], workload: &RegisterWorkload, seed: u64, started: Instant) -> Running {
+    let recorded = Arc::new(Mutex::new(Recorded::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..workload.workers {
+        let mut rotated = endpoints.to_vec();
+        rotated.rotate_left(worker as usize % endpoints.len().max(1));
+        let Ok(client) = Client::with_options(rotated, worker_client_options()) else { continue };
+        let context = WorkerContext {
+            worker,
+            client,
+            workload: workload.clone(),
+            rng: SplitMix64::new(seed ^ (u64::from(worker) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            recorded: recorded.clone(),
+            stop: stop.clone(),
+            started,
+        };
+        tasks.push(tokio::spawn(context.run()));
+    }
+    Running { recorded, stop, tasks }
+}
+
+struct WorkerContext {
+    worker: u32,
+    client: Client,
+    workload: RegisterWorkload,
+    rng: SplitMix64,
+    recorded: Arc<Mutex<Recorded>>,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+}
+
+fn parse_value(bytes: &[u8]) -> u64 {
+    // Anything that is not one of our numbers is a value nobody wrote: the checker will say so.
+    std::str::from_utf8(bytes).ok().and_then(|text| text.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// Refusals that certainly had no effect; everything else may or may not have happened.
+fn definitely_refused(error: &ClientError) -> bool {
+    matches!(error.reason(), Some("INVALID_ARGUMENT"))
+}
+
+impl WorkerContext {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    async fn run(mut self) {
+        let timeout = Duration::from_millis(self.workload.operation_timeout_ms);
+        // The last value this worker saw per key, the `expect` of its next CAS.
+        let mut last_seen: Vec<RegisterValue> = vec![None; self.workload.hot_keys as usize];
+        let mut unique_puts = 0u64;
+        for sequence in 0..self.workload.operations_max {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let value = (u64::from(self.worker) + 1) * 1_000_000_000 + sequence;
+            let choice = self.rng.below(100);
+            if choice < 15 && unique_puts < UNIQUE_PUTS_PER_WORKER_MAX {
+                unique_puts += 1;
+                let key = format!("{UNIQUE_PREFIX}{}/{sequence}", self.worker);
+                lock(&self.recorded).unique_attempted.insert(key.clone());
+                if let Ok(Ok(_)) = tokio::time::timeout(timeout, self.client.put(key.clone(), "1")).await {
+                    lock(&self.recorded).unique_acknowledged.insert(key);
+                }
+                continue;
+            }
+            let key_index = self.rng.below(u64::from(self.workload.hot_keys)) as usize;
+            let key = format!("{REGISTER_PREFIX}{key_index}");
+            let invoke_us = self.now_us();
+            let (call, outcome) = if choice < 50 {
+                let result =
+                    tokio::time::timeout(timeout, self.client.get(key.clone(), v1::Consistency::Linearizable)).await;
+                let outcome = match result {
+                    Ok(Ok(response)) => {
+                        let value = response.kv.map(|kv| parse_value(&kv.value));
+                        last_seen[key_index] = value;
+                        RegisterOutcome::ReadOk { value }
+                    }
+                    Ok(Err(error)) => RegisterOutcome::Unknown { error: error.to_string() },
+                    Err(_) => RegisterOutcome::Unknown { error: "operation timed out".into() },
+                };
+                (RegisterCall::Read, outcome)
+            } else if choice < 80 {
+                let result = tokio::time::timeout(timeout, self.client.put(key.clone(), value.to_string())).await;
+                let outcome = match result {
+                    Ok(Ok(_)) => {
+                        last_seen[key_index] = Some(value);
+                        RegisterOutcome::WriteOk
+                    }
+                    Ok(Err(error)) if definitely_refused(&error) => RegisterOutcome::Fail { error: error.to_string() },
+                    Ok(Err(error)) => RegisterOutcome::Unknown { error: error.to_string() },
+                    Err(_) => RegisterOutcome::Unknown { error: "operation timed out".into() },
+                };
+                (RegisterCall::Write { value }, outcome)
+            } else {
+                let expect = last_seen[key_index];
+                let compare = match expect {
+                    Some(expected) => v1::compare_and_set_request::Compare::ExpectValue(expected.to_string().into()),
+                    None => v1::compare_and_set_request::Compare::ExpectAbsent(true),
+                };
+                let result =
+                    tokio::time::timeout(timeout, self.client.compare_and_set(key.clone(), compare, value.to_string()))
+                        .await;
+                let outcome = match result {
+                    Ok(Ok(response)) => {
+                        if response.succeeded {
+                            last_seen[key_index] = Some(value);
+                        }
+                        RegisterOutcome::CasOk { succeeded: response.succeeded }
+                    }
+                    Ok(Err(error)) if definitely_refused(&error) => RegisterOutcome::Fail { error: error.to_string() },
+                    Ok(Err(error)) => RegisterOutcome::Unknown { error: error.to_string() },
+                    Err(_) => RegisterOutcome::Unknown { error: "operation timed out".into() },
+                };
+                (RegisterCall::Cas { expect, value }, outcome)
+            };
+            let complete_us = self.now_us();
+            let failed = matches!(outcome, RegisterOutcome::Unknown { .. });
+            lock(&self.recorded).operations.push(Operation {
+                worker: self.worker,
+                key,
+                call,
+                outcome,
+                invoke_us,
+                complete_us,
+            });
+            if failed {
+                // Do not hammer a cluster that is electing.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What a group watcher saw.
+#[derive(Debug, Default)]
+pub struct WatchRecord {
+    pub events: Vec<WatchEvent>,
+    pub observations: Vec<GroupObservation>,
+    pub reconnects: u32,
+    pub errors: Vec<String>,
+}
+
+/// The committed fields of a group view, to compare a live event with its replay.
+pub fn summarize_group(view: &v1::BrokerGroupView) -> String {
+    let mut brokers: Vec<String> = view
+        .brokers
+        .iter()
+        .map(|broker| format!("{}:{}:{}", broker.broker_id, broker.state, broker.broker_epoch))
+        .collect();
+    brokers.sort();
+    format!(
+        "master={:?} epoch={} sync={:?}@{} brokers={brokers:?}",
+        view.master_broker_id, view.master_epoch, view.sync_state_set, view.sync_state_epoch
+    )
+}
+
+/// Watches `group` until `stop`, reconnecting from the last revision seen (bounded pause
+/// between attempts).
+pub fn start_group_watch(
+    client: Client,
+    group: String,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<WatchRecord>>, tokio::task::JoinHandle<()>) {
+    let record = Arc::new(Mutex::new(WatchRecord::default()));
+    let shared = record.clone();
+    let task = tokio::spawn(async move {
+        let mut from_revision = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let mut stream = match client.watch_broker_group(&group, from_revision).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    lock(&shared).errors.push(error.to_string());
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            loop {
+                let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                match next {
+                    Err(_) => continue,
+                    Ok(Ok(Some(event))) => {
+                        let Some(view) = event.group else { continue };
+                        from_revision = event.revision;
+                        let mut record = lock(&shared);
+                        record.events.push(WatchEvent { revision: event.revision, summary: summarize_group(&view) });
+                        record.observations.push(GroupObservation {
+                            revision: event.revision,
+                            master_broker_id: view.master_broker_id,
+                            master_epoch: view.master_epoch,
+                        });
+                    }
+                    Ok(Ok(None)) | Ok(Err(_)) => {
+                        lock(&shared).reconnects += 1;
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (record, task)
+}
+
+/// Replays every change of `group` after `from_revision` up to `to_revision` with a fresh
+/// watch, bounded by `timeout`.
+pub async fn replay_group(
+    client: &Client,
+    group: &str,
+    from_revision: u64,
+    to_revision: u64,
+    timeout: Duration,
+) -> Result<Vec<WatchEvent>, String> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = client.watch_broker_group(group, from_revision).await.map_err(|error| error.to_string())?;
+    let mut events = Vec::new();
+    while events.last().is_none_or(|event: &WatchEvent| event.revision < to_revision) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.message()).await {
+            Err(_) => break,
+            Ok(Ok(Some(event))) => {
+                if let Some(view) = event.group {
+                    events.push(WatchEvent { revision: event.revision, summary: summarize_group(&view) });
+                }
+            }
+            Ok(Ok(None)) => break,
+            Ok(Err(status)) => return Err(status.to_string()),
+        }
+    }
+    Ok(events)
+}
