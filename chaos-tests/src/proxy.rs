@@ -36,6 +36,12 @@ struct Rules {
     delay_ms: HashMap<(u64, u64), u64>,
     /// Process id of every running node, to attribute connections to their sender.
     pids: HashMap<u64, u32>,
+    /// Connections whose sender was found, and those whose sender was not (rules cannot apply
+    /// to those, so a partition scenario checks that this stays zero).
+    attributed_connections: u64,
+    unattributed_connections: u64,
+    /// Chunks that waited on a cut link at least once.
+    stalled_chunks: u64,
 }
 
 /// The proxies of one cluster: one listener per node, shared rules.
@@ -68,7 +74,15 @@ impl PeerProxy {
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let pids = lock(&rules).pids.clone();
-                    let from = sender_of(source.port(), advertised_port, &pids).unwrap_or(0);
+                    let sender = sender_of(source.port(), advertised_port, &pids);
+                    {
+                        let mut rules = lock(&rules);
+                        match sender {
+                            Some(_) => rules.attributed_connections += 1,
+                            None => rules.unattributed_connections += 1,
+                        }
+                    }
+                    let from = sender.unwrap_or(0);
                     let Ok(outbound) = TcpStream::connect(&upstream).await else { return };
                     let _ = inbound.set_nodelay(true);
                     let _ = outbound.set_nodelay(true);
@@ -141,6 +155,12 @@ impl PeerProxy {
         cut.sort_unstable();
         format!("cut {cut:?}, delayed {:?}", rules.delay_ms)
     }
+
+    /// (connections attributed to a node, connections not attributed, chunks stalled).
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let rules = lock(&self.rules);
+        (rules.attributed_connections, rules.unattributed_connections, rules.stalled_chunks)
+    }
 }
 
 impl Drop for PeerProxy {
@@ -164,12 +184,17 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(read) => read,
         };
+        let mut stalled = false;
         loop {
             let (cut, delay_ms) = {
                 let rules = lock(&rules);
                 (rules.cut.contains(&link), rules.delay_ms.get(&link).copied().unwrap_or(0))
             };
             if cut {
+                if !stalled {
+                    stalled = true;
+                    lock(&rules).stalled_chunks += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(STALL_POLL_MS)).await;
                 continue;
             }

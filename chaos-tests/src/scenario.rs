@@ -476,6 +476,19 @@ impl RunState {
         if let Some((record, task)) = watch {
             self.check_brokers(cluster, record, task, watch_stop).await;
         }
+        if let Some(network) = cluster.network() {
+            let (attributed, unattributed, stalled) = network.counters();
+            self.facts.push(format!(
+                "peer proxy: {attributed} connections attributed to their sender, {unattributed} not, {stalled} chunks \
+                 stalled by cuts"
+            ));
+            if unattributed > 0 {
+                self.problems.push(format!(
+                    "{unattributed} peer connection(s) could not be attributed to a node, so link rules did not apply \
+                     to them"
+                ));
+            }
+        }
         self.check_replicas(cluster).await;
     }
 
@@ -579,9 +592,11 @@ impl RunState {
                 let leader = self.leader(cluster).await?;
                 let others = Self::followers(cluster, leader);
                 let network = cluster.network().ok_or("no peer proxy")?;
-                network.partition(&[vec![leader], others]);
+                network.partition(&[vec![leader], others.clone()]);
                 self.timeline.note(format!("isolated node {leader} (leader): {}", network.describe()));
                 self.hold().await;
+                self.expect_new_leader(cluster, leader, &others).await?;
+                let Some(network) = cluster.network() else { return Err("no peer proxy".into()) };
                 network.heal();
                 self.timeline.note("network healed");
             }
@@ -598,6 +613,8 @@ impl RunState {
                 self.timeline
                     .note(format!("partitioned minority [{leader} (leader), {companion}] from majority {majority:?}"));
                 self.hold().await;
+                self.expect_new_leader(cluster, leader, &majority).await?;
+                let Some(network) = cluster.network() else { return Err("no peer proxy".into()) };
                 network.heal();
                 self.timeline.note("network healed");
             }
@@ -654,6 +671,23 @@ impl RunState {
             Fault::MembershipChange => self.change_membership(cluster).await?,
         }
         Ok(())
+    }
+
+    /// Evidence that a partition took effect: the majority side elected another leader.
+    async fn expect_new_leader(&self, cluster: &Cluster, old_leader: u64, majority: &[u64]) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        while Instant::now() < deadline {
+            for &node_id in majority {
+                if let Some(status) = cluster.status_of(node_id).await
+                    && status.state == "leader"
+                {
+                    self.timeline.note(format!("majority side elected node {node_id} (term {})", status.term));
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the majority side {majority:?} elected no leader while cut off from node {old_leader}"))
     }
 
     async fn kill_broker_master(&mut self, cluster: &Cluster) -> Result<(), String> {
