@@ -103,8 +103,14 @@ pub fn worker_client_options() -> ClientOptions {
     ClientOptions { attempts_max: 10, retry_backoff_ms: 50, request_timeout_ms: 1_000, connect_timeout_ms: 500 }
 }
 
+/// Worker ids of pinned readers start here (one per node, in endpoint order).
+pub const PINNED_READER_BASE: u32 = 100;
+
 /// Starts the register workers. Worker `w` lists the endpoints starting at `w`, so workers
-/// first talk to different nodes (and follow redirects from there).
+/// first talk to different nodes (and follow redirects from there). Besides, one reader per
+/// endpoint sends every read to its own node first, through a fresh client: a client follows a
+/// redirect to the leader and then stays there, so without pinned readers every read would end
+/// up on the leader and a node serving stale reads would go unnoticed.
 pub fn start_registers(endpoints: &[String], workload: &RegisterWorkload, seed: u64, started: Instant) -> Running {
     let recorded = Arc::new(Mutex::new(Recorded::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,6 +121,22 @@ pub fn start_registers(endpoints: &[String], workload: &RegisterWorkload, seed: 
         let Ok(client) = Client::with_options(rotated, worker_client_options()) else { continue };
         let context = WorkerContext {
             worker,
+            pinned: None,
+            client,
+            workload: workload.clone(),
+            rng: SplitMix64::new(seed ^ (u64::from(worker) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            recorded: recorded.clone(),
+            stop: stop.clone(),
+            started,
+        };
+        tasks.push(tokio::spawn(context.run()));
+    }
+    for (index, endpoint) in endpoints.iter().enumerate() {
+        let Ok(client) = Client::with_options([endpoint.clone()], worker_client_options()) else { continue };
+        let worker = PINNED_READER_BASE + index as u32;
+        let context = WorkerContext {
+            worker,
+            pinned: Some(endpoint.clone()),
             client,
             workload: workload.clone(),
             rng: SplitMix64::new(seed ^ (u64::from(worker) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -129,6 +151,8 @@ pub fn start_registers(endpoints: &[String], workload: &RegisterWorkload, seed: 
 
 struct WorkerContext {
     worker: u32,
+    /// A pinned reader's node: it only reads, each time starting at this node.
+    pinned: Option<String>,
     client: Client,
     workload: RegisterWorkload,
     rng: SplitMix64,
@@ -162,7 +186,17 @@ impl WorkerContext {
                 return;
             }
             let value = (u64::from(self.worker) + 1) * 1_000_000_000 + sequence;
-            let choice = self.rng.below(100);
+            let choice = if let Some(endpoint) = &self.pinned {
+                // A fresh client, so the read goes to this node before any redirect.
+                if let Ok(client) = Client::with_options([endpoint.clone()], worker_client_options()) {
+                    self.client = client;
+                }
+                // Pace the pinned readers: they are many fresh connections.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                20
+            } else {
+                self.rng.below(100)
+            };
             if choice < 15 && unique_puts < UNIQUE_PUTS_PER_WORKER_MAX {
                 unique_puts += 1;
                 let key = format!("{UNIQUE_PREFIX}{}/{sequence}", self.worker);
