@@ -262,6 +262,25 @@ impl Cluster {
         Ok(())
     }
 
+    /// Nodes that exited although the harness did not stop them (a panic, an abort, a signal
+    /// from elsewhere), with how they ended. They count as stopped afterwards.
+    pub fn unexpected_exits(&mut self) -> Vec<(u64, String)> {
+        let mut exits = Vec::new();
+        for node in &mut self.nodes {
+            let exited = node.process.as_mut().and_then(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                node.process = None;
+                exits.push((node.node_id, status.to_string()));
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            for (node_id, _) in &exits {
+                proxy.set_pid(*node_id, None);
+            }
+        }
+        exits
+    }
+
     /// The network between the nodes, when the cluster was started with `peer_proxy`.
     pub fn network(&self) -> Option<&PeerProxy> {
         self.proxy.as_ref()

@@ -409,6 +409,7 @@ impl RunState {
         }
 
         for fault in self.faults.clone() {
+            self.note_exits(cluster);
             if let Err(problem) = self.inject(cluster, fault).await {
                 self.problems.push(format!("{fault:?}: {problem}"));
                 break;
@@ -438,6 +439,7 @@ impl RunState {
 
         let recorded = load.stop().await;
         self.timeline.note("workload stopped");
+        self.note_exits(cluster);
         self.history = recorded.operations;
         self.final_reads(cluster).await;
         match write_until_acknowledged(cluster, "chaos/final", wait).await {
@@ -490,6 +492,18 @@ impl RunState {
             }
         }
         self.check_replicas(cluster).await;
+        self.note_exits(cluster);
+    }
+
+    /// A node that exits by itself is a crash (§7.7: never a panic), or something else on the
+    /// machine signalled it; either way the run cannot pass.
+    fn note_exits(&mut self, cluster: &mut Cluster) {
+        for (node_id, status) in cluster.unexpected_exits() {
+            self.timeline.note(format!("node {node_id} exited by itself: {status}"));
+            self.problems.push(format!(
+                "node {node_id} exited without the harness stopping it ({status}); see node-{node_id}.log"
+            ));
+        }
     }
 
     async fn start_brokers(&mut self, cluster: &Cluster) -> Result<(), String> {

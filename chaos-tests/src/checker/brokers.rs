@@ -108,8 +108,16 @@ pub fn check_masters(
             ));
         }
     }
-    // No overlap: an older epoch's lease ends before a newer epoch's master starts.
+    // No overlap: an older epoch's lease ends before a newer epoch's master starts. Only the
+    // last lease of each (broker, epoch) matters.
+    let mut last_leases: BTreeMap<(u64, u64), &LeaseClaim> = BTreeMap::new();
     for claim in claims_per_broker.iter().flatten() {
+        let entry = last_leases.entry((claim.broker_id, claim.master_epoch)).or_insert(claim);
+        if claim.valid_until_unix_ms > entry.valid_until_unix_ms {
+            *entry = claim;
+        }
+    }
+    for claim in last_leases.values() {
         for start in starts {
             if start.broker_id != claim.broker_id
                 && start.master_epoch > claim.master_epoch
@@ -178,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_new_master_before_the_old_lease_ended_is_reported() {
-        let claims = vec![vec![claim(1, 1, 2_000)]];
+        let claims = vec![vec![claim(1, 1, 1_000), claim(1, 1, 2_000)]];
         let starts = vec![start(2, 2, 1_999)];
         let problems = check_masters(&claims, &starts, &[]);
         assert_eq!(problems.len(), 1);
