@@ -208,7 +208,11 @@ impl Cluster {
     fn spawn(&mut self, index: usize) -> Result<(), HarnessError> {
         let node = &self.nodes[index];
         let mut command = Command::new(&self.options.binary);
-        command.args(&node.args).env("PHAROS_LOG_LEVEL", "info,openraft=warn").stdin(Stdio::null());
+        command
+            .args(&node.args)
+            .env("PHAROS_LOG_LEVEL", "info,openraft=warn")
+            .env("PHAROS_FAILPOINTS_FILE", self.failpoints_file(node.node_id))
+            .stdin(Stdio::null());
         if !self.options.inherit_output {
             std::fs::create_dir_all(self.root.path()).ok();
             let log_path = self.root.path().join(format!("node-{}.log", node.node_id));
@@ -279,6 +283,23 @@ impl Cluster {
             }
         }
         exits
+    }
+
+    fn failpoints_file(&self, node_id: u64) -> PathBuf {
+        self.root.path().join(format!("failpoints-node-{node_id}"))
+    }
+
+    /// Arms failpoints in a running node built with the `failpoints` feature (the node reads
+    /// the file at every point it passes; other builds ignore it). An empty `spec` disarms.
+    /// Syntax: `point=crash|error|nospace[@skip]`, comma separated (replication/src/log_store.rs).
+    pub fn arm_failpoints(&self, node_id: u64, spec: &str) -> Result<(), HarnessError> {
+        self.index_of(node_id)?;
+        let path = self.failpoints_file(node_id);
+        let staging = path.with_extension("new");
+        // Written aside and renamed, so a node never reads half a spec.
+        std::fs::write(&staging, spec)
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(|source| HarnessError::Spawn { what: path.display().to_string(), source })
     }
 
     /// The network between the nodes, when the cluster was started with `peer_proxy`.

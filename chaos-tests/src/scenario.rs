@@ -68,6 +68,14 @@ pub enum Fault {
     KillBrokerMaster,
     /// Add a node as learner, promote it, remove an old follower: under load.
     MembershipChange,
+    /// The leader aborts at a log-store failpoint (`append.before_fsync`, `append.after_fsync`)
+    /// after some appends, and restarts without it.
+    CrashLeaderAt(&'static str),
+    /// The leader's log fsync fails from some append on (a broken disk stays broken): it must
+    /// stop leading and another node take over; then it is restarted on a "new disk".
+    FsyncErrorOnLeader,
+    /// A follower's disk is full from some append on; the majority carries on.
+    DiskFullOnFollower,
 }
 
 impl Fault {
@@ -81,6 +89,11 @@ impl Fault {
                 | Fault::OneWayIntoLeader
                 | Fault::SlowLinksKillLeader
         )
+    }
+
+    /// Faults that need a `pharos` built with the `failpoints` feature.
+    fn needs_failpoints(self) -> bool {
+        matches!(self, Fault::CrashLeaderAt(_) | Fault::FsyncErrorOnLeader | Fault::DiskFullOnFollower)
     }
 
     /// Faults a random soak combination may draw (broker and membership faults need their own
@@ -180,6 +193,38 @@ pub fn all() -> Vec<Scenario> {
             Some(8),
         ),
         scenario(
+            "crash-before-append-fsync",
+            "failpoint: the leader aborts after writing log entries, before fsyncing them",
+            3,
+            &[Fault::CrashLeaderAt("append.before_fsync")],
+            false,
+            Some(9),
+        ),
+        scenario(
+            "fsync-error-on-leader",
+            "failpoint: the leader's log fsync fails for good; another node must lead",
+            3,
+            &[Fault::FsyncErrorOnLeader],
+            false,
+            Some(10),
+        ),
+        scenario(
+            "crash-after-append-fsync",
+            "failpoint: the leader aborts after fsyncing log entries, before reporting them flushed",
+            3,
+            &[Fault::CrashLeaderAt("append.after_fsync")],
+            false,
+            None,
+        ),
+        scenario(
+            "disk-full-on-follower",
+            "failpoint: a follower's log writes fail with no space left; the majority carries on",
+            3,
+            &[Fault::DiskFullOnFollower],
+            false,
+            None,
+        ),
+        scenario(
             "partial-partition",
             "cut only leader<->follower A; both still reach follower B",
             3,
@@ -212,6 +257,11 @@ pub fn all() -> Vec<Scenario> {
             None,
         ),
     ]
+}
+
+/// Where the failpoints build of `pharos` lives: `pharos-failpoints` next to `pharos`.
+pub fn failpoints_binary(pharos: &std::path::Path) -> PathBuf {
+    pharos.with_file_name("pharos-failpoints")
 }
 
 pub fn find(name: &str) -> Option<Scenario> {
@@ -291,7 +341,28 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
             }
         }
     }
+    let binary = if faults.iter().any(|fault| fault.needs_failpoints()) {
+        let failpoints = failpoints_binary(&options.binary);
+        if !failpoints.exists() {
+            return Report {
+                scenario: scenario.name.to_string(),
+                seed,
+                problems: vec![format!(
+                    "this scenario needs a pharos built with failpoints at {}: cargo build -p pharos-server --bin \
+                     pharos --features pharos-replication/failpoints, then copy target/debug/pharos there",
+                    failpoints.display()
+                )],
+                facts: Vec::new(),
+                elapsed: started.elapsed(),
+                kept: None,
+            };
+        }
+        failpoints
+    } else {
+        options.binary.clone()
+    };
     let options = ClusterOptions {
+        binary,
         voters: scenario.voters,
         peer_proxy: options.peer_proxy || faults.iter().any(|fault| fault.needs_network()),
         ..options
@@ -396,6 +467,10 @@ impl RunState {
             watch = Some(workload::start_group_watch(client, GROUP.to_string(), watch_stop.clone()));
         }
 
+        if let Err(error) = workload::prepare_offsets(&cluster.client()).await {
+            self.problems.push(format!("could not create the offset topic: {error}"));
+            return;
+        }
         let endpoints: Vec<String> = cluster.nodes.iter().map(|node| node.client_addr.clone()).collect();
         let load = workload::start_registers(&endpoints, &RegisterWorkload::default(), self.rng.next_u64(), started);
         tokio::time::sleep(Duration::from_millis(WARMUP_MS)).await;
@@ -681,10 +756,89 @@ impl RunState {
                 }
                 self.timeline.note(format!("restarted node {leader}, network healed"));
             }
+            Fault::CrashLeaderAt(point) => {
+                let leader = self.leader(cluster).await?;
+                let skip = 20 + self.rng.below(80);
+                cluster.arm_failpoints(leader, &format!("{point}=crash@{skip}")).map_err(harness)?;
+                self.timeline.note(format!("armed {point}=crash@{skip} on node {leader} (leader)"));
+                self.wait_for_exit(cluster, leader).await?;
+                self.expect_fired(cluster, leader, point)?;
+                cluster.arm_failpoints(leader, "").map_err(harness)?;
+                self.hold().await;
+                cluster.restart(leader).map_err(harness)?;
+                self.timeline.note(format!("restarted node {leader} without failpoints"));
+            }
+            Fault::FsyncErrorOnLeader => {
+                let leader = self.leader(cluster).await?;
+                let others = Self::followers(cluster, leader);
+                let skip = 20 + self.rng.below(80);
+                cluster.arm_failpoints(leader, &format!("append.before_fsync=error@{skip}")).map_err(harness)?;
+                self.timeline.note(format!("armed append.before_fsync=error@{skip} on node {leader} (leader)"));
+                self.expect_new_leader(cluster, leader, &others).await?;
+                self.hold().await;
+                self.expect_fired(cluster, leader, "append.before_fsync")?;
+                self.take_exit(cluster, leader);
+                cluster.kill(leader).map_err(harness)?;
+                cluster.arm_failpoints(leader, "").map_err(harness)?;
+                cluster.restart(leader).map_err(harness)?;
+                self.timeline.note(format!("node {leader} restarted with a working disk"));
+            }
+            Fault::DiskFullOnFollower => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                let &victim = self.rng.pick(&followers).ok_or("no follower")?;
+                let skip = 20 + self.rng.below(80);
+                cluster.arm_failpoints(victim, &format!("append.before_write=nospace@{skip}")).map_err(harness)?;
+                self.timeline.note(format!("armed append.before_write=nospace@{skip} on node {victim} (follower)"));
+                self.hold().await;
+                self.expect_fired(cluster, victim, "append.before_write")?;
+                self.take_exit(cluster, victim);
+                cluster.kill(victim).map_err(harness)?;
+                cluster.arm_failpoints(victim, "").map_err(harness)?;
+                cluster.restart(victim).map_err(harness)?;
+                self.timeline.note(format!("node {victim} restarted with space again"));
+            }
             Fault::KillBrokerMaster => self.kill_broker_master(cluster).await?,
             Fault::MembershipChange => self.change_membership(cluster).await?,
         }
         Ok(())
+    }
+
+    /// Consumes the exits nobody asked for; the one of `node_id` was expected (a failpoint),
+    /// any other is a problem.
+    fn take_exit(&mut self, cluster: &mut Cluster, node_id: u64) -> bool {
+        let mut found = false;
+        for (exited, status) in cluster.unexpected_exits() {
+            if exited == node_id {
+                self.timeline.note(format!("node {exited} exited as the failpoint made it: {status}"));
+                found = true;
+            } else {
+                self.problems.push(format!("node {exited} exited without the harness stopping it ({status})"));
+            }
+        }
+        found
+    }
+
+    /// Evidence that the failpoint `point` of `node_id` fired (the node says so in its log).
+    fn expect_fired(&self, cluster: &Cluster, node_id: u64, point: &str) -> Result<(), String> {
+        if cluster.log_of(node_id).contains(&format!("failpoint {point} fired")) {
+            self.timeline.note(format!("failpoint {point} fired on node {node_id}"));
+            Ok(())
+        } else {
+            Err(format!("failpoint {point} never fired on node {node_id}: the fault did not happen"))
+        }
+    }
+
+    /// Waits, bounded, until a failpoint made `node_id` exit.
+    async fn wait_for_exit(&mut self, cluster: &mut Cluster, node_id: u64) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        while Instant::now() < deadline {
+            if self.take_exit(cluster, node_id) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("node {node_id} did not hit its failpoint within {WAIT_MS} ms"))
     }
 
     /// Evidence that a partition took effect: the majority side elected another leader.
@@ -767,7 +921,12 @@ impl RunState {
     /// state must be explained by the acknowledged writes too.
     async fn final_reads(&mut self, cluster: &Cluster) {
         let Some(client) = probe_client(cluster) else { return };
-        let keys: BTreeSet<String> = self.history.iter().map(|operation| operation.key.clone()).collect();
+        let keys: BTreeSet<String> = self
+            .history
+            .iter()
+            .map(|operation| operation.key.clone())
+            .filter(|key| key.starts_with(workload::REGISTER_PREFIX))
+            .collect();
         for key in keys {
             let invoke_us = u64::try_from(self.timeline.started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let read = tokio::time::timeout(

@@ -21,6 +21,12 @@ use crate::rng::SplitMix64;
 pub const REGISTER_PREFIX: &str = "chaos/register/";
 /// Prefix of the unique keys of the lost-write check.
 pub const UNIQUE_PREFIX: &str = "chaos/unique/";
+/// Consumer group, topic and queues of the offset workload; each queue's committed offset is a
+/// register in the history, under the key `offset/<queue>`.
+pub const OFFSET_CONSUMER_GROUP: &str = "chaos-consumers";
+pub const OFFSET_TOPIC: &str = "chaos-topic";
+pub const OFFSET_BROKER_GROUP: &str = "chaos-offsets";
+pub const OFFSET_QUEUES: u32 = 2;
 /// Unique puts per worker, so the final listing stays under the server's range limit.
 const UNIQUE_PUTS_PER_WORKER_MAX: u64 = 1_000;
 
@@ -28,6 +34,8 @@ const UNIQUE_PUTS_PER_WORKER_MAX: u64 = 1_000;
 #[derive(Debug, Clone)]
 pub struct RegisterWorkload {
     pub workers: u32,
+    /// Also commit and fetch consumer offsets (needs [`prepare_offsets`] first).
+    pub offsets: bool,
     pub hot_keys: u32,
     /// Operations per worker, at most.
     pub operations_max: u64,
@@ -37,7 +45,7 @@ pub struct RegisterWorkload {
 
 impl Default for RegisterWorkload {
     fn default() -> Self {
-        RegisterWorkload { workers: 4, hot_keys: 3, operations_max: 5_000, operation_timeout_ms: 8_000 }
+        RegisterWorkload { workers: 4, offsets: true, hot_keys: 3, operations_max: 5_000, operation_timeout_ms: 8_000 }
     }
 }
 
@@ -149,6 +157,35 @@ pub fn start_registers(endpoints: &[String], workload: &RegisterWorkload, seed: 
     Running { recorded, stop, tasks }
 }
 
+/// Creates what the offset workload commits to: a broker group (one registration) and a topic
+/// with [`OFFSET_QUEUES`] queues in it.
+pub async fn prepare_offsets(client: &Client) -> Result<(), ClientError> {
+    let registration = v1::RegisterBrokerRequest {
+        group: OFFSET_BROKER_GROUP.into(),
+        name: "offsets-broker".into(),
+        incarnation_id: "chaos".into(),
+        addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
+        ..Default::default()
+    };
+    client.register_broker(registration).await?;
+    let topic = v1::TopicInfo {
+        name: OFFSET_TOPIC.into(),
+        queues: vec![v1::QueueSpec {
+            group: OFFSET_BROKER_GROUP.into(),
+            read_queues: OFFSET_QUEUES,
+            write_queues: OFFSET_QUEUES,
+        }],
+        ..Default::default()
+    };
+    client.create_topic(topic).await?;
+    Ok(())
+}
+
+/// The history key of an offset queue.
+pub fn offset_key(queue_id: u32) -> String {
+    format!("offset/{OFFSET_CONSUMER_GROUP}/{OFFSET_TOPIC}/{queue_id}")
+}
+
 struct WorkerContext {
     worker: u32,
     /// A pinned reader's node: it only reads, each time starting at this node.
@@ -172,6 +209,54 @@ fn definitely_refused(error: &ClientError) -> bool {
 }
 
 impl WorkerContext {
+    /// Commits `value` as the offset of one queue (`commit`), or fetches every queue's offset
+    /// (one read per queue in the history).
+    async fn offset_operation(&mut self, commit: bool, value: u64) {
+        let timeout = Duration::from_millis(self.workload.operation_timeout_ms);
+        let invoke_us = self.now_us();
+        if commit {
+            let queue_id = self.rng.below(u64::from(OFFSET_QUEUES)) as u32;
+            let entry = v1::OffsetEntry {
+                consumer_group: OFFSET_CONSUMER_GROUP.into(),
+                topic: OFFSET_TOPIC.into(),
+                queue_id,
+                offset: value,
+                committed_at_revision: 0,
+            };
+            let outcome = match tokio::time::timeout(timeout, self.client.commit_offsets(vec![entry], false)).await {
+                Ok(Ok(_)) => RegisterOutcome::WriteOk,
+                Ok(Err(error)) if definitely_refused(&error) => RegisterOutcome::Fail { error: error.to_string() },
+                Ok(Err(error)) => RegisterOutcome::Unknown { error: error.to_string() },
+                Err(_) => RegisterOutcome::Unknown { error: "operation timed out".into() },
+            };
+            let complete_us = self.now_us();
+            lock(&self.recorded).operations.push(Operation {
+                worker: self.worker,
+                key: offset_key(queue_id),
+                call: RegisterCall::Write { value },
+                outcome,
+                invoke_us,
+                complete_us,
+            });
+            return;
+        }
+        let fetch = self.client.fetch_offsets(OFFSET_CONSUMER_GROUP, OFFSET_TOPIC, v1::Consistency::Linearizable);
+        let Ok(Ok(response)) = tokio::time::timeout(timeout, fetch).await else { return };
+        let complete_us = self.now_us();
+        let mut recorded = lock(&self.recorded);
+        for queue_id in 0..OFFSET_QUEUES {
+            let value = response.offsets.iter().find(|entry| entry.queue_id == queue_id).map(|entry| entry.offset);
+            recorded.operations.push(Operation {
+                worker: self.worker,
+                key: offset_key(queue_id),
+                call: RegisterCall::Read,
+                outcome: RegisterOutcome::ReadOk { value },
+                invoke_us,
+                complete_us,
+            });
+        }
+    }
+
     fn now_us(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
@@ -206,10 +291,14 @@ impl WorkerContext {
                 }
                 continue;
             }
+            if choice >= 88 && self.workload.offsets {
+                self.offset_operation(choice < 94, value).await;
+                continue;
+            }
             let key_index = self.rng.below(u64::from(self.workload.hot_keys)) as usize;
             let key = format!("{REGISTER_PREFIX}{key_index}");
             let invoke_us = self.now_us();
-            let (call, outcome) = if choice < 50 {
+            let (call, outcome) = if choice < 48 {
                 let result =
                     tokio::time::timeout(timeout, self.client.get(key.clone(), v1::Consistency::Linearizable)).await;
                 let outcome = match result {
@@ -222,7 +311,7 @@ impl WorkerContext {
                     Err(_) => RegisterOutcome::Unknown { error: "operation timed out".into() },
                 };
                 (RegisterCall::Read, outcome)
-            } else if choice < 80 {
+            } else if choice < 75 {
                 let result = tokio::time::timeout(timeout, self.client.put(key.clone(), value.to_string())).await;
                 let outcome = match result {
                     Ok(Ok(_)) => {
