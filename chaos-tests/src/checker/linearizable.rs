@@ -31,6 +31,8 @@ pub enum KeyVerdict {
         deepest: usize,
         stuck_on: Box<Operation>,
         state: RegisterValue,
+        /// For a read: who wrote what it saw, and the last write acknowledged before it.
+        explanation: String,
     },
     /// The search budget ran out; nothing was proven either way.
     Inconclusive {
@@ -58,9 +60,9 @@ impl Verdict {
         for (key, verdict) in &self.keys {
             match verdict {
                 KeyVerdict::Linearizable => {}
-                KeyVerdict::NotLinearizable { deepest, stuck_on, state } => problems.push(format!(
+                KeyVerdict::NotLinearizable { deepest, stuck_on, state, explanation } => problems.push(format!(
                     "key {key:?} is not linearizable: the deepest attempt linearized {deepest} operations with the \
-                     register at {state:?}, then could not place {stuck_on:?} before it returned"
+                     register at {state:?}, then could not place {stuck_on:?} before it returned{explanation}"
                 )),
                 KeyVerdict::Inconclusive { states_explored } => problems.push(format!(
                     "key {key:?}: linearizability search gave up after {states_explored} states (history too \
@@ -114,9 +116,49 @@ pub fn check(history: &[Operation]) -> Verdict {
     let operations_checked = per_key.values().map(Vec::len).sum();
     let keys = per_key
         .into_iter()
-        .map(|(key, operations)| (key.to_string(), check_key(&operations, None, SEARCH_STATES_MAX)))
+        .map(|(key, operations)| {
+            let mut verdict = check_key(&operations, None, SEARCH_STATES_MAX);
+            if let KeyVerdict::NotLinearizable { stuck_on, explanation, .. } = &mut verdict {
+                *explanation = explain(&operations, stuck_on);
+            }
+            (key.to_string(), verdict)
+        })
         .collect();
     Verdict { keys, operations_checked }
+}
+
+/// For a read that could not be placed: who wrote the value it saw, and which write had been
+/// acknowledged before it began (the usual shape of a stale read or a lost write).
+fn explain(operations: &[&Operation], stuck: &Operation) -> String {
+    let RegisterOutcome::ReadOk { value } = stuck.outcome else { return String::new() };
+    let written_by = |wanted: u64| {
+        operations.iter().find(|operation| match operation.call {
+            RegisterCall::Write { value } | RegisterCall::Cas { value, .. } => value == wanted,
+            RegisterCall::Read => false,
+        })
+    };
+    let source = match value {
+        None => "absent".to_string(),
+        Some(seen) => match written_by(seen) {
+            Some(writer) => format!(
+                "{seen}, written by worker {} ({}–{} µs, {:?})",
+                writer.worker, writer.invoke_us, writer.complete_us, writer.outcome
+            ),
+            None => format!("{seen}, which no operation wrote"),
+        },
+    };
+    let last_acknowledged = operations
+        .iter()
+        .filter(|operation| operation.acknowledged() && operation.complete_us < stuck.invoke_us)
+        .max_by_key(|operation| operation.complete_us);
+    let before = match last_acknowledged.map(|operation| (operation, operation.call)) {
+        Some((operation, RegisterCall::Write { value } | RegisterCall::Cas { value, .. })) => format!(
+            "; the last write acknowledged before the read began was {value} by worker {} (completed at {} µs)",
+            operation.worker, operation.complete_us
+        ),
+        _ => String::new(),
+    };
+    format!(" — the read saw {source}{before}")
 }
 
 const NIL: usize = usize::MAX;
@@ -220,6 +262,7 @@ pub fn check_key(operations: &[&Operation], initial: RegisterValue, states_max: 
                     deepest: depth,
                     stuck_on: Box::new(operations[operation].clone()),
                     state,
+                    explanation: String::new(),
                 };
             };
             let call = events[call_position];
@@ -274,6 +317,14 @@ mod tests {
         let history = [write(1, 1, 0, 1), write(1, 2, 2, 3), read(2, Some(1), 4, 5)];
         let verdict = check(&history);
         assert!(!verdict.is_linearizable());
+        let problems = verdict.problems();
+        assert!(
+            problems[0].ends_with(
+                "the read saw 1, written by worker 1 (0–1 µs, WriteOk); the last write acknowledged before the read \
+                 began was 2 by worker 1 (completed at 3 µs)"
+            ),
+            "{problems:?}"
+        );
         match &verdict.keys["k"] {
             KeyVerdict::NotLinearizable { stuck_on, .. } => assert_eq!(stuck_on.call, RegisterCall::Read),
             other => panic!("expected a violation, got {other:?}"),
