@@ -369,6 +369,8 @@ pub struct WatchRecord {
     pub events: Vec<WatchEvent>,
     pub observations: Vec<GroupObservation>,
     pub reconnects: u32,
+    /// Re-listings after `COMPACTED`.
+    pub resyncs: u32,
     pub errors: Vec<String>,
 }
 
@@ -400,6 +402,10 @@ pub fn start_group_watch(
         while !stop.load(Ordering::Relaxed) {
             let mut stream = match client.watch_broker_group(&group, from_revision).await {
                 Ok(stream) => stream,
+                Err(error) if error.reason() == Some("COMPACTED") => {
+                    resync(&client, &group, &shared, &mut from_revision).await;
+                    continue;
+                }
                 Err(error) => {
                     lock(&shared).errors.push(error.to_string());
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -415,14 +421,23 @@ pub fn start_group_watch(
                     Err(_) => continue,
                     Ok(Ok(Some(event))) => {
                         let Some(view) = event.group else { continue };
+                        let first_view = from_revision == 0;
                         from_revision = event.revision;
                         let mut record = lock(&shared);
-                        record.events.push(WatchEvent { revision: event.revision, summary: summarize_group(&view) });
+                        record.events.push(WatchEvent {
+                            revision: event.revision,
+                            summary: summarize_group(&view),
+                            resync: first_view,
+                        });
                         record.observations.push(GroupObservation {
                             revision: event.revision,
                             master_broker_id: view.master_broker_id,
                             master_epoch: view.master_epoch,
                         });
+                    }
+                    Ok(Err(status)) if is_compacted(&status) => {
+                        resync(&client, &group, &shared, &mut from_revision).await;
+                        break;
                     }
                     Ok(Ok(None)) | Ok(Err(_)) => {
                         lock(&shared).reconnects += 1;
@@ -435,6 +450,32 @@ pub fn start_group_watch(
     (record, task)
 }
 
+fn is_compacted(status: &tonic::Status) -> bool {
+    status.metadata().get("pharos-error").is_some_and(|reason| reason.as_bytes() == b"COMPACTED")
+}
+
+/// After `COMPACTED`: re-list the group and go on watching from the listed revision.
+async fn resync(client: &Client, group: &str, shared: &Mutex<WatchRecord>, from_revision: &mut u64) {
+    match client.get_broker_group(group, v1::Consistency::Linearizable).await {
+        Ok(response) => {
+            let mut record = lock(shared);
+            record.resyncs += 1;
+            if let Some(view) = response.group {
+                record.events.push(WatchEvent {
+                    revision: response.revision,
+                    summary: summarize_group(&view),
+                    resync: true,
+                });
+            }
+            *from_revision = response.revision;
+        }
+        Err(error) => {
+            lock(shared).errors.push(error.to_string());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// Replays every change of `group` after `from_revision` up to `to_revision` with a fresh
 /// watch, bounded by `timeout`.
 pub async fn replay_group(
@@ -445,7 +486,10 @@ pub async fn replay_group(
     timeout: Duration,
 ) -> Result<Vec<WatchEvent>, String> {
     let deadline = Instant::now() + timeout;
-    let mut stream = client.watch_broker_group(group, from_revision).await.map_err(|error| error.to_string())?;
+    let mut stream = client.watch_broker_group(group, from_revision).await.map_err(|error| match error.reason() {
+        Some("COMPACTED") => "COMPACTED".to_string(),
+        _ => error.to_string(),
+    })?;
     let mut events = Vec::new();
     while events.last().is_none_or(|event: &WatchEvent| event.revision < to_revision) {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -453,10 +497,15 @@ pub async fn replay_group(
             Err(_) => break,
             Ok(Ok(Some(event))) => {
                 if let Some(view) = event.group {
-                    events.push(WatchEvent { revision: event.revision, summary: summarize_group(&view) });
+                    events.push(WatchEvent {
+                        revision: event.revision,
+                        summary: summarize_group(&view),
+                        resync: false,
+                    });
                 }
             }
             Ok(Ok(None)) => break,
+            Ok(Err(status)) if is_compacted(&status) => return Err("COMPACTED".to_string()),
             Ok(Err(status)) => return Err(status.to_string()),
         }
     }
