@@ -34,6 +34,11 @@ struct Rules {
     cut: HashSet<(u64, u64)>,
     /// Extra latency per chunk on `(from, to)`.
     delay_ms: HashMap<(u64, u64), u64>,
+    /// Per mille of chunks on `(from, to)` after which the connection is reset: packet loss as
+    /// TCP shows it to the application (bytes cannot vanish from a stream without corrupting it).
+    reset_per_mille: HashMap<(u64, u64), u64>,
+    /// Drives the reset draws; advanced per chunk.
+    draws: u64,
     /// Process id of every running node, to attribute connections to their sender.
     pids: HashMap<u64, u32>,
     /// Connections whose sender was found, and those whose sender was not (rules cannot apply
@@ -42,6 +47,8 @@ struct Rules {
     unattributed_connections: u64,
     /// Chunks that waited on a cut link at least once.
     stalled_chunks: u64,
+    /// Connections reset by a lossy link.
+    resets: u64,
 }
 
 /// The proxies of one cluster: one listener per node, shared rules.
@@ -141,11 +148,23 @@ impl PeerProxy {
         lock(&self.rules).delay_ms.insert((from, to), delay_ms);
     }
 
-    /// Removes every cut and delay.
+    /// Resets a connection from `from` to `to` after `per_mille` of its chunks (chosen at
+    /// random, seeded per chunk count).
+    pub fn lossy(&self, from: u64, to: u64, per_mille: u64) {
+        lock(&self.rules).reset_per_mille.insert((from, to), per_mille);
+    }
+
+    /// Removes every cut, delay and loss.
     pub fn heal(&self) {
         let mut rules = lock(&self.rules);
         rules.cut.clear();
         rules.delay_ms.clear();
+        rules.reset_per_mille.clear();
+    }
+
+    /// Connections reset by lossy links so far.
+    pub fn resets(&self) -> u64 {
+        lock(&self.rules).resets
     }
 
     /// The links currently cut, for the fault timeline.
@@ -184,6 +203,17 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(read) => read,
         };
+        {
+            let mut rules = lock(&rules);
+            if let Some(&per_mille) = rules.reset_per_mille.get(&link) {
+                rules.draws += 1;
+                let mut draw = crate::rng::SplitMix64::new(rules.draws);
+                if draw.below(1_000) < per_mille {
+                    rules.resets += 1;
+                    return;
+                }
+            }
+        }
         let mut stalled = false;
         loop {
             let (cut, delay_ms) = {

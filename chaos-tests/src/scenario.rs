@@ -64,6 +64,10 @@ pub enum Fault {
     OneWayIntoLeader,
     /// Delay every peer link by 20–120 ms, kill the leader under the delay, heal.
     SlowLinksKillLeader,
+    /// Every peer link resets its connection after 2 % of its chunks, for the hold.
+    LossyLinks,
+    /// A learner joins from a second region (a DR learner) and catches up.
+    AddDrLearner,
     /// kill -9 the master broker of the group; a replica must take over with a higher epoch.
     KillBrokerMaster,
     /// Add a node as learner, promote it, remove an old follower: under load.
@@ -88,6 +92,7 @@ impl Fault {
                 | Fault::PartialPartition
                 | Fault::OneWayIntoLeader
                 | Fault::SlowLinksKillLeader
+                | Fault::LossyLinks
         )
     }
 
@@ -98,7 +103,8 @@ impl Fault {
 
     /// Faults a random soak combination may draw (broker and membership faults need their own
     /// set-up, so they run as their scenarios).
-    const COMBINABLE: [Fault; 9] = [
+    const COMBINABLE: [Fault; 10] = [
+        Fault::LossyLinks,
         Fault::KillLeader,
         Fault::KillFollower,
         Fault::PauseLeader,
@@ -191,6 +197,22 @@ pub fn all() -> Vec<Scenario> {
             &[Fault::MembershipChange],
             false,
             Some(8),
+        ),
+        scenario(
+            "lossy-links",
+            "every peer connection is reset after 2 % of its chunks for a while",
+            3,
+            &[Fault::LossyLinks],
+            false,
+            None,
+        ),
+        scenario(
+            "dr-learner-through-leader-kill",
+            "a learner in a second region joins and catches up, then kill -9 the leader",
+            3,
+            &[Fault::AddDrLearner, Fault::KillLeader],
+            false,
+            None,
         ),
         scenario(
             "brokers-through-restart-all",
@@ -813,6 +835,39 @@ impl RunState {
                 cluster.arm_failpoints(victim, "").map_err(harness)?;
                 cluster.restart(victim).map_err(harness)?;
                 self.timeline.note(format!("node {victim} restarted with space again"));
+            }
+            Fault::LossyLinks => {
+                let nodes = Self::running(cluster);
+                let network = cluster.network().ok_or("no peer proxy")?;
+                for &from in &nodes {
+                    for &to in &nodes {
+                        if from != to {
+                            network.lossy(from, to, 20);
+                        }
+                    }
+                }
+                self.timeline.note("every peer link resets after 2 % of its chunks");
+                self.hold().await;
+                network.heal();
+                self.timeline.note(format!("network healed after {} connection resets", network.resets()));
+                if network.resets() == 0 {
+                    return Err("no connection was reset: the fault did not happen".into());
+                }
+            }
+            Fault::AddDrLearner => {
+                let learner = self.next_node_id;
+                self.next_node_id += 1;
+                cluster.add_joining_node(learner, "zone-dr-1", "region-2", &[]).map_err(harness)?;
+                self.timeline.note(format!("node {learner} joins as a learner in region-2"));
+                let leader = self.leader(cluster).await?;
+                let applied = cluster.status_of(leader).await.ok_or("no leader status")?.applied_index;
+                let wait = Duration::from_millis(WAIT_MS);
+                cluster.wait_for_applied(learner, applied, wait).await.map_err(harness)?;
+                let state = cluster.status_of(learner).await.map(|status| status.state).unwrap_or_default();
+                self.timeline.note(format!("node {learner} caught up to {applied} as {state}"));
+                if state != "learner" {
+                    return Err(format!("node {learner} should be a learner, is {state:?}"));
+                }
             }
             Fault::KillBrokerMaster => self.kill_broker_master(cluster).await?,
             Fault::MembershipChange => self.change_membership(cluster).await?,
