@@ -81,15 +81,19 @@ impl PeerProxy {
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let pids = lock(&rules).pids.clone();
-                    let sender = sender_of(source.port(), advertised_port, &pids);
-                    {
-                        let mut rules = lock(&rules);
-                        match sender {
-                            Some(_) => rules.attributed_connections += 1,
-                            None => rules.unattributed_connections += 1,
+                    let from = match sender_of(source.port(), advertised_port, &pids) {
+                        Sender::Node(node_id) => {
+                            lock(&rules).attributed_connections += 1;
+                            node_id
                         }
-                    }
-                    let from = sender.unwrap_or(0);
+                        Sender::Unknown => {
+                            lock(&rules).unattributed_connections += 1;
+                            0
+                        }
+                        // The sender closed it already (a node killed while its connection
+                        // waited to be accepted): nothing to forward.
+                        Sender::Gone => return,
+                    };
                     let Ok(outbound) = TcpStream::connect(&upstream).await else { return };
                     let _ = inbound.set_nodelay(true);
                     let _ = outbound.set_nodelay(true);
@@ -239,18 +243,32 @@ async fn pump(
     }
 }
 
+/// Who is at the other end of an accepted connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Node(u64),
+    /// The socket is open but none of our nodes holds it.
+    Unknown,
+    /// The socket is closed already (or only lingers in TIME_WAIT, owned by nobody).
+    Gone,
+}
+
 /// Which node owns the loopback socket `127.0.0.1:source_port` connected to `target_port`.
-fn sender_of(source_port: u16, target_port: u16, pids: &HashMap<u64, u32>) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = socket_inode(&table, source_port, target_port)?;
+fn sender_of(source_port: u16, target_port: u16, pids: &HashMap<u64, u32>) -> Sender {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return Sender::Unknown };
+    let inode = match socket_inode(&table, source_port, target_port) {
+        None | Some(0) => return Sender::Gone,
+        Some(inode) => inode,
+    };
     let wanted = format!("socket:[{inode}]");
-    pids.iter().find_map(|(&node_id, &pid)| {
+    let owner = pids.iter().find_map(|(&node_id, &pid)| {
         let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
         entries
             .flatten()
             .any(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str()))
             .then_some(node_id)
-    })
+    });
+    owner.map_or(Sender::Unknown, Sender::Node)
 }
 
 /// The inode of the socket whose local port is `local_port` and remote port `remote_port`, from
