@@ -11,7 +11,6 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -494,7 +493,6 @@ impl RunState {
     async fn drive(&mut self, cluster: &mut Cluster) {
         let wait = Duration::from_millis(WAIT_MS);
         let started = self.timeline.started;
-        let watch_stop = Arc::new(AtomicBool::new(false));
         let mut watch = None;
         if self.scenario.brokers {
             if let Err(problem) = self.start_brokers(cluster).await {
@@ -502,7 +500,7 @@ impl RunState {
                 return;
             }
             let client = cluster.client();
-            watch = Some(workload::start_group_watch(client, GROUP.to_string(), watch_stop.clone()));
+            watch = Some(workload::start_group_watch(client, GROUP.to_string()));
         }
 
         if let Err(error) = workload::prepare_offsets(&cluster.client()).await {
@@ -588,8 +586,8 @@ impl RunState {
             Err(error) => self.problems.push(format!("could not list the unique keys: {error}")),
         }
 
-        if let Some((record, task)) = watch {
-            self.check_brokers(cluster, record, task, watch_stop).await;
+        if let Some(watch) = watch {
+            self.check_brokers(cluster, watch).await;
         }
         if let Some(network) = cluster.network() {
             let (attributed, unattributed, stalled) = network.counters();
@@ -1040,16 +1038,8 @@ impl RunState {
         Ok(response.kvs.into_iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect())
     }
 
-    async fn check_brokers(
-        &mut self,
-        cluster: &Cluster,
-        record: Arc<Mutex<workload::WatchRecord>>,
-        task: tokio::task::JoinHandle<()>,
-        stop: Arc<AtomicBool>,
-    ) {
-        stop.store(true, Ordering::Relaxed);
-        let _ = task.await;
-        let record = std::mem::take(&mut *lock(&record));
+    async fn check_brokers(&mut self, cluster: &Cluster, watch: workload::WatchTask) {
+        let record = watch.finish().await;
         let mut claims = Vec::new();
         let mut starts = Vec::new();
         for broker in &self.brokers {

@@ -97,12 +97,50 @@ impl Running {
 
     /// Asks every worker to stop and waits for them (each finishes its current operation, which
     /// is bounded by its timeout).
-    pub async fn stop(self) -> Recorded {
+    pub async fn stop(mut self) -> Recorded {
         self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
         std::mem::take(&mut *lock(&self.recorded))
+    }
+}
+
+/// A run abandoned half-way (its deadline passed) must not leave workers behind.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A watcher task, aborted when dropped (a run abandoned half-way must not leave it behind).
+#[derive(Debug)]
+pub struct WatchTask {
+    pub record: Arc<Mutex<WatchRecord>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl WatchTask {
+    /// Stops the watcher and returns what it recorded.
+    pub async fn finish(mut self) -> WatchRecord {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        std::mem::take(&mut *lock(&self.record))
+    }
+}
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -390,16 +428,14 @@ pub fn summarize_group(view: &v1::BrokerGroupView) -> String {
 
 /// Watches `group` until `stop`, reconnecting from the last revision seen (bounded pause
 /// between attempts).
-pub fn start_group_watch(
-    client: Client,
-    group: String,
-    stop: Arc<AtomicBool>,
-) -> (Arc<Mutex<WatchRecord>>, tokio::task::JoinHandle<()>) {
+pub fn start_group_watch(client: Client, group: String) -> WatchTask {
     let record = Arc::new(Mutex::new(WatchRecord::default()));
     let shared = record.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let task = tokio::spawn(async move {
         let mut from_revision = 0;
-        while !stop.load(Ordering::Relaxed) {
+        while !stopped.load(Ordering::Relaxed) {
             let mut stream = match client.watch_broker_group(&group, from_revision).await {
                 Ok(stream) => stream,
                 Err(error) if error.reason() == Some("COMPACTED") => {
@@ -414,7 +450,7 @@ pub fn start_group_watch(
             };
             loop {
                 let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
-                if stop.load(Ordering::Relaxed) {
+                if stopped.load(Ordering::Relaxed) {
                     return;
                 }
                 match next {
@@ -447,7 +483,7 @@ pub fn start_group_watch(
             }
         }
     });
-    (record, task)
+    WatchTask { record, task: Some(task), stop }
 }
 
 fn is_compacted(status: &tonic::Status) -> bool {
