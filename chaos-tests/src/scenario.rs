@@ -22,7 +22,7 @@ use crate::checker::watch::{check_order, check_watch, segments};
 use crate::checker::writes::check_acknowledged_writes;
 use crate::history::{Operation, RegisterCall, RegisterOutcome};
 use crate::rng::SplitMix64;
-use crate::workload::{self, RegisterWorkload, UNIQUE_PREFIX, lock};
+use crate::workload::{self, RegisterWorkload, UNIQUE_PREFIX, Watched, lock};
 use crate::{BrokerProcess, Cluster, ClusterOptions};
 
 /// Load before the first fault, to measure throughput against.
@@ -41,6 +41,8 @@ const RUN_TIMEOUT_MS: u64 = 240_000;
 const FAULT_HOLD_MS: u64 = 4_000;
 /// The broker group of broker scenarios.
 const GROUP: &str = "chaos-group";
+/// A topic on that group, whose route follows its master.
+const ROUTE_TOPIC: &str = "chaos-routed";
 
 /// One fault: injected, held, healed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -493,14 +495,14 @@ impl RunState {
     async fn drive(&mut self, cluster: &mut Cluster) {
         let wait = Duration::from_millis(WAIT_MS);
         let started = self.timeline.started;
-        let mut watch = None;
+        let mut watches = Vec::new();
         if self.scenario.brokers {
             if let Err(problem) = self.start_brokers(cluster).await {
                 self.problems.push(problem);
                 return;
             }
-            let client = cluster.client();
-            watch = Some(workload::start_group_watch(client, GROUP.to_string()));
+            watches.push(workload::start_watch(cluster.client(), Watched::Group(GROUP.to_string())));
+            watches.push(workload::start_watch(cluster.client(), Watched::Route(ROUTE_TOPIC.to_string())));
         }
 
         if let Err(error) = workload::prepare_offsets(&cluster.client()).await {
@@ -586,8 +588,13 @@ impl RunState {
             Err(error) => self.problems.push(format!("could not list the unique keys: {error}")),
         }
 
-        if let Some(watch) = watch {
-            self.check_brokers(cluster, watch).await;
+        let mut watches = watches.into_iter();
+        if let (Some(group_watch), Some(route_watch)) = (watches.next(), watches.next()) {
+            let group_record = group_watch.finish().await;
+            let route_record = route_watch.finish().await;
+            self.check_brokers(&group_record);
+            self.check_watch_record(cluster, &Watched::Group(GROUP.to_string()), &group_record).await;
+            self.check_watch_record(cluster, &Watched::Route(ROUTE_TOPIC.to_string()), &route_record).await;
         }
         if let Some(network) = cluster.network() {
             let (attributed, unattributed, stalled) = network.counters();
@@ -638,6 +645,12 @@ impl RunState {
                 && view.sync_state_set.len() == 3
             {
                 self.timeline.note(format!("broker group ready: {}", workload::summarize_group(&view)));
+                let topic = v1::TopicInfo {
+                    name: ROUTE_TOPIC.into(),
+                    queues: vec![v1::QueueSpec { group: GROUP.into(), read_queues: 4, write_queues: 4 }],
+                    ..Default::default()
+                };
+                client.create_topic(topic).await.map_err(|error| format!("creating {ROUTE_TOPIC}: {error}"))?;
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -1038,8 +1051,7 @@ impl RunState {
         Ok(response.kvs.into_iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect())
     }
 
-    async fn check_brokers(&mut self, cluster: &Cluster, watch: workload::WatchTask) {
-        let record = watch.finish().await;
+    fn check_brokers(&mut self, record: &workload::WatchRecord) {
         let mut claims = Vec::new();
         let mut starts = Vec::new();
         for broker in &self.brokers {
@@ -1050,24 +1062,27 @@ impl RunState {
         let masters: BTreeSet<(u64, Option<u64>)> =
             record.observations.iter().map(|seen| (seen.master_epoch, seen.master_broker_id)).collect();
         self.facts.push(format!(
-            "brokers: {} lease claims, {} mastership starts; watch: {} events, {} reconnects, {} re-listings after \
-             COMPACTED, (epoch, master) seen {masters:?}",
+            "brokers: {} lease claims, {} mastership starts; (epoch, master) seen on the group watch {masters:?}",
             claims.iter().map(Vec::len).sum::<usize>(),
             starts.len(),
-            record.events.len(),
-            record.reconnects,
-            record.resyncs
         ));
         if claims.iter().all(Vec::is_empty) {
             self.problems.push("no broker ever held a lease: the broker check proves nothing".into());
         }
         self.problems.extend(check_masters(&claims, &starts, &record.observations));
-        if record.events.is_empty() {
-            self.problems.push("the group watch saw no event".into());
-            return;
-        }
+    }
+
+    /// Order of everything a watcher saw, and each segment between re-listings against a
+    /// replay.
+    async fn check_watch_record(&mut self, cluster: &Cluster, watched: &Watched, record: &workload::WatchRecord) {
+        self.facts.push(format!(
+            "{watched:?} watch: {} events, {} reconnects, {} re-listings after COMPACTED",
+            record.events.len(),
+            record.reconnects,
+            record.resyncs
+        ));
         if record.events.iter().filter(|event| !event.resync).count() == 0 {
-            self.problems.push("the group watch saw no change across a master failover".into());
+            self.problems.push(format!("the {watched:?} watch saw no change across a master failover"));
         }
         self.problems.extend(check_order(&record.events));
         let client = cluster.client();
@@ -1079,14 +1094,14 @@ impl RunState {
                 continue;
             }
             let wait = Duration::from_millis(WAIT_MS);
-            match workload::replay_group(&client, GROUP, first.revision, last, wait).await {
+            match workload::replay(&client, watched, first.revision, last, wait).await {
                 Ok(reference) => self.problems.extend(check_watch(segment, &reference)),
                 Err(error) if error == "COMPACTED" => self.facts.push(format!(
-                    "watch segment {}..={last} not replayable any more (compacted on the answering node); only its \
-                     order was checked",
+                    "{watched:?} watch segment {}..={last} not replayable any more (compacted on the answering \
+                     node); only its order was checked",
                     first.revision
                 )),
-                Err(error) => self.problems.push(format!("could not replay the group watch: {error}")),
+                Err(error) => self.problems.push(format!("could not replay the {watched:?} watch: {error}")),
             }
         }
     }

@@ -426,9 +426,91 @@ pub fn summarize_group(view: &v1::BrokerGroupView) -> String {
     )
 }
 
-/// Watches `group` until `stop`, reconnecting from the last revision seen (bounded pause
-/// between attempts).
-pub fn start_group_watch(client: Client, group: String) -> WatchTask {
+/// What a watcher follows.
+#[derive(Debug, Clone)]
+pub enum Watched {
+    /// A broker group (`WatchBrokerGroup`).
+    Group(String),
+    /// One topic's route on the `internal` network (`WatchRoutes`).
+    Route(String),
+}
+
+/// One event as the checkers want it: revision, comparable summary, and for groups the master.
+type Delivered = (u64, String, Option<GroupObservation>);
+
+enum EventStream {
+    Group(tonic::Streaming<v1::BrokerGroupEvent>),
+    Route(tonic::Streaming<v1::RouteEvent>),
+}
+
+impl EventStream {
+    async fn next(&mut self) -> Result<Option<Delivered>, tonic::Status> {
+        match self {
+            EventStream::Group(stream) => Ok(stream.message().await?.map(|event| {
+                let view = event.group.unwrap_or_default();
+                let observation = GroupObservation {
+                    revision: event.revision,
+                    master_broker_id: view.master_broker_id,
+                    master_epoch: view.master_epoch,
+                };
+                (event.revision, summarize_group(&view), Some(observation))
+            })),
+            EventStream::Route(stream) => Ok(stream
+                .message()
+                .await?
+                .map(|event| (event.revision, format!("deleted={} route={:?}", event.deleted, event.route), None))),
+        }
+    }
+}
+
+impl Watched {
+    async fn open(&self, client: &Client, from_revision: u64) -> Result<EventStream, ClientError> {
+        match self {
+            Watched::Group(group) => Ok(EventStream::Group(client.watch_broker_group(group, from_revision).await?)),
+            Watched::Route(topic) => {
+                let request = v1::WatchRoutesRequest {
+                    topics: vec![topic.clone()],
+                    network: "internal".into(),
+                    from_revision,
+                    ..Default::default()
+                };
+                Ok(EventStream::Route(client.watch_routes(request).await?))
+            }
+        }
+    }
+
+    /// The current view and the revision it reflects (for a re-listing).
+    async fn list(&self, client: &Client) -> Result<Delivered, ClientError> {
+        match self {
+            Watched::Group(group) => {
+                let response = client.get_broker_group(group, v1::Consistency::Linearizable).await?;
+                let view = response.group.unwrap_or_default();
+                let observation = GroupObservation {
+                    revision: response.revision,
+                    master_broker_id: view.master_broker_id,
+                    master_epoch: view.master_epoch,
+                };
+                Ok((response.revision, summarize_group(&view), Some(observation)))
+            }
+            Watched::Route(topic) => {
+                let response = client.get_route(topic, "internal", true).await?;
+                let revision = response.header.map_or(0, |header| header.revision);
+                Ok((revision, format!("deleted=false route={:?}", response.route), None))
+            }
+        }
+    }
+}
+
+fn record_event(record: &Mutex<WatchRecord>, delivered: Delivered, resync: bool) {
+    let (revision, summary, observation) = delivered;
+    let mut record = lock(record);
+    record.events.push(WatchEvent { revision, summary, resync });
+    record.observations.extend(observation);
+}
+
+/// Watches until stopped, reconnecting from the last revision seen (bounded pause between
+/// attempts); re-lists after `COMPACTED`.
+pub fn start_watch(client: Client, watched: Watched) -> WatchTask {
     let record = Arc::new(Mutex::new(WatchRecord::default()));
     let shared = record.clone();
     let stop = Arc::new(AtomicBool::new(false));
@@ -436,10 +518,10 @@ pub fn start_group_watch(client: Client, group: String) -> WatchTask {
     let task = tokio::spawn(async move {
         let mut from_revision = 0;
         while !stopped.load(Ordering::Relaxed) {
-            let mut stream = match client.watch_broker_group(&group, from_revision).await {
+            let mut stream = match watched.open(&client, from_revision).await {
                 Ok(stream) => stream,
                 Err(error) if error.reason() == Some("COMPACTED") => {
-                    resync(&client, &group, &shared, &mut from_revision).await;
+                    resync(&client, &watched, &shared, &mut from_revision).await;
                     continue;
                 }
                 Err(error) => {
@@ -449,30 +531,20 @@ pub fn start_group_watch(client: Client, group: String) -> WatchTask {
                 }
             };
             loop {
-                let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+                let next = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
                 if stopped.load(Ordering::Relaxed) {
                     return;
                 }
                 match next {
                     Err(_) => continue,
-                    Ok(Ok(Some(event))) => {
-                        let Some(view) = event.group else { continue };
+                    Ok(Ok(Some(delivered))) => {
+                        // From revision 0 the first event is the current view, not a change.
                         let first_view = from_revision == 0;
-                        from_revision = event.revision;
-                        let mut record = lock(&shared);
-                        record.events.push(WatchEvent {
-                            revision: event.revision,
-                            summary: summarize_group(&view),
-                            resync: first_view,
-                        });
-                        record.observations.push(GroupObservation {
-                            revision: event.revision,
-                            master_broker_id: view.master_broker_id,
-                            master_epoch: view.master_epoch,
-                        });
+                        from_revision = delivered.0;
+                        record_event(&shared, delivered, first_view);
                     }
                     Ok(Err(status)) if is_compacted(&status) => {
-                        resync(&client, &group, &shared, &mut from_revision).await;
+                        resync(&client, &watched, &shared, &mut from_revision).await;
                         break;
                     }
                     Ok(Ok(None)) | Ok(Err(_)) => {
@@ -490,20 +562,13 @@ fn is_compacted(status: &tonic::Status) -> bool {
     status.metadata().get("pharos-error").is_some_and(|reason| reason.as_bytes() == b"COMPACTED")
 }
 
-/// After `COMPACTED`: re-list the group and go on watching from the listed revision.
-async fn resync(client: &Client, group: &str, shared: &Mutex<WatchRecord>, from_revision: &mut u64) {
-    match client.get_broker_group(group, v1::Consistency::Linearizable).await {
-        Ok(response) => {
-            let mut record = lock(shared);
-            record.resyncs += 1;
-            if let Some(view) = response.group {
-                record.events.push(WatchEvent {
-                    revision: response.revision,
-                    summary: summarize_group(&view),
-                    resync: true,
-                });
-            }
-            *from_revision = response.revision;
+/// After `COMPACTED`: re-list and go on watching from the listed revision.
+async fn resync(client: &Client, watched: &Watched, shared: &Mutex<WatchRecord>, from_revision: &mut u64) {
+    match watched.list(client).await {
+        Ok(delivered) => {
+            *from_revision = delivered.0;
+            lock(shared).resyncs += 1;
+            record_event(shared, delivered, true);
         }
         Err(error) => {
             lock(shared).errors.push(error.to_string());
@@ -512,34 +577,26 @@ async fn resync(client: &Client, group: &str, shared: &Mutex<WatchRecord>, from_
     }
 }
 
-/// Replays every change of `group` after `from_revision` up to `to_revision` with a fresh
-/// watch, bounded by `timeout`.
-pub async fn replay_group(
+/// Replays every change after `from_revision` up to `to_revision` with a fresh watch, bounded
+/// by `timeout`. `Err("COMPACTED")` when the answering node no longer has them.
+pub async fn replay(
     client: &Client,
-    group: &str,
+    watched: &Watched,
     from_revision: u64,
     to_revision: u64,
     timeout: Duration,
 ) -> Result<Vec<WatchEvent>, String> {
     let deadline = Instant::now() + timeout;
-    let mut stream = client.watch_broker_group(group, from_revision).await.map_err(|error| match error.reason() {
+    let mut stream = watched.open(client, from_revision).await.map_err(|error| match error.reason() {
         Some("COMPACTED") => "COMPACTED".to_string(),
         _ => error.to_string(),
     })?;
     let mut events = Vec::new();
     while events.last().is_none_or(|event: &WatchEvent| event.revision < to_revision) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.message()).await {
+        match tokio::time::timeout(left, stream.next()).await {
             Err(_) => break,
-            Ok(Ok(Some(event))) => {
-                if let Some(view) = event.group {
-                    events.push(WatchEvent {
-                        revision: event.revision,
-                        summary: summarize_group(&view),
-                        resync: false,
-                    });
-                }
-            }
+            Ok(Ok(Some((revision, summary, _)))) => events.push(WatchEvent { revision, summary, resync: false }),
             Ok(Ok(None)) => break,
             Ok(Err(status)) if is_compacted(&status) => return Err("COMPACTED".to_string()),
             Ok(Err(status)) => return Err(status.to_string()),
