@@ -24,6 +24,9 @@ use tokio::task::JoinHandle;
 
 /// How often a stalled pump looks whether its link healed.
 const STALL_POLL_MS: u64 = 20;
+/// Lookups of a connection's sender before it counts as unknown, and the pause between them.
+const SENDER_LOOKUPS_MAX: u32 = 5;
+const SENDER_LOOKUP_PAUSE_MS: u64 = 20;
 /// Bytes read per chunk.
 const CHUNK_BYTES: usize = 16 * 1024;
 
@@ -80,8 +83,20 @@ impl PeerProxy {
                 let rules = rules.clone();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
-                    let pids = lock(&rules).pids.clone();
-                    let from = match sender_of(source.port(), advertised_port, &pids) {
+                    // A node killed or started at this very moment can make the lookup
+                    // race; look again a few times before calling the sender unknown.
+                    let mut sender = Sender::Unknown;
+                    for attempt in 0..SENDER_LOOKUPS_MAX {
+                        if attempt > 0 {
+                            tokio::time::sleep(Duration::from_millis(SENDER_LOOKUP_PAUSE_MS)).await;
+                        }
+                        let pids = lock(&rules).pids.clone();
+                        sender = sender_of(source.port(), advertised_port, &pids);
+                        if sender != Sender::Unknown {
+                            break;
+                        }
+                    }
+                    let from = match sender {
                         Sender::Node(node_id) => {
                             lock(&rules).attributed_connections += 1;
                             node_id
