@@ -65,6 +65,9 @@ pub enum Fault {
     OneWayIntoLeader,
     /// Delay every peer link by 20–120 ms, kill the leader under the delay, heal.
     SlowLinksKillLeader,
+    /// kill -9 a follower, compact the leader's log past it under load, restart the follower:
+    /// it must catch up by installing a snapshot.
+    KillFollowerPastSnapshot,
     /// Every peer link resets its connection after 2 % of its chunks, for the hold.
     LossyLinks,
     /// A learner joins from a second region (a DR learner) and catches up.
@@ -198,6 +201,14 @@ pub fn all() -> Vec<Scenario> {
             &[Fault::MembershipChange],
             false,
             Some(8),
+        ),
+        scenario(
+            "snapshot-install-under-load",
+            "kill -9 a follower, compact the leader's log past it, restart it: it catches up by snapshot",
+            3,
+            &[Fault::KillFollowerPastSnapshot],
+            false,
+            None,
         ),
         scenario(
             "lossy-links",
@@ -400,8 +411,12 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
     } else {
         options.binary.clone()
     };
+    // A snapshot must replace the log entirely for a lagging follower to need it.
+    let logs_to_keep_after_snapshot =
+        if faults.contains(&Fault::KillFollowerPastSnapshot) { 0 } else { options.logs_to_keep_after_snapshot };
     let options = ClusterOptions {
         binary,
+        logs_to_keep_after_snapshot,
         voters: scenario.voters,
         peer_proxy: options.peer_proxy || faults.iter().any(|fault| fault.needs_network()),
         ..options
@@ -846,6 +861,38 @@ impl RunState {
                 cluster.arm_failpoints(victim, "").map_err(harness)?;
                 cluster.restart(victim).map_err(harness)?;
                 self.timeline.note(format!("node {victim} restarted with space again"));
+            }
+            Fault::KillFollowerPastSnapshot => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                let &victim = self.rng.pick(&followers).ok_or("no follower to kill")?;
+                cluster.kill(victim).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {victim} (follower)"));
+                self.hold().await;
+                let leader = self.leader(cluster).await?;
+                let compacted = cluster
+                    .client_of(leader)
+                    .map_err(harness)?
+                    .compact()
+                    .await
+                    .map_err(|error| format!("compacting node {leader}: {error}"))?;
+                self.timeline.note(format!(
+                    "node {leader} (leader) compacted: snapshot at {}, log purged up to {}",
+                    compacted.snapshot_index, compacted.purged_index
+                ));
+                cluster.restart(victim).map_err(harness)?;
+                let wait = Duration::from_millis(WAIT_MS);
+                cluster.wait_for_applied(victim, compacted.snapshot_index, wait).await.map_err(harness)?;
+                let snapshot_index = cluster.status_of(victim).await.map_or(0, |status| status.snapshot_index);
+                self.timeline
+                    .note(format!("node {victim} restarted and caught up; its snapshot is at {snapshot_index}"));
+                if snapshot_index < compacted.purged_index {
+                    return Err(format!(
+                        "node {victim} caught up without installing the snapshot (its snapshot index {snapshot_index} < \
+                         purged {})",
+                        compacted.purged_index
+                    ));
+                }
             }
             Fault::LossyLinks => {
                 let nodes = Self::running(cluster);
