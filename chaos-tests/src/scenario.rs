@@ -18,6 +18,7 @@ use pharos_client::{Client, v1};
 
 use crate::checker::brokers::{check_masters, parse_broker_events};
 use crate::checker::linearizable;
+use crate::checker::raft::check_election_safety;
 use crate::checker::watch::{check_order, check_watch, segments};
 use crate::checker::writes::check_acknowledged_writes;
 use crate::history::{Operation, RegisterCall, RegisterOutcome};
@@ -37,6 +38,8 @@ const WRITES_RESUME_WITHIN_MS: u64 = 30_000;
 const WAIT_MS: u64 = 30_000;
 /// A whole scenario run, cluster start to checks, is abandoned after this long.
 const RUN_TIMEOUT_MS: u64 = 240_000;
+/// How often every node's role and term are sampled.
+const ROLE_POLL_INTERVAL_MS: u64 = 100;
 /// How long a fault is held before it heals, unless the fault says otherwise.
 const FAULT_HOLD_MS: u64 = 4_000;
 /// The broker group of broker scenarios.
@@ -68,6 +71,9 @@ pub enum Fault {
     /// kill -9 a follower, compact the leader's log past it under load, restart the follower:
     /// it must catch up by installing a snapshot.
     KillFollowerPastSnapshot,
+    /// Arm `vote.<stage>=crash` on every follower, then kill -9 the leader: the election makes
+    /// followers persist votes and crash at that point; all are restarted without failpoints.
+    CrashVotersAt(&'static str),
     /// Every peer link resets its connection after 2 % of its chunks, for the hold.
     LossyLinks,
     /// A learner joins from a second region (a DR learner) and catches up.
@@ -102,7 +108,10 @@ impl Fault {
 
     /// Faults that need a `pharos` built with the `failpoints` feature.
     fn needs_failpoints(self) -> bool {
-        matches!(self, Fault::CrashLeaderAt(_) | Fault::FsyncErrorOnLeader | Fault::DiskFullOnFollower)
+        matches!(
+            self,
+            Fault::CrashLeaderAt(_) | Fault::FsyncErrorOnLeader | Fault::DiskFullOnFollower | Fault::CrashVotersAt(_)
+        )
     }
 
     /// Faults a random soak combination may draw (broker and membership faults need their own
@@ -271,6 +280,22 @@ pub fn all() -> Vec<Scenario> {
             "failpoint: a follower's log writes fail with no space left; the majority carries on",
             3,
             &[Fault::DiskFullOnFollower],
+            false,
+            None,
+        ),
+        scenario(
+            "crash-voters-after-vote-fsync",
+            "failpoint: kill -9 the leader; followers abort right after fsyncing their vote; restart all",
+            5,
+            &[Fault::CrashVotersAt("vote.after_fsync")],
+            false,
+            None,
+        ),
+        scenario(
+            "crash-voters-before-vote-fsync",
+            "failpoint: kill -9 the leader; followers abort before their vote is durable; restart all",
+            5,
+            &[Fault::CrashVotersAt("vote.before_fsync")],
             false,
             None,
         ),
@@ -520,6 +545,8 @@ impl RunState {
             watches.push(workload::start_watch(cluster.client(), Watched::Route(ROUTE_TOPIC.to_string())));
         }
 
+        let nodes = cluster.nodes.iter().map(|node| (node.node_id, node.client_addr.clone())).collect();
+        let roles = workload::RolePoller::start(nodes, ROLE_POLL_INTERVAL_MS);
         if let Err(error) = workload::prepare_offsets(&cluster.client()).await {
             self.problems.push(format!("could not create the offset topic: {error}"));
             return;
@@ -567,6 +594,10 @@ impl RunState {
 
         let recorded = load.stop().await;
         self.timeline.note("workload stopped");
+        let samples = roles.finish().await;
+        let terms: BTreeSet<u64> = samples.iter().map(|sample| sample.term).collect();
+        self.facts.push(format!("election safety: {} role samples over terms {terms:?}", samples.len()));
+        self.problems.extend(check_election_safety(&samples));
         self.note_exits(cluster);
         self.history = recorded.operations;
         self.final_reads(cluster).await;
@@ -893,6 +924,36 @@ impl RunState {
                         compacted.purged_index
                     ));
                 }
+            }
+            Fault::CrashVotersAt(point) => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                for &follower in &followers {
+                    cluster.arm_failpoints(follower, &format!("{point}=crash")).map_err(harness)?;
+                }
+                self.timeline.note(format!("armed {point}=crash on followers {followers:?}"));
+                cluster.kill(leader).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {leader} (leader)"));
+                self.hold().await;
+                let mut crashed = Vec::new();
+                for (node_id, status) in cluster.unexpected_exits() {
+                    if followers.contains(&node_id) {
+                        self.timeline.note(format!("node {node_id} exited as the failpoint made it: {status}"));
+                        crashed.push(node_id);
+                    } else {
+                        self.problems.push(format!("node {node_id} exited without the harness stopping it ({status})"));
+                    }
+                }
+                if crashed.is_empty() {
+                    return Err(format!("no follower crashed at {point}: the fault did not happen"));
+                }
+                for &node_id in &followers {
+                    cluster.arm_failpoints(node_id, "").map_err(harness)?;
+                }
+                for &node_id in crashed.iter().chain([leader].iter()) {
+                    cluster.restart(node_id).map_err(harness)?;
+                }
+                self.timeline.note(format!("restarted nodes {crashed:?} and {leader} without failpoints"));
             }
             Fault::LossyLinks => {
                 let nodes = Self::running(cluster);

@@ -604,3 +604,61 @@ pub async fn replay(
     }
     Ok(events)
 }
+
+/// Samples every node's role and term every `interval_ms` until stopped (election safety).
+#[derive(Debug)]
+pub struct RolePoller {
+    pub samples: Arc<Mutex<Vec<crate::checker::raft::RoleSample>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RolePoller {
+    /// `nodes`: (node id, client address). Each status call has a short deadline, so a paused or
+    /// partitioned node only costs a missing sample.
+    pub fn start(nodes: Vec<(u64, String)>, interval_ms: u64) -> RolePoller {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let options =
+            ClientOptions { attempts_max: 1, retry_backoff_ms: 10, request_timeout_ms: 300, connect_timeout_ms: 300 };
+        let clients: Vec<(u64, Client)> = nodes
+            .into_iter()
+            .filter_map(|(node_id, address)| {
+                Client::with_options([address], options.clone()).ok().map(|client| (node_id, client))
+            })
+            .collect();
+        let (shared, stopped) = (samples.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !stopped.load(Ordering::Relaxed) {
+                for (node_id, client) in &clients {
+                    if let Ok(status) = client.status().await {
+                        lock(&shared).push(crate::checker::raft::RoleSample {
+                            node_id: *node_id,
+                            term: status.term,
+                            leader: status.state == "leader",
+                        });
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            }
+        });
+        RolePoller { samples, task: Some(task), stop }
+    }
+
+    pub async fn finish(mut self) -> Vec<crate::checker::raft::RoleSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        std::mem::take(&mut *lock(&self.samples))
+    }
+}
+
+impl Drop for RolePoller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}

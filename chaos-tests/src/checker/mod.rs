@@ -4,5 +4,6 @@
 
 pub mod brokers;
 pub mod linearizable;
+pub mod raft;
 pub mod watch;
 pub mod writes;
