@@ -78,6 +78,8 @@ pub enum Fault {
     LossyLinks,
     /// A learner joins from a second region (a DR learner) and catches up.
     AddDrLearner,
+    /// kill -9 a learner, restart it after the hold; it must catch up again.
+    KillLearner,
     /// kill -9 the master broker of the group; a replica must take over with a higher epoch.
     KillBrokerMaster,
     /// Add a node as learner, promote it, remove an old follower: under load.
@@ -229,9 +231,9 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "dr-learner-through-leader-kill",
-            "a learner in a second region joins and catches up, then kill -9 the leader",
+            "a learner in a second region joins and catches up; kill -9 the learner, then the leader",
             3,
-            &[Fault::AddDrLearner, Fault::KillLeader],
+            &[Fault::AddDrLearner, Fault::KillLearner, Fault::KillLeader],
             false,
             None,
         ),
@@ -987,6 +989,24 @@ impl RunState {
                 if state != "learner" {
                     return Err(format!("node {learner} should be a learner, is {state:?}"));
                 }
+            }
+            Fault::KillLearner => {
+                let mut learners = Vec::new();
+                for node_id in Self::running(cluster) {
+                    if cluster.status_of(node_id).await.is_some_and(|status| status.state == "learner") {
+                        learners.push(node_id);
+                    }
+                }
+                let &learner = self.rng.pick(&learners).ok_or("no running learner to kill")?;
+                cluster.kill(learner).map_err(harness)?;
+                self.timeline.note(format!("kill -9 node {learner} (learner)"));
+                self.hold().await;
+                cluster.restart(learner).map_err(harness)?;
+                let leader = self.leader(cluster).await?;
+                let applied = cluster.status_of(leader).await.ok_or("no leader status")?.applied_index;
+                let wait = Duration::from_millis(WAIT_MS);
+                cluster.wait_for_applied(learner, applied, wait).await.map_err(harness)?;
+                self.timeline.note(format!("restarted node {learner}; it caught up to {applied}"));
             }
             Fault::KillBrokerMaster => self.kill_broker_master(cluster).await?,
             Fault::MembershipChange => self.change_membership(cluster).await?,
