@@ -603,6 +603,7 @@ impl RunState {
         self.note_exits(cluster);
         self.history = recorded.operations;
         self.final_reads(cluster).await;
+        self.final_offset_fetch(cluster).await;
         match write_until_acknowledged(cluster, "chaos/final", wait).await {
             Some(_) => self.timeline.note("final write acknowledged"),
             None => self.problems.push("the final write failed".to_string()),
@@ -1161,6 +1162,34 @@ impl RunState {
                 }
                 _ => self.problems.push(format!("the final read of {key} failed")),
             }
+        }
+    }
+
+    /// One linearizable fetch of every offset queue, appended to the history like the register
+    /// reads: the final offsets must be explained by the acknowledged commits.
+    async fn final_offset_fetch(&mut self, cluster: &Cluster) {
+        let Some(client) = probe_client(cluster) else { return };
+        let invoke_us = u64::try_from(self.timeline.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let fetch = client.fetch_offsets(
+            workload::OFFSET_CONSUMER_GROUP,
+            workload::OFFSET_TOPIC,
+            v1::Consistency::Linearizable,
+        );
+        let Ok(Ok(response)) = tokio::time::timeout(Duration::from_millis(WAIT_MS), fetch).await else {
+            self.problems.push("the final offset fetch failed".to_string());
+            return;
+        };
+        let complete_us = u64::try_from(self.timeline.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        for queue_id in 0..workload::OFFSET_QUEUES {
+            let value = response.offsets.iter().find(|entry| entry.queue_id == queue_id).map(|entry| entry.offset);
+            self.history.push(Operation {
+                worker: u32::MAX,
+                key: workload::offset_key(queue_id),
+                call: RegisterCall::Read,
+                outcome: RegisterOutcome::ReadOk { value },
+                invoke_us,
+                complete_us,
+            });
         }
     }
 
