@@ -254,6 +254,15 @@ pub fn all() -> Vec<Scenario> {
             None,
         ),
         scenario(
+            "brokers-through-isolated-leader",
+            "regression: 5 nodes, 3 simulated brokers; partition the Raft leader into a minority, heal, kill -9 \
+             the master broker; a deposed leader must not renew a master's lease",
+            5,
+            &[Fault::MinorityPartition, Fault::KillBrokerMaster],
+            true,
+            Some(11),
+        ),
+        scenario(
             "crash-before-append-fsync",
             "failpoint: the leader aborts after writing log entries, before fsyncing them",
             3,
@@ -331,6 +340,14 @@ pub fn all() -> Vec<Scenario> {
             5,
             &[],
             false,
+            None,
+        ),
+        scenario(
+            "random-broker-combination",
+            "5 nodes and 3 simulated brokers: 2-4 Raft faults drawn from the seed and one master-broker kill",
+            5,
+            &[],
+            true,
             None,
         ),
     ]
@@ -416,6 +433,11 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
             if let Some(&fault) = rng.pick(&Fault::COMBINABLE) {
                 faults.push(fault);
             }
+        }
+        if scenario.brokers {
+            // One master kill somewhere among the Raft faults (more would leave no replica).
+            let position = rng.below(faults.len() as u64 + 1) as usize;
+            faults.insert(position, Fault::KillBrokerMaster);
         }
     }
     let binary = if faults.iter().any(|fault| fault.needs_failpoints()) {

@@ -126,11 +126,12 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
             let scenarios = scenario::all();
             let mut reports = Vec::new();
             while started.elapsed() < duration {
-                // Half the runs are random fault combinations, the rest any scenario.
-                let scenario = if rng.below(2) == 0 {
-                    scenario::find("random-combination")
-                } else {
-                    rng.pick(&scenarios).cloned()
+                // Half the runs are random fault combinations (with or without brokers), the
+                // rest any scenario.
+                let scenario = match rng.below(4) {
+                    0 => scenario::find("random-combination"),
+                    1 => scenario::find("random-broker-combination"),
+                    _ => rng.pick(&scenarios).cloned(),
                 };
                 let Some(scenario) = scenario else { break };
                 let run_seed = rng.next_u64() % 1_000_000;
