@@ -35,7 +35,32 @@ pub fn pharos_binary() -> PathBuf {
     PathBuf::from("pharos")
 }
 
+/// Listen ports are drawn below Linux's ephemeral range (32768–60999). A port the kernel hands
+/// out for `:0` is free now but may be handed out again, as the source port of some outgoing
+/// connection, before the node binds it (seen in the chaos soak: "Address already in use" at
+/// start); ports below that range are never used as source ports.
+const LISTEN_PORT_MIN: u16 = 20_000;
+const LISTEN_PORT_MAX: u16 = 32_000;
+/// Ports tried before falling back to one the kernel picks.
+const LISTEN_PORT_ATTEMPTS_MAX: u32 = 200;
+
 fn free_port() -> Result<u16, HarnessError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let seed = u64::from(std::process::id()) << 32
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
+    for _ in 0..LISTEN_PORT_ATTEMPTS_MAX {
+        let mut rng = crate::rng::SplitMix64::new(seed ^ DRAWS.fetch_add(1, Ordering::Relaxed));
+        let port = LISTEN_PORT_MIN + rng.below(u64::from(LISTEN_PORT_MAX - LISTEN_PORT_MIN)) as u16;
+        // Never hand out one port twice in this process (two nodes could not both bind it).
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::Port)?;
     Ok(listener.local_addr().map_err(HarnessError::Port)?.port())
 }

@@ -263,6 +263,15 @@ pub fn all() -> Vec<Scenario> {
             Some(11),
         ),
         scenario(
+            "offsets-through-paused-leaders",
+            "regression: 5 nodes; SIGSTOP the leader past the election timeout, twice, while consumer offsets \
+             are committed; a retried commit must not apply twice",
+            5,
+            &[Fault::PauseLeader, Fault::PauseLeader],
+            false,
+            None,
+        ),
+        scenario(
             "crash-before-append-fsync",
             "failpoint: the leader aborts after writing log entries, before fsyncing them",
             3,
