@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use pharos_client::{Client, ClientOptions, v1};
 
+use crate::proxy::PeerProxy;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("cannot start {what}: {source}")]
@@ -33,7 +35,32 @@ pub fn pharos_binary() -> PathBuf {
     PathBuf::from("pharos")
 }
 
+/// Listen ports are drawn below Linux's ephemeral range (32768–60999). A port the kernel hands
+/// out for `:0` is free now but may be handed out again, as the source port of some outgoing
+/// connection, before the node binds it (seen in the chaos soak: "Address already in use" at
+/// start); ports below that range are never used as source ports.
+const LISTEN_PORT_MIN: u16 = 20_000;
+const LISTEN_PORT_MAX: u16 = 32_000;
+/// Ports tried before falling back to one the kernel picks.
+const LISTEN_PORT_ATTEMPTS_MAX: u32 = 200;
+
 fn free_port() -> Result<u16, HarnessError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let seed = u64::from(std::process::id()) << 32
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
+    for _ in 0..LISTEN_PORT_ATTEMPTS_MAX {
+        let mut rng = crate::rng::SplitMix64::new(seed ^ DRAWS.fetch_add(1, Ordering::Relaxed));
+        let port = LISTEN_PORT_MIN + rng.below(u64::from(LISTEN_PORT_MAX - LISTEN_PORT_MIN)) as u16;
+        // Never hand out one port twice in this process (two nodes could not both bind it).
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::Port)?;
     Ok(listener.local_addr().map_err(HarnessError::Port)?.port())
 }
@@ -53,6 +80,9 @@ pub struct ClusterOptions {
     pub broker_clock_drift_ms: u64,
     /// Keep node logs on stderr instead of files (debugging).
     pub inherit_output: bool,
+    /// Put a [`PeerProxy`] in front of every node's peer port, so tests can partition and
+    /// delay links (`Cluster::network`). Needs a tokio runtime.
+    pub peer_proxy: bool,
 }
 
 impl Default for ClusterOptions {
@@ -70,6 +100,7 @@ impl Default for ClusterOptions {
             broker_lease_ms: 1_500,
             broker_clock_drift_ms: 200,
             inherit_output: false,
+            peer_proxy: false,
         }
     }
 }
@@ -79,7 +110,10 @@ impl Default for ClusterOptions {
 pub struct NodeHandle {
     pub node_id: u64,
     pub client_addr: String,
+    /// The peer address in the membership (the proxy's, when there is one).
     pub peer_addr: String,
+    /// Where the node itself listens for peers (equal to `peer_addr` without a proxy).
+    pub listen_peer_addr: String,
     pub http_addr: String,
     pub zone: String,
     pub region: String,
@@ -105,6 +139,8 @@ pub struct Cluster {
     pub options: ClusterOptions,
     pub nodes: Vec<NodeHandle>,
     root: tempfile::TempDir,
+    /// Present when `options.peer_proxy`: every peer connection passes through it.
+    proxy: Option<PeerProxy>,
 }
 
 impl Cluster {
@@ -114,7 +150,8 @@ impl Cluster {
             .prefix("pharos-cluster-")
             .tempdir()
             .map_err(|source| HarnessError::Spawn { what: "temp dir".into(), source })?;
-        let mut cluster = Cluster { options, nodes: Vec::new(), root };
+        let proxy = options.peer_proxy.then(PeerProxy::new);
+        let mut cluster = Cluster { options, nodes: Vec::new(), root, proxy };
         for node_id in 1..=cluster.options.voters {
             cluster.add_node_handle(node_id, &format!("zone-{node_id}"), "region-1")?;
         }
@@ -140,10 +177,22 @@ impl Cluster {
     }
 
     fn add_node_handle(&mut self, node_id: u64, zone: &str, region: &str) -> Result<usize, HarnessError> {
+        let listen_peer_addr = format!("127.0.0.1:{}", free_port()?);
+        let peer_addr = match &self.proxy {
+            Some(proxy) => {
+                // Bound here and kept, so nobody else takes the advertised port.
+                let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::Port)?;
+                let address = listener.local_addr().map_err(HarnessError::Port)?.to_string();
+                proxy.serve(node_id, listener, listen_peer_addr.clone()).map_err(HarnessError::Port)?;
+                address
+            }
+            None => listen_peer_addr.clone(),
+        };
         let handle = NodeHandle {
             node_id,
             client_addr: format!("127.0.0.1:{}", free_port()?),
-            peer_addr: format!("127.0.0.1:{}", free_port()?),
+            peer_addr,
+            listen_peer_addr,
             http_addr: format!("127.0.0.1:{}", free_port()?),
             zone: zone.to_string(),
             region: region.to_string(),
@@ -163,7 +212,8 @@ impl Cluster {
             format!("--node-id={}", node.node_id),
             format!("--data-dir={}", node.data_dir.display()),
             format!("--listen-client={}", node.client_addr),
-            format!("--listen-peer={}", node.peer_addr),
+            format!("--listen-peer={}", node.listen_peer_addr),
+            format!("--advertise-peer={}", node.peer_addr),
             format!("--listen-http={}", node.http_addr),
             format!("--zone={}", node.zone),
             format!("--region={}", node.region),
@@ -183,7 +233,11 @@ impl Cluster {
     fn spawn(&mut self, index: usize) -> Result<(), HarnessError> {
         let node = &self.nodes[index];
         let mut command = Command::new(&self.options.binary);
-        command.args(&node.args).env("PHAROS_LOG_LEVEL", "info,openraft=warn").stdin(Stdio::null());
+        command
+            .args(&node.args)
+            .env("PHAROS_LOG_LEVEL", "info,openraft=warn")
+            .env("PHAROS_FAILPOINTS_FILE", self.failpoints_file(node.node_id))
+            .stdin(Stdio::null());
         if !self.options.inherit_output {
             std::fs::create_dir_all(self.root.path()).ok();
             let log_path = self.root.path().join(format!("node-{}.log", node.node_id));
@@ -199,6 +253,9 @@ impl Cluster {
             what: format!("{} (node {})", self.options.binary.display(), node.node_id),
             source,
         })?;
+        if let Some(proxy) = &self.proxy {
+            proxy.set_pid(node.node_id, Some(child.id()));
+        }
         self.nodes[index].process = Some(child);
         Ok(())
     }
@@ -228,7 +285,59 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(proxy) = &self.proxy {
+            proxy.set_pid(node_id, None);
+        }
         Ok(())
+    }
+
+    /// Nodes that exited although the harness did not stop them (a panic, an abort, a signal
+    /// from elsewhere), with how they ended. They count as stopped afterwards.
+    pub fn unexpected_exits(&mut self) -> Vec<(u64, String)> {
+        let mut exits = Vec::new();
+        for node in &mut self.nodes {
+            let exited = node.process.as_mut().and_then(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                node.process = None;
+                exits.push((node.node_id, status.to_string()));
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            for (node_id, _) in &exits {
+                proxy.set_pid(*node_id, None);
+            }
+        }
+        exits
+    }
+
+    fn failpoints_file(&self, node_id: u64) -> PathBuf {
+        self.root.path().join(format!("failpoints-node-{node_id}"))
+    }
+
+    /// Arms failpoints in a running node built with the `failpoints` feature (the node reads
+    /// the file at every point it passes; other builds ignore it). An empty `spec` disarms.
+    /// Syntax: `point=crash|error|nospace[@skip]`, comma separated (replication/src/log_store.rs).
+    pub fn arm_failpoints(&self, node_id: u64, spec: &str) -> Result<(), HarnessError> {
+        self.index_of(node_id)?;
+        let path = self.failpoints_file(node_id);
+        let staging = path.with_extension("new");
+        // Written aside and renamed, so a node never reads half a spec.
+        std::fs::write(&staging, spec)
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(|source| HarnessError::Spawn { what: path.display().to_string(), source })
+    }
+
+    /// The network between the nodes, when the cluster was started with `peer_proxy`.
+    pub fn network(&self) -> Option<&PeerProxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Keeps the root directory (logs, data dirs, anything a test wrote there) after the
+    /// cluster is dropped and returns its path. Later node logs still go to the same place.
+    pub fn keep_root(&mut self) -> PathBuf {
+        let path = self.root.path().to_path_buf();
+        self.root.disable_cleanup(true);
+        path
     }
 
     /// Stops a node with SIGTERM (graceful) and waits, bounded, for it to exit.

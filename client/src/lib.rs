@@ -239,6 +239,58 @@ impl Client {
         })
     }
 
+    /// Like `call`, for a mutating request that carries no idempotency key: it is retried only
+    /// when it certainly did not take effect (a `NOT_LEADER` redirect, or no connection at all).
+    /// After a timeout or a connection lost mid-request it may have been applied, and a blind
+    /// retry could apply it a second time, later, after other clients' writes (found by the
+    /// chaos suite: a retried offset commit moved an offset back; `offsets-through-paused-leaders`).
+    /// The caller gets the error and knows the outcome is unknown.
+    async fn call_without_blind_retry<T, F, Fut>(&self, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut pause_ms = self.options.retry_backoff_ms;
+        let mut last_error = None;
+        for _ in 0..self.options.attempts_max {
+            let (index, address, channel) = self.channel()?;
+            match call(channel).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => {
+                    tracing::debug!(%address, %status, "pharos call failed");
+                    last_error = Some(format!("{address}: {}", status.message()));
+                    let redirected = status
+                        .metadata()
+                        .get(pharos_proto::metadata::ERROR_REASON)
+                        .is_some_and(|reason| reason.as_bytes() == b"NOT_LEADER");
+                    let never_connected = status.code() == tonic::Code::Unavailable
+                        && (status.message().contains("connect error")
+                            || status.message().contains("error trying to connect"));
+                    if !redirected && !never_connected {
+                        return Err(match self.classify(index, status) {
+                            Next::Fail(error) => error,
+                            Next::Retry { .. } => ClientError::Unavailable {
+                                attempts: 1,
+                                last_error: format!(
+                                    "{}; not retried: the request may have been applied",
+                                    last_error.unwrap_or_default()
+                                ),
+                            },
+                        });
+                    }
+                    if let Next::Retry { pause: true } = self.classify(index, status) {
+                        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                        pause_ms = (pause_ms * 2).min(self.options.retry_backoff_ms * 8);
+                    }
+                }
+            }
+        }
+        Err(ClientError::Unavailable {
+            attempts: self.options.attempts_max,
+            last_error: last_error.unwrap_or_default(),
+        })
+    }
+
     // ---- key/value ----
 
     pub async fn put(
@@ -562,7 +614,7 @@ impl Client {
         reject_backwards: bool,
     ) -> Result<v1::CommitOffsetsResponse, ClientError> {
         let request = v1::CommitOffsetsRequest { offsets, reject_backwards };
-        self.call(|channel| {
+        self.call_without_blind_retry(|channel| {
             let request = request.clone();
             async move { OffsetServiceClient::new(channel).commit_offsets(request).await }
         })
@@ -598,7 +650,7 @@ impl Client {
             topic: topic.to_string(),
             to: Some(to),
         };
-        self.call(|channel| {
+        self.call_without_blind_retry(|channel| {
             let request = request.clone();
             async move { OffsetServiceClient::new(channel).reset_offsets(request).await }
         })

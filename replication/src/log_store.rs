@@ -41,12 +41,16 @@ impl LogStore {
         Ok(Some(log_id_from_wire(log_id)))
     }
 
-    /// Commits `batch` and waits for fsync, off the async executor.
-    async fn commit_synced(&self, batch: fjall::OwnedWriteBatch) -> io::Result<()> {
+    /// Commits `batch` and waits for fsync, off the async executor. `operation` names the
+    /// failpoints passed on the way (`failpoints` feature only).
+    async fn commit_synced(&self, batch: fjall::OwnedWriteBatch, operation: &'static str) -> io::Result<()> {
         let database = self.storage.database.clone();
         tokio::task::spawn_blocking(move || {
+            failpoints::hit(operation, "before_write")?;
             batch.commit().map_err(io_error)?;
-            database.persist(PersistMode::SyncAll).map_err(io_error)
+            failpoints::hit(operation, "before_fsync")?;
+            database.persist(PersistMode::SyncAll).map_err(io_error)?;
+            failpoints::hit(operation, "after_fsync")
         })
         .await
         .map_err(io_error)?
@@ -122,7 +126,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let mut batch = self.storage.database.batch();
         batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::frame(&vote_to_wire(vote)));
-        self.commit_synced(batch).await
+        self.commit_synced(batch, "vote").await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -149,7 +153,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.insert(&self.storage.raft_log, index_key(entry.log_id.index), encode_entry(&entry));
         }
-        let result = self.commit_synced(batch).await;
+        let result = self.commit_synced(batch, "append").await;
         let reported = result.as_ref().map(|_| ()).map_err(|error| io::Error::new(error.kind(), error.to_string()));
         callback.io_completed(reported);
         result
@@ -163,17 +167,139 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             index_of(&key)?;
             batch.remove(&self.storage.raft_log, key);
         }
-        self.commit_synced(batch).await
+        self.commit_synced(batch, "truncate").await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let mut marker = self.storage.database.batch();
         marker.insert(&self.storage.raft_meta, KEY_PURGED, codec::frame(&log_id_to_wire(&log_id)));
-        self.commit_synced(marker).await?;
+        self.commit_synced(marker, "purge").await?;
         let mut batch = self.storage.database.batch();
         for guard in self.storage.raft_log.range::<[u8; 8], _>(..=index_key(log_id.index)) {
             batch.remove(&self.storage.raft_log, guard.key().map_err(io_error)?);
         }
         batch.commit().map_err(io_error)
+    }
+}
+
+/// Crash and I/O-error points for the chaos suite, compiled in only with the `failpoints`
+/// feature; without it every point is a no-op the optimizer removes.
+///
+/// A node reads its points from `$PHAROS_FAILPOINTS` at start and, when
+/// `$PHAROS_FAILPOINTS_FILE` names a file, from that file at every hit (so a test can arm a
+/// running node). The syntax is `point=action[@skip]`, comma separated, where `action` is
+/// `crash` (abort the process: a crash at exactly that point), `error` (an I/O error, as a
+/// failing fsync gives) or `nospace` (an out-of-space error), and `skip` is how many hits pass
+/// before it fires. `error` and `nospace` keep firing once they fired (a broken disk stays
+/// broken). Points: `{append,vote,truncate,purge}.{before_write,before_fsync,after_fsync}`.
+#[cfg(feature = "failpoints")]
+mod failpoints {
+    use std::collections::HashMap;
+    use std::io;
+    use std::sync::{Mutex, OnceLock};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Action {
+        Crash,
+        Error,
+        NoSpace,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Point {
+        pub action: Action,
+        /// Hits that pass before the point fires.
+        pub skip: u64,
+        /// Whether it fired already (it says so on stderr once, for the test to find).
+        pub fired: bool,
+    }
+
+    #[derive(Debug, Default)]
+    struct Armed {
+        /// The spec the points were parsed from, to notice a changed file.
+        spec: String,
+        points: HashMap<String, Point>,
+    }
+
+    pub fn parse(spec: &str) -> HashMap<String, Point> {
+        let mut points = HashMap::new();
+        for item in spec.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let Some((name, action)) = item.split_once('=') else { continue };
+            let (action, skip) = match action.split_once('@') {
+                Some((action, skip)) => (action, skip.trim().parse().unwrap_or(0)),
+                None => (action, 0),
+            };
+            let action = match action.trim() {
+                "crash" => Action::Crash,
+                "error" => Action::Error,
+                "nospace" => Action::NoSpace,
+                _ => continue,
+            };
+            points.insert(name.trim().to_string(), Point { action, skip, fired: false });
+        }
+        points
+    }
+
+    fn current_spec() -> String {
+        let mut spec = std::env::var("PHAROS_FAILPOINTS").unwrap_or_default();
+        if let Some(path) = std::env::var_os("PHAROS_FAILPOINTS_FILE")
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            spec.push(',');
+            spec.push_str(&text);
+        }
+        spec
+    }
+
+    /// Passes, fails or aborts at the point `operation.stage`.
+    pub fn hit(operation: &str, stage: &str) -> io::Result<()> {
+        let name = format!("{operation}.{stage}");
+        let name = name.as_str();
+        static ARMED: OnceLock<Mutex<Armed>> = OnceLock::new();
+        let spec = current_spec();
+        let mut armed = ARMED.get_or_init(|| Mutex::new(Armed::default())).lock().unwrap_or_else(|p| p.into_inner());
+        if armed.spec != spec {
+            armed.points = parse(&spec);
+            armed.spec = spec;
+        }
+        let Some(point) = armed.points.get_mut(name) else { return Ok(()) };
+        if point.skip > 0 {
+            point.skip -= 1;
+            return Ok(());
+        }
+        if !point.fired {
+            point.fired = true;
+            eprintln!("failpoint {name} fired: {:?}", point.action);
+        }
+        match point.action {
+            Action::Crash => {
+                std::process::abort();
+            }
+            Action::Error => Err(io::Error::other(format!("failpoint {name}: injected I/O error"))),
+            Action::NoSpace => {
+                Err(io::Error::new(io::ErrorKind::StorageFull, format!("failpoint {name}: no space left on device")))
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn specs_are_parsed() {
+            let points = parse("append.before_fsync=crash@3, vote.after_fsync=error,bad,x=nonsense");
+            assert_eq!(points.len(), 2);
+            assert_eq!(points["append.before_fsync"], Point { action: Action::Crash, skip: 3, fired: false });
+            assert_eq!(points["vote.after_fsync"], Point { action: Action::Error, skip: 0, fired: false });
+        }
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+mod failpoints {
+    #[inline(always)]
+    pub fn hit(_operation: &str, _stage: &str) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -111,6 +111,21 @@ impl BrokerService for BrokerApi {
         self.node.check_fence().map_err(node_error)?;
         self.ensure_leader()?;
         let request = request.into_inner();
+        // Only a leader that a quorum still follows may renew a master's lease. A deposed
+        // leader that has not noticed yet (partitioned away, or just healed) would otherwise
+        // renew it from stale state after the new leader's deadline for that master ran out,
+        // and two masters would overlap (found by the chaos suite: `brokers-through-isolated-leader`).
+        // The barrier also brings the state below up to date with everything committed.
+        let is_master = {
+            let applied = self.node.state_machine.read();
+            let state = &applied.state;
+            state.brokers.get(&request.broker_id).is_some_and(|broker| {
+                state.groups.get(&broker.group).and_then(|group| group.master_broker_id) == Some(request.broker_id)
+            })
+        };
+        if is_master {
+            self.node.linearizable_barrier().await.map_err(node_error)?;
+        }
         let (group, broker_state) = {
             let applied = self.node.state_machine.read();
             let state = &applied.state;
