@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pharos_client::{Client, v1};
+use pharos_client::{Client, ClientOptions, v1};
 
 use crate::checker::brokers::{check_masters, parse_broker_events};
 use crate::checker::linearizable;
@@ -42,6 +42,17 @@ const RUN_TIMEOUT_MS: u64 = 240_000;
 const ROLE_POLL_INTERVAL_MS: u64 = 100;
 /// How long a fault is held before it heals, unless the fault says otherwise.
 const FAULT_HOLD_MS: u64 = 4_000;
+/// `dr_sync_timeout_ms` of the DR scenarios.
+const DR_SYNC_TIMEOUT_MS: u64 = 2_000;
+/// Learners in region-2 of the DR scenarios (nodes `voters + 1 ..`).
+const DR_LEARNERS: u64 = 2;
+/// Allowed beyond `DR_SYNC_TIMEOUT_MS` for the state to reach `async` once the DR region is cut:
+/// one 100 ms planning pass, one commit, and a loaded 2-core machine.
+const DR_ASYNC_SLACK_MS: u64 = 3_000;
+/// How long, after the old primary region restarts, every write sent only to it must fail.
+const FENCED_WATCH_MS: u64 = 4_000;
+/// Keys written only to the fenced old region: none may ever exist.
+const FENCED_PREFIX: &str = "chaos/fenced/";
 /// The broker group of broker scenarios.
 const GROUP: &str = "chaos-group";
 /// A topic on that group, whose route follows its master.
@@ -92,6 +103,16 @@ pub enum Fault {
     FsyncErrorOnLeader,
     /// A follower's disk is full from some append on; the majority carries on.
     DiskFullOnFollower,
+    /// Two regions in `dr-sync`: SIGSTOP every DR-region learner; the state must reach `async`
+    /// within the sync timeout (plus slack) and writes go on; SIGCONT: back to `sync`.
+    DrCutRegion,
+    /// Two regions in `sync`: kill -9 every primary-region node, force a failover to the DR
+    /// region (RPO = 0 reported, new generation takes writes), restart the old region with its
+    /// old flags and data: every write sent only to it fails, and none exists later.
+    DrLosePrimary,
+    /// After `DrLosePrimary`: `dr failback` re-joins the old region as learners, then a planned
+    /// switchover back to it; its nodes must end up the voters again.
+    DrFailback,
 }
 
 impl Fault {
@@ -114,6 +135,11 @@ impl Fault {
             self,
             Fault::CrashLeaderAt(_) | Fault::FsyncErrorOnLeader | Fault::DiskFullOnFollower | Fault::CrashVotersAt(_)
         )
+    }
+
+    /// Faults that need two regions (`start_two_regions`, `dr-sync`).
+    fn needs_regions(self) -> bool {
+        matches!(self, Fault::DrCutRegion | Fault::DrLosePrimary | Fault::DrFailback)
     }
 
     /// Faults a random soak combination may draw (broker and membership faults need their own
@@ -344,6 +370,23 @@ pub fn all() -> Vec<Scenario> {
             None,
         ),
         scenario(
+            "dr-drill",
+            "two regions in dr-sync: cut the DR region (async) and heal (sync); kill -9 the primary region, force \
+             failover; restart the old region (fenced); fail back and switch over to it",
+            3,
+            &[Fault::DrCutRegion, Fault::DrLosePrimary, Fault::DrFailback],
+            false,
+            None,
+        ),
+        scenario(
+            "dr-cut-and-heal",
+            "two regions in dr-sync: cut the DR region twice (async, then sync on heal), kill -9 the leader between",
+            3,
+            &[Fault::DrCutRegion, Fault::KillLeader, Fault::DrCutRegion],
+            false,
+            None,
+        ),
+        scenario(
             "random-combination",
             "5 nodes: 2-4 faults drawn from the seed, one after the other",
             5,
@@ -480,7 +523,14 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
         ..options
     };
     timeline.note(format!("scenario {} seed {seed}: faults {faults:?}", scenario.name));
-    let mut cluster = match Cluster::start(options).await {
+    let regions = faults.iter().any(|fault| fault.needs_regions());
+    let learners = if regions { DR_LEARNERS } else { 0 };
+    let started_cluster = if regions {
+        crate::start_two_regions(options, learners, Duration::from_millis(WAIT_MS)).await
+    } else {
+        Cluster::start(options).await
+    };
+    let mut cluster = match started_cluster {
         Ok(cluster) => cluster,
         Err(error) => {
             return Report {
@@ -503,7 +553,8 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
         facts: Vec::new(),
         brokers: Vec::new(),
         history: Vec::new(),
-        next_node_id: scenario.voters + 1,
+        next_node_id: scenario.voters + learners + 1,
+        fenced_attempts: Vec::new(),
     };
     let outcome = tokio::time::timeout(Duration::from_millis(RUN_TIMEOUT_MS), state.drive(&mut cluster)).await;
     if outcome.is_err() {
@@ -542,6 +593,8 @@ struct RunState {
     brokers: Vec<BrokerProcess>,
     history: Vec<Operation>,
     next_node_id: u64,
+    /// Keys of writes sent only to the fenced old primary region (`DrLosePrimary`).
+    fenced_attempts: Vec<String>,
 }
 
 fn probe_client(cluster: &Cluster) -> Option<Client> {
@@ -564,6 +617,71 @@ async fn write_until_acknowledged(cluster: &Cluster, key: &str, bound: Duration)
     None
 }
 
+/// A client that gives up quickly, so a stopped or fenced node costs little.
+fn quick_client(endpoints: Vec<String>) -> Result<Client, String> {
+    let options =
+        ClientOptions { attempts_max: 3, retry_backoff_ms: 20, request_timeout_ms: 2_000, ..Default::default() };
+    Client::with_options(endpoints, options).map_err(|error| error.to_string())
+}
+
+/// A client that keeps trying through a leader change (each call is still bounded by its caller).
+fn patient_client(endpoints: Vec<String>) -> Result<Client, String> {
+    let options = ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() };
+    Client::with_options(endpoints, options).map_err(|error| error.to_string())
+}
+
+/// Puts one value with one request id until acknowledged; the time it took, or `None` after
+/// `bound`.
+async fn put_until_acknowledged(client: &Client, key: &str, bound: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let request_id = client.next_request_id();
+    while started.elapsed() < bound {
+        let attempt = client.put_with_id(key, format!("{}", started.elapsed().as_micros()), request_id.clone());
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Polls `client`'s DR status until `check` holds, at most `bound`.
+async fn wait_for_dr(
+    client: &Client,
+    what: &str,
+    bound: Duration,
+    check: impl Fn(&v1::DrStatusResponse) -> bool,
+) -> Result<v1::DrStatusResponse, String> {
+    let deadline = Instant::now() + bound;
+    let mut last = None;
+    loop {
+        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), client.dr_status()).await {
+            if check(&status) {
+                return Ok(status);
+            }
+            last = Some(status);
+        }
+        if Instant::now() >= deadline {
+            let last = last.map_or("no answer".to_string(), |status| {
+                format!(
+                    "last seen: generation {} mode {} state {} voters {:?} primary {}",
+                    status.generation,
+                    status.mode,
+                    status.state,
+                    voters_of(&status),
+                    status.primary_region
+                )
+            });
+            return Err(format!("timed out after {} ms waiting for {what} ({last})", bound.as_millis()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn voters_of(status: &v1::DrStatusResponse) -> Vec<u64> {
+    status.members.iter().filter(|member| member.role == "voter").map(|member| member.node_id).collect()
+}
+
 impl RunState {
     async fn drive(&mut self, cluster: &mut Cluster) {
         let wait = Duration::from_millis(WAIT_MS);
@@ -582,6 +700,12 @@ impl RunState {
         let roles = workload::RolePoller::start(nodes, ROLE_POLL_INTERVAL_MS);
         if let Err(error) = workload::prepare_offsets(&cluster.client()).await {
             self.problems.push(format!("could not create the offset topic: {error}"));
+            return;
+        }
+        if self.faults.iter().any(|fault| fault.needs_regions())
+            && let Err(problem) = self.enter_dr_sync(cluster).await
+        {
+            self.problems.push(problem);
             return;
         }
         let endpoints: Vec<String> = cluster.nodes.iter().map(|node| node.client_addr.clone()).collect();
@@ -667,6 +791,8 @@ impl RunState {
             )),
             Err(error) => self.problems.push(format!("could not list the unique keys: {error}")),
         }
+
+        self.check_fenced_writes(cluster).await;
 
         let mut watches = watches.into_iter();
         if let (Some(group_watch), Some(route_watch)) = (watches.next(), watches.next()) {
@@ -1042,8 +1168,278 @@ impl RunState {
             }
             Fault::KillBrokerMaster => self.kill_broker_master(cluster).await?,
             Fault::MembershipChange => self.change_membership(cluster).await?,
+            Fault::DrCutRegion => self.cut_dr_region(cluster).await?,
+            Fault::DrLosePrimary => self.lose_primary_region(cluster).await?,
+            Fault::DrFailback => self.fail_back(cluster).await?,
         }
         Ok(())
+    }
+
+    /// Sets `dr-sync` and waits, bounded, for the state `sync`.
+    async fn enter_dr_sync(&mut self, cluster: &Cluster) -> Result<(), String> {
+        let client = cluster.client();
+        tokio::time::timeout(Duration::from_millis(WAIT_MS), client.dr_set_mode("dr-sync", DR_SYNC_TIMEOUT_MS))
+            .await
+            .map_err(|_| "setting dr-sync timed out".to_string())?
+            .map_err(|error| format!("setting dr-sync: {error}"))?;
+        let status =
+            wait_for_dr(&client, "state sync", Duration::from_millis(WAIT_MS), |status| status.state == "sync").await?;
+        self.timeline.note(format!(
+            "dr-sync (timeout {DR_SYNC_TIMEOUT_MS} ms) in state sync (state id {}); primary {}, DR {}",
+            status.dr_state_id, status.primary_region, status.dr_region
+        ));
+        Ok(())
+    }
+
+    /// Nodes of `region` (running or not).
+    fn region_nodes(cluster: &Cluster, region: &str) -> Vec<u64> {
+        cluster.nodes.iter().filter(|node| node.region == region).map(|node| node.node_id).collect()
+    }
+
+    async fn cut_dr_region(&mut self, cluster: &mut Cluster) -> Result<(), String> {
+        let harness = |error: crate::HarnessError| error.to_string();
+        let primary = quick_client(cluster.region_endpoints(crate::PRIMARY_REGION))?;
+        let wait = Duration::from_millis(WAIT_MS);
+        let before = wait_for_dr(&primary, "state sync", wait, |status| status.state == "sync").await?;
+        let learners = Self::region_nodes(cluster, crate::DR_REGION);
+        for &node_id in &learners {
+            cluster.signal(node_id, "STOP").map_err(harness)?;
+        }
+        let cut_at = Instant::now();
+        self.timeline.note(format!("SIGSTOP nodes {learners:?} (the DR region)"));
+        let bound = Duration::from_millis(DR_SYNC_TIMEOUT_MS + DR_ASYNC_SLACK_MS);
+        let result = wait_for_dr(&primary, "state async", bound, |status| {
+            status.state == "async" && status.dr_state_id > before.dr_state_id
+        })
+        .await;
+        let went_async = cut_at.elapsed();
+        let outcome = match result {
+            Ok(status) => {
+                self.timeline.note(format!(
+                    "state async (state id {}) {} ms after the cut",
+                    status.dr_state_id,
+                    went_async.as_millis()
+                ));
+                self.facts.push(format!(
+                    "DrCutRegion: state async {} ms after the cut (timeout {DR_SYNC_TIMEOUT_MS} ms)",
+                    went_async.as_millis()
+                ));
+                // Writes go on without the DR region.
+                match put_until_acknowledged(&primary, "chaos/liveness", wait).await {
+                    Some(took) => {
+                        self.timeline.note(format!("a write in async acknowledged in {} ms", took.as_millis()));
+                        Ok(status)
+                    }
+                    None => Err(format!("no write succeeded in async within {WAIT_MS} ms")),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        // Heal whatever happened, so the run can still be checked.
+        if outcome.is_ok() {
+            self.hold().await;
+        }
+        for &node_id in &learners {
+            cluster.signal(node_id, "CONT").map_err(harness)?;
+        }
+        self.timeline.note(format!("SIGCONT nodes {learners:?}"));
+        let asynchronous = outcome?;
+        let healed_at = Instant::now();
+        let status = wait_for_dr(&primary, "back to sync", wait, |status| {
+            status.state == "sync" && status.dr_state_id > asynchronous.dr_state_id
+        })
+        .await?;
+        self.timeline.note(format!(
+            "back to sync (state id {}) {} ms after healing",
+            status.dr_state_id,
+            healed_at.elapsed().as_millis()
+        ));
+        Ok(())
+    }
+
+    async fn lose_primary_region(&mut self, cluster: &mut Cluster) -> Result<(), String> {
+        let harness = |error: crate::HarnessError| error.to_string();
+        let wait = Duration::from_millis(WAIT_MS);
+        let survivors = quick_client(cluster.region_endpoints(crate::DR_REGION))?;
+        let before = wait_for_dr(&survivors, "state sync", wait, |status| status.state == "sync").await?;
+        let old_region = Self::region_nodes(cluster, crate::PRIMARY_REGION);
+        for &node_id in &old_region {
+            cluster.kill(node_id).map_err(harness)?;
+        }
+        self.timeline.note(format!("kill -9 nodes {old_region:?} (the primary region)"));
+        let command_at = Instant::now();
+        let report = tokio::time::timeout(wait, survivors.dr_failover(crate::DR_REGION, true, false))
+            .await
+            .map_err(|_| format!("the failover did not answer within {WAIT_MS} ms"))?
+            .map_err(|error| format!("failover: {error}"))?;
+        self.timeline.note(format!(
+            "failover to {}: generation {}, rpo_zero {}, seed log {}; {:?}",
+            crate::DR_REGION,
+            report.generation,
+            report.rpo_zero,
+            report.seed_last_log_index,
+            report.loss_report
+        ));
+        if !report.rpo_zero {
+            self.problems.push(format!(
+                "DrLosePrimary: the failover did not report RPO = 0 although the last state was sync: {:?}",
+                report.loss_report
+            ));
+        }
+        let generation = before.generation + 1;
+        if report.generation != generation {
+            return Err(format!("the failover made generation {}, expected {generation}", report.generation));
+        }
+        let new_generation = patient_client(cluster.region_endpoints(crate::DR_REGION))?;
+        put_until_acknowledged(&new_generation, "chaos/liveness", wait)
+            .await
+            .ok_or(format!("generation {generation} took no write within {WAIT_MS} ms"))?;
+        let first_write = command_at.elapsed();
+        self.timeline.note(format!(
+            "generation {generation} took its first write {} ms after the command",
+            first_write.as_millis()
+        ));
+        self.facts.push(format!(
+            "DrLosePrimary: generation {generation}, RPO = 0 reported: {}, first write {} ms after the failover \
+             command",
+            report.rpo_zero,
+            first_write.as_millis()
+        ));
+        let learners = Self::region_nodes(cluster, crate::DR_REGION);
+        wait_for_dr(&new_generation, "the survivors voting", wait, |status| {
+            status.generation == generation && voters_of(status) == learners
+        })
+        .await?;
+
+        // The old region comes back with its old flags and data: it must take no write.
+        for &node_id in &old_region {
+            cluster.restart(node_id).map_err(harness)?;
+        }
+        self.timeline.note(format!("restarted nodes {old_region:?} with their old flags and data"));
+        let watch_until = Instant::now() + Duration::from_millis(FENCED_WATCH_MS);
+        let mut attempt = 0;
+        while Instant::now() < watch_until {
+            // A fresh client each time: it knows no generation, like a client of the old region.
+            let old = quick_client(cluster.region_endpoints(crate::PRIMARY_REGION))?;
+            let key = format!("{FENCED_PREFIX}{attempt}");
+            attempt += 1;
+            self.fenced_attempts.push(key.clone());
+            let write = tokio::time::timeout(Duration::from_secs(5), old.put(key.clone(), "must not land")).await;
+            if let Ok(Ok(response)) = write {
+                self.problems.push(format!(
+                    "DrLosePrimary: the restarted old region acknowledged the write {key} (answer {:?})",
+                    response.header
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.timeline.note(format!("{attempt} writes sent only to the old region in {FENCED_WATCH_MS} ms"));
+        for &node_id in &old_region {
+            let node = cluster.client_of(node_id).map_err(harness)?;
+            let fenced = wait_for_dr(&node, "the old region to learn of the new generation", wait, |status| {
+                status.fenced_by_generation == Some(generation)
+            })
+            .await?;
+            if fenced.generation >= generation {
+                return Err(format!("old node {node_id} reports generation {}", fenced.generation));
+            }
+        }
+        self.timeline.note(format!("nodes {old_region:?} are fenced by generation {generation}"));
+        Ok(())
+    }
+
+    async fn fail_back(&mut self, cluster: &mut Cluster) -> Result<(), String> {
+        let wait = Duration::from_millis(WAIT_MS);
+        let new_primary = patient_client(cluster.region_endpoints(crate::DR_REGION))?;
+        let old_region = Self::region_nodes(cluster, crate::PRIMARY_REGION);
+        let response = tokio::time::timeout(wait, new_primary.dr_failback())
+            .await
+            .map_err(|_| format!("failback did not answer within {WAIT_MS} ms"))?
+            .map_err(|error| format!("failback: {error}"))?;
+        self.timeline
+            .note(format!("failback: re-joining {:?}, unreachable {:?}", response.rejoining, response.unreachable));
+        if response.rejoining != old_region {
+            return Err(format!("failback re-joins {:?}, expected {old_region:?}", response.rejoining));
+        }
+        let started = Instant::now();
+        wait_for_dr(&new_primary, "the old region caught up as learners", wait, |status| {
+            old_region.iter().all(|id| {
+                status.members.iter().any(|member| {
+                    member.node_id == *id
+                        && member.role == "learner"
+                        && member.lag_entries.is_some_and(|lag| lag <= 100)
+                })
+            })
+        })
+        .await?;
+        self.timeline.note(format!(
+            "nodes {old_region:?} caught up as learners {} ms after the failback",
+            started.elapsed().as_millis()
+        ));
+        let back = tokio::time::timeout(wait, new_primary.dr_switchover(crate::PRIMARY_REGION, false))
+            .await
+            .map_err(|_| format!("the switchover did not answer within {WAIT_MS} ms"))?
+            .map_err(|error| format!("switchover back: {error}"))?;
+        let started = Instant::now();
+        let status = wait_for_dr(&new_primary, "the switchover back to finish", wait, |status| {
+            status.last_operation.as_ref().is_some_and(|finished| finished.id == back.operation_id)
+        })
+        .await?;
+        let result = status.last_operation.map(|finished| finished.result).unwrap_or_default();
+        self.timeline.note(format!(
+            "switchover back to {} ended {result:?} after {} ms",
+            crate::PRIMARY_REGION,
+            started.elapsed().as_millis()
+        ));
+        self.facts.push(format!(
+            "DrFailback: switchover back to {} ended {result:?} in {} ms",
+            crate::PRIMARY_REGION,
+            started.elapsed().as_millis()
+        ));
+        if result != "ok" {
+            return Err(format!("the switchover back ended {result:?}"));
+        }
+        let everywhere = patient_client(cluster.client_endpoints())?;
+        let status = wait_for_dr(&everywhere, "the old region voting again", wait, |status| {
+            status.primary_region == crate::PRIMARY_REGION && voters_of(status) == old_region
+        })
+        .await?;
+        self.timeline.note(format!(
+            "voters {:?}, primary {}, generation {}",
+            voters_of(&status),
+            status.primary_region,
+            status.generation
+        ));
+        Ok(())
+    }
+
+    /// None of the writes sent only to the fenced old region exists.
+    async fn check_fenced_writes(&mut self, cluster: &Cluster) {
+        if self.fenced_attempts.is_empty() {
+            return;
+        }
+        let client = cluster.client();
+        let listing = tokio::time::timeout(
+            Duration::from_millis(WAIT_MS),
+            client.range(FENCED_PREFIX, 0, v1::Consistency::Linearizable),
+        )
+        .await;
+        match listing {
+            Ok(Ok(response)) => {
+                self.facts.push(format!(
+                    "fenced old region: {} writes sent to it, {} exist",
+                    self.fenced_attempts.len(),
+                    response.kvs.len()
+                ));
+                for kv in response.kvs {
+                    self.problems.push(format!(
+                        "the write {} sent only to the fenced old region exists",
+                        String::from_utf8_lossy(&kv.key)
+                    ));
+                }
+            }
+            _ => self.problems.push("could not list the writes sent to the fenced old region".into()),
+        }
     }
 
     /// Consumes the exits nobody asked for; the one of `node_id` was expected (a failpoint),

@@ -634,6 +634,7 @@ impl RolePoller {
                     if let Ok(status) = client.status().await {
                         lock(&shared).push(crate::checker::raft::RoleSample {
                             node_id: *node_id,
+                            generation: status.generation,
                             term: status.term,
                             leader: status.state == "leader",
                         });

@@ -25,6 +25,7 @@ impl BrokerApi {
     }
 
     fn ensure_leader(&self) -> Result<(), Status> {
+        self.node.check_fence().map_err(node_error)?;
         if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
     }
 

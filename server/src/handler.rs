@@ -33,6 +33,9 @@ pub async fn propose(
     request_id: Option<RequestId>,
     actor: String,
 ) -> Result<Response, Status> {
+    // Fenced first: a fenced follower that redirected to its (fenced) old leader would keep a
+    // client that lists both regions bouncing between the two, never reaching the new primary.
+    node.check_fence().map_err(node_error)?;
     if !node.raft.is_leader() {
         return Err(node_error(node.not_leader_error()));
     }

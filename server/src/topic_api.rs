@@ -356,6 +356,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::CommitOffsetsRequest>,
     ) -> Result<tonic::Response<v1::CommitOffsetsResponse>, Status> {
+        self.node.check_fence().map_err(node_error)?;
         if !self.node.raft.is_leader() {
             return Err(node_error(self.node.not_leader_error()));
         }

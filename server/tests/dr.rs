@@ -334,7 +334,21 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             })
             .await;
             assert_eq!(fenced.generation, 1);
+            // Refused as FENCED whatever its role: a fenced follower that redirected to its fenced
+            // leader kept clients listing both regions looping in the old one (found by the
+            // chaos scenario dr-drill).
+            let refused = node.put(format!("old-region-direct-{node_id}"), "must not land").await;
+            let refused = refused.expect_err("a fenced node takes no write").to_string();
+            assert!(refused.contains("fenced by generation 2"), "node {node_id}: {refused}");
         }
+        // A client knowing no generation, old region listed first, still reaches the new one.
+        let both = Client::with_options(
+            [cluster.region_endpoints("region-1"), cluster.region_endpoints("region-2")].concat(),
+            ClientOptions { attempts_max: 10, retry_backoff_ms: 20, request_timeout_ms: 2_000, ..Default::default() },
+        )
+        .expect("client");
+        both.put("through-the-fence", "1").await.expect("a write reaches generation 2 past the fenced nodes");
+        assert_eq!(both.generation(), 2);
 
         // Failback: quarantine, re-join as learners, switch the primary back.
         let response = new_generation.dr_failback().await.expect("failback");
