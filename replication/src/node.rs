@@ -347,7 +347,12 @@ impl Node {
         self.raft.metrics().borrow_watched().current_term
     }
 
+    /// Why this node will not take a write: fenced by a newer generation (checked first, so a
+    /// fenced follower never redirects clients to its fenced old leader), or not the leader.
     pub fn not_leader_error(&self) -> NodeError {
+        if let Some(generation) = self.fence.fenced_by() {
+            return NodeError::Fenced { generation };
+        }
         let (leader_id, leader_client_addr) = self.leader();
         NodeError::NotLeader { leader_id, leader_client_addr }
     }
@@ -378,7 +383,10 @@ impl Node {
         }
     }
 
-    fn ensure_leader(&self) -> Result<(), NodeError> {
+    /// Refuses unless this node is the leader and not fenced: the check before every write,
+    /// membership change and leader-only soft-state answer.
+    pub fn ensure_leader(&self) -> Result<(), NodeError> {
+        self.check_fence()?;
         if self.raft.is_leader() { Ok(()) } else { Err(self.not_leader_error()) }
     }
 

@@ -25,8 +25,7 @@ impl BrokerApi {
     }
 
     fn ensure_leader(&self) -> Result<(), Status> {
-        self.node.check_fence().map_err(node_error)?;
-        if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
+        self.node.ensure_leader().map_err(node_error)
     }
 
     async fn commit(
@@ -108,8 +107,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
-        // A fenced (old-generation) leader must not renew any broker's lease.
-        self.node.check_fence().map_err(node_error)?;
+        // Not fenced either: an old-generation leader must not renew any broker's lease.
         self.ensure_leader()?;
         let request = request.into_inner();
         // Only a leader that a quorum still follows may renew a master's lease. A deposed

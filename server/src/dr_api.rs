@@ -67,8 +67,7 @@ impl DrApi {
     }
 
     fn ensure_leader(&self) -> Result<(), Status> {
-        self.node.check_fence().map_err(node_error)?;
-        if self.node.raft.is_leader() { Ok(()) } else { Err(node_error(self.node.not_leader_error())) }
+        self.node.ensure_leader().map_err(node_error)
     }
 
     async fn commit(&self, command: DrCommand, actor: String) -> Result<u64, Status> {

@@ -33,12 +33,7 @@ pub async fn propose(
     request_id: Option<RequestId>,
     actor: String,
 ) -> Result<Response, Status> {
-    // Fenced first: a fenced follower that redirected to its (fenced) old leader would keep a
-    // client that lists both regions bouncing between the two, never reaching the new primary.
-    node.check_fence().map_err(node_error)?;
-    if !node.raft.is_leader() {
-        return Err(node_error(node.not_leader_error()));
-    }
+    node.ensure_leader().map_err(node_error)?;
     match node.write(command(operation, request_id, actor)).await.map_err(node_error)? {
         (Response::Error(error), _) => Err(command_error(error)),
         (response, _) => Ok(response),

@@ -356,10 +356,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::CommitOffsetsRequest>,
     ) -> Result<tonic::Response<v1::CommitOffsetsResponse>, Status> {
-        self.node.check_fence().map_err(node_error)?;
-        if !self.node.raft.is_leader() {
-            return Err(node_error(self.node.not_leader_error()));
-        }
+        self.node.ensure_leader().map_err(node_error)?;
         let batch = pharos_proto::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
         let revision = self.committer.commit(batch).await?;
         Ok(tonic::Response::new(v1::CommitOffsetsResponse { revision }))
