@@ -1030,13 +1030,7 @@ impl RunState {
                 cluster.arm_failpoints(leader, &format!("append.before_fsync=error@{skip}")).map_err(harness)?;
                 self.timeline.note(format!("armed append.before_fsync=error@{skip} on node {leader} (leader)"));
                 self.expect_new_leader(cluster, leader, &others).await?;
-                self.hold().await;
-                self.expect_fired(cluster, leader, "append.before_fsync")?;
-                self.take_exit(cluster, leader);
-                cluster.kill(leader).map_err(harness)?;
-                cluster.arm_failpoints(leader, "").map_err(harness)?;
-                cluster.restart(leader).map_err(harness)?;
-                self.timeline.note(format!("node {leader} restarted with a working disk"));
+                self.end_io_failpoint(cluster, leader, "append.before_fsync", "with a working disk").await?;
             }
             Fault::DiskFullOnFollower => {
                 let leader = self.leader(cluster).await?;
@@ -1045,13 +1039,7 @@ impl RunState {
                 let skip = 20 + self.rng.below(80);
                 cluster.arm_failpoints(victim, &format!("append.before_write=nospace@{skip}")).map_err(harness)?;
                 self.timeline.note(format!("armed append.before_write=nospace@{skip} on node {victim} (follower)"));
-                self.hold().await;
-                self.expect_fired(cluster, victim, "append.before_write")?;
-                self.take_exit(cluster, victim);
-                cluster.kill(victim).map_err(harness)?;
-                cluster.arm_failpoints(victim, "").map_err(harness)?;
-                cluster.restart(victim).map_err(harness)?;
-                self.timeline.note(format!("node {victim} restarted with space again"));
+                self.end_io_failpoint(cluster, victim, "append.before_write", "with space again").await?;
             }
             Fault::KillFollowerPastSnapshot => {
                 let leader = self.leader(cluster).await?;
@@ -1455,6 +1443,26 @@ impl RunState {
             }
         }
         found
+    }
+
+    /// Ends an I/O-error or out-of-space failpoint on `node_id` after the fault was held: it must
+    /// have fired; the node (which may have exited on it) is killed, disarmed and restarted.
+    async fn end_io_failpoint(
+        &mut self,
+        cluster: &mut Cluster,
+        node_id: u64,
+        point: &str,
+        restarted: &str,
+    ) -> Result<(), String> {
+        let harness = |error: crate::HarnessError| error.to_string();
+        self.hold().await;
+        self.expect_fired(cluster, node_id, point)?;
+        self.take_exit(cluster, node_id);
+        cluster.kill(node_id).map_err(harness)?;
+        cluster.arm_failpoints(node_id, "").map_err(harness)?;
+        cluster.restart(node_id).map_err(harness)?;
+        self.timeline.note(format!("node {node_id} restarted {restarted}"));
+        Ok(())
     }
 
     /// Evidence that the failpoint `point` of `node_id` fired (the node says so in its log).
