@@ -471,7 +471,7 @@ impl DrService for DrApi {
             },
             other => return Err(invalid(format!("role must be seed or rejoin (with endpoints), not {other:?}"))),
         };
-        tracing::warn!(?restart, "reform requested: restarting");
+        tracing::warn!(role = request.role, generation = request.generation, "reform requested: restarting");
         // Learn the new generation now, so nothing is written here until the restart.
         self.node.fence.observe(request.generation);
         let restarter = self.restarter.clone();
@@ -479,6 +479,6 @@ impl DrService for DrApi {
             tokio::time::sleep(RESTART_DELAY).await;
             restarter.request(restart);
         });
-        Ok(tonic::Response::new(v1::ReformResponse { data_dir_quarantined_to: String::new() }))
+        Ok(tonic::Response::new(v1::ReformResponse {}))
     }
 }
