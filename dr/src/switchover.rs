@@ -60,6 +60,9 @@ pub enum Action {
     TransferLeader(u64),
     /// Make exactly these nodes the voters; the others stay as learners.
     SetVoters(Vec<u64>),
+    /// The membership is a joint configuration left by a leader that died mid-change: move to
+    /// its newer half, so the operation can go on.
+    LeaveJoint,
     /// Record that the operation reached this step.
     Advance(SwitchoverStep),
     /// Move the master of `group` to `to` (epoch + 1).
@@ -87,7 +90,7 @@ pub fn next_action(operation: &DrOperation, observed: &Observation) -> Action {
     match operation.step {
         SwitchoverStep::PromoteLearners => {
             if observed.joint {
-                return Action::Wait("a membership change is in progress".into());
+                return Action::LeaveJoint;
             }
             let learners: Vec<&&Member> = targets.iter().filter(|member| !member.voter).collect();
             if learners.is_empty() {
@@ -107,7 +110,7 @@ pub fn next_action(operation: &DrOperation, observed: &Observation) -> Action {
         }
         SwitchoverStep::TransferLeader | SwitchoverStep::DemoteVoters if !leader_in_target => {
             if observed.joint {
-                return Action::Wait("a membership change is in progress".into());
+                return Action::LeaveJoint;
             }
             let best = targets
                 .iter()
@@ -121,7 +124,7 @@ pub fn next_action(operation: &DrOperation, observed: &Observation) -> Action {
         SwitchoverStep::TransferLeader => Action::Advance(SwitchoverStep::DemoteVoters),
         SwitchoverStep::DemoteVoters => {
             if observed.joint {
-                return Action::Wait("a membership change is in progress".into());
+                return Action::LeaveJoint;
             }
             let others_vote =
                 observed.members.iter().any(|member| member.voter && member.region != operation.to_region);
@@ -272,8 +275,13 @@ mod tests {
             next_action(&operation(SwitchoverStep::PromoteLearners), &observed(1, promoted.clone())),
             Action::Advance(SwitchoverStep::TransferLeader)
         );
+        // A joint configuration (its leader died mid-promotion) is finished first.
         let joint = Observation { joint: true, ..observed(1, before()) };
-        assert!(matches!(next_action(&operation(SwitchoverStep::PromoteLearners), &joint), Action::Wait(_)));
+        assert_eq!(next_action(&operation(SwitchoverStep::PromoteLearners), &joint), Action::LeaveJoint);
+        assert_eq!(
+            next_action(&operation(SwitchoverStep::DemoteVoters), &Observation { leader_id: 5, ..joint }),
+            Action::LeaveJoint
+        );
 
         // Transfer to the most caught-up target voter; once it leads, demote.
         assert_eq!(

@@ -467,6 +467,22 @@ impl Node {
         Ok(())
     }
 
+    /// Moves a joint configuration (left by a leader that died between the two steps of a change)
+    /// to its newer half. No-op when the membership is uniform.
+    pub async fn leave_joint(&self) -> Result<(), NodeError> {
+        self.ensure_leader()?;
+        let newer = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            let configs = metrics.membership_config.membership().get_joint_config().clone();
+            if configs.len() < 2 {
+                return Ok(());
+            }
+            configs.last().cloned().unwrap_or_default()
+        };
+        self.change_membership(ChangeMembers::ReplaceAllVoters(newer), true).await
+    }
+
     /// Removes a voter or a learner from the cluster.
     pub async fn remove(&self, node_id: NodeId) -> Result<NodeStatus, NodeError> {
         self.ensure_leader()?;

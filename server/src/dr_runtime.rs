@@ -220,6 +220,7 @@ impl DrRuntime {
             Action::Promote(node_ids) => self.node.promote_all(node_ids.into_iter().collect()).await.map(|_| ()),
             Action::TransferLeader(node_id) => self.node.transfer_leader(node_id, TRANSFER_TIMEOUT).await.map(|_| ()),
             Action::SetVoters(voters) => self.node.set_voters(voters.into_iter().collect()).await,
+            Action::LeaveJoint => self.node.leave_joint().await,
             Action::Advance(step) => {
                 self.propose(DrCommand::AdvanceSwitchover { operation_id: operation.id, step }).await;
                 Ok(())
