@@ -56,6 +56,20 @@ fn quick_client(endpoints: Vec<String>) -> Client {
     Client::with_options(endpoints, options).expect("endpoints")
 }
 
+/// A client of region-2 once the new generation takes writes (its first write is
+/// `after-failover`), bounded by `WAIT`: the seed restarts in process after the failover.
+async fn new_generation_client(cluster: &Cluster) -> Client {
+    let options = ClientOptions { attempts_max: 20, retry_backoff_ms: 20, ..Default::default() };
+    let client = Client::with_options(cluster.region_endpoints("region-2"), options).expect("client");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match client.put("after-failover", "1").await {
+            Ok(_) => return client,
+            Err(error) => assert!(Instant::now() < deadline, "the new generation takes no writes: {error}"),
+        }
+    }
+}
+
 /// One acknowledged write.
 #[derive(Debug, Clone)]
 struct Acked {
@@ -278,12 +292,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         assert!(report.rpo_zero, "the last DR state was sync: {report:?}");
         assert_eq!(report.generation, 2);
         // First accepted write of the new generation.
-        let new_generation = Client::with_options(
-            cluster.region_endpoints("region-2"),
-            ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
-        )
-        .expect("client");
-        new_generation.put("after-failover", "1").await.expect("the new generation takes writes");
+        let new_generation = new_generation_client(&cluster).await;
         println!("forced failover: first write accepted {:?} after the command", command_at.elapsed());
         assert_eq!(new_generation.generation(), 2, "answers carry the new generation");
         assert!(missing(&new_generation, &acked).await.is_empty(), "no write acknowledged in sync state is lost");
@@ -411,12 +420,7 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
         let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
         assert!(!report.rpo_zero, "the last DR state known in region-2 was not sync: {report:?}");
         assert!(report.loss_report.iter().any(|line| line.contains("may be lost")), "{:?}", report.loss_report);
-        let new_generation = Client::with_options(
-            cluster.region_endpoints("region-2"),
-            ClientOptions { attempts_max: 200, retry_backoff_ms: 20, ..Default::default() },
-        )
-        .expect("client");
-        new_generation.put("after-failover", "1").await.expect("the new generation takes writes");
+        let new_generation = new_generation_client(&cluster).await;
         let lost = missing(&new_generation, &acked).await;
         println!(
             "async failover: {} of {} acknowledged writes lost; report: {:?}",
