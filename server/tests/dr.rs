@@ -153,8 +153,11 @@ async fn a_planned_switchover_under_writes_loses_nothing_and_moves_leader_voters
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = two_regions().await;
         let client = cluster.client();
-        let _broker_a =
-            cluster.spawn_broker("g1", "broker-a", &["--region", "region-1", "--priority", "5"]).expect("a");
+        // broker-a registers (and so is elected) first: the master starts in region-1.
+        let broker_a = cluster.spawn_broker("g1", "broker-a", &["--region", "region-1", "--priority", "5"]).expect("a");
+        while broker_a.events_of("registered").is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let broker_b = cluster.spawn_broker("g1", "broker-b", &["--region", "region-2"]).expect("b");
         let before = loop {
             let view = client.get_broker_group("g1", v1::Consistency::Linearizable).await.ok().and_then(|r| r.group);
