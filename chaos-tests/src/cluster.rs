@@ -392,6 +392,25 @@ impl Cluster {
         self.spawn(index)
     }
 
+    /// Restarts a stopped member on an empty data dir, joining through the running nodes (the
+    /// second half of replacing a member that lost its disk; remove it from the cluster first).
+    pub fn rejoin_empty(&mut self, node_id: u64) -> Result<(), HarnessError> {
+        let index = self.index_of(node_id)?;
+        if self.nodes[index].process.is_some() {
+            return Err(HarnessError::Spawn {
+                what: format!("node {node_id}"),
+                source: std::io::Error::other("still running: stop it first"),
+            });
+        }
+        let data_dir = self.nodes[index].data_dir.clone();
+        std::fs::remove_dir_all(&data_dir)
+            .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
+            .map_err(|source| HarnessError::Spawn { what: data_dir.display().to_string(), source })?;
+        let join = self.client_endpoints().join(",");
+        self.nodes[index].args = self.base_args(index, vec!["--join".to_string(), join]);
+        self.spawn(index)
+    }
+
     /// Client endpoints of running nodes.
     pub fn client_endpoints(&self) -> Vec<String> {
         self.nodes.iter().filter(|node| node.is_running()).map(|node| node.client_addr.clone()).collect()

@@ -164,7 +164,8 @@ pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     pub voters: u64,
-    /// Faults in order; `random-combination` draws its own from the seed.
+    /// Faults in order; when empty, drawn from the seed (`random-combination`, and the
+    /// regressions that replay one of its seeds).
     pub faults: Vec<Fault>,
     pub brokers: bool,
     /// The seed the CI tier runs it with (`None`: soak only).
@@ -287,6 +288,36 @@ pub fn all() -> Vec<Scenario> {
             &[Fault::MinorityPartition, Fault::KillBrokerMaster],
             true,
             Some(11),
+        ),
+        // Issue 10: random-broker-combination with these seeds produced two masters at once (a
+        // heartbeat granted between a fence decision and its commit; pharos_dr::lease). The
+        // faults are drawn from the seed exactly as random-broker-combination draws them.
+        scenario(
+            "two-masters-slow-leader-kills",
+            "regression: 5 nodes, 3 simulated brokers, faults drawn from seed 292502 (slow links + leader kill \
+             twice, follower kill, master-broker kill); no lease granted after a fence is decided",
+            5,
+            &[],
+            true,
+            Some(292_502),
+        ),
+        scenario(
+            "two-masters-partial-partition",
+            "regression: faults drawn from seed 947944 (master-broker kill, partial partition, slow links + \
+             leader kill)",
+            5,
+            &[],
+            true,
+            Some(947_944),
+        ),
+        scenario(
+            "two-masters-late-master-kill",
+            "regression: faults drawn from seed 706727 (partial partition, slow links + leader kill, master-broker \
+             kill)",
+            5,
+            &[],
+            true,
+            Some(706_727),
         ),
         scenario(
             "offsets-through-paused-leaders",

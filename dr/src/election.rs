@@ -8,15 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
 
-/// Heartbeat soft state of one broker, kept by the leader only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Liveness {
-    /// Coordinator time after which the broker may be declared dead: the receipt time of its
-    /// last heartbeat + lease + clock-drift bound (or a fresh grant after a leader change).
-    pub deadline_ms: u64,
-    /// Highest offset the broker confirmed replicated (from its last heartbeat).
-    pub confirm_offset: u64,
-}
+use crate::lease::BrokerLease;
 
 /// Where the primary region is (voters, and preferably masters, live there).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,21 +100,21 @@ pub fn choose_master(
 /// What the leader must do now: fence brokers whose deadline passed, then elect masters for
 /// groups without a live master, honouring operator `requests` per group.
 ///
-/// A group is not given a new master while any of its *non-active* members still has an
-/// unexpired deadline: that broker may be a fenced master whose lease has not run out, and it
-/// could still be serving writes (the two-masters window). Its entry leaves `liveness` once the
-/// deadline passes.
+/// A group is not given a new master while any lease of a broker of the group that is no
+/// longer active (fenced, shut down, removed) may still run: that broker may be a master that
+/// could still be serving writes (the two-masters window). `leases` is the coordinator's lease
+/// table ([`crate::lease::LeaseTable`]); an entry leaves it once its deadline passes.
 pub fn plan(
     now_ms: u64,
     state: &State,
-    liveness: &BTreeMap<u64, Liveness>,
+    leases: &BTreeMap<u64, BrokerLease>,
     policy: &Policy,
     requests: &BTreeMap<String, ElectionRequest>,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut dead = Vec::new();
     for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
-        if liveness.get(&broker.broker_id).is_some_and(|live| live.deadline_ms <= now_ms) {
+        if leases.get(&broker.broker_id).is_some_and(|lease| lease.deadline_ms <= now_ms) {
             actions.push(Action::Fence { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
             dead.push(broker.broker_id);
         }
@@ -135,9 +127,9 @@ pub fn plan(
         if master_alive {
             continue;
         }
-        let lease_outstanding = group.members.iter().any(|id| {
+        let lease_outstanding = leases.iter().any(|(id, lease)| {
             let inactive = state.brokers.get(id).is_none_or(|broker| broker.state != BrokerState::Active);
-            inactive && liveness.get(id).is_some_and(|live| live.deadline_ms > now_ms)
+            inactive && lease.group == group.name && lease.deadline_ms > now_ms
         });
         if lease_outstanding {
             continue;
@@ -148,8 +140,8 @@ pub fn plan(
             .filter(|id| !dead.contains(id))
             .filter_map(|id| {
                 let broker = state.brokers.get(id)?;
-                let live = liveness.get(id)?;
-                (broker.state == BrokerState::Active).then_some((broker, live.confirm_offset))
+                let lease = leases.get(id)?;
+                (broker.state == BrokerState::Active).then_some((broker, lease.confirm_offset))
             })
             .collect();
         let synced_names: BTreeSet<String> = group

@@ -8,6 +8,7 @@
 
 pub mod election;
 pub mod failover;
+pub mod lease;
 pub mod switchover;
 pub mod sync_mode;
 

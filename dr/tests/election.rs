@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pharos_dr::election::{Action, ElectionRequest, Liveness, Policy, choose_master, plan};
+use pharos_dr::election::{Action, ElectionRequest, Policy, choose_master, plan};
+use pharos_dr::lease::BrokerLease;
 use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
 
 fn broker(broker_id: u64, region: &str, priority: u32) -> Broker {
@@ -30,6 +31,18 @@ fn group(master: Option<u64>, epoch: u64, sync: &[u64]) -> BrokerGroup {
         sync_state_set: sync.iter().copied().collect::<BTreeSet<_>>(),
         sync_state_epoch: epoch,
         allow_unclean_election: false,
+    }
+}
+
+/// A lease of group "g" that runs until `deadline_ms`.
+fn lease(deadline_ms: u64, confirm_offset: u64) -> BrokerLease {
+    BrokerLease {
+        group: "g".into(),
+        deadline_ms,
+        last_heartbeat_ms: None,
+        max_offset: confirm_offset,
+        confirm_offset,
+        fencing: false,
     }
 }
 
@@ -93,11 +106,7 @@ fn state_with(group: BrokerGroup) -> State {
 #[test]
 fn a_dead_master_is_fenced_and_a_sync_replica_elected_in_one_plan() {
     let state = state_with(group(Some(1), 4, &[1, 2]));
-    let liveness = BTreeMap::from([
-        (1, Liveness { deadline_ms: 1_000, confirm_offset: 500 }),
-        (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
-        (3, Liveness { deadline_ms: 5_000, confirm_offset: 499 }),
-    ]);
+    let liveness = BTreeMap::from([(1, lease(1_000, 500)), (2, lease(5_000, 490)), (3, lease(5_000, 499))]);
     assert_eq!(plan(999, &state, &liveness, &primary("main"), &BTreeMap::new()), vec![], "nothing before the deadline");
     assert_eq!(
         plan(1_000, &state, &liveness, &primary("main"), &BTreeMap::new()),
@@ -112,10 +121,7 @@ fn a_dead_master_is_fenced_and_a_sync_replica_elected_in_one_plan() {
 #[test]
 fn a_group_with_no_eligible_candidate_is_reported_leaderless() {
     let state = state_with(group(Some(1), 4, &[1]));
-    let liveness = BTreeMap::from([
-        (1, Liveness { deadline_ms: 1_000, confirm_offset: 500 }),
-        (2, Liveness { deadline_ms: 5_000, confirm_offset: 490 }),
-    ]);
+    let liveness = BTreeMap::from([(1, lease(1_000, 500)), (2, lease(5_000, 490))]);
     let actions = plan(2_000, &state, &liveness, &Policy::default(), &BTreeMap::new());
     assert_eq!(actions.len(), 2);
     assert_eq!(actions[0], Action::Fence { broker_id: 1, broker_epoch: 10 });
@@ -125,8 +131,7 @@ fn a_group_with_no_eligible_candidate_is_reported_leaderless() {
 #[test]
 fn healthy_groups_need_nothing() {
     let state = state_with(group(Some(1), 4, &[1, 2]));
-    let liveness: BTreeMap<u64, Liveness> =
-        (1..=3).map(|id| (id, Liveness { deadline_ms: 10_000, confirm_offset: 0 })).collect();
+    let liveness: BTreeMap<u64, BrokerLease> = (1..=3).map(|id| (id, lease(10_000, 0))).collect();
     assert!(plan(5_000, &state, &liveness, &Policy::default(), &BTreeMap::new()).is_empty());
 }
 
@@ -135,10 +140,7 @@ fn no_new_master_while_a_fenced_master_may_still_hold_its_lease() {
     // An operator fenced master 1 at t=0; its lease runs until 3_000.
     let mut state = state_with(group(None, 4, &[1, 2]));
     state.brokers.get_mut(&1).unwrap().state = BrokerState::Fenced;
-    let liveness = BTreeMap::from([
-        (1, Liveness { deadline_ms: 3_000, confirm_offset: 500 }),
-        (2, Liveness { deadline_ms: 9_000, confirm_offset: 490 }),
-    ]);
+    let liveness = BTreeMap::from([(1, lease(3_000, 500)), (2, lease(9_000, 490))]);
     assert_eq!(plan(2_999, &state, &liveness, &Policy::default(), &BTreeMap::new()), vec![]);
     let after = plan(3_000, &state, &liveness, &Policy::default(), &BTreeMap::new());
     assert_eq!(
@@ -150,8 +152,7 @@ fn no_new_master_while_a_fenced_master_may_still_hold_its_lease() {
 #[test]
 fn operator_requests_steer_the_election() {
     let state = state_with(group(None, 4, &[1, 2, 3]));
-    let liveness: BTreeMap<u64, Liveness> =
-        (1..=3).map(|id| (id, Liveness { deadline_ms: 10_000, confirm_offset: id * 10 })).collect();
+    let liveness: BTreeMap<u64, BrokerLease> = (1..=3).map(|id| (id, lease(10_000, id * 10))).collect();
     let requests = BTreeMap::from([("g".to_string(), ElectionRequest { to: Some(1), ..ElectionRequest::default() })]);
     assert_eq!(
         plan(5_000, &state, &liveness, &Policy::default(), &requests),
@@ -170,9 +171,24 @@ fn a_restarted_sync_member_is_clean_under_its_new_id() {
     restarted.name = "b1".into();
     state.brokers.insert(7, restarted);
     state.groups.get_mut("g").unwrap().members.insert(7);
-    let liveness = BTreeMap::from([(7, Liveness { deadline_ms: 9_000, confirm_offset: 10 })]);
+    let liveness = BTreeMap::from([(7, lease(9_000, 10))]);
     assert_eq!(
         plan(1_000, &state, &liveness, &Policy::default(), &BTreeMap::new()),
         vec![Action::Elect { group: "g".into(), broker_id: 7, expected_master_epoch: 4, unclean: false }]
+    );
+}
+
+#[test]
+fn a_removed_master_whose_lease_runs_still_holds_the_election() {
+    // Master 1 was fenced and then removed by an operator at once: no record, no membership,
+    // but its lease runs until 3_000.
+    let mut state = state_with(group(None, 4, &[1, 2]));
+    state.brokers.remove(&1);
+    state.groups.get_mut("g").unwrap().members.remove(&1);
+    let liveness = BTreeMap::from([(1, lease(3_000, 500)), (2, lease(9_000, 490))]);
+    assert_eq!(plan(2_999, &state, &liveness, &Policy::default(), &BTreeMap::new()), vec![]);
+    assert_eq!(
+        plan(3_000, &state, &liveness, &Policy::default(), &BTreeMap::new()),
+        vec![Action::Elect { group: "g".into(), broker_id: 2, expected_master_epoch: 4, unclean: false }]
     );
 }

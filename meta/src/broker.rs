@@ -140,6 +140,12 @@ impl State {
         let brokers = group.members.iter().filter_map(|id| self.brokers.get(id).cloned()).collect();
         Some(GroupView { group, brokers })
     }
+
+    /// The group `broker_id` is the committed master of, if it is one.
+    pub fn master_of(&self, broker_id: u64) -> Option<&BrokerGroup> {
+        let group = self.groups.get(&self.brokers.get(&broker_id)?.group)?;
+        (group.master_broker_id == Some(broker_id)).then_some(group)
+    }
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), CommandError> {

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use pharos_proto::v1;
 use prost::Message;
 
-use crate::types::{Entry, EntryPayload, LeaderId, LogId, Membership, NodeInfo, StoredMembership, TypeConfig, Vote};
+use crate::types::{
+    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, NodeInfo, StoredMembership, TypeConfig, Vote,
+};
 
 /// Version byte in front of every log entry, vote and marker this crate persists.
 pub const FORMAT_VERSION: u8 = 1;
@@ -56,12 +58,15 @@ pub fn unframe<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result
     M::decode(body).map_err(|error| WireError::malformed(what, error))
 }
 
+/// Log ids carry the term alone (standard leader ids: one leader per term). `node_id` is
+/// written as 0 and ignored when read: data written before ADR 0014 carries the proposing
+/// leader's id there, which a term already determines in any history with one leader per term.
 pub fn log_id_to_wire(log_id: &LogId) -> v1::LogId {
-    v1::LogId { term: log_id.leader_id.term, node_id: log_id.leader_id.node_id, index: log_id.index }
+    v1::LogId { term: log_id.leader_id.term, node_id: 0, index: log_id.index }
 }
 
 pub fn log_id_from_wire(log_id: v1::LogId) -> LogId {
-    LogId::new(LeaderId { term: log_id.term, node_id: log_id.node_id }, log_id.index)
+    LogId::new(CommittedLeaderId::new(log_id.term), log_id.index)
 }
 
 pub fn option_log_id_to_wire(log_id: Option<&LogId>) -> Option<v1::LogId> {
@@ -73,7 +78,7 @@ pub fn option_log_id_from_wire(log_id: Option<v1::LogId>) -> Option<LogId> {
 }
 
 pub fn vote_to_wire(vote: &Vote) -> v1::Vote {
-    v1::Vote { term: vote.leader_id.term, node_id: vote.leader_id.node_id, committed: vote.committed }
+    v1::Vote { term: vote.leader_id.term, node_id: vote.leader_id.voted_for, committed: vote.committed }
 }
 
 pub fn vote_from_wire(vote: Option<v1::Vote>) -> Result<Vote, WireError> {
@@ -265,7 +270,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip_through_the_disk_format() {
-        let log_id = LogId::new(LeaderId { term: 3, node_id: 2 }, 17);
+        let log_id = LogId::new(CommittedLeaderId::new(3), 17);
         let command = pharos_meta::Command {
             request_id: None,
             issued_at_ms: 5,
@@ -289,6 +294,20 @@ mod tests {
             let decoded = decode_entry(&encode_entry(&entry)).expect("decodes");
             assert_eq!(decoded, entry);
         }
+    }
+
+    #[test]
+    fn log_ids_and_votes_written_under_advanced_leader_ids_still_decode() {
+        // Before ADR 0014 a log id carried the proposing leader's node id (here 2); the bytes
+        // of such a log id and vote, pinned, decode to the same term, index and vote.
+        let old_log_id = [0x08, 0x03, 0x10, 0x02, 0x18, 0x11];
+        let log_id = log_id_from_wire(v1::LogId::decode(&old_log_id[..]).expect("decodes"));
+        assert_eq!(log_id, LogId::new(CommittedLeaderId::new(3), 17));
+        assert_eq!(log_id_to_wire(&log_id), v1::LogId { term: 3, node_id: 0, index: 17 });
+        let old_vote = [0x08, 0x03, 0x10, 0x02, 0x18, 0x01];
+        let vote = vote_from_wire(Some(v1::Vote::decode(&old_vote[..]).expect("decodes"))).expect("valid");
+        assert_eq!(vote, Vote::new_committed(3, 2));
+        assert_eq!(vote_to_wire(&vote).encode_to_vec(), old_vote.to_vec(), "votes keep their bytes");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use pharos_meta::{Command, Response};
 use crate::identity::{ClusterIdentity, GenerationFence};
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
-use crate::peer_service::{LeaderContact, PeerService};
+use crate::peer_service::{LeaderContact, PeerService, RaftGate};
 use crate::state_machine::StateMachineStore;
 use crate::storage::Storage;
 use crate::types::{LogId, NodeId, NodeInfo, Raft, TypeConfig};
@@ -114,6 +114,8 @@ pub struct Node {
     pub fence: Arc<GenerationFence>,
     /// When a leader last reached this node.
     pub leader_contact: Arc<LeaderContact>,
+    /// Closed until the server decides this node may take part in Raft (see `RaftGate`).
+    pub raft_gate: Arc<RaftGate>,
     storage: Storage,
 }
 
@@ -179,6 +181,7 @@ impl Node {
             info,
             fence,
             leader_contact: Arc::default(),
+            raft_gate: Arc::default(),
             storage,
         })
     }
@@ -194,7 +197,13 @@ impl Node {
 
     /// The peer-port gRPC service of this node.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone(), (*self.identity).clone(), self.fence.clone(), self.leader_contact.clone())
+        PeerService::new(
+            self.raft.clone(),
+            (*self.identity).clone(),
+            self.fence.clone(),
+            self.leader_contact.clone(),
+            self.raft_gate.clone(),
+        )
     }
 
     pub async fn is_initialized(&self) -> Result<bool, NodeError> {
@@ -343,6 +352,14 @@ impl Node {
     }
 
     /// The current Raft term (cheap: no copy of the membership).
+    /// This node's leadership while it leads: the leader id `(term, node_id)`. Leader-side soft
+    /// state (broker leases, DR) is keyed on it, so it is rebuilt whenever a leadership begins.
+    pub fn leadership(&self) -> Option<(u64, NodeId)> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let leads = metrics.state == ServerState::Leader && metrics.current_leader == Some(metrics.id);
+        leads.then_some((metrics.vote.leader_id.term, metrics.id))
+    }
+
     pub fn current_term(&self) -> u64 {
         self.raft.metrics().borrow_watched().current_term
     }

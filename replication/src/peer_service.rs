@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use openraft::async_runtime::watch::WatchReceiver;
 use openraft::raft::TransferLeaderRequest;
 use pharos_proto::v1;
 use pharos_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
@@ -19,9 +20,29 @@ pub const SNAPSHOT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
 /// Buffer reserved up front for an incoming snapshot.
 const INITIAL_SNAPSHOT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Whether this node takes part in Raft yet. Closed while a node on an empty data dir with
+/// bootstrap flags checks that the cluster has never seen it (`RaftService.Probe`): until then it
+/// must not vote or acknowledge anything, or a voter that lost its disk would count toward a
+/// quorum with an empty log (invariant 8). Only `Probe` is served while it is closed.
+#[derive(Debug, Default)]
+pub struct RaftGate {
+    open: std::sync::atomic::AtomicBool,
+}
+
+impl RaftGate {
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 #[derive(Clone)]
 pub struct PeerService {
     raft: Raft,
+    gate: Arc<RaftGate>,
     identity: Arc<ClusterIdentity>,
     fence: Arc<GenerationFence>,
     /// When a leader last sent this node entries or a heartbeat.
@@ -61,8 +82,9 @@ impl PeerService {
         identity: ClusterIdentity,
         fence: Arc<GenerationFence>,
         leader_contact: Arc<LeaderContact>,
+        gate: Arc<RaftGate>,
     ) -> Self {
-        PeerService { raft, identity: Arc::new(identity), fence, leader_contact }
+        PeerService { raft, gate, identity: Arc::new(identity), fence, leader_contact }
     }
 
     /// The tonic service, with message limits suited to log batches and snapshot chunks.
@@ -72,7 +94,17 @@ impl PeerService {
             .max_encoding_message_size(64 * 1024 * 1024)
     }
 
+    /// [`Self::check_identity`], and the gate: Raft traffic waits until this node may take part.
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if !self.gate.is_open() {
+            let mut status = Status::unavailable("this node is checking that its empty data dir is a first start");
+            status.metadata_mut().insert(pharos_proto::metadata::ERROR_REASON, "NOT_READY".parse().expect("ascii"));
+            return Err(status);
+        }
+        self.check_identity(request)
+    }
+
+    fn check_identity<T>(&self, request: &Request<T>) -> Result<(), Status> {
         let checked = self.identity.check(request.metadata());
         if checked.is_ok() {
             // A member of this same generation that learned of a higher one passes it on.
@@ -215,5 +247,15 @@ impl RaftService for PeerService {
             Err(error) => error.to_string(),
         };
         Ok(Response::new(v1::TransferLeaderResponse { rejected }))
+    }
+
+    async fn probe(&self, request: Request<v1::ProbeRequest>) -> Result<Response<v1::ProbeResponse>, Status> {
+        self.check_identity(&request)?;
+        let asker = request.into_inner().node_id;
+        let initialized = self.raft.is_initialized().await.map_err(fatal)?;
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let asker_started_before =
+            metrics.membership_config.membership().get_node(&asker).is_some_and(|info| !info.client_addr.is_empty());
+        Ok(Response::new(v1::ProbeResponse { node_id: self.identity.node_id, initialized, asker_started_before }))
     }
 }

@@ -27,7 +27,7 @@ use crate::codec;
 use crate::identity::ClusterIdentity;
 use crate::log_store::LogStore;
 use crate::storage::{Storage, io_error};
-use crate::types::{Entry, LeaderId, LogId, Membership, NodeInfo, Vote};
+use crate::types::{CommittedLeaderId, Entry, LogId, Membership, NodeInfo, Vote};
 
 const KEY_PENDING_FAILOVER: &str = "pending_failover";
 /// Where quarantined data goes, inside the data dir.
@@ -106,7 +106,7 @@ pub async fn reform_as_seed(
     let last_log_id = last_log_id.ok_or_else(|| io_error("this node holds no log: it cannot seed a generation"))?;
     let term = last_log_id.leader_id.term.max(vote.map_or(0, |vote| vote.leader_id.term)) + 1;
     let node_id = identity.node_id;
-    let leader_id = LeaderId { term, node_id };
+    let leader_id = CommittedLeaderId::new(term);
     let membership =
         Membership::new(vec![BTreeSet::from([node_id])], BTreeMap::from([(node_id, info)])).map_err(io_error)?;
     let entry =

@@ -41,23 +41,30 @@ impl From<v1::NodeInfo> for NodeInfo {
 
 openraft::declare_raft_types!(
     /// Pharos' Raft types: log entries carry `pharos_meta::Command`s and yield `Response`s.
+    /// Leader ids are openraft's *standard* ones: at most one leader per term, as in etcd and
+    /// TiKV, so every rule keyed on a term (election safety, leader soft state) stays true
+    /// (docs/adr/0014-standard-leader-ids.md).
     pub TypeConfig:
         D = pharos_meta::Command,
         R = pharos_meta::Response,
         NodeId = u64,
         Node = NodeInfo,
+        LeaderId = openraft::vote::leader_id_std::LeaderId<u64, u64>,
 );
 
 pub type NodeId = u64;
-pub type LogId = openraft::LogId<openraft::vote::leader_id_adv::LeaderId<u64, u64>>;
-pub type Vote = openraft::impls::Vote<openraft::vote::leader_id_adv::LeaderId<u64, u64>>;
-pub type LeaderId = openraft::vote::leader_id_adv::LeaderId<u64, u64>;
+/// The leader id of a vote: `(term, voted_for)`.
+pub type LeaderId = openraft::vote::leader_id_std::LeaderId<u64, u64>;
+/// The leader id stored in log ids: the term alone (one leader per term).
+pub type CommittedLeaderId = openraft::vote::leader_id_std::CommittedLeaderId<u64>;
+pub type LogId = openraft::LogId<CommittedLeaderId>;
+pub type Vote = openraft::impls::Vote<LeaderId>;
 pub type Entry = <TypeConfig as openraft::RaftTypeConfig>::Entry;
 pub type EntryPayload = openraft::EntryPayload<pharos_meta::Command, NodeId, NodeInfo>;
 pub type Membership = openraft::Membership<NodeId, NodeInfo>;
-pub type StoredMembership = openraft::StoredMembership<LeaderId, NodeId, NodeInfo>;
-pub type SnapshotMeta = openraft::SnapshotMeta<LeaderId, NodeId, NodeInfo>;
+pub type StoredMembership = openraft::StoredMembership<CommittedLeaderId, NodeId, NodeInfo>;
+pub type SnapshotMeta = openraft::SnapshotMeta<CommittedLeaderId, NodeId, NodeInfo>;
 /// Snapshot bytes as built by the state machine (a pharos-meta snapshot blob).
 pub type SnapshotData = Vec<u8>;
-pub type Snapshot = openraft::Snapshot<LeaderId, NodeId, NodeInfo, SnapshotData>;
+pub type Snapshot = openraft::Snapshot<CommittedLeaderId, NodeId, NodeInfo, SnapshotData>;
 pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::StateMachineStore>;

@@ -37,6 +37,40 @@ pub fn static_cluster_id(token: &str, members: &BTreeMap<u64, String>) -> String
     uuid::Uuid::new_v5(&CLUSTER_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
+/// What a node on an empty data dir with `--initial-cluster` may do, from its peers' answers
+/// to `RaftService.Probe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapCheck {
+    /// A majority of the initial cluster (this node included) answered and none has seen this
+    /// node before: this is a first start, initialize.
+    Initialize,
+    /// A peer's membership records this node as having run before: its data dir was lost. It
+    /// must not come back as a bootstrap voter.
+    AlreadyBootstrapped { answered_by: u64 },
+    /// Too few peers answered to tell a first start from a lost disk: ask again.
+    Wait { answered: usize, needed: usize },
+}
+
+/// Decides [`BootstrapCheck`] for a node of an initial cluster of `members` nodes.
+///
+/// Every running node records its client address in the membership, a committed entry, so a
+/// majority of the cluster holds the record of any node that ever ran. The answers must come
+/// from a majority of the cluster *not counting this node* (whose copy is what was lost): any
+/// such majority includes a node that holds the record. Fewer answers mean waiting, never
+/// initializing: the nodes that would remember may just be down or paused.
+pub fn bootstrap_check(members: usize, answers: &[pharos_proto::v1::ProbeResponse]) -> BootstrapCheck {
+    if let Some(answer) = answers.iter().find(|answer| answer.asker_started_before) {
+        return BootstrapCheck::AlreadyBootstrapped { answered_by: answer.node_id };
+    }
+    let others = members.saturating_sub(1);
+    let needed = (members / 2 + 1).min(others);
+    if answers.len() >= needed {
+        BootstrapCheck::Initialize
+    } else {
+        BootstrapCheck::Wait { answered: answers.len(), needed }
+    }
+}
+
 pub fn this_node(config: &ServeConfig) -> NodeInfo {
     NodeInfo {
         client_addr: config.advertise_client.clone(),
@@ -98,6 +132,41 @@ pub async fn resolve_identity(config: &ServeConfig, storage: &Storage) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(node_id: u64, initialized: bool, asker_started_before: bool) -> pharos_proto::v1::ProbeResponse {
+        pharos_proto::v1::ProbeResponse { node_id, initialized, asker_started_before }
+    }
+
+    #[test]
+    fn a_node_the_cluster_has_seen_is_refused_and_too_few_answers_wait() {
+        // The wiped-disk voter: one peer is down, the other remembers it.
+        assert_eq!(
+            bootstrap_check(3, &[answer(3, true, true)]),
+            BootstrapCheck::AlreadyBootstrapped { answered_by: 3 }
+        );
+        // A peer down (killed, paused): the one that answers may be the one that missed the
+        // record (it was behind), so wait for a majority without this node.
+        assert_eq!(bootstrap_check(3, &[]), BootstrapCheck::Wait { answered: 0, needed: 2 });
+        assert_eq!(bootstrap_check(3, &[answer(2, true, false)]), BootstrapCheck::Wait { answered: 1, needed: 2 });
+        assert_eq!(
+            bootstrap_check(5, &[answer(2, false, false), answer(3, false, false)]),
+            BootstrapCheck::Wait { answered: 2, needed: 3 }
+        );
+        // A first start: peers up, initialized or not, none has seen this node run.
+        assert_eq!(bootstrap_check(3, &[answer(2, true, false), answer(3, false, false)]), BootstrapCheck::Initialize);
+        assert_eq!(
+            bootstrap_check(5, &[answer(2, false, false), answer(3, false, false), answer(5, true, false)]),
+            BootstrapCheck::Initialize
+        );
+        // Two members: the other one. One member: nobody to ask.
+        assert_eq!(bootstrap_check(2, &[answer(2, false, false)]), BootstrapCheck::Initialize);
+        assert_eq!(bootstrap_check(1, &[]), BootstrapCheck::Initialize);
+        // One peer that remembers the node outweighs any number that do not.
+        assert_eq!(
+            bootstrap_check(5, &[answer(2, false, false), answer(4, true, true), answer(5, false, false)]),
+            BootstrapCheck::AlreadyBootstrapped { answered_by: 4 }
+        );
+    }
 
     #[test]
     fn static_cluster_ids_depend_on_token_and_members_only() {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use pharos_dr::election::ElectionRequest;
+use pharos_dr::lease::GrantRefusal;
 use pharos_meta::{BrokerOperation, BrokerState, Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::broker_service_server::BrokerService;
@@ -12,6 +13,27 @@ use tonic::{Code, Request, Status};
 use crate::brokers::BrokerRuntime;
 use crate::handler::{WATCH_BATCH_MAX, WatchStream, compacted, watch_stream};
 use crate::status::{command_error, node_error, with_reason};
+
+/// A heartbeat that gets no lease, as the typed error the broker acts on.
+fn grant_refusal(refusal: GrantRefusal) -> Status {
+    use pharos_meta::CommandError;
+    match refusal {
+        GrantRefusal::LeadershipChanged => {
+            node_error(pharos_replication::NodeError::NotLeader { leader_id: None, leader_client_addr: None })
+        }
+        GrantRefusal::UnknownBroker { broker_id } => command_error(CommandError::UnknownBroker { broker_id }),
+        GrantRefusal::StaleBrokerEpoch { broker_id, current } => {
+            command_error(CommandError::StaleBrokerEpoch { broker_id, current })
+        }
+        GrantRefusal::NotActive { broker_id, state } => {
+            command_error(CommandError::BrokerNotActive { broker_id, state: state.as_str() })
+        }
+        // The lease ran out and the fence is on its way: to the broker, it is fenced already.
+        GrantRefusal::BeingFenced { broker_id } => {
+            command_error(CommandError::BrokerNotActive { broker_id, state: BrokerState::Fenced.as_str() })
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BrokerApi {
@@ -44,10 +66,10 @@ impl BrokerApi {
     /// The wire view of a group, with the leader's soft state when this node leads.
     fn view(&self, view: &pharos_meta::GroupView) -> v1::BrokerGroupView {
         let mut wire = pharos_proto::convert::group_view(view);
-        if self.node.raft.is_leader() {
+        if self.node.leadership().is_some() {
             let now = self.runtime.now_ms();
             for broker in &mut wire.brokers {
-                if let Some(heard) = self.runtime.heard_of(broker.broker_id) {
+                if let Some(heard) = self.runtime.lease_of(broker.broker_id) {
                     broker.last_heartbeat_age_ms = heard.last_heartbeat_ms.map(|at| now.saturating_sub(at));
                     broker.max_offset = heard.max_offset;
                     broker.confirm_offset = heard.confirm_offset;
@@ -88,7 +110,8 @@ impl BrokerService for BrokerApi {
         else {
             return Err(Status::internal("unexpected answer to a registration"));
         };
-        self.runtime.registered(broker_id);
+        let _ = broker_id;
+        self.runtime.registered();
         let (view, revision) = {
             let applied = self.node.state_machine.read();
             (applied.state.group_view(&group), applied.state.revision)
@@ -108,45 +131,36 @@ impl BrokerService for BrokerApi {
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
         // Not fenced either: an old-generation leader must not renew any broker's lease.
-        self.ensure_leader()?;
+        let leadership = self.runtime.leadership().map_err(node_error)?;
         let request = request.into_inner();
         // Only a leader that a quorum still follows may renew a master's lease. A deposed
         // leader that has not noticed yet (partitioned away, or just healed) would otherwise
         // renew it from stale state after the new leader's deadline for that master ran out,
         // and two masters would overlap (found by the chaos suite: `brokers-through-isolated-leader`).
-        // The barrier also brings the state below up to date with everything committed.
-        let is_master = {
+        // The barrier also brings the state below up to date with everything committed. The
+        // role is decided once, from the state read after the barrier: master only when the
+        // barrier ran for it.
+        let barrier_for_master = {
             let applied = self.node.state_machine.read();
-            let state = &applied.state;
-            state.brokers.get(&request.broker_id).is_some_and(|broker| {
-                state.groups.get(&broker.group).and_then(|group| group.master_broker_id) == Some(request.broker_id)
-            })
+            applied.state.master_of(request.broker_id).is_some()
         };
-        if is_master {
+        if barrier_for_master {
             self.node.linearizable_barrier().await.map_err(node_error)?;
         }
-        let (group, broker_state) = {
-            let applied = self.node.state_machine.read();
-            let state = &applied.state;
-            let broker = state.brokers.get(&request.broker_id).ok_or_else(|| {
-                command_error(pharos_meta::CommandError::UnknownBroker { broker_id: request.broker_id })
-            })?;
-            if broker.broker_epoch != request.broker_epoch {
-                return Err(command_error(pharos_meta::CommandError::StaleBrokerEpoch {
-                    broker_id: broker.broker_id,
-                    current: broker.broker_epoch,
-                }));
-            }
-            (state.groups.get(&broker.group).cloned().unwrap_or_default(), broker.state)
-        };
-        if broker_state != BrokerState::Active {
-            return Err(command_error(pharos_meta::CommandError::BrokerNotActive {
-                broker_id: request.broker_id,
-                state: broker_state.as_str(),
-            }));
-        }
-        self.runtime.heard(request.broker_id, request.max_offset, request.confirm_offset);
-        let is_master = group.master_broker_id == Some(request.broker_id);
+        let applied = self.node.state_machine.read();
+        let state = &applied.state;
+        let offsets = (request.max_offset, request.confirm_offset);
+        self.runtime
+            .grant(leadership, state, request.broker_id, request.broker_epoch, offsets)
+            .map_err(grant_refusal)?;
+        let group = state
+            .brokers
+            .get(&request.broker_id)
+            .and_then(|broker| state.groups.get(&broker.group))
+            .cloned()
+            .unwrap_or_default();
+        drop(applied);
+        let is_master = barrier_for_master && group.master_broker_id == Some(request.broker_id);
         let mut response = v1::HeartbeatResponse {
             lease_ms: self.runtime.timing.lease_ms,
             role: if is_master { "master" } else { "replica" }.to_string(),
@@ -165,17 +179,17 @@ impl BrokerService for BrokerApi {
                 .iter()
                 .filter(|id| **id != request.broker_id)
                 .filter_map(|id| {
-                    let heard = self.runtime.heard_of(*id)?;
-                    let alive = heard.last_heartbeat_ms.is_some_and(|at| now.saturating_sub(at) < grace);
+                    let lease = self.runtime.lease_of(*id)?;
+                    let alive = lease.last_heartbeat_ms.is_some_and(|at| now.saturating_sub(at) < grace);
                     Some(v1::ReplicaProgress {
                         broker_id: *id,
-                        max_offset: heard.max_offset,
-                        confirm_offset: heard.confirm_offset,
+                        max_offset: lease.max_offset,
+                        confirm_offset: lease.confirm_offset,
                         alive,
                     })
                 })
                 .collect();
-        } else if let Some(master) = group.master_broker_id.and_then(|id| self.runtime.heard_of(id)) {
+        } else if let Some(master) = group.master_broker_id.and_then(|id| self.runtime.lease_of(id)) {
             response.master_max_offset = master.max_offset;
         }
         Ok(tonic::Response::new(response))

@@ -1,59 +1,36 @@
 //! Broker liveness and master election on the Raft leader (DESIGN.md §5).
 //!
 //! Heartbeats are soft state held here, on the leader only: never one Raft write per heartbeat.
-//! A background pass (every `PLAN_INTERVAL`) hands the committed state plus this soft state to the
-//! pure planner `pharos_dr::election::plan` and commits what it returns (`FenceBroker`,
-//! `ElectMaster`), in order. When this node becomes leader (a new term), every active broker is
-//! given a fresh deadline before anyone is judged.
+//! The rules live in `pharos_dr::lease::LeaseTable` (pure, with exact tests): a background pass
+//! (every `PLAN_INTERVAL`) lets it observe the committed state, plan (`pharos_dr::election`),
+//! and mark the brokers it fences, all under one lock that heartbeat grants take too; this
+//! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order.
 //!
 //! Timing argument (why two masters never overlap): a broker's lease is `lease_ms` from the
-//! moment it *sent* its last successful heartbeat, on its own clock. The leader received that
-//! heartbeat later, and sets the deadline to `receipt + lease_ms + clock_drift_ms`. A new master
-//! is elected only after the old master's deadline has passed (also when it was fenced by an
-//! operator), so the old master's lease ran out at least `clock_drift_ms` earlier, as long as
-//! the two clocks' rates differ by less than that over one lease.
+//! moment it *sent* its last successful heartbeat, on its own clock. The leader grants it later,
+//! and sets the deadline to `grant time + lease_ms + clock_drift_ms`. No heartbeat is granted
+//! once a fence is decided, a new leadership gives every active or fenced broker a fresh
+//! deadline, and a new master is elected only after every deadline of a non-active broker of the
+//! group has passed, so the old master's lease ran out at least `clock_drift_ms` earlier, as long
+//! as the two clocks' rates differ by less than that over one lease.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pharos_dr::election::{Action, ElectionRequest, Liveness, Policy, plan};
-use pharos_meta::{BrokerOperation, BrokerState, Operation, Response};
+use pharos_dr::election::{Action, ElectionRequest, Policy};
+pub use pharos_dr::lease::LeaseTiming as BrokerTiming;
+use pharos_dr::lease::{BrokerLease, GrantRefusal, Leadership, LeaseTable};
+use pharos_meta::{BrokerOperation, BrokerState, Operation, Response, State};
 use pharos_replication::{Node, NodeError};
 
 /// How often the leader re-plans liveness and elections.
 pub const PLAN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Lease and heartbeat timing, in the units their names say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokerTiming {
-    pub heartbeat_interval_ms: u64,
-    pub lease_ms: u64,
-    pub clock_drift_ms: u64,
-}
-
-impl BrokerTiming {
-    /// Time from a heartbeat's receipt until the broker may be declared dead.
-    pub fn grace_ms(&self) -> u64 {
-        self.lease_ms + self.clock_drift_ms
-    }
-}
-
-/// What the leader knows of one broker from its heartbeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Heard {
-    pub deadline_ms: u64,
-    /// `None` when the entry is a fresh grant (no heartbeat received by this leader yet).
-    pub last_heartbeat_ms: Option<u64>,
-    pub max_offset: u64,
-    pub confirm_offset: u64,
-}
-
 #[derive(Debug, Default)]
 struct Table {
-    /// Term these entries were built in; a new term clears them.
-    term: u64,
-    brokers: HashMap<u64, Heard>,
+    /// Lease soft state, rebuilt whenever this node's leadership begins (pharos_dr::lease).
+    leases: LeaseTable,
     /// Groups the last pass found leaderless, with the reason.
     leaderless: BTreeMap<String, String>,
     /// Operator failovers waiting to be carried out.
@@ -83,45 +60,50 @@ impl BrokerRuntime {
         self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Clears soft state learned under another term (the caller checked it is the leader).
-    fn table_for_current_term(&self) -> std::sync::MutexGuard<'_, Table> {
-        let term = self.node.current_term();
-        let mut table = self.table();
-        if table.term != term {
-            table.term = term;
-            table.brokers.clear();
-            table.leaderless.clear();
-        }
-        table
+    /// This node's current leadership, or why it cannot grant anything.
+    pub fn leadership(&self) -> Result<Leadership, NodeError> {
+        self.node.ensure_leader()?;
+        let (term, node_id) = self.node.leadership().ok_or_else(|| self.node.not_leader_error())?;
+        Ok(Leadership { term, node_id })
     }
 
-    /// Records a heartbeat; returns the broker's entry after it.
-    pub fn heard(&self, broker_id: u64, max_offset: u64, confirm_offset: u64) -> Heard {
+    /// Grants a heartbeat a lease under `leadership` (checked by the caller before its read
+    /// barrier). `state` is the committed state the caller holds while calling, so no fence
+    /// applies between the check and the grant.
+    pub fn grant(
+        &self,
+        leadership: Leadership,
+        state: &State,
+        broker_id: u64,
+        broker_epoch: u64,
+        offsets: (u64, u64),
+    ) -> Result<BrokerLease, GrantRefusal> {
         let now = self.now_ms();
-        let heard = Heard {
-            deadline_ms: now + self.timing.grace_ms(),
-            last_heartbeat_ms: Some(now),
-            max_offset,
-            confirm_offset,
-        };
-        self.table_for_current_term().brokers.insert(broker_id, heard);
-        heard
+        self.table().leases.grant(leadership, now, state, broker_id, broker_epoch, offsets, &self.timing)
     }
 
-    /// Gives a newly registered broker a fresh deadline.
-    pub fn registered(&self, broker_id: u64) {
-        let deadline_ms = self.now_ms() + self.timing.grace_ms();
-        let fresh = Heard { deadline_ms, last_heartbeat_ms: None, max_offset: 0, confirm_offset: 0 };
-        self.table_for_current_term().brokers.insert(broker_id, fresh);
+    /// Gives a newly registered broker a deadline (it holds no lease until its first heartbeat).
+    pub fn registered(&self) {
+        if let Ok(leadership) = self.leadership() {
+            let now = self.now_ms();
+            let applied = self.node.state_machine.read();
+            self.table().leases.observe(leadership, now, &applied.state, &self.timing);
+        }
     }
 
     /// A broker that shut down cleanly holds no lease any more.
     pub fn forget(&self, broker_id: u64) {
-        self.table().brokers.remove(&broker_id);
+        self.table().leases.forget(broker_id);
     }
 
-    pub fn heard_of(&self, broker_id: u64) -> Option<Heard> {
-        self.table().brokers.get(&broker_id).copied()
+    /// What this leadership knows of a broker's lease (nothing on a follower).
+    pub fn lease_of(&self, broker_id: u64) -> Option<BrokerLease> {
+        let table = self.table();
+        let current = self.node.leadership().map(|(term, node_id)| Leadership { term, node_id });
+        if table.leases.leadership() != current {
+            return None;
+        }
+        table.leases.get(broker_id).cloned()
     }
 
     pub fn leaderless(&self) -> BTreeMap<String, String> {
@@ -181,40 +163,19 @@ impl BrokerRuntime {
 
     /// One planning pass: observe, plan, commit.
     async fn pass(&self) {
+        let Ok(leadership) = self.leadership() else { return };
         let now = self.now_ms();
         let (actions, requests) = {
             let applied = self.node.state_machine.read();
             let state = &applied.state;
-            let mut table = self.table_for_current_term();
-            // Every active broker has an entry (a fresh grant when this leader never heard it);
-            // entries of inactive brokers stay only while their lease may still run.
-            for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
-                table.brokers.entry(broker.broker_id).or_insert(Heard {
-                    deadline_ms: now + self.timing.grace_ms(),
-                    last_heartbeat_ms: None,
-                    max_offset: 0,
-                    confirm_offset: 0,
-                });
-            }
-            table.brokers.retain(|id, heard| {
-                state.brokers.get(id).is_some_and(|broker| broker.state == BrokerState::Active)
-                    || heard.deadline_ms > now
-            });
-            let liveness: BTreeMap<u64, Liveness> = table
-                .brokers
-                .iter()
-                .map(|(id, heard)| {
-                    (*id, Liveness { deadline_ms: heard.deadline_ms, confirm_offset: heard.confirm_offset })
-                })
-                .collect();
+            let mut table = self.table();
             // The configured primary region; until one is known, the leader's own region.
             let primary_region =
                 if state.dr.primary_region.is_empty() { &self.node.info.region } else { &state.dr.primary_region };
             let policy = Policy { primary_region: Some(primary_region.clone()) };
-            (
-                plan(now, state, &liveness, &policy, &table.requests),
-                table.requests.keys().cloned().collect::<BTreeSet<_>>(),
-            )
+            let requests = table.requests.clone();
+            let actions = table.leases.decide(leadership, now, state, &self.timing, &policy, &requests);
+            (actions, requests.into_keys().collect::<BTreeSet<_>>())
         };
         let mut leaderless = BTreeMap::new();
         for action in actions {

@@ -31,10 +31,11 @@ const APPEND_SAMPLES_MAX: usize = 10_000;
 /// How long leadership may take to move during a switchover.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Leader soft state, rebuilt from scratch in every term.
+/// Leader soft state, rebuilt from scratch whenever this node's leadership begins.
 #[derive(Debug, Default)]
 struct Soft {
-    term: u64,
+    /// The leader id `(term, node_id)` this state was built under.
+    leadership: Option<(u64, u64)>,
     behind: BehindTracker,
     /// `(last log index, ms)`: when the leader's log first reached each sampled index.
     appended: VecDeque<(u64, u64)>,
@@ -132,8 +133,9 @@ impl DrRuntime {
     fn observe_lag(&self, status: &NodeStatus, dr_region: &str) -> Option<u64> {
         let now = self.now_ms();
         let mut soft = self.soft();
-        if soft.term != status.term {
-            *soft = Soft { term: status.term, ..Soft::default() };
+        let leadership = self.node.leadership();
+        if soft.leadership != leadership {
+            *soft = Soft { leadership, ..Soft::default() };
         }
         if soft.appended.back().is_none_or(|(index, _)| *index < status.last_log_index) {
             soft.appended.push_back((status.last_log_index, now));

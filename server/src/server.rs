@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
-use crate::bootstrap::{resolve_identity, this_node};
+use crate::bootstrap::{BootstrapCheck, resolve_identity, this_node};
 use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
 use crate::config::{Bootstrap, ServeConfig};
@@ -150,7 +150,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 
-    let promotion = join_cluster(config, &node, &info).await?;
+    let promotion = join_cluster(config, &node, &info, &shutdown).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
@@ -238,7 +238,18 @@ fn identity_headers(
 /// First start of a data dir: initialize the cluster, or ask to join it. A pending join (left by
 /// a DR reform) wins over the bootstrap flags, and a data dir of a later generation never
 /// bootstraps from flags. Returns when this node should ask for promotion once caught up.
-async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> anyhow::Result<Promotion> {
+async fn join_cluster(
+    config: &ServeConfig,
+    node: &Node,
+    info: &NodeInfo,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Promotion> {
+    let first_static_start = matches!(config.bootstrap()?, Bootstrap::InitialCluster { .. })
+        && !node.is_initialized().await?
+        && reform::read_pending_join(&config.data_dir)?.is_none();
+    if !first_static_start {
+        node.raft_gate.open();
+    }
     if let Some(pending) = reform::read_pending_join(&config.data_dir)? {
         if !node.status().members.contains_key(&config.node_id) {
             rejoin(config, node, info, &pending.endpoints).await?;
@@ -266,6 +277,8 @@ async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> any
         }
         Bootstrap::InitialCluster { members, .. } => {
             if !node.is_initialized().await? {
+                ensure_first_start(config, node, &members, shutdown).await?;
+                node.raft_gate.open();
                 // Every bootstrap voter proposes the identical membership: peer addresses
                 // only. Each node then records its own client address and placement.
                 let voters = members
@@ -288,6 +301,54 @@ async fn join_cluster(config: &ServeConfig, node: &Node, info: &NodeInfo) -> any
         }
     }
     Ok(if config.auto_promote { Promotion::Always } else { Promotion::Never })
+}
+
+/// How often a node on an empty data dir asks its initial cluster again.
+const PROBE_RETRY: Duration = Duration::from_secs(1);
+/// How often the wait for the initial cluster is logged.
+const PROBE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A node on an empty data dir with `--initial-cluster` asks the listed peers whether the
+/// cluster has seen it before, and waits until enough of them answered
+/// (`crate::bootstrap::bootstrap_check`). A node that ran before lost its data: it stops, with
+/// the replace-a-member procedure, rather than come back as a voter with an empty log.
+async fn ensure_first_start(
+    config: &ServeConfig,
+    node: &Node,
+    members: &std::collections::BTreeMap<u64, String>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let mut logged_at: Option<tokio::time::Instant> = None;
+    loop {
+        let answers = pharos_replication::network::probe_peers(&node.identity, members).await;
+        match crate::bootstrap::bootstrap_check(members.len(), &answers) {
+            BootstrapCheck::Initialize => return Ok(()),
+            BootstrapCheck::AlreadyBootstrapped { answered_by } => anyhow::bail!(
+                "member {node_id} already bootstrapped: node {answered_by} remembers it running, but data dir {} is \
+                 empty (a lost or wiped disk). It must not rejoin as a voter with an empty log. Replace it: \
+                 `pharos cluster remove {node_id}`, then start it on an empty data dir with --join \
+                 <client address of a running node> instead of --initial-cluster, then `pharos cluster promote \
+                 {node_id}` (docs/operations.md, \"Replace a member\")",
+                config.data_dir.display(),
+                node_id = node.identity.node_id,
+            ),
+            BootstrapCheck::Wait { answered, needed } => {
+                if logged_at.is_none_or(|at| at.elapsed() >= PROBE_LOG_INTERVAL) {
+                    tracing::warn!(
+                        answered,
+                        needed,
+                        "empty data dir: waiting for the initial cluster to answer before initializing (a first \
+                         start, or a member that lost its disk?)"
+                    );
+                    logged_at = Some(tokio::time::Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.clone().wait() => anyhow::bail!("shut down while waiting for the initial cluster"),
+            () = tokio::time::sleep(PROBE_RETRY) => {}
+        }
+    }
 }
 
 /// When a learner asks to be promoted.

@@ -423,3 +423,98 @@ async fn the_cli_puts_gets_and_reports_status() {
     assert_eq!(code, Some(1));
     assert!(stderr.starts_with("error: INVALID_MEMBERSHIP"), "{stderr}");
 }
+
+/// Waits until `node_id` reports every member's client address recorded (each node writes its
+/// own once it runs: what lets the cluster recognise a member that lost its disk).
+async fn wait_for_recorded_addresses(cluster: &Cluster, node_id: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = cluster.status_of(node_id).await
+            && status.members.len() == cluster.nodes.len()
+            && status.members.iter().all(|member| member.info.as_ref().is_some_and(|info| !info.client_addr.is_empty()))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {node_id} never saw every member's address recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 10, item 3: a voter restarted on a wiped disk with its original `--initial-cluster`
+/// used to initialize itself again and, with a paused peer, form a majority that lost 94 of 100
+/// acknowledged writes. It now neither votes nor initializes until a majority of the other
+/// members answered, and stops with the replace procedure once one of them remembers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_voter_restarted_on_a_wiped_disk_is_refused_and_no_acknowledged_write_is_lost() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+        let (wiped, paused) = (followers[0], followers[1]);
+        wait_for_recorded_addresses(&cluster, paused).await;
+
+        // The paused node misses every write: the leader and `wiped` acknowledge them.
+        cluster.signal(paused, "STOP").expect("SIGSTOP");
+        let client = cluster.client();
+        for i in 0..100 {
+            client.put(format!("acked/{i:03}"), format!("{i}")).await.expect("write acknowledged by two of three");
+        }
+        cluster.kill(leader).expect("kill -9 the leader");
+        cluster.kill(wiped).expect("kill -9 the follower whose disk is lost");
+        std::fs::remove_dir_all(&cluster.node(wiped).expect("node").data_dir).expect("wipe the data dir");
+        cluster.restart(wiped).expect("restart with the original flags (as the old runbook said)");
+
+        // Nobody who could remember it answers: it waits, and takes no part in Raft.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(cluster.unexpected_exits().is_empty(), "it waits rather than exit or initialize");
+        let status = cluster.status_of(wiped).await.expect("status of the waiting node");
+        assert_eq!((status.last_log_index, status.members.len()), (0, 0), "it did not initialize: {status:?}");
+        assert!(cluster.log_of(wiped).contains("waiting for the initial cluster"), "it says why it waits");
+
+        // The paused node comes back and remembers the wiped one: the wiped node stops.
+        cluster.signal(paused, "CONT").expect("SIGCONT");
+        let deadline = Instant::now() + WAIT;
+        let exits = loop {
+            let exits = cluster.unexpected_exits();
+            if !exits.is_empty() || Instant::now() > deadline {
+                break exits;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(exits.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![wiped], "the wiped node stops");
+        let log = cluster.log_of(wiped);
+        assert!(log.contains("already bootstrapped") && log.contains("cluster remove"), "it names the fix: {log}");
+
+        // The old leader returns: no acknowledged write is lost.
+        cluster.restart(leader).expect("restart the old leader");
+        cluster.wait_for_leader(WAIT).await.expect("a leader among the two that kept their data");
+        for i in 0..100 {
+            let key = format!("acked/{i:03}");
+            assert_eq!(get_value(&client, &key).await.as_deref(), Some(format!("{i}").as_bytes()), "{key} lost");
+        }
+
+        // The replace procedure: remove it, re-join on an empty data dir, promote.
+        client.remove(wiped).await.expect("remove the member that lost its disk");
+        cluster.rejoin_empty(wiped).expect("start it again with --join");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let promoted = client.promote(wiped).await;
+            if promoted.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the re-joined node is never promoted: {promoted:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let leader_status =
+            cluster.status_of(cluster.wait_for_leader(WAIT).await.expect("leader")).await.expect("status");
+        assert_eq!(
+            leader_status.members.iter().filter(|member| member.role == "voter").count(),
+            3,
+            "three voters again: {leader_status:?}"
+        );
+        assert_replicas_identical(&cluster, leader_status.applied_index).await;
+    })
+    .await
+    .expect("test finished in time");
+}

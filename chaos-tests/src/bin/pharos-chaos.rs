@@ -98,7 +98,7 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
         Command::List => {
             for scenario in scenario::all() {
                 let tier = scenario.ci_seed.map_or("soak".to_string(), |seed| format!("ci (seed {seed})"));
-                println!("{:<32} {:<14} {}", scenario.name, tier, scenario.about);
+                println!("{:<32} {:<16} {}", scenario.name, tier, scenario.about);
             }
             Ok(ExitCode::SUCCESS)
         }
