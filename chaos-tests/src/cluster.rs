@@ -83,6 +83,9 @@ pub struct ClusterOptions {
     /// Put a [`PeerProxy`] in front of every node's peer port, so tests can partition and
     /// delay links (`Cluster::network`). Needs a tokio runtime.
     pub peer_proxy: bool,
+    /// Region of each bootstrap voter, in node-id order; voters past its end (all, when empty)
+    /// are in `region-1`.
+    pub voter_regions: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -101,6 +104,7 @@ impl Default for ClusterOptions {
             broker_clock_drift_ms: 200,
             inherit_output: false,
             peer_proxy: false,
+            voter_regions: Vec::new(),
         }
     }
 }
@@ -153,7 +157,8 @@ impl Cluster {
         let proxy = options.peer_proxy.then(PeerProxy::new);
         let mut cluster = Cluster { options, nodes: Vec::new(), root, proxy };
         for node_id in 1..=cluster.options.voters {
-            cluster.add_node_handle(node_id, &format!("zone-{node_id}"), "region-1")?;
+            let region = cluster.options.voter_regions.get(node_id as usize - 1).cloned();
+            cluster.add_node_handle(node_id, &format!("zone-{node_id}"), region.as_deref().unwrap_or("region-1"))?;
         }
         let initial_cluster = cluster
             .nodes

@@ -1287,10 +1287,21 @@ impl RunState {
         }
         self.timeline.note(format!("kill -9 nodes {old_region:?} (the primary region)"));
         let command_at = Instant::now();
-        let report = tokio::time::timeout(wait, survivors.dr_failover(crate::DR_REGION, true, false))
-            .await
-            .map_err(|_| format!("the failover did not answer within {WAIT_MS} ms"))?
-            .map_err(|error| format!("failover: {error}"))?;
+        let report = tokio::time::timeout(
+            wait,
+            survivors.dr_failover(v1::RegionFailoverRequest {
+                to_region: crate::DR_REGION.to_string(),
+                force: true,
+                dry_run: false,
+                // The drill killed the region itself, and says so: behind the suite's peer proxy
+                // (which stays up) a dead node's peer port does not refuse connections, so it is
+                // not proven down by the probe alone.
+                old_region_fenced: crate::PRIMARY_REGION.to_string(),
+            }),
+        )
+        .await
+        .map_err(|_| format!("the failover did not answer within {WAIT_MS} ms"))?
+        .map_err(|error| format!("failover: {error}"))?;
         self.timeline.note(format!(
             "failover to {}: generation {}, rpo_zero {}, seed log {}; {:?}",
             crate::DR_REGION,

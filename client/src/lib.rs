@@ -711,14 +711,11 @@ impl Client {
         .await
     }
 
-    /// Unplanned failover: send it to a surviving node of `to_region`.
+    /// Unplanned failover: send it to a surviving node of `request.to_region`.
     pub async fn dr_failover(
         &self,
-        to_region: &str,
-        force: bool,
-        dry_run: bool,
+        request: v1::RegionFailoverRequest,
     ) -> Result<v1::RegionFailoverResponse, ClientError> {
-        let request = v1::RegionFailoverRequest { to_region: to_region.to_string(), force, dry_run };
         self.call(|channel| {
             let request = request.clone();
             async move { DrServiceClient::new(channel).failover(request).await }

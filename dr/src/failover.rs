@@ -6,6 +6,8 @@
 //! leader had committed beyond the seed's log, and whether the last DR state the survivors knew
 //! (`dr-sync`/`sync`) promised RPO = 0.
 
+use std::collections::BTreeMap;
+
 use pharos_meta::{AbandonedMember, DrRecord, FailoverRecord, ReplicationMode, SyncState};
 
 /// What one surviving node reports about itself.
@@ -36,6 +38,52 @@ pub struct Plan {
     pub record: FailoverRecord,
 }
 
+/// How one port of an old-region node answered the failover's probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A node of this cluster, at this generation or above, answered.
+    Answered,
+    /// The connection was refused: nothing listens there (the process is not running).
+    Refused,
+    /// No answer in time, or something else answered: the node may be alive but cut off from
+    /// this region, paused, or overloaded, and still serving its clients.
+    NoAnswer,
+}
+
+impl Reach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Answered => "answered",
+            Reach::Refused => "connection refused",
+            Reach::NoAnswer => "no answer",
+        }
+    }
+}
+
+/// What the probe of one old-region node found, on its client and its peer port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionProbe {
+    pub node_id: u64,
+    pub client: Reach,
+    pub peer: Reach,
+}
+
+impl RegionProbe {
+    /// Both ports refused the connection: the node's process is not running.
+    pub fn proven_down(&self) -> bool {
+        self.client == Reach::Refused && self.peer == Reach::Refused
+    }
+
+    pub fn answered(&self) -> bool {
+        self.client == Reach::Answered || self.peer == Reach::Answered
+    }
+
+    /// One line for the operator: what each port did.
+    pub fn describe(&self) -> String {
+        format!("node {}: client port {}, peer port {}", self.node_id, self.client.as_str(), self.peer.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("refusing without --force: an unplanned failover may lose acknowledged writes")]
@@ -46,15 +94,24 @@ pub enum Refusal {
     NoSurvivor { region: String },
     #[error("{region} is not a region of this cluster's members")]
     UnknownRegion { region: String },
+    #[error(
+        "nodes {nodes:?} of region {region} did not answer but are not proven down (a node that is alive \
+         but cut off from this region keeps serving its clients, and two generations would take writes): fence \
+         them - power them off, or cut them from their clients and peers - then pass --old-region-fenced {region}"
+    )]
+    NotProvenDown { region: String, nodes: Vec<u64> },
 }
 
-/// Plans a failover into `to_region`. `primary_answering` lists old-region nodes that still
-/// answered a probe; any of them refuses the failover.
+/// Plans a failover into `to_region`. `probes` say how each node outside `to_region` answered:
+/// any that answered refuses the failover, and any that is not proven down (both ports refused
+/// the connection) refuses it unless the operator stated its region fenced (`fenced_region`).
+/// An old member without a probe counts as not proven down.
 pub fn plan(
     to_region: &str,
     force: bool,
     old_members: &[OldMember],
-    primary_answering: &[u64],
+    probes: &[RegionProbe],
+    fenced_region: Option<&str>,
     survivors: &[Survivor],
 ) -> Result<Plan, Refusal> {
     if !force {
@@ -63,8 +120,25 @@ pub fn plan(
     if !old_members.iter().any(|member| member.region == to_region) {
         return Err(Refusal::UnknownRegion { region: to_region.to_string() });
     }
-    if !primary_answering.is_empty() {
-        return Err(Refusal::PrimaryAnswers { nodes: primary_answering.to_vec() });
+    let probe_of = |node_id: u64| probes.iter().find(|probe| probe.node_id == node_id);
+    let outside: Vec<&OldMember> = old_members.iter().filter(|member| member.region != to_region).collect();
+    let answering: Vec<u64> = outside
+        .iter()
+        .map(|member| member.node_id)
+        .filter(|id| probe_of(*id).is_some_and(|probe| probe.answered()))
+        .collect();
+    if !answering.is_empty() {
+        return Err(Refusal::PrimaryAnswers { nodes: answering });
+    }
+    let mut not_down: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for member in &outside {
+        let down = probe_of(member.node_id).is_some_and(RegionProbe::proven_down);
+        if !down && fenced_region != Some(member.region.as_str()) {
+            not_down.entry(&member.region).or_default().push(member.node_id);
+        }
+    }
+    if let Some((region, nodes)) = not_down.into_iter().next() {
+        return Err(Refusal::NotProvenDown { region: region.to_string(), nodes });
     }
     // Longest log first; the lower node id breaks ties so every planner picks the same seed.
     let seed = survivors
@@ -168,6 +242,15 @@ mod tests {
         vec![old(1, "r1"), old(2, "r1"), old(3, "r1"), old(4, "r2"), old(5, "r2")]
     }
 
+    fn probe(node_id: u64, client: Reach, peer: Reach) -> RegionProbe {
+        RegionProbe { node_id, client, peer }
+    }
+
+    /// The old region's three nodes, killed: both ports refuse connections.
+    fn down() -> Vec<RegionProbe> {
+        (1..=3).map(|id| probe(id, Reach::Refused, Reach::Refused)).collect()
+    }
+
     fn survivor(node_id: u64, last_log: (u64, u64), dr_state_id: u64, state: SyncState) -> Survivor {
         Survivor {
             node_id,
@@ -190,7 +273,7 @@ mod tests {
     #[test]
     fn the_longest_log_seeds_the_next_generation() {
         let survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
-        let plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        let plan = plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
         assert_eq!((plan.seed_node_id, plan.rejoining.clone()), (5, vec![4]));
         assert_eq!(plan.record.generation, 2);
         assert_eq!((plan.record.from_region.as_str(), plan.record.to_region.as_str()), ("r1", "r2"));
@@ -204,9 +287,9 @@ mod tests {
 
         // A higher term beats a longer log; equal logs pick the lower id.
         let survivors = [survivor(4, (4, 40), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
-        assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
+        assert_eq!(super::plan("r2", true, &members(), &down(), None, &survivors).map(|plan| plan.seed_node_id), Ok(4));
         let survivors = [survivor(5, (3, 52), 10, SyncState::Sync), survivor(4, (3, 52), 10, SyncState::Sync)];
-        assert_eq!(super::plan("r2", true, &members(), &[], &survivors).map(|plan| plan.seed_node_id), Ok(4));
+        assert_eq!(super::plan("r2", true, &members(), &down(), None, &survivors).map(|plan| plan.seed_node_id), Ok(4));
     }
 
     #[test]
@@ -214,19 +297,19 @@ mod tests {
         let mut survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
         survivors[0].millis_since_leader_contact = Some(6_000);
         survivors[1].millis_since_leader_contact = Some(7_000);
-        let plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        let plan = plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
         assert_eq!(plan.record.leader_silence_ms, Some(6_000));
         assert!(!plan.record.rpo_zero, "silent for longer than the timeout: the primary may have gone async");
         assert!(loss_report(&plan.record)[0].contains("after log index 52 that may be lost"));
         survivors[1].millis_since_leader_contact = None;
         survivors[0].millis_since_leader_contact = None;
-        assert!(!super::plan("r2", true, &members(), &[], &survivors).expect("plannable").record.rpo_zero);
+        assert!(!super::plan("r2", true, &members(), &down(), None, &survivors).expect("plannable").record.rpo_zero);
     }
 
     #[test]
     fn async_state_reports_possible_loss_past_the_seed_log() {
         let survivors = [survivor(4, (3, 50), 12, SyncState::Async), survivor(5, (3, 45), 10, SyncState::Sync)];
-        let mut plan = plan("r2", true, &members(), &[], &survivors).expect("plannable");
+        let mut plan = plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
         assert!(!plan.record.rpo_zero, "the newest DR state known (id 12) was async");
         plan.record.last_known_commit_index = 60;
         let report = loss_report(&plan.record);
@@ -237,9 +320,48 @@ mod tests {
     #[test]
     fn refuses_without_force_while_the_primary_answers_or_without_survivors() {
         let survivors = [survivor(4, (3, 50), 10, SyncState::Sync)];
-        assert_eq!(plan("r2", false, &members(), &[], &survivors), Err(Refusal::NotForced));
-        assert_eq!(plan("r2", true, &members(), &[2], &survivors), Err(Refusal::PrimaryAnswers { nodes: vec![2] }));
-        assert_eq!(plan("r2", true, &members(), &[], &[]), Err(Refusal::NoSurvivor { region: "r2".into() }));
-        assert_eq!(plan("r9", true, &members(), &[], &survivors), Err(Refusal::UnknownRegion { region: "r9".into() }));
+        assert_eq!(plan("r2", false, &members(), &down(), None, &survivors), Err(Refusal::NotForced));
+        let two_answers = [probe(1, Reach::Refused, Reach::Refused), probe(2, Reach::NoAnswer, Reach::Answered)];
+        assert_eq!(
+            plan("r2", true, &members(), &two_answers, Some("r1"), &survivors),
+            Err(Refusal::PrimaryAnswers { nodes: vec![2] }),
+            "an answering node refuses even a stated fence"
+        );
+        assert_eq!(plan("r2", true, &members(), &down(), None, &[]), Err(Refusal::NoSurvivor { region: "r2".into() }));
+        assert_eq!(
+            plan("r9", true, &members(), &down(), None, &survivors),
+            Err(Refusal::UnknownRegion { region: "r9".into() })
+        );
+    }
+
+    #[test]
+    fn an_old_region_not_proven_down_needs_the_operator_to_state_it_fenced() {
+        let survivors = [survivor(4, (2, 50), 7, SyncState::Sync), survivor(5, (2, 48), 7, SyncState::Sync)];
+        // The reproduction of issue 10: the primary is alive but cut off (no answer on either
+        // port), or only its client port is filtered.
+        let cut_off = [
+            probe(1, Reach::NoAnswer, Reach::NoAnswer),
+            probe(2, Reach::Refused, Reach::NoAnswer),
+            probe(3, Reach::Refused, Reach::Refused),
+        ];
+        assert_eq!(
+            plan("r2", true, &members(), &cut_off, None, &survivors),
+            Err(Refusal::NotProvenDown { region: "r1".into(), nodes: vec![1, 2] })
+        );
+        assert_eq!(
+            plan("r2", true, &members(), &cut_off, Some("r9"), &survivors),
+            Err(Refusal::NotProvenDown { region: "r1".into(), nodes: vec![1, 2] }),
+            "the statement must name the old region"
+        );
+        assert_eq!(plan("r2", true, &members(), &cut_off, Some("r1"), &survivors).map(|plan| plan.seed_node_id), Ok(4));
+        // A member that was never probed is not proven down.
+        assert_eq!(
+            plan("r2", true, &members(), &cut_off[2..], None, &survivors),
+            Err(Refusal::NotProvenDown { region: "r1".into(), nodes: vec![1, 2] })
+        );
+        assert_eq!(
+            probe(2, Reach::Refused, Reach::NoAnswer).describe(),
+            "node 2: client port connection refused, peer port no answer"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pharos_dr::failover::{OldMember, Survivor};
+use pharos_dr::failover::{OldMember, Reach, RegionProbe, Survivor};
 use pharos_meta::{Command, DrCommand, Operation, ReplicationMode, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::dr_service_server::DrService;
@@ -29,6 +29,23 @@ pub struct DrApi {
 
 fn invalid(message: impl Into<String>) -> Status {
     with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", message)
+}
+
+fn reach_to_wire(reach: Reach) -> v1::Reach {
+    match reach {
+        Reach::Answered => v1::Reach::Answered,
+        Reach::Refused => v1::Reach::Refused,
+        Reach::NoAnswer => v1::Reach::NoAnswer,
+    }
+}
+
+/// Whether anything accepts a TCP connection at `address`: `Err` says how it failed.
+async fn connect(address: &str) -> Result<(), Reach> {
+    match tokio::time::timeout(Duration::from_millis(PROBE_TIMEOUT_MS), tokio::net::TcpStream::connect(address)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => Err(Reach::Refused),
+        Ok(Err(_)) | Err(_) => Err(Reach::NoAnswer),
+    }
 }
 
 fn single_attempt(endpoint: &str) -> Result<pharos_client::Client, Status> {
@@ -62,6 +79,41 @@ fn failover_status(record: &pharos_meta::FailoverRecord) -> v1::FailoverStatus {
 }
 
 impl DrApi {
+    /// Probes an old-region member on its client port (`Identity`) and its peer port (`Probe`),
+    /// both at once; bounded by about two `PROBE_TIMEOUT_MS`.
+    async fn probe_old_member(&self, member: &OldMember) -> RegionProbe {
+        let (client, peer) = futures::join!(self.probe_client_port(member), self.probe_peer_port(member));
+        RegionProbe { node_id: member.node_id, client, peer }
+    }
+
+    async fn probe_client_port(&self, member: &OldMember) -> Reach {
+        match connect(&member.client_addr).await {
+            Err(reach) => reach,
+            Ok(()) => match single_attempt(&member.client_addr) {
+                Ok(client) => match client.identity().await {
+                    Ok(identity)
+                        if identity.cluster_id == self.node.identity.cluster_id
+                            && identity.generation >= self.node.identity.generation =>
+                    {
+                        Reach::Answered
+                    }
+                    Ok(_) | Err(_) => Reach::NoAnswer,
+                },
+                Err(_) => Reach::NoAnswer,
+            },
+        }
+    }
+
+    async fn probe_peer_port(&self, member: &OldMember) -> Reach {
+        match connect(&member.peer_addr).await {
+            Err(reach) => reach,
+            Ok(()) => match pharos_replication::network::probe_peer(&self.node.identity, &member.peer_addr).await {
+                Some(_) => Reach::Answered,
+                None => Reach::NoAnswer,
+            },
+        }
+    }
+
     pub fn new(node: Node, runtime: DrRuntime, restarter: Restarter) -> Self {
         DrApi { node, runtime, restarter }
     }
@@ -307,38 +359,50 @@ impl DrService for DrApi {
                 region: info.region.clone(),
             })
             .collect();
-        // Probe the other regions: any node of this cluster that answers refuses the failover.
-        let mut answering = Vec::new();
+        // Probe the other regions on both ports: any node of this cluster that answers refuses
+        // the failover, and one that is not proven down needs the operator's word that its
+        // region is fenced.
+        let probes = futures::future::join_all(
+            old_members
+                .iter()
+                .filter(|member| member.region != request.to_region)
+                .map(|member| self.probe_old_member(member)),
+        )
+        .await;
         let mut survivors = Vec::new();
         let mut unreachable = Vec::new();
-        for member in &old_members {
+        for member in old_members.iter().filter(|member| member.region == request.to_region) {
             if member.client_addr.is_empty() {
                 // Never recorded its address: nobody can reach it, and neither can we.
                 unreachable.push(member.node_id);
                 continue;
             }
-            let client = single_attempt(&member.client_addr)?;
-            if member.region != request.to_region {
-                if let Ok(identity) = client.identity().await
-                    && identity.cluster_id == self.node.identity.cluster_id
-                    && identity.generation >= self.node.identity.generation
-                {
-                    answering.push(member.node_id);
-                }
-                continue;
-            }
             let survey = if member.node_id == self.node.identity.node_id {
                 self.survey().await.map_err(|status| status.message().to_string())
             } else {
-                client.survey().await.map_err(|error| error.to_string())
+                single_attempt(&member.client_addr)?.survey().await.map_err(|error| error.to_string())
             };
             match survey {
                 Ok(survey) if survey.cluster_id == self.node.identity.cluster_id => survivors.push(survivor(&survey)?),
                 Ok(_) | Err(_) => unreachable.push(member.node_id),
             }
         }
-        let plan = pharos_dr::failover::plan(&request.to_region, request.force, &old_members, &answering, &survivors)
-            .map_err(|refusal| refused(refusal.to_string()))?;
+        let fenced_region = Some(request.old_region_fenced.as_str()).filter(|region| !region.is_empty());
+        let plan = pharos_dr::failover::plan(
+            &request.to_region,
+            request.force,
+            &old_members,
+            &probes,
+            fenced_region,
+            &survivors,
+        )
+        .map_err(|refusal| {
+            let found: Vec<String> = probes.iter().map(pharos_dr::failover::RegionProbe::describe).collect();
+            refused(format!("{refusal}; probes: {}", found.join("; ")))
+        })?;
+        if let Some(region) = fenced_region {
+            tracing::warn!(%region, "failover with the operator's statement that the old region is fenced");
+        }
         let groups = {
             let applied = self.node.state_machine.read();
             crate::dr_runtime::group_placements(&applied.state, &request.to_region, &Default::default())
@@ -370,6 +434,19 @@ impl DrService for DrApi {
             loss_report: pharos_dr::failover::loss_report(&plan.record),
             groups,
             seed_client_addr: String::new(),
+            probes: probes
+                .iter()
+                .map(|probe| v1::RegionProbe {
+                    node_id: probe.node_id,
+                    region: old_members
+                        .iter()
+                        .find(|member| member.node_id == probe.node_id)
+                        .map(|member| member.region.clone())
+                        .unwrap_or_default(),
+                    client: reach_to_wire(probe.client).into(),
+                    peer: reach_to_wire(probe.peer).into(),
+                })
+                .collect(),
         };
         if request.dry_run {
             return Ok(tonic::Response::new(response));

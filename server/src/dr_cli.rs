@@ -44,6 +44,10 @@ pub enum DrCommand {
         /// Print the plan and the possible loss; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// State that the old region's nodes are fenced (powered off, or cut from their clients
+        /// and peers). Needed when one did not answer but was not proven down: it may be alive.
+        #[arg(long, value_name = "REGION")]
+        old_region_fenced: Option<String>,
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
     },
@@ -227,8 +231,14 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
             let result = follow_switchover(client, output, response.operation_id, timeout_secs).await?;
             finish(output, json!({"operation_id": response.operation_id, "result": result}), &result)
         }
-        DrCommand::Failover { to_region, force, dry_run, timeout_secs } => {
-            failover(client, output, &to_region, force, dry_run, timeout_secs).await
+        DrCommand::Failover { to_region, force, dry_run, old_region_fenced, timeout_secs } => {
+            let request = v1::RegionFailoverRequest {
+                to_region,
+                force,
+                dry_run,
+                old_region_fenced: old_region_fenced.unwrap_or_default(),
+            };
+            failover(client, output, request, timeout_secs).await
         }
         DrCommand::Failback { no_switchover, timeout_secs } => {
             failback(client, output, no_switchover, timeout_secs).await
@@ -274,17 +284,43 @@ async fn follow_switchover(
     }
 }
 
+/// A probe result as CLI and JSON show it.
+fn reach_name(reach: i32) -> &'static str {
+    match v1::Reach::try_from(reach) {
+        Ok(v1::Reach::Answered) => "answered",
+        Ok(v1::Reach::Refused) => "connection refused",
+        Ok(v1::Reach::NoAnswer) => "no answer",
+        Ok(v1::Reach::Unspecified) | Err(_) => "unknown",
+    }
+}
+
 async fn failover(
     client: &Client,
     output: Output,
-    to_region: &str,
-    force: bool,
-    dry_run: bool,
+    request: v1::RegionFailoverRequest,
     timeout_secs: u64,
 ) -> Result<ExitCode, ClientError> {
     let started = Instant::now();
-    let response = client.dr_failover(to_region, force, dry_run).await?;
+    let (to_region, dry_run) = (request.to_region.clone(), request.dry_run);
+    let response = client.dr_failover(request).await?;
+    let probes: Vec<serde_json::Value> = response
+        .probes
+        .iter()
+        .map(|probe| {
+            json!({"node_id": probe.node_id, "region": probe.region, "client": reach_name(probe.client),
+                "peer": reach_name(probe.peer)})
+        })
+        .collect();
     if output == Output::Table {
+        for probe in &response.probes {
+            println!(
+                "probe node {} ({}): client port {}, peer port {}",
+                probe.node_id,
+                probe.region,
+                reach_name(probe.client),
+                reach_name(probe.peer)
+            );
+        }
         println!(
             "{}failover to {to_region}: generation {}, seed node {}, re-joining {:?}, unreachable {:?}",
             if dry_run { "plan of a " } else { "" },
@@ -312,6 +348,7 @@ async fn failover(
         "seed_last_log_index": response.seed_last_log_index,
         "last_known_commit_index": response.last_known_commit_index,
         "loss_report": response.loss_report, "groups": response.groups, "dry_run": dry_run,
+        "probes": probes,
     });
     if dry_run {
         if output == Output::Json {

@@ -288,10 +288,26 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         assert!(acked.len() > 20, "writes were acknowledged before the loss ({})", acked.len());
 
         let survivors = quick_client(cluster.region_endpoints("region-2"));
-        let refused = survivors.dr_failover("region-2", false, false).await.expect_err("needs --force");
+        let refused = survivors
+            .dr_failover(v1::RegionFailoverRequest {
+                to_region: "region-2".to_string(),
+                force: false,
+                dry_run: false,
+                old_region_fenced: "".to_string(),
+            })
+            .await
+            .expect_err("needs --force");
         assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
         let command_at = Instant::now();
-        let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
+        let report = survivors
+            .dr_failover(v1::RegionFailoverRequest {
+                to_region: "region-2".to_string(),
+                force: true,
+                dry_run: false,
+                old_region_fenced: "".to_string(),
+            })
+            .await
+            .expect("failover");
         assert!(report.rpo_zero, "the last DR state was sync: {report:?}");
         assert_eq!(report.generation, 2);
         // First accepted write of the new generation.
@@ -420,7 +436,15 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
             cluster.signal(node_id, "CONT").expect("cont");
         }
         let survivors = quick_client(cluster.region_endpoints("region-2"));
-        let report = survivors.dr_failover("region-2", true, false).await.expect("failover");
+        let report = survivors
+            .dr_failover(v1::RegionFailoverRequest {
+                to_region: "region-2".to_string(),
+                force: true,
+                dry_run: false,
+                old_region_fenced: "".to_string(),
+            })
+            .await
+            .expect("failover");
         assert!(!report.rpo_zero, "the last DR state known in region-2 was not sync: {report:?}");
         assert!(report.loss_report.iter().any(|line| line.contains("may be lost")), "{:?}", report.loss_report);
         let new_generation = new_generation_client(&cluster).await;
@@ -507,7 +531,15 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         assert_eq!(reason(client.dr_switchover("", false).await).as_deref(), Some("INVALID_ARGUMENT"));
         // The primary region answers: an unplanned failover is refused even with --force.
         let survivors = quick_client(cluster.region_endpoints("region-2"));
-        let refused = survivors.dr_failover("region-2", true, false).await.expect_err("primary answers");
+        let refused = survivors
+            .dr_failover(v1::RegionFailoverRequest {
+                to_region: "region-2".to_string(),
+                force: true,
+                dry_run: false,
+                old_region_fenced: "".to_string(),
+            })
+            .await
+            .expect_err("primary answers");
         assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
         assert!(refused.to_string().contains("still answers"), "{refused}");
         // Reform requests from another cluster or an older generation are refused.
@@ -528,6 +560,175 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
             (before.generation, before.dr_state_id, before.mode.as_str(), before.primary_region.as_str())
         );
         assert!(after.operation.is_none());
+    })
+    .await
+    .expect("test finished in time");
+}
+
+fn failover_request(fenced: &str) -> v1::RegionFailoverRequest {
+    v1::RegionFailoverRequest {
+        to_region: "region-2".to_string(),
+        force: true,
+        dry_run: false,
+        old_region_fenced: fenced.to_string(),
+    }
+}
+
+/// Issue 10, item 4: a primary region that is alive but does not answer (here: every process
+/// paused, so connections are accepted by the kernel and never answered; a partition or a
+/// filtered client port looks the same) is not proven down. A forced failover is refused, with
+/// what each port did, until the operator states the region fenced; nothing changes before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_that_is_alive_but_silent_is_not_failed_over_without_the_operators_fence() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = two_regions().await;
+        let client = cluster.client();
+        client.put("before", "1").await.expect("write before the cut");
+        for node_id in [1, 2, 3] {
+            cluster.signal(node_id, "STOP").expect("SIGSTOP");
+        }
+        // Each silent node costs the failover its probe timeout (1 s, all probed at once).
+        let options = ClientOptions { attempts_max: 1, request_timeout_ms: 10_000, ..Default::default() };
+        let survivors = Client::with_options(cluster.region_endpoints("region-2"), options).expect("client");
+        let refused = survivors.dr_failover(failover_request("")).await.expect_err("not proven down");
+        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        let message = refused.to_string();
+        assert!(message.contains("not proven down") && message.contains("--old-region-fenced region-1"), "{message}");
+        assert!(message.contains("node 1: client port no answer, peer port no answer"), "{message}");
+        let wrong = survivors.dr_failover(failover_request("region-9")).await.expect_err("names another region");
+        assert_eq!(wrong.reason(), Some("FAILOVER_REFUSED"));
+        // Nothing changed: the survivors are still generation 1 learners.
+        for node_id in [4, 5] {
+            let status = cluster.status_of(node_id).await.expect("survivor status");
+            assert_eq!((status.generation, status.state.as_str()), (1, "learner"), "node {node_id}");
+        }
+        // The operator fences the old region (here for real: kill -9) and says so.
+        for node_id in [1, 2, 3] {
+            cluster.kill(node_id).expect("kill -9 the paused primary");
+        }
+        let report = survivors.dr_failover(failover_request("region-1")).await.expect("failover with the fence");
+        assert_eq!(report.generation, 2);
+        assert_eq!(report.probes.len(), 3, "every old-region node was probed: {report:?}");
+        let new_generation = new_generation_client(&cluster).await;
+        assert_eq!(new_generation.generation(), 2);
+        assert_eq!(
+            new_generation.get("before", v1::Consistency::Linearizable).await.expect("read").kv.map(|kv| kv.value),
+            Some(b"1".to_vec())
+        );
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// A primary whose every process is dead (both ports refuse connections) is proven down: no
+/// statement is needed, and the probes say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_primary_is_proven_down_by_refused_connections() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut cluster = two_regions().await;
+        for node_id in [1, 2, 3] {
+            cluster.kill(node_id).expect("kill -9");
+        }
+        let survivors = quick_client(cluster.region_endpoints("region-2"));
+        let plan = survivors
+            .dr_failover(v1::RegionFailoverRequest { dry_run: true, ..failover_request("") })
+            .await
+            .expect("a dry run needs no statement");
+        let refused = v1::Reach::Refused as i32;
+        assert!(
+            plan.probes
+                .iter()
+                .all(|probe| probe.client == refused && probe.peer == refused && probe.region == "region-1"),
+            "{:?}",
+            plan.probes
+        );
+        for node_id in [4, 5] {
+            assert_eq!(cluster.status_of(node_id).await.expect("status").generation, 1, "a dry run changes nothing");
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// docs/dr.md, "Three sites": 2 + 2 voters in two regions and a tie-breaker voter in a third.
+/// Losing the primary region needs no forced failover: Raft elects among the survivors, no
+/// acknowledged write is lost, the generation stays, and the group's master moves to the
+/// in-sync broker of the surviving region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_sites_lose_a_region_without_a_failover() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let regions = ["region-1", "region-1", "region-2", "region-2", "region-3"];
+        let options = ClusterOptions {
+            voters: 5,
+            voter_regions: regions.iter().map(|region| region.to_string()).collect(),
+            ..options()
+        };
+        let mut cluster = Cluster::start(options).await.expect("five voters in three regions");
+        let client = cluster.client();
+        client.dr_configure("region-1", "region-2").await.expect("primary region-1");
+        let broker_a = cluster.spawn_broker("g1", "broker-a", &["--region", "region-1", "--priority", "5"]).expect("a");
+        while broker_a.events_of("registered").is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut broker_a = broker_a;
+        let broker_b = cluster.spawn_broker("g1", "broker-b", &["--region", "region-2"]).expect("b");
+        let deadline = Instant::now() + WAIT;
+        let before = loop {
+            let view = client.get_broker_group("g1", v1::Consistency::Linearizable).await.ok().and_then(|r| r.group);
+            if let Some(view) = view.filter(|view| view.master_broker_id.is_some() && view.sync_state_set.len() == 2) {
+                break view;
+            }
+            assert!(Instant::now() < deadline, "g1 never had a master and two in-sync brokers");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let survivors_client = quick_client(cluster.region_endpoints("region-2"));
+        let writer = tokio::spawn(write_until(cluster.client(), "three-sites".into(), stop.clone(), 100_000));
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        for node_id in [1, 2] {
+            cluster.kill(node_id).expect("kill -9 region-1");
+        }
+        broker_a.kill();
+        let lost_at = Instant::now();
+        let deadline = Instant::now() + WAIT;
+        let leader = loop {
+            if let Ok(leader) = cluster.wait_for_leader(Duration::from_secs(1)).await
+                && matches!(leader, 3..=5)
+            {
+                break leader;
+            }
+            assert!(Instant::now() < deadline, "no leader among the surviving sites");
+        };
+        println!("three sites: node {leader} leads {:?} after region-1 was lost", lost_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        stop.store(true, Ordering::Release);
+        let acked = writer.await.expect("writer");
+        let after_loss = acked.iter().filter(|write| write.at > lost_at).count();
+        assert!(after_loss > 0, "writes continue without any failover command");
+        assert!(missing(&survivors_client, &acked).await.is_empty(), "no acknowledged write is lost");
+        let status = cluster.status_of(leader).await.expect("leader status");
+        assert_eq!(status.generation, 1, "no new generation: Raft alone moved on");
+
+        let broker_b_id =
+            broker_b.events_of("registered").last().and_then(|event| event["broker_id"].as_u64()).expect("b");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let view = survivors_client
+                .get_broker_group("g1", v1::Consistency::Linearizable)
+                .await
+                .ok()
+                .and_then(|response| response.group);
+            if let Some(view) = view.filter(|view| view.master_broker_id == Some(broker_b_id)) {
+                assert!(view.master_epoch > before.master_epoch, "a new master epoch");
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker-b of region-2 never became master of g1");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await
     .expect("test finished in time");

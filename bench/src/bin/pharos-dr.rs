@@ -161,7 +161,14 @@ async fn failover(rounds: u64) -> anyhow::Result<()> {
         }
         let command = Instant::now();
         let survivors = quick(cluster.region_endpoints(DR_REGION))?;
-        let report = survivors.dr_failover(DR_REGION, true, false).await?;
+        let report = survivors
+            .dr_failover(v1::RegionFailoverRequest {
+                to_region: DR_REGION.to_string(),
+                force: true,
+                dry_run: false,
+                old_region_fenced: "".to_string(),
+            })
+            .await?;
         let new_generation = Client::with_options(
             cluster.region_endpoints(DR_REGION),
             ClientOptions { attempts_max: 1_000, retry_backoff_ms: 10, ..Default::default() },
