@@ -90,7 +90,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let peer_server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(node.peer_service().into_server())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), shutdown.clone().wait()),
+            .serve_with_incoming_shutdown(no_delay(peer_listener), shutdown.clone().wait()),
     );
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -142,7 +142,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                 v1::dr_service_server::DrServiceServer::new(DrApi::new(node.clone(), dr_runtime.clone(), restarter))
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
-            .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), shutdown.clone().wait()),
+            .serve_with_incoming_shutdown(no_delay(client_listener), shutdown.clone().wait()),
     );
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -185,6 +185,23 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         let _ = http_server.await;
     }
     Ok(restart)
+}
+
+/// The accepted connections of `listener`, each with `TCP_NODELAY` set. tonic ignores its own
+/// `tcp_nodelay` setting for a caller-supplied stream of connections, and without it Nagle's
+/// algorithm meets the peer's delayed ACK on every small reply: ~40 ms per request at one
+/// client (issue 15: a linearizable read took 43 ms against etcd's 0.4 ms).
+fn no_delay(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        })
+    })
 }
 
 /// How long a starting node waits for the other regions' members to say their generation.
