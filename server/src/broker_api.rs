@@ -83,6 +83,42 @@ impl BrokerApi {
         wire
     }
 
+    /// Whether an election with `election` could choose a master in `group` now, from the
+    /// active brokers this leadership holds leases for: `INVALID_ARGUMENT` for a target that is
+    /// no member of the group, `FAILED_PRECONDITION` / `NOT_ELIGIBLE` for one the policy would
+    /// not pick (not live, or out of sync without `--unclean`).
+    fn check_electable(&self, group: &pharos_meta::BrokerGroup, election: &ElectionRequest) -> Result<(), Status> {
+        let applied = self.node.state_machine.read();
+        let state = &applied.state;
+        if let Some(to) = election.to
+            && state.brokers.get(&to).is_none_or(|broker| broker.group != group.name)
+        {
+            return Err(with_reason(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("broker {to} is not a member of group {}", group.name),
+            ));
+        }
+        let leases: Vec<(u64, u64)> = group
+            .members
+            .iter()
+            .filter_map(|id| self.runtime.lease_of(*id).map(|lease| (*id, lease.confirm_offset)))
+            .collect();
+        let live: Vec<(&pharos_meta::Broker, u64)> = leases
+            .iter()
+            .filter_map(|(id, confirm_offset)| state.brokers.get(id).map(|broker| (broker, *confirm_offset)))
+            .collect();
+        let synced_names = group
+            .sync_state_set
+            .iter()
+            .filter_map(|id| state.brokers.get(id).map(|broker| broker.name.clone()))
+            .collect();
+        let policy = pharos_dr::election::Policy { primary_region: None };
+        pharos_dr::election::choose_master(group, &synced_names, &live, &policy, election)
+            .map(|_| ())
+            .map_err(|reason| with_reason(Code::FailedPrecondition, "NOT_ELIGIBLE", reason))
+    }
+
     fn group_name(group: &str) -> Result<(), Status> {
         if group.is_empty() || group.len() > pharos_meta::limits::NAME_BYTES_MAX {
             return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "group must be 1..=255 bytes"));
@@ -271,6 +307,7 @@ impl BrokerService for BrokerApi {
     ) -> Result<tonic::Response<Self::WatchBrokerGroupStream>, Status> {
         let request = request.into_inner();
         Self::group_name(&request.group)?;
+        crate::handler::check_watch_start(&self.node, request.from_revision)?;
         // The first batch is read here so a bad revision fails the call itself.
         let (initial, last) = {
             let applied = self.node.state_machine.read();
@@ -354,6 +391,10 @@ impl BrokerService for BrokerApi {
         }
         let exclude = group.master_broker_id.into_iter().collect();
         let election = ElectionRequest { to: request.to, unclean: request.unclean, exclude };
+        // Before anything changes: the target exists, is a member, and the election could pick
+        // it (or, without a target, someone) from the brokers alive now. A failover that cannot
+        // elect must not fence the master it was asked to replace.
+        self.check_electable(&group, &election)?;
         if let Some(Response::Error(error)) =
             self.runtime.begin_failover(&group, election, actor).await.map_err(node_error)?
         {
@@ -381,8 +422,9 @@ impl BrokerService for BrokerApi {
                     .get(&group.name)
                     .cloned()
                     .unwrap_or_else(|| "no election happened".into());
+                // Aborted, not DEADLINE_EXCEEDED: that code reads as the caller's own deadline.
                 return Err(with_reason(
-                    Code::DeadlineExceeded,
+                    Code::Aborted,
                     "TIMEOUT",
                     format!("failover of {} did not complete: {reason}", group.name),
                 ));

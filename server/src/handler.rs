@@ -88,6 +88,25 @@ pub const WATCH_BATCH_MAX: usize = 256;
 
 pub type WatchStream<M> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;
 
+/// Refuses a watch that starts after anything this node knows committed: it would wait,
+/// silently, for a revision that may never exist. (A revision committed but not applied here
+/// yet is fine: the stream starts once this node has applied it.) `OUT_OF_RANGE` /
+/// `FUTURE_REVISION`, with the highest known revision in `pharos-current`.
+pub fn check_watch_start(node: &Node, from_revision: u64) -> Result<(), Status> {
+    let status = node.status();
+    let known = status.applied_index.max(status.commit_index).max(status.cluster_commit_index);
+    if from_revision > known {
+        let mut refusal = with_reason(
+            Code::OutOfRange,
+            "FUTURE_REVISION",
+            format!("from_revision {from_revision} is after the last committed revision {known}"),
+        );
+        refusal.metadata_mut().insert(pharos_proto::metadata::CURRENT, known.into());
+        return Err(refusal);
+    }
+    Ok(())
+}
+
 /// `FAILED_PRECONDITION` / `COMPACTED`, with the compacted-through revision in `pharos-current`.
 pub fn compacted(error: pharos_replication::events::Compacted) -> Status {
     let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());

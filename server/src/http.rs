@@ -137,6 +137,11 @@ async fn healthz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode
 /// committed.
 async fn readyz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode, String) {
     let status = node.status();
+    if let Some(generation) = node.fence.fenced_by() {
+        // A failover moved the cluster on without this node: it serves nothing a load balancer
+        // should send traffic to.
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("fenced by generation {generation}\n"));
+    }
     match status.leader_id {
         None => (StatusCode::SERVICE_UNAVAILABLE, "no leader known\n".to_string()),
         Some(_) if status.applied_index < status.commit_index => (

@@ -33,7 +33,8 @@ pub fn node_error(error: NodeError) -> Status {
             with_reason(Code::FailedPrecondition, "INVALID_MEMBERSHIP", error.to_string())
         }
         NodeError::Stopped(_) => with_reason(Code::Unavailable, "STOPPED", error.to_string()),
-        NodeError::Timeout(_) => with_reason(Code::DeadlineExceeded, "TIMEOUT", error.to_string()),
+        // Aborted, not DEADLINE_EXCEEDED: that code reads as the caller's own deadline.
+        NodeError::Timeout(_) => with_reason(Code::Aborted, "TIMEOUT", error.to_string()),
         NodeError::Fenced { generation } => {
             let mut status = with_reason(Code::FailedPrecondition, "FENCED", error.to_string());
             status.metadata_mut().insert(metadata::GENERATION, (*generation).into());

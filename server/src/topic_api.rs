@@ -207,6 +207,7 @@ impl TopicService for TopicApi {
         let prefix = request.prefix.clone();
         let matches =
             move |topic: &str| if topics.is_empty() { topic.starts_with(&prefix) } else { topics.contains(topic) };
+        crate::handler::check_watch_start(&self.node, request.from_revision)?;
         let (initial, last) = {
             let applied = self.node.state_machine.read();
             if request.from_revision == 0 {

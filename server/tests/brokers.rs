@@ -278,6 +278,15 @@ async fn a_resumed_watch_sees_every_change_exactly_once() {
                 .expect("client");
         let compacted = client.watch_broker_group("g2", start_revision).await.expect_err("compacted");
         assert_eq!(reason(compacted), "COMPACTED");
+        // Issue 11, bug 3: a revision after anything committed is refused, not waited on.
+        let status = client.status().await.expect("status");
+        let future = client.watch_broker_group("g2", status.commit_index + 1_000).await.expect_err("future");
+        assert_eq!(reason(future), "FUTURE_REVISION");
+        let routes = client
+            .watch_routes(v1::WatchRoutesRequest { from_revision: status.commit_index + 1_000, ..Default::default() })
+            .await
+            .expect_err("future");
+        assert_eq!(reason(routes), "FUTURE_REVISION");
     })
     .await
     .expect("test finished in time");
@@ -306,6 +315,43 @@ async fn a_master_that_shuts_down_hands_over_without_waiting_for_its_lease() {
         assert_eq!(after.master_epoch, view.master_epoch + 1);
         let old = after.brokers.iter().find(|broker| Some(broker.broker_id) == view.master_broker_id).expect("listed");
         assert_eq!(old.state, "shutdown");
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// Issue 11, bug 1: `Failover{to: <no such broker>}` used to fence the live master, wait 13 s
+/// and leave the group leaderless. The target is now checked before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failover_that_cannot_elect_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        let master = cluster.spawn_broker("g1", "broker-a", &["--priority", "5"]).expect("broker a");
+        wait_for_group(&client, "g1", "broker a to be master", |view| view.master_broker_id.is_some()).await;
+        let other = cluster.spawn_broker("g2", "broker-x", &[]).expect("a broker of another group");
+        wait_for_group(&client, "g2", "broker x to be master", |view| view.master_broker_id.is_some()).await;
+        let before = wait_for_group(&client, "g1", "a master", |view| view.master_broker_id.is_some()).await;
+        let audit_before = client.list_audit(1_000).await.expect("audit").entries.len();
+        let status_before = client.status().await.expect("status");
+
+        let started = Instant::now();
+        let no_such = client.failover("g1", Some(u64::MAX), false).await.expect_err("no such broker");
+        assert_eq!(no_such.reason(), Some("INVALID_ARGUMENT"), "{no_such}");
+        assert!(started.elapsed() < Duration::from_secs(2), "refused at once, not after a timeout");
+        let foreign = client.failover("g1", Some(broker_id_of(&other)), false).await.expect_err("another group's");
+        assert_eq!(foreign.reason(), Some("INVALID_ARGUMENT"), "{foreign}");
+        // No replica at all: nobody could be elected, so the master is not fenced.
+        let nobody = client.failover("g1", None, false).await.expect_err("no candidate");
+        assert_eq!(nobody.reason(), Some("NOT_ELIGIBLE"), "{nobody}");
+
+        let after = wait_for_group(&client, "g1", "the group", |_| true).await;
+        assert_eq!((after.master_broker_id, after.master_epoch), (before.master_broker_id, before.master_epoch));
+        assert_eq!(after.master_broker_id, Some(broker_id_of(&master)), "the master is still the master");
+        assert_eq!(client.list_audit(1_000).await.expect("audit").entries.len(), audit_before, "no fence audited");
+        let status_after = client.status().await.expect("status");
+        assert_eq!(status_after.state_digest, status_before.state_digest, "the state is unchanged");
     })
     .await
     .expect("test finished in time");

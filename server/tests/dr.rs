@@ -120,10 +120,15 @@ fn longest_gap(acked: &[Acked]) -> Duration {
 
 /// `GET /metrics` of one node, as text (plain HTTP/1.1 on loopback).
 async fn metrics_of(cluster: &Cluster, node_id: u64) -> String {
+    http_get(cluster, node_id, "/metrics").await
+}
+
+/// `GET path` of one node's HTTP port: the whole response, status line first.
+async fn http_get(cluster: &Cluster, node_id: u64, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = cluster.node(node_id).expect("node").http_addr.clone();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect to /metrics");
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect to the HTTP port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
@@ -362,6 +367,9 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             })
             .await;
             assert_eq!(fenced.generation, 1);
+            // Issue 11, bug 6: a load balancer must stop sending traffic to a fenced node.
+            let ready = http_get(&cluster, node_id, "/readyz").await;
+            assert!(ready.starts_with("HTTP/1.1 503") && ready.contains("fenced by generation 2"), "{ready}");
             // Refused as FENCED whatever its role: a fenced follower that redirected to its fenced
             // leader kept clients listing both regions looping in the old one (found by the
             // chaos scenario dr-drill).
