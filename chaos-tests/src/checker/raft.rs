@@ -1,4 +1,6 @@
-//! Election safety: at most one leader per term, as the nodes themselves report it.
+//! Election safety: at most one leader per term, as the nodes themselves report it. That is the
+//! invariant of the leader-id mode Pharos runs (openraft's standard leader ids, ADR 0014); under
+//! the advanced mode a second leader in a term would be legal and this check would be wrong.
 //!
 //! A poller samples every node's status during the run; two different nodes claiming to lead
 //! the same term is the Raft bug behind every split brain (a vote granted twice in a term, for
