@@ -344,22 +344,27 @@ impl Node {
 
     /// `(node_id, applied_index, highest known commit index)`, cheaply: for read headers.
     pub fn read_position(&self) -> (NodeId, u64, u64) {
+        // The applied index comes from the state machine itself: openraft's metrics learn of
+        // an apply a moment later, so a write's answer read them one index behind its own
+        // revision (issue 11, bug 4).
+        let applied_index = self.state_machine.read().last_applied.map_or(0, |log_id| log_id.index);
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow_watched();
         let index = |log_id: Option<LogId>| log_id.map_or(0, |log_id| log_id.index);
-        let known_commit = index(metrics.local_committed).max(index(metrics.cluster_committed));
-        (metrics.id, index(metrics.last_applied), known_commit)
+        let known_commit = index(metrics.local_committed).max(index(metrics.cluster_committed)).max(applied_index);
+        (metrics.id, applied_index, known_commit)
     }
 
-    /// The current Raft term (cheap: no copy of the membership).
     /// This node's leadership while it leads: the leader id `(term, node_id)`. Leader-side soft
     /// state (broker leases, DR) is keyed on it, so it is rebuilt whenever a leadership begins.
     pub fn leadership(&self) -> Option<(u64, NodeId)> {
-        let metrics = self.raft.metrics().borrow_watched().clone();
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
         let leads = metrics.state == ServerState::Leader && metrics.current_leader == Some(metrics.id);
         leads.then_some((metrics.vote.leader_id.term, metrics.id))
     }
 
+    /// The current Raft term (cheap: no copy of the membership).
     pub fn current_term(&self) -> u64 {
         self.raft.metrics().borrow_watched().current_term
     }

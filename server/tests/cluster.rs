@@ -518,3 +518,23 @@ async fn a_voter_restarted_on_a_wiped_disk_is_refused_and_no_acknowledged_write_
     .await
     .expect("test finished in time");
 }
+
+/// Issue 11, bug 4: a write's answer reported `applied_index` one below its own `revision`
+/// (openraft's metrics learn of an apply a moment after the state machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_answer_reports_its_own_revision_as_applied() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(3)).await.expect("cluster starts");
+        let client = cluster.client();
+        for i in 0..20 {
+            let header = client.put(format!("applied/{i}"), "v").await.expect("put").header.expect("header");
+            assert!(
+                header.applied_index >= header.revision && header.known_commit_index >= header.revision,
+                "write {i}: {header:?}"
+            );
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
