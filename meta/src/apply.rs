@@ -74,6 +74,28 @@ pub enum Change {
 ///
 /// Total: every command gets a response; a refused command changes no data. A command whose
 /// request id was already answered returns the remembered answer and changes nothing.
+/// The checks of `apply` that need no state, for the leader to run *before* proposing: a
+/// request they refuse never takes a log entry, an audit record or a revision (invariant 7:
+/// nothing in the log, nothing in the state). `apply` runs the same functions, so an entry
+/// proposed anyway (an older leader, a replayed log) is refused the same way.
+pub fn validate(operation: &Operation) -> Result<(), CommandError> {
+    use crate::broker::BrokerOperation;
+    use crate::topic::TopicOperation;
+    match operation {
+        Operation::Topic(TopicOperation::Create(spec) | TopicOperation::Update(spec)) => {
+            crate::topic::validate_spec_shape(spec)
+        }
+        Operation::Topic(TopicOperation::Delete { name, .. }) => crate::topic::validate_topic_name(name),
+        // Broker ids start at 1 (`State::next_broker_id`): 0 names no broker, ever.
+        Operation::Broker(
+            BrokerOperation::Fence { broker_id: 0, .. }
+            | BrokerOperation::Remove { broker_id: 0 }
+            | BrokerOperation::Unregister { broker_id: 0, .. },
+        ) => Err(CommandError::UnknownBroker { broker_id: 0 }),
+        _ => Ok(()),
+    }
+}
+
 pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
     assert!(index > state.revision, "log index {index} not above revision {}", state.revision);
     let Some(request_id) = &command.request_id else {

@@ -18,7 +18,7 @@ pub mod limits;
 pub mod state;
 pub mod topic;
 
-pub use apply::{Applied, Change, apply};
+pub use apply::{Applied, Change, apply, validate};
 pub use audit::AuditRecord;
 pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
 pub use codec::DecodeError;

@@ -164,15 +164,21 @@ pub fn validate_topic_name(name: &str) -> Result<(), CommandError> {
 
 /// Checks a spec against limits and the current state (groups must exist).
 pub fn validate_spec(state: &State, spec: &TopicSpec) -> Result<(), CommandError> {
+    validate_spec_shape(spec)?;
+    match spec.queues.keys().find(|group| !state.groups.contains_key(*group)) {
+        Some(group) => Err(CommandError::UnknownGroup { group: group.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// The checks of [`validate_spec`] that need no state: name, queue counts, perm, attributes.
+pub fn validate_spec_shape(spec: &TopicSpec) -> Result<(), CommandError> {
     validate_topic_name(&spec.name)?;
     if spec.queues.is_empty() {
         return Err(invalid("at least one broker group is required"));
     }
     let mut total = 0u64;
     for (group, counts) in &spec.queues {
-        if !state.groups.contains_key(group) {
-            return Err(CommandError::UnknownGroup { group: group.clone() });
-        }
         if counts.read == 0 && counts.write == 0 {
             return Err(invalid(format!("group {group} has no queues")));
         }

@@ -243,3 +243,20 @@ fn administrative_changes_and_refusals_are_audited_with_actor_and_time() {
     let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
     assert_eq!(restored.audit, state.audit);
 }
+
+#[test]
+fn shape_checks_run_before_proposing_and_agree_with_apply() {
+    let good = spec("orders", &[("g1", 8)]);
+    assert_eq!(pharos_meta::validate(&Operation::Topic(TopicOperation::Create(good))), Ok(()));
+    let too_many = spec("orders", &[("g1", 1_025)]);
+    let bad_perm = TopicSpec { perm: 99, ..spec("orders", &[("g1", 8)]) };
+    let no_queues = spec("orders", &[]);
+    for bad in [too_many, bad_perm, no_queues] {
+        let operation = Operation::Topic(TopicOperation::Create(bad));
+        let refused = pharos_meta::validate(&operation).expect_err("shape refused before proposing");
+        let mut state = with_groups();
+        assert_eq!(run(&mut state, 10, operation), Response::Error(refused), "apply refuses the same way");
+    }
+    let remove_nobody = Operation::Broker(BrokerOperation::Remove { broker_id: 0 });
+    assert_eq!(pharos_meta::validate(&remove_nobody), Err(CommandError::UnknownBroker { broker_id: 0 }));
+}

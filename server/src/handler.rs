@@ -34,6 +34,8 @@ pub async fn propose(
     actor: String,
 ) -> Result<Response, Status> {
     node.ensure_leader().map_err(node_error)?;
+    // A request the state machine would refuse on its shape alone never takes a log entry.
+    pharos_meta::validate(&operation).map_err(command_error)?;
     match node.write(command(operation, request_id, actor)).await.map_err(node_error)? {
         (Response::Error(error), _) => Err(command_error(error)),
         (response, _) => Ok(response),

@@ -30,6 +30,13 @@ fn network_or_default(network: &str) -> String {
     if network.is_empty() { "internal".to_string() } else { network.to_string() }
 }
 
+/// A topic name argument, checked the way every RPC checks it (create and update check theirs
+/// in the wire conversion): `INVALID_ARGUMENT` with the field named.
+fn topic_name(field: &'static str, name: &str) -> Result<(), Status> {
+    pharos_meta::topic::validate_topic_name(name)
+        .map_err(|error| invalid_request(pharos_proto::InvalidRequest::new(field, error.to_string())))
+}
+
 #[derive(Debug, Clone)]
 pub struct TopicApi {
     node: Node,
@@ -104,7 +111,7 @@ impl TopicService for TopicApi {
     ) -> Result<tonic::Response<v1::DeleteTopicResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
-        pharos_meta::topic::validate_topic_name(&request.name).map_err(command_error)?;
+        topic_name("name", &request.name)?;
         let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision =
             self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id, actor).await?;
@@ -116,7 +123,7 @@ impl TopicService for TopicApi {
         request: Request<v1::GetTopicRequest>,
     ) -> Result<tonic::Response<v1::GetTopicResponse>, Status> {
         let request = request.into_inner();
-        pharos_meta::topic::validate_topic_name(&request.name).map_err(command_error)?;
+        topic_name("name", &request.name)?;
         prepare_read(&self.node, request.consistency).await?;
         let applied = self.node.state_machine.read();
         let topic =
@@ -171,7 +178,7 @@ impl TopicService for TopicApi {
         request: Request<v1::GetRouteRequest>,
     ) -> Result<tonic::Response<v1::GetRouteResponse>, Status> {
         let request = request.into_inner();
-        pharos_meta::topic::validate_topic_name(&request.topic).map_err(command_error)?;
+        topic_name("topic", &request.topic)?;
         if request.linearizable {
             self.node.linearizable_barrier().await.map_err(node_error)?;
         }

@@ -310,3 +310,52 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
     .await
     .expect("test finished in time");
 }
+
+/// Issue 11, bug 2: requests refused on their shape alone used to take a log entry, change the
+/// digest and write an audit record. They are now refused before they are proposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_admin_requests_take_no_log_entry() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        register_one_broker(&client, "g1").await;
+        // The coordinator elects the broker master by itself: let that entry land first.
+        let deadline = Instant::now() + WAIT;
+        while client
+            .get_broker_group("g1", v1::Consistency::Linearizable)
+            .await
+            .ok()
+            .and_then(|r| r.group)
+            .is_none_or(|view| view.master_broker_id.is_none())
+        {
+            assert!(Instant::now() < deadline, "g1 never got its master");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let before = client.status().await.expect("status");
+        let audit_before = client.list_audit(1_000).await.expect("audit").entries.len();
+
+        let too_many = topic("too-many", &["g1"], 1_025);
+        assert_eq!(reason(client.create_topic(too_many).await.expect_err("1,025 queues")), "INVALID_TOPIC");
+        let bad_perm = v1::TopicInfo { perm: 99, ..topic("bad-perm", &["g1"], 4) };
+        assert_eq!(reason(client.create_topic(bad_perm).await.expect_err("perm 99")), "INVALID_TOPIC");
+        let no_queues = topic("no-queues", &[], 4);
+        assert_eq!(reason(client.create_topic(no_queues).await.expect_err("no queues")), "INVALID_TOPIC");
+        let bad_update = topic("bad name!", &["g1"], 4);
+        assert_eq!(reason(client.update_topic(bad_update).await.expect_err("bad name")), "INVALID_ARGUMENT");
+        let bad_delete = client.delete_topic("bad name!", false).await.expect_err("bad name");
+        assert_eq!(reason(bad_delete), "INVALID_ARGUMENT", "the same name check gives the same reason in every RPC");
+        assert_eq!(reason(client.remove_broker(0).await.expect_err("RemoveBroker{}")), "UNKNOWN_BROKER");
+        assert_eq!(reason(client.fence_broker(0).await.expect_err("FenceBroker{}")), "UNKNOWN_BROKER");
+
+        let after = client.status().await.expect("status");
+        assert_eq!(
+            (after.last_log_index, &after.state_digest),
+            (before.last_log_index, &before.state_digest),
+            "nothing in the log, nothing in the state"
+        );
+        assert_eq!(client.list_audit(1_000).await.expect("audit").entries.len(), audit_before, "no audit record");
+    })
+    .await
+    .expect("test finished in time");
+}
