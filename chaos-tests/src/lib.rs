@@ -6,7 +6,7 @@
 //! never leaves servers behind. Traffic goes only to 127.0.0.1.
 //!
 //! On top of it: a userspace proxy on every node's peer port for network partitions
-//! ([`proxy`]), workloads that record histories ([`workload`]), checkers for DESIGN.md §7
+//! ([`proxy`]), workloads that record histories ([`workload`]), checkers for docs/architecture.md, "Invariants"
 //! ([`checker`]) and the scenarios the `pharos-chaos` binary runs ([`scenario`]). A checker
 //! must never pass a run that did nothing: scenarios demand throughput before the fault and a
 //! successful write after it.

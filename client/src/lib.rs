@@ -60,7 +60,7 @@ pub struct Client {
     client_id: Arc<str>,
     sequence: Arc<AtomicU64>,
     /// Highest cluster generation any answer carried: answers from a lower one come from a
-    /// region that was failed over and are refused (DESIGN §6).
+    /// region that was failed over and are refused (docs/architecture.md, "Regions and disaster recovery").
     generation: Arc<AtomicU64>,
 }
 

@@ -1,4 +1,4 @@
-//! Unplanned region failover as a pure planner (DESIGN.md §6).
+//! Unplanned region failover as a pure planner (docs/architecture.md, "Regions and disaster recovery").
 //!
 //! When the primary region is gone, the surviving nodes of the target region re-form the cluster
 //! from their own state: the one holding the longest log (by last log id) becomes the seed of a

@@ -23,7 +23,7 @@ pub fn zone_holds_majority(zone_voters: usize, voter_count: usize) -> bool {
     voter_count > 1 && zone_voters > voter_count / 2
 }
 
-/// Placement warnings for `cluster status` and `dr status` (DESIGN.md §6). `members` are
+/// Placement warnings for `cluster status` and `dr status` (docs/architecture.md, "Regions and disaster recovery"). `members` are
 /// `(node_id, zone, region, is_voter)`; `primary_region` / `dr_region` may be empty (unknown).
 pub fn placement_warnings(primary_region: &str, dr_region: &str, members: &[(u64, &str, &str, bool)]) -> Vec<String> {
     let mut warnings = Vec::new();

@@ -1,4 +1,4 @@
-//! Planned region switchover as a pure reconciler step (DESIGN.md §6).
+//! Planned region switchover as a pure reconciler step (docs/architecture.md, "Regions and disaster recovery").
 //!
 //! The intent is the committed [`DrOperation`]; the leader's runtime observes the membership,
 //! the leader and the broker masters, calls [`next_action`], performs the action, and calls

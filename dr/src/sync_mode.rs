@@ -1,4 +1,4 @@
-//! The `dr-sync` replication mode's state machine, as a pure planner (DESIGN.md §6).
+//! The `dr-sync` replication mode's state machine, as a pure planner (docs/architecture.md, "Regions and disaster recovery").
 //!
 //! `sync`: every write waits until a DR-region learner has it. When the DR region stops
 //! acknowledging for `dr_sync_timeout_ms`, the leader commits `async` (writes go on; RPO > 0 from

@@ -1,5 +1,5 @@
 //! Brokers and broker groups: registration, fencing, master election and the sync state set
-//! (DESIGN.md §5). The *decisions* (who is dead, who becomes master) are made elsewhere, by the
+//! (docs/architecture.md, "Brokers"). The *decisions* (who is dead, who becomes master) are made elsewhere, by the
 //! leader's runtime with the `pharos-dr` planners; these commands only record them, refusing any
 //! that was made against a state that has moved on (stale epochs).
 

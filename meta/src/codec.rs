@@ -1,7 +1,7 @@
 //! Byte formats of everything the state machine persists or ships: the command envelope (a Raft
 //! log entry's payload), key/value records, idempotency entries and snapshots.
 //!
-//! Every blob is one format-version byte followed by a protobuf message (DESIGN.md §2). Protobuf
+//! Every blob is one format-version byte followed by a protobuf message (docs/architecture.md, docs/adr/). Protobuf
 //! lets a later release add fields that an older one skips safely; the version byte lets a release
 //! change what a blob means. A command kind this build does not know decodes to
 //! [`DecodeError::UnknownCommandKind`]: the node refuses it rather than skipping it (§4).

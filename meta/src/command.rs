@@ -1,6 +1,6 @@
 //! Commands: the only way the replicated state changes. One command is one Raft log entry.
 
-/// Idempotency key of a mutating request (DESIGN.md §4): a client picks a unique `client_id` and
+/// Idempotency key of a mutating request (docs/architecture.md, "The replicated state"): a client picks a unique `client_id` and
 /// numbers its requests; a retry reuses the same pair and gets the first answer back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestId {
@@ -53,7 +53,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// Administrative changes are recorded in the audit log (DESIGN.md §4).
+    /// Administrative changes are recorded in the audit log (docs/architecture.md, "The replicated state").
     pub fn is_administrative(&self) -> bool {
         use crate::broker::BrokerOperation as Broker;
         use crate::topic::TopicOperation as Topic;

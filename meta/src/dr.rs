@@ -1,4 +1,4 @@
-//! Zones, regions and disaster recovery in the replicated state (DESIGN.md §6): the placement
+//! Zones, regions and disaster recovery in the replicated state (docs/architecture.md, "Regions and disaster recovery"): the placement
 //! policy (primary and DR region), the replication mode and its `sync → async → sync-recover →
 //! sync` state, the fencing generation, the planned switchover in progress (a committed intent
 //! that the leader's reconciler drives step by step), and the report of the last unplanned

@@ -6,7 +6,7 @@
 //!
 //! It must never do I/O, read a clock, or draw random numbers: every input arrives in the command
 //! (the leader stamps wall-clock time into it), so replicas that apply the same log end in the same
-//! state, byte for byte (DESIGN.md §7 invariant 6, checked through [`State::digest`]).
+//! state, byte for byte (invariant 6 of docs/architecture.md, checked through [`State::digest`]).
 
 pub mod apply;
 pub mod audit;

@@ -160,7 +160,7 @@ pub struct State {
     pub offsets: BTreeMap<crate::topic::OffsetKey, crate::topic::OffsetRecord>,
     /// Administrative changes by log index (bounded, see `limits::AUDIT_RECORDS_MAX`).
     pub audit: BTreeMap<u64, crate::audit::AuditRecord>,
-    /// Placement policy, replication mode, generation and DR operations (DESIGN.md §6).
+    /// Placement policy, replication mode, generation and DR operations (docs/architecture.md, "Regions and disaster recovery").
     pub dr: crate::dr::DrRecord,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
@@ -185,7 +185,7 @@ impl State {
     }
 
     /// SHA-256 over the canonical encoding of the whole state. Replicas that applied the same
-    /// index must report the same digest (DESIGN.md §7 invariant 6).
+    /// index must report the same digest (invariant 6, docs/architecture.md).
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.revision.to_be_bytes());

@@ -1,4 +1,4 @@
-//! Topics, the routes derived from them, and consumer offsets (DESIGN.md §4).
+//! Topics, the routes derived from them, and consumer offsets (docs/architecture.md, "The replicated state").
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,6 @@
 //! The cluster identity a node belongs to: `(cluster_id, generation)` plus its own node id.
 //! Persisted in the data dir on first start; every peer RPC carries it and every receiver
-//! checks it (DESIGN.md §6: anything from another cluster or a lower generation is refused).
+//! checks it (docs/architecture.md, "Regions and disaster recovery": anything from another cluster or a lower generation is refused).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -88,7 +88,7 @@ impl ClusterIdentity {
     }
 }
 
-/// What a node knows about generations above its own (DESIGN.md §6, invariant 5). Once a node of
+/// What a node knows about generations above its own (docs/architecture.md, "Regions and disaster recovery", invariant 5). Once a node of
 /// generation `g` hears of generation `g' > g` (a peer refused it, or a peer or a broker spoke
 /// with `g'`), the lost region has been failed over without it: it persists the fact and from
 /// then on refuses every write and linearizable read, so it can never take writes back.

@@ -1,4 +1,4 @@
-//! Re-forming a cluster after its primary region is lost (DESIGN.md §6, unplanned failover), and
+//! Re-forming a cluster after its primary region is lost (docs/architecture.md, "Regions and disaster recovery", unplanned failover), and
 //! re-joining one after being left behind (failback).
 //!
 //! Both run on a node whose Raft is **stopped**, and both leave the data dir in a state an

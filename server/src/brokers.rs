@@ -1,4 +1,4 @@
-//! Broker liveness and master election on the Raft leader (DESIGN.md §5).
+//! Broker liveness and master election on the Raft leader (docs/architecture.md, "Brokers").
 //!
 //! Heartbeats are soft state held here, on the leader only: never one Raft write per heartbeat.
 //! The rules live in `pharos_dr::lease::LeaseTable` (pure, with exact tests): a background pass

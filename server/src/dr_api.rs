@@ -1,5 +1,5 @@
 //! `DrService`: DR status, placement and mode, planned switchover, unplanned failover and
-//! failback (DESIGN.md §6). Thin: the decisions are the `pharos_dr` planners', the steps are the
+//! failback (docs/architecture.md, "Regions and disaster recovery"). Thin: the decisions are the `pharos_dr` planners', the steps are the
 //! leader's `DrRuntime`'s, and the storage surgery is `pharos_replication::reform`'s.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Disaster recovery on the Raft leader (DESIGN.md §6): observe, ask the pure planners in
+//! Disaster recovery on the Raft leader (docs/architecture.md, "Regions and disaster recovery"): observe, ask the pure planners in
 //! `pharos_dr`, act, record.
 //!
 //! Every `PASS_INTERVAL` the leader

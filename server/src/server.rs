@@ -234,7 +234,7 @@ async fn learn_newer_generation(node: &Node) {
     }
 }
 
-/// Every client-port answer carries this node's `(cluster_id, generation)` (DESIGN §6): a
+/// Every client-port answer carries this node's `(cluster_id, generation)` (docs/architecture.md, "Regions and disaster recovery"): a
 /// broker or client that has seen a higher generation refuses answers from an older one.
 fn identity_headers(
     cluster_id: &str,

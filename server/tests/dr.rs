@@ -1,4 +1,4 @@
-//! Region disaster recovery on real processes (DESIGN.md §6): two regions on loopback, three
+//! Region disaster recovery on real processes (docs/architecture.md, "Regions and disaster recovery"): two regions on loopback, three
 //! voters in `region-1` and two learners in `region-2`, plus simulated brokers.
 //!
 //! Every test is bounded (`TEST_TIMEOUT`), runs alone (`SERIAL`), and checks acknowledged writes

@@ -1,4 +1,4 @@
-//! History checkers for DESIGN.md §7. Each takes what a run recorded and returns the violations
+//! History checkers for docs/architecture.md, "Invariants". Each takes what a run recorded and returns the violations
 //! it found as one sentence each; an empty list is a pass. They are pure functions over data,
 //! so their own tests feed them known-bad histories and expect exact complaints.
 

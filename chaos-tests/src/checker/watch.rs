@@ -5,7 +5,7 @@
 //! first revision: every change the live watcher should have seen, exactly once.
 //!
 //! A node answers a resume from a revision it no longer has (its history is bounded and, after a
-//! restart, starts at its applied revision) with `COMPACTED`; DESIGN §5.6 allows that, and the
+//! restart, starts at its applied revision) with `COMPACTED`; the watch contract (docs/brokers.md) allows that, and the
 //! watcher then re-lists and watches on from the listed revision. The listing is a `resync`
 //! event: it starts a new segment, and the gap before it is announced, not silent. Each segment
 //! is checked against its own replay.
