@@ -82,7 +82,7 @@ pub fn validate(operation: &Operation) -> Result<(), CommandError> {
     use crate::broker::BrokerOperation;
     use crate::topic::TopicOperation;
     match operation {
-        Operation::Topic(TopicOperation::Create(spec) | TopicOperation::Update(spec)) => {
+        Operation::Topic(TopicOperation::Create(spec) | TopicOperation::Update { spec, .. }) => {
             crate::topic::validate_spec_shape(spec)
         }
         Operation::Topic(TopicOperation::Delete { name, .. }) => crate::topic::validate_topic_name(name),

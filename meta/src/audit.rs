@@ -30,7 +30,7 @@ fn target(command: &Command) -> String {
             format!("broker {broker_id}")
         }
         Operation::Broker(Broker::ElectMaster { group, broker_id, .. }) => format!("group {group}: broker {broker_id}"),
-        Operation::Topic(Topic::Create(spec) | Topic::Update(spec)) => format!("topic {}", spec.name),
+        Operation::Topic(Topic::Create(spec) | Topic::Update { spec, .. }) => format!("topic {}", spec.name),
         Operation::Topic(Topic::Delete { name, force }) => {
             format!("topic {name}{}", if *force { " (force)" } else { "" })
         }

@@ -67,7 +67,7 @@ mod record {
         pub issued_at_ms: u64,
         #[prost(string, tag = "3")]
         pub actor: String,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25")]
+        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26")]
         pub operation: Option<Operation>,
     }
 
@@ -105,6 +105,17 @@ mod record {
         ResetOffsets(ResetOffsets),
         #[prost(message, tag = "25")]
         Dr(super::dr_record::Command),
+        /// An update with an expected revision (an unconditional one stays `UpdateTopic`).
+        #[prost(message, tag = "26")]
+        UpdateTopicIfRevision(UpdateTopicIfRevision),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct UpdateTopicIfRevision {
+        #[prost(message, optional, tag = "1")]
+        pub spec: Option<TopicSpec>,
+        #[prost(uint64, tag = "2")]
+        pub expected_revision: u64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -571,8 +582,12 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             Operation::Topic(TopicOperation::Create(topic_spec_from_message(spec)?))
         }
         record::Operation::UpdateTopic(spec) => {
-            Operation::Topic(TopicOperation::Update(topic_spec_from_message(spec)?))
+            Operation::Topic(TopicOperation::Update { spec: topic_spec_from_message(spec)?, expected_revision: None })
         }
+        record::Operation::UpdateTopicIfRevision(update) => Operation::Topic(TopicOperation::Update {
+            spec: topic_spec_from_message(update.spec.ok_or(DecodeError::MissingField("update_topic.spec"))?)?,
+            expected_revision: Some(update.expected_revision),
+        }),
         record::Operation::DeleteTopic(delete) => {
             Operation::Topic(TopicOperation::Delete { name: delete.name, force: delete.force })
         }
@@ -697,7 +712,15 @@ fn offset_key_from_message(message: record::OffsetKey) -> OffsetKey {
 fn topic_operation_to_message(operation: &TopicOperation) -> record::Operation {
     match operation {
         TopicOperation::Create(spec) => record::Operation::CreateTopic(topic_spec_to_message(spec)),
-        TopicOperation::Update(spec) => record::Operation::UpdateTopic(topic_spec_to_message(spec)),
+        TopicOperation::Update { spec, expected_revision: None } => {
+            record::Operation::UpdateTopic(topic_spec_to_message(spec))
+        }
+        TopicOperation::Update { spec, expected_revision: Some(expected_revision) } => {
+            record::Operation::UpdateTopicIfRevision(record::UpdateTopicIfRevision {
+                spec: Some(topic_spec_to_message(spec)),
+                expected_revision: *expected_revision,
+            })
+        }
         TopicOperation::Delete { name, force } => {
             record::Operation::DeleteTopic(record::DeleteTopic { name: name.clone(), force: *force })
         }
@@ -981,6 +1004,7 @@ mod error_code {
     pub const DR_OPERATION_IN_PROGRESS: u32 = 24;
     pub const STALE_DR_OPERATION: u32 = 25;
     pub const STALE_GENERATION: u32 = 26;
+    pub const STALE_TOPIC_REVISION: u32 = 27;
 }
 
 /// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
@@ -1031,6 +1055,9 @@ fn error_to_message(error: &CommandError) -> record::Error {
         CommandError::InvalidTopic { reason } => (code::INVALID_TOPIC, 0, 0, reason.clone(), 0, None),
         CommandError::UnknownTopic { topic } => (code::UNKNOWN_TOPIC, 0, 0, topic.clone(), 0, None),
         CommandError::TopicExists { topic } => (code::TOPIC_EXISTS, 0, 0, topic.clone(), 0, None),
+        CommandError::StaleTopicRevision { topic, current } => {
+            (code::STALE_TOPIC_REVISION, *current, 0, topic.clone(), 0, None)
+        }
         CommandError::TopicHasConsumers { topic, consumer_groups } => {
             (code::TOPIC_HAS_CONSUMERS, *consumer_groups, 0, topic.clone(), 0, None)
         }
@@ -1078,6 +1105,7 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::INVALID_TOPIC => CommandError::InvalidTopic { reason: text },
         code::UNKNOWN_TOPIC => CommandError::UnknownTopic { topic: text },
         code::TOPIC_EXISTS => CommandError::TopicExists { topic: text },
+        code::STALE_TOPIC_REVISION => CommandError::StaleTopicRevision { topic: text, current: first },
         code::TOPIC_HAS_CONSUMERS => CommandError::TopicHasConsumers { topic: text, consumer_groups: first },
         code::OFFSET_BACKWARDS => {
             let (consumer_group, topic) = text.split_once('\0').unwrap_or((text.as_str(), ""));

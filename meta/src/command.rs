@@ -61,7 +61,7 @@ impl Operation {
             self,
             Operation::Broker(Broker::Fence { .. } | Broker::Remove { .. } | Broker::ElectMaster { .. })
                 | Operation::Topic(
-                    Topic::Create(_) | Topic::Update(_) | Topic::Delete { .. } | Topic::ResetOffsets { .. }
+                    Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
                 )
                 | Operation::Dr(_)
         )

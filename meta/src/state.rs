@@ -61,6 +61,9 @@ pub enum CommandError {
     UnknownTopic { topic: String },
     #[error("topic {topic} already exists")]
     TopicExists { topic: String },
+    /// An update conditioned on the topic's revision found another one (someone changed it).
+    #[error("topic {topic} changed since it was read: its revision is {current}")]
+    StaleTopicRevision { topic: String, current: u64 },
     #[error("topic {topic} still has offsets of {consumer_groups} consumer group(s); delete with force to drop them")]
     TopicHasConsumers { topic: String, consumer_groups: u64 },
     #[error("offset of {consumer_group}/{topic}/{queue_id} would move backwards (current is {current})")]

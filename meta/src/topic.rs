@@ -109,17 +109,31 @@ pub enum ResetTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicOperation {
     Create(TopicSpec),
-    Update(TopicSpec),
-    Delete { name: String, force: bool },
-    CommitOffsets { batches: Vec<OffsetBatch> },
-    ResetOffsets { consumer_group: String, topic: String, to: ResetTarget },
+    /// Replaces the spec; with `expected_revision`, only if the topic's revision is still that
+    /// (read-modify-write without losing a concurrent update).
+    Update {
+        spec: TopicSpec,
+        expected_revision: Option<u64>,
+    },
+    Delete {
+        name: String,
+        force: bool,
+    },
+    CommitOffsets {
+        batches: Vec<OffsetBatch>,
+    },
+    ResetOffsets {
+        consumer_group: String,
+        topic: String,
+        to: ResetTarget,
+    },
 }
 
 impl TopicOperation {
     pub fn kind(&self) -> &'static str {
         match self {
             TopicOperation::Create(_) => "create_topic",
-            TopicOperation::Update(_) => "update_topic",
+            TopicOperation::Update { .. } => "update_topic",
             TopicOperation::Delete { .. } => "delete_topic",
             TopicOperation::CommitOffsets { .. } => "commit_offsets",
             TopicOperation::ResetOffsets { .. } => "reset_offsets",
@@ -288,10 +302,15 @@ fn execute_checked(
             put_topic(state, Topic { spec: spec.clone(), create_revision: index, revision: index }, changes);
             Ok(Response::TopicChanged { revision: index })
         }
-        TopicOperation::Update(spec) => {
+        TopicOperation::Update { spec, expected_revision } => {
             validate_spec(state, spec)?;
             let existing =
                 state.topics.get(&spec.name).ok_or_else(|| CommandError::UnknownTopic { topic: spec.name.clone() })?;
+            if let Some(expected) = expected_revision
+                && *expected != existing.revision
+            {
+                return Err(CommandError::StaleTopicRevision { topic: spec.name.clone(), current: existing.revision });
+            }
             let topic = Topic { spec: spec.clone(), create_revision: existing.create_revision, revision: index };
             put_topic(state, topic, changes);
             Ok(Response::TopicChanged { revision: index })

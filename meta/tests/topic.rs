@@ -260,3 +260,40 @@ fn shape_checks_run_before_proposing_and_agree_with_apply() {
     let remove_nobody = Operation::Broker(BrokerOperation::Remove { broker_id: 0 });
     assert_eq!(pharos_meta::validate(&remove_nobody), Err(CommandError::UnknownBroker { broker_id: 0 }));
 }
+
+#[test]
+fn conditional_updates_refuse_a_stale_revision_and_round_trip() {
+    let mut state = with_groups();
+    assert_eq!(
+        topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 4)]))),
+        Response::TopicChanged { revision: 10 }
+    );
+    let update = |expected_revision| TopicOperation::Update { spec: spec("orders", &[("g1", 8)]), expected_revision };
+    assert_eq!(
+        topic_op(&mut state, 11, update(Some(9))),
+        Response::Error(CommandError::StaleTopicRevision { topic: "orders".into(), current: 10 })
+    );
+    assert_eq!(state.topics["orders"].spec.queues["g1"].read, 4, "a refused update changes nothing");
+    assert_eq!(topic_op(&mut state, 12, update(Some(10))), Response::TopicChanged { revision: 12 });
+    assert_eq!(topic_op(&mut state, 13, update(None)), Response::TopicChanged { revision: 13 }, "unconditional");
+    // A refusal answered to a request id is remembered in the session, and survives a snapshot.
+    let retried = Command {
+        request_id: Some(pharos_meta::RequestId { client_id: "ops".into(), sequence: 1 }),
+        issued_at_ms: 1,
+        actor: String::new(),
+        operation: Operation::Topic(update(Some(1))),
+    };
+    let refused = apply(&mut state, 14, &retried).response;
+    assert_eq!(refused, Response::Error(CommandError::StaleTopicRevision { topic: "orders".into(), current: 13 }));
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("snapshot decodes");
+    assert_eq!(restored, state);
+    for expected_revision in [None, Some(12)] {
+        let command = Command {
+            request_id: None,
+            issued_at_ms: 1,
+            actor: String::new(),
+            operation: Operation::Topic(update(expected_revision)),
+        };
+        assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
+    }
+}

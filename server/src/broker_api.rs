@@ -146,7 +146,6 @@ impl BrokerService for BrokerApi {
         else {
             return Err(Status::internal("unexpected answer to a registration"));
         };
-        let _ = broker_id;
         self.runtime.registered();
         let (view, revision) = {
             let applied = self.node.state_machine.read();

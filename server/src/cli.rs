@@ -89,6 +89,77 @@ pub struct TopicShape {
     attributes: Vec<String>,
 }
 
+/// What `topic update` changes; every field left out keeps its current value.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicChanges {
+    /// Read and write queues per broker group (every group of the topic, or of --groups).
+    #[arg(long)]
+    queues: Option<u32>,
+    /// The topic's broker groups, comma separated (new groups get --queues, or 8).
+    #[arg(long, value_delimiter = ',')]
+    groups: Option<Vec<String>>,
+    /// 6 read+write, 4 read only, 2 write only.
+    #[arg(long)]
+    perm: Option<u32>,
+    /// normal, fifo, delay or transactional.
+    #[arg(long)]
+    message_type: Option<String>,
+    /// Set an attribute, KEY=VALUE, repeatable (the others stay).
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+    /// Remove an attribute, repeatable.
+    #[arg(long = "remove-attribute")]
+    remove_attributes: Vec<String>,
+}
+
+/// Queues a group gets when `topic update --groups` adds it without `--queues`.
+const NEW_GROUP_QUEUES: u32 = 8;
+
+fn parse_attribute(entry: &str) -> Result<(String, String), ClientError> {
+    entry
+        .split_once('=')
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| ClientError::Config(format!("attribute `{entry}` is not KEY=VALUE")))
+}
+
+/// `current` with `changes` applied; its revision stays, so the update is a compare-and-set.
+fn changed_topic(mut topic: v1::TopicInfo, changes: TopicChanges) -> Result<v1::TopicInfo, ClientError> {
+    if let Some(groups) = changes.groups {
+        let old: std::collections::BTreeMap<String, v1::QueueSpec> =
+            topic.queues.drain(..).map(|queues| (queues.group.clone(), queues)).collect();
+        topic.queues = groups
+            .into_iter()
+            .map(|group| {
+                old.get(&group).cloned().unwrap_or(v1::QueueSpec {
+                    group,
+                    read_queues: NEW_GROUP_QUEUES,
+                    write_queues: NEW_GROUP_QUEUES,
+                })
+            })
+            .collect();
+    }
+    if let Some(queues) = changes.queues {
+        for spec in &mut topic.queues {
+            spec.read_queues = queues;
+            spec.write_queues = queues;
+        }
+    }
+    if let Some(perm) = changes.perm {
+        topic.perm = perm;
+    }
+    if let Some(message_type) = changes.message_type {
+        topic.message_type = message_type;
+    }
+    for entry in &changes.attributes {
+        let (key, value) = parse_attribute(entry)?;
+        topic.attributes.insert(key, value);
+    }
+    for key in &changes.remove_attributes {
+        topic.attributes.remove(key);
+    }
+    Ok(topic)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     Create {
@@ -96,10 +167,12 @@ pub enum TopicCommand {
         #[command(flatten)]
         shape: TopicShape,
     },
+    /// Change only the named fields of a topic (read, change, write back if nobody changed it
+    /// in between).
     Update {
         name: String,
         #[command(flatten)]
-        shape: TopicShape,
+        changes: TopicChanges,
     },
     List {
         #[arg(long, default_value = "")]
@@ -621,16 +694,7 @@ async fn topic_info(client: &Client, name: String, shape: TopicShape) -> Result<
     } else {
         shape.groups
     };
-    let attributes = shape
-        .attributes
-        .iter()
-        .map(|entry| {
-            entry
-                .split_once('=')
-                .map(|(key, value)| (key.to_string(), value.to_string()))
-                .ok_or_else(|| ClientError::Config(format!("attribute `{entry}` is not KEY=VALUE")))
-        })
-        .collect::<Result<_, _>>()?;
+    let attributes = shape.attributes.iter().map(|entry| parse_attribute(entry)).collect::<Result<_, _>>()?;
     Ok(v1::TopicInfo {
         name,
         queues: groups
@@ -668,8 +732,13 @@ async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result
                 Output::Table => println!("topic created (revision {})", response.revision),
             }
         }
-        TopicCommand::Update { name, shape } => {
-            let response = client.update_topic(topic_info(client, name, shape).await?).await?;
+        TopicCommand::Update { name, changes } => {
+            let current = client
+                .get_topic(&name, v1::Consistency::Linearizable)
+                .await?
+                .topic
+                .ok_or_else(|| ClientError::Config(format!("topic {name} has no spec")))?;
+            let response = client.update_topic(changed_topic(current, changes)?).await?;
             match output {
                 Output::Json => {
                     print_json(json!({"revision": response.revision, "topic": response.topic.as_ref().map(topic_json)}))
@@ -855,4 +924,60 @@ async fn audit(client: &Client, output: Output, limit: u32) -> Result<ExitCode, 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes() -> TopicChanges {
+        TopicChanges {
+            queues: None,
+            groups: None,
+            perm: None,
+            message_type: None,
+            attributes: Vec::new(),
+            remove_attributes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_topic_update_keeps_every_field_it_does_not_name() {
+        let current = v1::TopicInfo {
+            name: "orders".into(),
+            queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: 4, write_queues: 2 }],
+            perm: 6,
+            message_type: "fifo".into(),
+            attributes: [("retention".to_string(), "7d".to_string()), ("tier".to_string(), "gold".to_string())].into(),
+            create_revision: 3,
+            revision: 9,
+        };
+        let perm_only = TopicChanges { perm: Some(4), ..changes() };
+        assert_eq!(
+            changed_topic(current.clone(), perm_only).expect("valid"),
+            v1::TopicInfo { perm: 4, ..current.clone() }
+        );
+        let groups = TopicChanges {
+            groups: Some(vec!["g1".into(), "g2".into()]),
+            attributes: vec!["owner=payments".into()],
+            remove_attributes: vec!["tier".into()],
+            ..changes()
+        };
+        let changed = changed_topic(current.clone(), groups).expect("valid");
+        assert_eq!(
+            changed.queues,
+            vec![
+                v1::QueueSpec { group: "g1".into(), read_queues: 4, write_queues: 2 },
+                v1::QueueSpec { group: "g2".into(), read_queues: NEW_GROUP_QUEUES, write_queues: NEW_GROUP_QUEUES },
+            ],
+            "an existing group keeps its counts"
+        );
+        assert_eq!(
+            changed.attributes,
+            [("retention".to_string(), "7d".to_string()), ("owner".to_string(), "payments".to_string())].into()
+        );
+        assert_eq!((changed.message_type.as_str(), changed.revision), ("fifo", 9), "the read revision is sent back");
+        let bad = TopicChanges { attributes: vec!["no-equals".into()], ..changes() };
+        assert!(changed_topic(current, bad).is_err());
+    }
 }

@@ -70,6 +70,9 @@ pub fn command_error(error: CommandError) -> Status {
         CommandError::BrokerNotActive { .. } => (Code::FailedPrecondition, "BROKER_NOT_ACTIVE", None),
         CommandError::NotMaster { master_broker_id, .. } => (Code::FailedPrecondition, "NOT_MASTER", *master_broker_id),
         CommandError::InvalidTopic { .. } => (Code::InvalidArgument, "INVALID_TOPIC", None),
+        CommandError::StaleTopicRevision { current, .. } => {
+            (Code::FailedPrecondition, "STALE_TOPIC_REVISION", Some(*current))
+        }
         CommandError::UnknownTopic { .. } => (Code::NotFound, "UNKNOWN_TOPIC", None),
         CommandError::TopicExists { .. } => (Code::AlreadyExists, "TOPIC_EXISTS", None),
         CommandError::TopicHasConsumers { .. } => (Code::FailedPrecondition, "TOPIC_HAS_CONSUMERS", None),

@@ -65,7 +65,7 @@ impl TopicApi {
         topic: Option<v1::TopicInfo>,
         request_id: Option<v1::RequestId>,
         actor: String,
-        operation: fn(pharos_meta::TopicSpec) -> TopicOperation,
+        operation: impl FnOnce(pharos_meta::TopicSpec) -> TopicOperation,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
         let spec = pharos_proto::convert::topic_spec(topic).map_err(invalid_request)?;
         let request_id = pharos_proto::convert::request_id(request_id).map_err(invalid_request)?;
@@ -102,7 +102,10 @@ impl TopicService for TopicApi {
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
-        self.upsert(request.topic, request.request_id, actor, TopicOperation::Update).await
+        // A non-zero revision in the request is the one the caller read: compare-and-set.
+        let expected_revision = request.topic.as_ref().map(|topic| topic.revision).filter(|revision| *revision != 0);
+        let update = move |spec| TopicOperation::Update { spec, expected_revision };
+        self.upsert(request.topic, request.request_id, actor, update).await
     }
 
     async fn delete_topic(

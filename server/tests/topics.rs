@@ -359,3 +359,47 @@ async fn malformed_admin_requests_take_no_log_entry() {
     .await
     .expect("test finished in time");
 }
+
+/// Issue 11, bug 5: `pharos topic update` sent a full replacement built from the CLI's defaults,
+/// so updating one field turned a fifo topic into a normal one and dropped its attributes. It
+/// now changes only what the operator named, and the update is a compare-and-set on the
+/// revision it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_topic_update_changes_only_what_it_names_and_never_loses_a_concurrent_one() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        register_one_broker(&client, "g1").await;
+        let fifo = v1::TopicInfo {
+            message_type: "fifo".into(),
+            attributes: [("retention".to_string(), "7d".to_string())].into(),
+            ..topic("orders", &["g1"], 4)
+        };
+        client.create_topic(fifo).await.expect("create");
+
+        let endpoints = format!("--endpoints={}", cluster.client_endpoints().join(","));
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+            .args([&endpoints, "topic", "update", "orders", "--perm", "4", "--attribute", "owner=payments"])
+            .output()
+            .expect("run the CLI");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let updated = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("get").topic.expect("t");
+        assert_eq!((updated.perm, updated.message_type.as_str()), (4, "fifo"), "the type is kept");
+        assert_eq!(updated.attributes.get("retention").map(String::as_str), Some("7d"), "old attributes kept");
+        assert_eq!(updated.attributes.get("owner").map(String::as_str), Some("payments"));
+        assert_eq!(updated.queues.len(), 1);
+        assert_eq!((updated.queues[0].read_queues, updated.queues[0].write_queues), (4, 4), "queues kept");
+
+        // Two operators read the same revision; the second write back is refused.
+        let first = v1::TopicInfo { perm: 6, ..updated.clone() };
+        client.update_topic(first).await.expect("the first update");
+        let second = v1::TopicInfo { message_type: "normal".into(), ..updated.clone() };
+        let stale = client.update_topic(second).await.expect_err("stale revision");
+        assert_eq!(reason(stale), "STALE_TOPIC_REVISION");
+        let now = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("get").topic.expect("t");
+        assert_eq!((now.perm, now.message_type.as_str()), (6, "fifo"), "the first update stands, whole");
+    })
+    .await
+    .expect("test finished in time");
+}
