@@ -177,7 +177,12 @@ impl Cluster {
             cluster.nodes[index].args = cluster.base_args(index, bootstrap);
             cluster.spawn(index)?;
         }
-        cluster.wait_for_leader(Duration::from_secs(30)).await?;
+        if let Err(error) = cluster.wait_for_leader(Duration::from_secs(30)).await {
+            // Keep the evidence of a cluster that never formed: the node logs say why.
+            let kept = cluster.keep_root();
+            eprintln!("the cluster did not start ({error}); its data and logs are kept in {}", kept.display());
+            return Err(error);
+        }
         Ok(cluster)
     }
 

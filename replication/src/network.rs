@@ -252,20 +252,17 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
     }
 }
 
-/// How long one bootstrap probe waits for a peer.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Asks the node at `peer_addr` whether the cluster has seen `identity.node_id` before
-/// (`RaftService.Probe`); `None` when it does not answer in time or refuses.
-pub async fn probe_peer(identity: &ClusterIdentity, peer_addr: &str) -> Option<v1::ProbeResponse> {
-    let endpoint = Endpoint::from_shared(format!("http://{peer_addr}")).ok()?.connect_timeout(PROBE_TIMEOUT);
+/// (`RaftService.Probe`); `None` when it does not answer within `timeout` or refuses.
+pub async fn probe_peer(identity: &ClusterIdentity, peer_addr: &str, timeout: Duration) -> Option<v1::ProbeResponse> {
+    let endpoint = Endpoint::from_shared(format!("http://{peer_addr}")).ok()?.connect_timeout(timeout);
     let attempt = async {
         let channel = endpoint.connect().await.ok()?;
         let mut request = tonic::Request::new(v1::ProbeRequest { node_id: identity.node_id });
         identity.stamp(request.metadata_mut());
         RaftServiceClient::new(channel).probe(request).await.ok().map(tonic::Response::into_inner)
     };
-    tokio::time::timeout(PROBE_TIMEOUT, attempt).await.ok().flatten()
+    tokio::time::timeout(timeout, attempt).await.ok().flatten()
 }
 
 /// [`probe_peer`] for every peer in `peers` (`node_id -> peer address`) but this node, at once.
@@ -273,8 +270,11 @@ pub async fn probe_peer(identity: &ClusterIdentity, peer_addr: &str) -> Option<v
 pub async fn probe_peers(
     identity: &ClusterIdentity,
     peers: &std::collections::BTreeMap<NodeId, String>,
+    timeout: Duration,
 ) -> Vec<v1::ProbeResponse> {
-    let probes =
-        peers.iter().filter(|(id, _)| **id != identity.node_id).map(|(_, peer_addr)| probe_peer(identity, peer_addr));
+    let probes = peers
+        .iter()
+        .filter(|(id, _)| **id != identity.node_id)
+        .map(|(_, peer_addr)| probe_peer(identity, peer_addr, timeout));
     futures::future::join_all(probes).await.into_iter().flatten().collect()
 }

@@ -107,7 +107,13 @@ impl DrApi {
     async fn probe_peer_port(&self, member: &OldMember) -> Reach {
         match connect(&member.peer_addr).await {
             Err(reach) => reach,
-            Ok(()) => match pharos_replication::network::probe_peer(&self.node.identity, &member.peer_addr).await {
+            Ok(()) => match pharos_replication::network::probe_peer(
+                &self.node.identity,
+                &member.peer_addr,
+                Duration::from_millis(PROBE_TIMEOUT_MS),
+            )
+            .await
+            {
                 Some(_) => Reach::Answered,
                 None => Reach::NoAnswer,
             },

@@ -322,6 +322,9 @@ async fn join_cluster(
 
 /// How often a node on an empty data dir asks its initial cluster again.
 const PROBE_RETRY: Duration = Duration::from_secs(1);
+/// How long one probe of a peer may take (generous: every node of a first start is starting at
+/// once, on machines that may be loaded).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the wait for the initial cluster is logged.
 const PROBE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -336,8 +339,17 @@ async fn ensure_first_start(
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let mut logged_at: Option<tokio::time::Instant> = None;
+    // Answers are kept across rounds, and each round asks only the peers not heard yet. That is
+    // safe: a node that holds this node's committed address record says so whenever it answers,
+    // and the majority needed always includes one such node (see `bootstrap_check`).
+    let mut heard = std::collections::BTreeMap::new();
     loop {
-        let answers = pharos_replication::network::probe_peers(&node.identity, members).await;
+        let unheard =
+            members.iter().filter(|(id, _)| !heard.contains_key(*id)).map(|(id, a)| (*id, a.clone())).collect();
+        for answer in pharos_replication::network::probe_peers(&node.identity, &unheard, PROBE_TIMEOUT).await {
+            heard.insert(answer.node_id, answer);
+        }
+        let answers: Vec<_> = heard.values().cloned().collect();
         match crate::bootstrap::bootstrap_check(members.len(), &answers) {
             BootstrapCheck::Initialize => return Ok(()),
             BootstrapCheck::AlreadyBootstrapped { answered_by } => anyhow::bail!(

@@ -465,12 +465,16 @@ async fn a_voter_restarted_on_a_wiped_disk_is_refused_and_no_acknowledged_write_
         std::fs::remove_dir_all(&cluster.node(wiped).expect("node").data_dir).expect("wipe the data dir");
         cluster.restart(wiped).expect("restart with the original flags (as the old runbook said)");
 
-        // Nobody who could remember it answers: it waits, and takes no part in Raft.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Nobody who could remember it answers: it waits, says why, and takes no part in Raft.
+        let deadline = Instant::now() + WAIT;
+        while !cluster.log_of(wiped).contains("waiting for the initial cluster") {
+            assert!(Instant::now() < deadline, "it never said why it waits");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(cluster.unexpected_exits().is_empty(), "it waits rather than exit or initialize");
         let status = cluster.status_of(wiped).await.expect("status of the waiting node");
         assert_eq!((status.last_log_index, status.members.len()), (0, 0), "it did not initialize: {status:?}");
-        assert!(cluster.log_of(wiped).contains("waiting for the initial cluster"), "it says why it waits");
 
         // The paused node comes back and remembers the wiped one: the wiped node stops.
         cluster.signal(paused, "CONT").expect("SIGCONT");
