@@ -112,13 +112,22 @@ pub fn plan(
     requests: &BTreeMap<String, ElectionRequest>,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
-    let mut dead = Vec::new();
+    let mut dead = BTreeSet::new();
     for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
         if leases.get(&broker.broker_id).is_some_and(|lease| lease.deadline_ms <= now_ms) {
             actions.push(Action::Fence { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
-            dead.push(broker.broker_id);
+            dead.insert(broker.broker_id);
         }
     }
+    // Groups with a lease of a no-longer-active broker still running: one pass over the table,
+    // not one per group (10,000 brokers plan every 100 ms).
+    let held: BTreeSet<&str> = leases
+        .iter()
+        .filter(|(id, lease)| {
+            lease.deadline_ms > now_ms && state.brokers.get(id).is_none_or(|broker| broker.state != BrokerState::Active)
+        })
+        .map(|(_, lease)| lease.group.as_str())
+        .collect();
     for group in state.groups.values() {
         let master_alive = group.master_broker_id.is_some_and(|master| {
             !dead.contains(&master) && state.brokers.get(&master).is_some_and(|b| b.state == BrokerState::Active)
@@ -127,11 +136,7 @@ pub fn plan(
         if master_alive {
             continue;
         }
-        let lease_outstanding = leases.iter().any(|(id, lease)| {
-            let inactive = state.brokers.get(id).is_none_or(|broker| broker.state != BrokerState::Active);
-            inactive && lease.group == group.name && lease.deadline_ms > now_ms
-        });
-        if lease_outstanding {
+        if held.contains(group.name.as_str()) {
             continue;
         }
         let live: Vec<(&Broker, u64)> = group
