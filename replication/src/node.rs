@@ -364,11 +364,6 @@ impl Node {
         leads.then_some((metrics.vote.leader_id.term, metrics.id))
     }
 
-    /// The current Raft term (cheap: no copy of the membership).
-    pub fn current_term(&self) -> u64 {
-        self.raft.metrics().borrow_watched().current_term
-    }
-
     /// Why this node will not take a write: fenced by a newer generation (checked first, so a
     /// fenced follower never redirects clients to its fenced old leader), or not the leader.
     pub fn not_leader_error(&self) -> NodeError {
