@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pharos/v1/broker.proto",
         "pharos/v1/topic.proto",
         "pharos/v1/dr.proto",
+        "pharos/v1/member.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -386,7 +386,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts a new node that joins through the running nodes' client endpoints.
+    /// Starts a new node that joins through the running nodes' peer endpoints.
     pub fn add_joining_node(
         &mut self,
         node_id: u64,
@@ -394,7 +394,7 @@ impl Cluster {
         region: &str,
         extra: &[&str],
     ) -> Result<(), HarnessError> {
-        let join = self.client_endpoints().join(",");
+        let join = self.peer_endpoints().join(",");
         let index = self.add_node_handle(node_id, zone, region)?;
         let mut bootstrap = vec!["--join".to_string(), join];
         bootstrap.extend(extra.iter().map(|arg| arg.to_string()));
@@ -416,9 +416,14 @@ impl Cluster {
         std::fs::remove_dir_all(&data_dir)
             .or_else(|error| if error.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(error) })
             .map_err(|source| HarnessError::Spawn { what: data_dir.display().to_string(), source })?;
-        let join = self.client_endpoints().join(",");
+        let join = self.peer_endpoints().join(",");
         self.nodes[index].args = self.base_args(index, vec!["--join".to_string(), join]);
         self.spawn(index)
+    }
+
+    /// Advertised peer endpoints of running nodes (what `--join` takes).
+    pub fn peer_endpoints(&self) -> Vec<String> {
+        self.nodes.iter().filter(|node| node.is_running()).map(|node| node.peer_addr.clone()).collect()
     }
 
     /// Client endpoints of running nodes.

@@ -383,20 +383,13 @@ impl Client {
             .await
     }
 
-    pub async fn join(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
+    /// Adds `node_id` as a learner (`cluster add-learner`). A node joining by itself uses the
+    /// peer port's `MemberService` instead.
+    pub async fn add_learner(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
         let request = v1::JoinRequest { node_id, info: Some(info) };
         self.call(|channel| {
             let request = request.clone();
-            async move { ClusterServiceClient::new(channel).join(request).await }
-        })
-        .await
-    }
-
-    pub async fn update_member(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
-        let request = v1::JoinRequest { node_id, info: Some(info) };
-        self.call(|channel| {
-            let request = request.clone();
-            async move { ClusterServiceClient::new(channel).update_member(request).await }
+            async move { ClusterServiceClient::new(channel).add_learner(request).await }
         })
         .await
     }
@@ -725,20 +718,6 @@ impl Client {
 
     pub async fn dr_failback(&self) -> Result<v1::FailbackResponse, ClientError> {
         self.call(|channel| async move { DrServiceClient::new(channel).failback(v1::FailbackRequest {}).await }).await
-    }
-
-    /// A node's own log position and DR record (node to node, during a failover).
-    pub async fn survey(&self) -> Result<v1::SurveyResponse, ClientError> {
-        self.call(|channel| async move { DrServiceClient::new(channel).survey(v1::SurveyRequest {}).await }).await
-    }
-
-    /// Asks a node to re-form (node to node, during a failover or failback).
-    pub async fn reform(&self, request: v1::ReformRequest) -> Result<v1::ReformResponse, ClientError> {
-        self.call(|channel| {
-            let request = request.clone();
-            async move { DrServiceClient::new(channel).reform(request).await }
-        })
-        .await
     }
 }
 

@@ -130,7 +130,7 @@ fn role_name(state: openraft::ServerState) -> &'static str {
     }
 }
 
-fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
+pub(crate) fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
     let info: NodeInfo =
         info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
     for (field, value) in [("info.client_addr", &info.client_addr), ("info.peer_addr", &info.peer_addr)] {
@@ -204,27 +204,16 @@ impl ClusterService for Api {
         }))
     }
 
-    async fn join(&self, request: Request<v1::JoinRequest>) -> Result<tonic::Response<v1::JoinResponse>, Status> {
+    async fn add_learner(
+        &self,
+        request: Request<v1::JoinRequest>,
+    ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
         let request = request.into_inner();
         if request.node_id == 0 {
             return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "node_id must be at least 1"));
         }
         let info = node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
-        Ok(tonic::Response::new(v1::JoinResponse {
-            cluster_id: self.node.identity.cluster_id.clone(),
-            generation: self.node.identity.generation,
-            leader_id: self.node.identity.node_id,
-        }))
-    }
-
-    async fn update_member(
-        &self,
-        request: Request<v1::JoinRequest>,
-    ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
-        let request = request.into_inner();
-        let info = node_info(request.info)?;
-        self.node.update_member(request.node_id, info).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::JoinResponse {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: self.node.identity.generation,

@@ -118,9 +118,9 @@ pub async fn resolve_identity(config: &ServeConfig, storage: &Storage) -> Result
         }
         (None, Bootstrap::Join { endpoints }) => {
             let join_error = |reason: String| BootstrapError::Join { endpoints: endpoints.join(","), reason };
-            let client =
-                pharos_client::Client::new(endpoints.clone()).map_err(|error| join_error(error.to_string()))?;
-            let remote = client.identity().await.map_err(|error| join_error(error.to_string()))?;
+            let remote = crate::member_api::identity_through(&endpoints)
+                .await
+                .map_err(|status| join_error(crate::member_api::describe(&status)))?;
             ClusterIdentity { cluster_id: remote.cluster_id, generation: remote.generation, node_id: config.node_id }
         }
     };

@@ -507,7 +507,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
         }
         ClusterCommand::AddLearner { node_id, peer_addr, client_addr, zone, region } => {
             let info = v1::NodeInfo { client_addr, peer_addr, zone, region };
-            let response = client.join(node_id, info).await?;
+            let response = client.add_learner(node_id, info).await?;
             match output {
                 Output::Json => {
                     print_json(json!({"node_id": node_id, "role": "learner", "cluster_id": response.cluster_id}))

@@ -46,7 +46,8 @@ pub struct ServeArgs {
     /// list still get different ids.
     #[arg(long, env = "PHAROS_INITIAL_CLUSTER_TOKEN")]
     pub initial_cluster_token: Option<String>,
-    /// Join a running cluster as a learner through these client endpoints (comma separated).
+    /// Join a running cluster as a learner through these members' peer addresses (comma
+    /// separated; any member will do, followers forward to the leader).
     #[arg(long, env = "PHAROS_JOIN")]
     pub join: Option<String>,
     /// Ask to be promoted to voter once caught up (with --join).

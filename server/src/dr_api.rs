@@ -12,19 +12,15 @@ use pharos_replication::Node;
 use tonic::{Code, Request, Status};
 
 use crate::dr_runtime::DrRuntime;
-use crate::restart::{Restart, Restarter};
 use crate::status::{command_error, node_error, with_reason};
 
 /// How long one node of the failed region may take to answer a probe before it counts as gone.
 const PROBE_TIMEOUT_MS: u64 = 1_000;
-/// Delay between answering a reform request and restarting, so the answer gets out first.
-const RESTART_DELAY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub struct DrApi {
     node: Node,
     runtime: DrRuntime,
-    restarter: Restarter,
 }
 
 fn invalid(message: impl Into<String>) -> Status {
@@ -120,8 +116,8 @@ impl DrApi {
         }
     }
 
-    pub fn new(node: Node, runtime: DrRuntime, restarter: Restarter) -> Self {
-        DrApi { node, runtime, restarter }
+    pub fn new(node: Node, runtime: DrRuntime) -> Self {
+        DrApi { node, runtime }
     }
 
     fn ensure_leader(&self) -> Result<(), Status> {
@@ -134,38 +130,6 @@ impl DrApi {
             Response::DrChanged { revision } => Ok(revision),
             other => Err(Status::internal(format!("unexpected answer {other:?}"))),
         }
-    }
-
-    /// This node's own view, for a failover planner.
-    async fn survey(&self) -> Result<v1::SurveyResponse, Status> {
-        let status = self.node.status();
-        let (last_log, _) = pharos_replication::reform::log_position(self.node.storage())
-            .await
-            .map_err(|error| Status::internal(format!("cannot read the log position: {error}")))?;
-        let dr = self.node.state_machine.read().state.dr.clone();
-        Ok(v1::SurveyResponse {
-            cluster_id: self.node.identity.cluster_id.clone(),
-            generation: self.node.identity.generation,
-            node_id: status.node_id,
-            region: self.node.info.region.clone(),
-            last_log_term: last_log.map_or(0, |log_id| log_id.leader_id.term),
-            last_log_index: last_log.map_or(0, |log_id| log_id.index),
-            known_commit_index: status.commit_index.max(status.cluster_commit_index),
-            dr_record: pharos_meta::codec::encode_dr_record(&dr),
-            members: status
-                .members
-                .iter()
-                .map(|(id, info)| v1::MemberStatus {
-                    node_id: *id,
-                    info: Some(info.into()),
-                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
-                    lag_entries: None,
-                    matched_index: None,
-                })
-                .collect(),
-            fenced_by_generation: self.node.fence.fenced_by(),
-            millis_since_leader_contact: self.node.leader_contact.millis_since(),
-        })
     }
 }
 
@@ -378,15 +342,18 @@ impl DrService for DrApi {
         let mut survivors = Vec::new();
         let mut unreachable = Vec::new();
         for member in old_members.iter().filter(|member| member.region == request.to_region) {
-            if member.client_addr.is_empty() {
+            if member.peer_addr.is_empty() {
                 // Never recorded its address: nobody can reach it, and neither can we.
                 unreachable.push(member.node_id);
                 continue;
             }
             let survey = if member.node_id == self.node.identity.node_id {
-                self.survey().await.map_err(|status| status.message().to_string())
+                crate::member_api::survey(&self.node).await.map_err(|status| status.message().to_string())
             } else {
-                single_attempt(&member.client_addr)?.survey().await.map_err(|error| error.to_string())
+                match crate::member_api::peer(&member.peer_addr)?.survey(v1::SurveyRequest {}).await {
+                    Ok(survey) => Ok(survey.into_inner()),
+                    Err(status) => Err(status.message().to_string()),
+                }
             };
             match survey {
                 Ok(survey) if survey.cluster_id == self.node.identity.cluster_id => survivors.push(survivor(&survey)?),
@@ -464,9 +431,8 @@ impl DrService for DrApi {
             actor,
             operation: Operation::Dr(DrCommand::CompleteFailover(plan.record.clone())),
         });
-        let address_of =
-            |node_id: u64| status.members.get(&node_id).map(|info| info.client_addr.clone()).unwrap_or_default();
-        let seed_addr = address_of(plan.seed_node_id);
+        let member_of = |node_id: u64| status.members.get(&node_id).cloned().unwrap_or_default();
+        let seed = member_of(plan.seed_node_id);
         let reform = |role: &str, join_endpoints: Vec<String>, failover_command: Vec<u8>| v1::ReformRequest {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: plan.record.generation,
@@ -475,13 +441,13 @@ impl DrService for DrApi {
             auto_promote: true,
             failover_command,
         };
-        single_attempt(&seed_addr)?
+        crate::member_api::peer(&seed.peer_addr)?
             .reform(reform("seed", Vec::new(), command))
             .await
             .map_err(|error| Status::unavailable(format!("the seed (node {}) refused: {error}", plan.seed_node_id)))?;
         for node_id in &plan.rejoining {
-            if let Err(error) = single_attempt(&address_of(*node_id))?
-                .reform(reform("rejoin", vec![seed_addr.clone()], Vec::new()))
+            if let Err(error) = crate::member_api::peer(&member_of(*node_id).peer_addr)?
+                .reform(reform("rejoin", vec![seed.peer_addr.clone()], Vec::new()))
                 .await
             {
                 tracing::warn!(node_id, %error, "a survivor did not take the rejoin request");
@@ -489,7 +455,7 @@ impl DrService for DrApi {
             }
         }
         // The caller waits for the new generation (this node may itself be restarting now).
-        response.seed_client_addr = seed_addr;
+        response.seed_client_addr = seed.client_addr;
         Ok(tonic::Response::new(response))
     }
 
@@ -502,7 +468,7 @@ impl DrService for DrApi {
         let record = record.ok_or_else(|| {
             with_reason(Code::FailedPrecondition, "FAILBACK_REFUSED", "no unplanned failover is recorded")
         })?;
-        let endpoints: Vec<String> = members.values().map(|info| info.client_addr.clone()).collect();
+        let endpoints: Vec<String> = members.values().map(|info| info.peer_addr.clone()).collect();
         let mut response = v1::FailbackResponse::default();
         for member in record.abandoned_members.iter().filter(|member| !members.contains_key(&member.node_id)) {
             let request = v1::ReformRequest {
@@ -513,55 +479,16 @@ impl DrService for DrApi {
                 auto_promote: false,
                 failover_command: Vec::new(),
             };
-            match single_attempt(&member.client_addr)?.reform(request).await {
+            match crate::member_api::peer(&member.peer_addr)?.reform(request).await {
                 Ok(_) => response.rejoining.push(member.node_id),
-                Err(error) => {
-                    response.unreachable.push(format!("node {} at {}: {error}", member.node_id, member.client_addr))
-                }
+                Err(error) => response.unreachable.push(format!(
+                    "node {} at {}: {}",
+                    member.node_id,
+                    member.peer_addr,
+                    error.message()
+                )),
             }
         }
         Ok(tonic::Response::new(response))
-    }
-
-    async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<tonic::Response<v1::SurveyResponse>, Status> {
-        Ok(tonic::Response::new(self.survey().await?))
-    }
-
-    async fn reform(&self, request: Request<v1::ReformRequest>) -> Result<tonic::Response<v1::ReformResponse>, Status> {
-        let request = request.into_inner();
-        if request.cluster_id != self.node.identity.cluster_id {
-            return Err(with_reason(
-                Code::FailedPrecondition,
-                "CLUSTER_MISMATCH",
-                format!("this node belongs to cluster {}", self.node.identity.cluster_id),
-            ));
-        }
-        if request.generation <= self.node.identity.generation {
-            return Err(command_error(pharos_meta::CommandError::StaleGeneration {
-                current: self.node.identity.generation,
-            }));
-        }
-        let restart = match request.role.as_str() {
-            "seed" => Restart::Seed { generation: request.generation, failover_command: request.failover_command },
-            "rejoin" if !request.join_endpoints.is_empty() => Restart::Rejoin {
-                pending: v1::PendingJoin {
-                    endpoints: request.join_endpoints,
-                    auto_promote: request.auto_promote,
-                    cluster_id: request.cluster_id,
-                    generation: request.generation,
-                    node_id: self.node.identity.node_id,
-                },
-            },
-            other => return Err(invalid(format!("role must be seed or rejoin (with endpoints), not {other:?}"))),
-        };
-        tracing::warn!(role = request.role, generation = request.generation, "reform requested: restarting");
-        // Learn the new generation now, so nothing is written here until the restart.
-        self.node.fence.observe(request.generation);
-        let restarter = self.restarter.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(RESTART_DELAY).await;
-            restarter.request(restart);
-        });
-        Ok(tonic::Response::new(v1::ReformResponse {}))
     }
 }

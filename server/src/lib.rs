@@ -13,6 +13,7 @@ pub mod dr_cli;
 pub mod dr_runtime;
 pub mod handler;
 pub mod http;
+pub mod member_api;
 pub mod restart;
 pub mod server;
 pub mod shutdown;

@@ -18,13 +18,14 @@ use crate::brokers::BrokerRuntime;
 use crate::config::{Bootstrap, ServeConfig};
 use crate::dr_api::DrApi;
 use crate::dr_runtime::DrRuntime;
+use crate::member_api::MemberApi;
 use crate::restart::Restart;
 use crate::shutdown::Shutdown;
 use crate::topic_api::{OffsetApi, OffsetCommitter, TopicApi};
 
 /// Largest client request accepted (a 1 MiB value plus envelope). Larger ones get
 /// `OUT_OF_RANGE` from the transport before any handler runs.
-const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
+pub(crate) const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// How often a node checks that the membership describes it correctly.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -90,6 +91,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let peer_server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(node.peer_service().into_server())
+            .add_service(MemberApi::new(node.clone(), restarter.clone()).into_server())
             .serve_with_incoming_shutdown(no_delay(peer_listener), shutdown.clone().wait()),
     );
 
@@ -139,7 +141,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .add_service(
-                v1::dr_service_server::DrServiceServer::new(DrApi::new(node.clone(), dr_runtime.clone(), restarter))
+                v1::dr_service_server::DrServiceServer::new(DrApi::new(node.clone(), dr_runtime.clone()))
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .serve_with_incoming_shutdown(no_delay(client_listener), shutdown.clone().wait()),
@@ -269,7 +271,14 @@ async fn join_cluster(
     }
     if let Some(pending) = reform::read_pending_join(&config.data_dir)? {
         if !node.status().members.contains_key(&config.node_id) {
-            rejoin(config, node, info, &pending.endpoints).await?;
+            if pending.peer_endpoints.is_empty() {
+                anyhow::bail!(
+                    "the data dir holds a pending join through client addresses ({}), written by an older \
+                     version; nodes join through peer addresses now: start it with --join PEER_ADDR",
+                    pending.legacy_client_endpoints.join(",")
+                );
+            }
+            rejoin(config, node, info, &pending.peer_endpoints).await?;
         }
         reform::remove_pending_join(&config.data_dir)?;
         return Ok(match (config.auto_promote, pending.auto_promote) {
@@ -308,10 +317,9 @@ async fn join_cluster(
         }
         Bootstrap::Join { endpoints } => {
             if !node.status().members.contains_key(&config.node_id) {
-                let client = pharos_client::Client::new(endpoints.clone())?;
-                client
-                    .join(config.node_id, info.into())
+                crate::member_api::join_through(&endpoints, config.node_id, info)
                     .await
+                    .map_err(|status| anyhow::anyhow!(crate::member_api::describe(&status)))
                     .with_context(|| format!("joining the cluster through {}", endpoints.join(",")))?;
                 tracing::info!("joined the cluster as a learner");
             }
@@ -391,25 +399,26 @@ enum Promotion {
     Once,
 }
 
-/// Joins `endpoints` as a learner after a reform, retrying while the new generation forms.
+/// Joins `endpoints` (peer addresses) as a learner after a reform, retrying while the new
+/// generation forms.
 async fn rejoin(config: &ServeConfig, node: &Node, info: &NodeInfo, endpoints: &[String]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + REJOIN_TIMEOUT;
     loop {
-        let attempt = async {
-            let client = pharos_client::Client::new(endpoints.to_vec())?;
-            client.join(config.node_id, info.into()).await
-        };
-        match attempt.await {
+        match crate::member_api::join_through(endpoints, config.node_id, info).await {
             Ok(_) => {
                 tracing::warn!(generation = node.identity.generation, "re-joined the cluster as a learner");
                 return Ok(());
             }
-            Err(error) if tokio::time::Instant::now() < deadline => {
-                tracing::info!(%error, "cannot re-join yet");
+            Err(status) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = crate::member_api::describe(&status), "cannot re-join yet");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(error) => {
-                return Err(error).with_context(|| format!("re-joining the cluster through {}", endpoints.join(",")));
+            Err(status) => {
+                anyhow::bail!(
+                    "re-joining the cluster through {}: {}",
+                    endpoints.join(","),
+                    crate::member_api::describe(&status)
+                );
             }
         }
     }
@@ -447,18 +456,21 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
             }
             continue;
         }
-        let (_, Some(leader_addr)) = node.leader() else { continue };
-        let options = pharos_client::ClientOptions { attempts_max: 1, ..Default::default() };
-        let Ok(client) = pharos_client::Client::with_options([leader_addr], options) else { continue };
+        let (Some(leader_id), _) = node.leader() else { continue };
+        let Some(leader) = status.members.get(&leader_id).filter(|leader| !leader.peer_addr.is_empty()) else {
+            continue;
+        };
+        let Ok(mut client) = crate::member_api::peer(&leader.peer_addr) else { continue };
         if *recorded != info {
-            match client.update_member(node_id, (&info).into()).await {
+            let request = v1::JoinRequest { node_id, info: Some((&info).into()) };
+            match client.update_member(request).await {
                 Ok(_) => tracing::info!("recorded this node's addresses and placement"),
-                Err(error) => tracing::debug!(%error, "cannot record this node's addresses yet"),
+                Err(status) => tracing::debug!(error = status.message(), "cannot record this node's addresses yet"),
             }
         } else if wants_promotion {
-            match client.promote(node_id).await {
+            match client.promote_self(v1::PromoteRequest { node_id }).await {
                 Ok(_) => tracing::info!("promoted to voter"),
-                Err(error) => tracing::info!(%error, "promotion not done yet"),
+                Err(status) => tracing::info!(error = status.message(), "promotion not done yet"),
             }
         }
     }

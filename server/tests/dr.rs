@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use pharos_chaos::{Cluster, ClusterOptions};
 use pharos_client::{Client, ClientOptions, v1};
+use v1::member_service_client::MemberServiceClient;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
@@ -136,6 +137,12 @@ async fn http_get(cluster: &Cluster, node_id: u64, path: &str) -> String {
 }
 
 /// The server's reason of a refusal (`None` when the call succeeded).
+/// The `pharos-error` reason of a raw gRPC refusal.
+fn status_reason<T>(result: Result<T, tonic::Status>) -> Option<String> {
+    let status = result.err()?;
+    status.metadata().get("pharos-error").and_then(|value| value.to_str().ok()).map(str::to_string)
+}
+
 fn reason<T>(result: Result<T, pharos_client::ClientError>) -> Option<String> {
     result.err().and_then(|error| error.reason().map(str::to_string))
 }
@@ -550,17 +557,31 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
             .expect_err("primary answers");
         assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
         assert!(refused.to_string().contains("still answers"), "{refused}");
-        // Reform requests from another cluster or an older generation are refused.
+        // Reform requests from another cluster or an older generation are refused (on the peer
+        // port: the client port does not serve them at all).
         let node_4 = cluster.client_of(4).expect("node 4");
         let identity = node_4.identity().await.expect("identity");
+        let node_4_peer = cluster.node(4).expect("node 4").peer_addr.clone();
+        let mut member = MemberServiceClient::connect(format!("http://{node_4_peer}")).await.expect("peer port");
         let reform = |cluster_id: &str, generation: u64| v1::ReformRequest {
             cluster_id: cluster_id.to_string(),
             generation,
             role: "seed".to_string(),
             ..Default::default()
         };
-        assert_eq!(reason(node_4.reform(reform("another-cluster", 9)).await).as_deref(), Some("CLUSTER_MISMATCH"));
-        assert_eq!(reason(node_4.reform(reform(&identity.cluster_id, 1)).await).as_deref(), Some("STALE_GENERATION"));
+        assert_eq!(
+            status_reason(member.reform(reform("another-cluster", 9)).await).as_deref(),
+            Some("CLUSTER_MISMATCH")
+        );
+        assert_eq!(
+            status_reason(member.reform(reform(&identity.cluster_id, 1)).await).as_deref(),
+            Some("STALE_GENERATION")
+        );
+        let node_4_client = cluster.node(4).expect("node 4").client_addr.clone();
+        let mut on_client_port =
+            MemberServiceClient::connect(format!("http://{node_4_client}")).await.expect("client port");
+        let refused = on_client_port.reform(reform(&identity.cluster_id, 9)).await.expect_err("not served");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused}");
         assert_eq!(reason(client.dr_failback().await).as_deref(), Some("FAILBACK_REFUSED"));
         let after = leader_dr_status(&cluster).await;
         assert_eq!(

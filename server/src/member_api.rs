@@ -1,0 +1,253 @@
+//! `MemberService`, on the peer port only: what one node asks of another about membership —
+//! join as a learner, record its own addresses, ask for promotion once caught up — and the DR
+//! re-forming calls (survey, reform) a failover or failback coordinator makes on the nodes it
+//! re-forms. None of it is served on the client port: a client that can reach the client port
+//! cannot quarantine a data dir or add itself as a member. Operators add learners and promote
+//! through `ClusterService` on the client port.
+
+use std::time::Duration;
+
+use pharos_proto::v1;
+use pharos_proto::v1::member_service_client::MemberServiceClient;
+use pharos_proto::v1::member_service_server::MemberService;
+use pharos_replication::{Node, NodeInfo};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use crate::restart::{Restart, Restarter};
+use crate::status::{command_error, node_error, with_reason};
+
+/// Delay between answering a reform request and restarting, so the answer gets out first.
+const RESTART_DELAY: Duration = Duration::from_millis(200);
+/// Connect and request timeout of one node-to-node member call.
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Set on a request a follower forwards to the leader: the leader's answer is final, a
+/// forwarded request is never forwarded again.
+const FORWARDED: &str = "pharos-forwarded";
+
+#[derive(Debug, Clone)]
+pub struct MemberApi {
+    node: Node,
+    restarter: Restarter,
+}
+
+impl MemberApi {
+    pub fn new(node: Node, restarter: Restarter) -> Self {
+        MemberApi { node, restarter }
+    }
+
+    pub fn into_server(self) -> v1::member_service_server::MemberServiceServer<Self> {
+        v1::member_service_server::MemberServiceServer::new(self)
+            .max_decoding_message_size(crate::server::CLIENT_MESSAGE_BYTES_MAX)
+    }
+
+    /// The leader's peer address, when this node is not the leader and a request may be forwarded.
+    fn forward_target<T>(&self, request: &Request<T>) -> Result<Option<String>, Status> {
+        if self.node.raft.is_leader() {
+            return Ok(None);
+        }
+        let not_leader = || node_error(self.node.not_leader_error());
+        if request.metadata().contains_key(FORWARDED) {
+            return Err(not_leader());
+        }
+        let (Some(leader_id), _) = self.node.leader() else { return Err(not_leader()) };
+        match self.node.status().members.get(&leader_id) {
+            Some(info) if !info.peer_addr.is_empty() => Ok(Some(info.peer_addr.clone())),
+            _ => Err(not_leader()),
+        }
+    }
+}
+
+/// A member-service client of the node whose peer port is `peer_addr`.
+pub fn peer(peer_addr: &str) -> Result<MemberServiceClient<Channel>, Status> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer_addr}"))
+        .map_err(|error| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("bad peer address: {error}")))?
+        .connect_timeout(PEER_CALL_TIMEOUT)
+        .timeout(PEER_CALL_TIMEOUT)
+        .tcp_nodelay(true);
+    Ok(MemberServiceClient::new(endpoint.connect_lazy()))
+}
+
+/// One line for an operator: the code and message of a member call's refusal, with the likely
+/// mistake when a client port was given where a peer address belongs.
+pub fn describe(status: &Status) -> String {
+    match status.code() {
+        Code::Unimplemented => format!(
+            "{:?}: {} (is this a client port? --join takes members' peer addresses)",
+            status.code(),
+            status.message()
+        ),
+        code => format!("{code:?}: {}", status.message()),
+    }
+}
+
+fn forwarded<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    request
+}
+
+/// Asks the cluster behind `peer_endpoints` (any member: followers forward to the leader) to
+/// add `node_id` as a learner. Tries each endpoint once; the last refusal when none took it.
+pub async fn join_through(
+    peer_endpoints: &[String],
+    node_id: u64,
+    info: &NodeInfo,
+) -> Result<v1::JoinResponse, Status> {
+    let mut last = Status::invalid_argument("no peer endpoint to join through");
+    for endpoint in peer_endpoints {
+        let request = v1::JoinRequest { node_id, info: Some(info.into()) };
+        match peer(endpoint)?.join(request).await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) => last = status,
+        }
+    }
+    Err(last)
+}
+
+/// This node's own view, for a failover planner.
+pub async fn survey(node: &Node) -> Result<v1::SurveyResponse, Status> {
+    let status = node.status();
+    let (last_log, _) = pharos_replication::reform::log_position(node.storage())
+        .await
+        .map_err(|error| Status::internal(format!("cannot read the log position: {error}")))?;
+    let dr = node.state_machine.read().state.dr.clone();
+    Ok(v1::SurveyResponse {
+        cluster_id: node.identity.cluster_id.clone(),
+        generation: node.identity.generation,
+        node_id: status.node_id,
+        region: node.info.region.clone(),
+        last_log_term: last_log.map_or(0, |log_id| log_id.leader_id.term),
+        last_log_index: last_log.map_or(0, |log_id| log_id.index),
+        known_commit_index: status.commit_index.max(status.cluster_commit_index),
+        dr_record: pharos_meta::codec::encode_dr_record(&dr),
+        members: status
+            .members
+            .iter()
+            .map(|(id, info)| v1::MemberStatus {
+                node_id: *id,
+                info: Some(info.into()),
+                role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                lag_entries: None,
+                matched_index: None,
+            })
+            .collect(),
+        fenced_by_generation: node.fence.fenced_by(),
+        millis_since_leader_contact: node.leader_contact.millis_since(),
+    })
+}
+
+fn joined(node: &Node) -> v1::JoinResponse {
+    v1::JoinResponse {
+        cluster_id: node.identity.cluster_id.clone(),
+        generation: node.identity.generation,
+        leader_id: node.identity.node_id,
+    }
+}
+
+/// The identity of the cluster behind `peer_endpoints`: the first member that answers.
+pub async fn identity_through(peer_endpoints: &[String]) -> Result<v1::IdentityResponse, Status> {
+    let mut last = Status::invalid_argument("no peer endpoint to ask");
+    for endpoint in peer_endpoints {
+        match peer(endpoint)?.identity(v1::IdentityRequest {}).await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) => last = status,
+        }
+    }
+    Err(last)
+}
+
+#[tonic::async_trait]
+impl MemberService for MemberApi {
+    async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<Response<v1::IdentityResponse>, Status> {
+        Ok(Response::new(v1::IdentityResponse {
+            cluster_id: self.node.identity.cluster_id.clone(),
+            generation: self.node.identity.generation,
+            node_id: self.node.identity.node_id,
+            leader_id: self.node.leader().0,
+        }))
+    }
+
+    async fn join(&self, request: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
+        if let Some(leader) = self.forward_target(&request)? {
+            return peer(&leader)?.join(forwarded(request.into_inner())).await;
+        }
+        let request = request.into_inner();
+        if request.node_id == 0 {
+            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "node_id must be at least 1"));
+        }
+        let info = crate::api::node_info(request.info)?;
+        self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
+        Ok(Response::new(joined(&self.node)))
+    }
+
+    async fn update_member(&self, request: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
+        if let Some(leader) = self.forward_target(&request)? {
+            return peer(&leader)?.update_member(forwarded(request.into_inner())).await;
+        }
+        let request = request.into_inner();
+        let info = crate::api::node_info(request.info)?;
+        self.node.update_member(request.node_id, info).await.map_err(node_error)?;
+        Ok(Response::new(joined(&self.node)))
+    }
+
+    async fn promote_self(
+        &self,
+        request: Request<v1::PromoteRequest>,
+    ) -> Result<Response<v1::PromoteResponse>, Status> {
+        if let Some(leader) = self.forward_target(&request)? {
+            return peer(&leader)?.promote_self(forwarded(request.into_inner())).await;
+        }
+        let voters = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
+        Ok(Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
+    }
+
+    async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<Response<v1::SurveyResponse>, Status> {
+        Ok(Response::new(survey(&self.node).await?))
+    }
+
+    async fn reform(&self, request: Request<v1::ReformRequest>) -> Result<Response<v1::ReformResponse>, Status> {
+        let request = request.into_inner();
+        if request.cluster_id != self.node.identity.cluster_id {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                "CLUSTER_MISMATCH",
+                format!("this node belongs to cluster {}", self.node.identity.cluster_id),
+            ));
+        }
+        if request.generation <= self.node.identity.generation {
+            return Err(command_error(pharos_meta::CommandError::StaleGeneration {
+                current: self.node.identity.generation,
+            }));
+        }
+        let restart = match request.role.as_str() {
+            "seed" => Restart::Seed { generation: request.generation, failover_command: request.failover_command },
+            "rejoin" if !request.join_endpoints.is_empty() => Restart::Rejoin {
+                pending: v1::PendingJoin {
+                    legacy_client_endpoints: Vec::new(),
+                    peer_endpoints: request.join_endpoints,
+                    auto_promote: request.auto_promote,
+                    cluster_id: request.cluster_id,
+                    generation: request.generation,
+                    node_id: self.node.identity.node_id,
+                },
+            },
+            other => {
+                return Err(with_reason(
+                    Code::InvalidArgument,
+                    "INVALID_ARGUMENT",
+                    format!("role must be seed or rejoin (with endpoints), not {:?}", crate::status::bounded(other)),
+                ));
+            }
+        };
+        tracing::warn!(role = request.role, generation = request.generation, "reform requested: restarting");
+        // Learn the new generation now, so nothing is written here until the restart.
+        self.node.fence.observe(request.generation);
+        let restarter = self.restarter.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RESTART_DELAY).await;
+            restarter.request(restart);
+        });
+        Ok(Response::new(v1::ReformResponse {}))
+    }
+}
