@@ -5,8 +5,36 @@ use pharos_proto::{InvalidRequest, metadata};
 use pharos_replication::NodeError;
 use tonic::{Code, Status};
 
+/// Longest status message sent, in bytes. Messages quote what the caller sent (a name, a
+/// value); an unbounded quote would come back whole in the `grpc-message` header and break
+/// clients with a metadata size limit (gRPC C-core's is 8 KiB).
+pub const STATUS_MESSAGE_BYTES_MAX: usize = 1024;
+/// Longest quote of caller input inside a message, in characters.
+const QUOTE_CHARS_MAX: usize = 64;
+
+/// `text` cut to at most `max` bytes on a character boundary, saying how much was cut.
+fn cut(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
+}
+
+/// Caller input quoted in a message: at most `QUOTE_CHARS_MAX` characters.
+pub fn bounded(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_CHARS_MAX) {
+        None => input.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &input[..end], input.len()),
+    }
+}
+
+/// A status with `reason` in `pharos-error` and a message of at most `STATUS_MESSAGE_BYTES_MAX`.
 pub fn with_reason(code: Code, reason: &'static str, message: impl Into<String>) -> Status {
-    let mut status = Status::new(code, message);
+    let mut status = Status::new(code, cut(message.into(), STATUS_MESSAGE_BYTES_MAX));
     status.metadata_mut().insert(metadata::ERROR_REASON, reason.parse().expect("ascii reason"));
     status
 }
@@ -91,4 +119,25 @@ pub fn command_error(error: CommandError) -> Status {
         status.metadata_mut().insert(metadata::CURRENT, current.into());
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_cut_on_a_character_boundary_and_say_how_much_went() {
+        let long = format!("{}é", "a".repeat(STATUS_MESSAGE_BYTES_MAX - 1));
+        let status = with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", long);
+        assert_eq!(status.message(), format!("{}… (2 bytes cut)", "a".repeat(STATUS_MESSAGE_BYTES_MAX - 1)));
+        let short = with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "topic x is unknown");
+        assert_eq!(short.message(), "topic x is unknown");
+    }
+
+    #[test]
+    fn quotes_of_caller_input_are_bounded() {
+        assert_eq!(bounded("orders"), "orders");
+        assert_eq!(bounded(&"x".repeat(100_000)), format!("{}… (100000 bytes)", "x".repeat(64)));
+        assert_eq!(bounded(&"é".repeat(65)), format!("{}… (130 bytes)", "é".repeat(64)));
+    }
 }

@@ -345,6 +345,15 @@ async fn malformed_admin_requests_take_no_log_entry() {
         assert_eq!(reason(client.update_topic(bad_update).await.expect_err("bad name")), "INVALID_ARGUMENT");
         let bad_delete = client.delete_topic("bad name!", false).await.expect_err("bad name");
         assert_eq!(reason(bad_delete), "INVALID_ARGUMENT", "the same name check gives the same reason in every RPC");
+        // A 100,000-character name is refused without coming back whole: status messages are
+        // bounded (gRPC C-core clients reject metadata over 8 KiB).
+        let huge_name = "t".repeat(100_000);
+        let huge = client.create_topic(topic(&huge_name, &["g1"], 4)).await.expect_err("huge name");
+        assert_eq!(reason(huge.clone()), "INVALID_ARGUMENT");
+        let message = huge.to_string();
+        assert!(message.len() < 2_048, "the status message is {} bytes", message.len());
+        let huge_get = client.get_topic(&huge_name, v1::Consistency::Local).await.expect_err("huge get");
+        assert!(huge_get.to_string().len() < 2_048, "{} bytes", huge_get.to_string().len());
         assert_eq!(reason(client.remove_broker(0).await.expect_err("RemoveBroker{}")), "UNKNOWN_BROKER");
         assert_eq!(reason(client.fence_broker(0).await.expect_err("FenceBroker{}")), "UNKNOWN_BROKER");
 
