@@ -47,15 +47,26 @@ enum Command {
     },
 }
 
+/// `90s`, `10m`, `2h`, or a sum of them like `2h10m` (a bare number is seconds).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = number.parse().map_err(|_| format!("bad duration {text:?}"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3_600,
-        _ => return Err(format!("bad duration unit in {text:?} (s, m or h)")),
-    };
+    let mut rest = text;
+    let mut seconds: u64 = 0;
+    if rest.is_empty() {
+        return Err("empty duration".to_string());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().map_err(|_| format!("bad duration {text:?}"))?;
+        let (unit, tail) = rest[digits..].split_at(rest[digits..].chars().next().map_or(0, char::len_utf8));
+        let scale = match unit {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            _ => return Err(format!("bad duration unit in {text:?} (s, m or h)")),
+        };
+        seconds = number.checked_mul(scale).and_then(|part| seconds.checked_add(part)).ok_or("duration too long")?;
+        rest = tail;
+    }
     Ok(Duration::from_secs(seconds))
 }
 
@@ -158,5 +169,21 @@ async fn main() -> ExitCode {
             eprintln!("pharos-chaos: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_add_up_their_parts() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("2h10m"), Ok(Duration::from_secs(7_800)));
+        assert_eq!(parse_duration("1h30m15s"), Ok(Duration::from_secs(5_415)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
     }
 }
