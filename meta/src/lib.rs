@@ -8,6 +8,7 @@
 //! (the leader stamps wall-clock time into it), so replicas that apply the same log end in the same
 //! state, byte for byte (invariant 6 of docs/architecture.md, checked through [`State::digest`]).
 
+pub mod access;
 pub mod apply;
 pub mod audit;
 pub mod broker;
