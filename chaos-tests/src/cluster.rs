@@ -125,9 +125,26 @@ pub struct NodeHandle {
     /// Flags this node was last started with (bootstrap flags included), reused on restart.
     args: Vec<String>,
     process: Option<Child>,
+    /// Bound but not listening while the node is down, so another process's harness cannot take
+    /// its ports before it restarts (connections are still refused, as to a dead node).
+    reserved: Vec<tokio::net::TcpSocket>,
 }
 
 impl NodeHandle {
+    /// Holds the node's ports while it is down (best effort: a port another process holds
+    /// already stays theirs, and the restart will say so).
+    fn reserve_ports(&mut self) {
+        self.reserved = [&self.client_addr, &self.listen_peer_addr, &self.http_addr]
+            .into_iter()
+            .filter_map(|address| address.parse::<std::net::SocketAddr>().ok())
+            .filter_map(|address| {
+                let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                socket.bind(address).ok()?;
+                Some(socket)
+            })
+            .collect();
+    }
+
     pub fn is_running(&self) -> bool {
         self.process.is_some()
     }
@@ -209,6 +226,7 @@ impl Cluster {
             data_dir: self.root.path().join(format!("node-{node_id}")),
             args: Vec::new(),
             process: None,
+            reserved: Vec::new(),
         };
         self.nodes.push(handle);
         Ok(self.nodes.len() - 1)
@@ -241,6 +259,7 @@ impl Cluster {
     }
 
     fn spawn(&mut self, index: usize) -> Result<(), HarnessError> {
+        self.nodes[index].reserved.clear();
         let node = &self.nodes[index];
         let mut command = Command::new(&self.options.binary);
         command
@@ -294,6 +313,7 @@ impl Cluster {
         if let Some(mut child) = self.nodes[index].process.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.nodes[index].reserve_ports();
         }
         if let Some(proxy) = &self.proxy {
             proxy.set_pid(node_id, None);
@@ -309,6 +329,7 @@ impl Cluster {
             let exited = node.process.as_mut().and_then(|child| child.try_wait().ok().flatten());
             if let Some(status) = exited {
                 node.process = None;
+                node.reserve_ports();
                 exits.push((node.node_id, status.to_string()));
             }
         }
@@ -358,12 +379,14 @@ impl Cluster {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
+                    self.nodes[index].reserve_ports();
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let _ = child.kill();
             let _ = child.wait();
+            self.nodes[index].reserve_ports();
         }
         Ok(())
     }
