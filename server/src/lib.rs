@@ -2,6 +2,7 @@
 //! and health, and the operator CLI. Handlers stay thin (decode -> node -> encode); consensus
 //! lives in `pharos-replication`, state changes in `pharos-meta`.
 
+pub mod access_table;
 pub mod api;
 pub mod bootstrap;
 pub mod broker_api;
