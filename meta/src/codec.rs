@@ -1108,7 +1108,8 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::STALE_TOPIC_REVISION => CommandError::StaleTopicRevision { topic: text, current: first },
         code::TOPIC_HAS_CONSUMERS => CommandError::TopicHasConsumers { topic: text, consumer_groups: first },
         code::OFFSET_BACKWARDS => {
-            let (consumer_group, topic) = text.split_once('\0').unwrap_or((text.as_str(), ""));
+            // The last NUL: a consumer group may hold one, a (validated) topic name never does.
+            let (consumer_group, topic) = text.rsplit_once('\0').unwrap_or((text.as_str(), ""));
             CommandError::OffsetBackwards {
                 consumer_group: consumer_group.to_string(),
                 topic: topic.to_string(),
