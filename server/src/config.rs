@@ -237,7 +237,9 @@ impl ServeConfig {
                 reason: "need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
             });
         }
-        if self.broker_heartbeat_interval_ms == 0 || self.broker_lease_ms < 2 * self.broker_heartbeat_interval_ms {
+        if self.broker_heartbeat_interval_ms == 0
+            || self.broker_heartbeat_interval_ms.checked_mul(2).is_none_or(|twice| self.broker_lease_ms < twice)
+        {
             return Err(ConfigError::Invalid {
                 field: "broker_lease_ms",
                 reason: "must be at least twice broker_heartbeat_interval_ms (> 0)".into(),
