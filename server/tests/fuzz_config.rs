@@ -16,97 +16,11 @@
 
 use std::path::{Path, PathBuf};
 
+use pharos_fuzz_support::*;
 use pharos_server::config::{ConfigError, ServeArgs, ServeConfig};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
-use proptest::sample::Index;
-
-// ---- harness (the same in every crate's fuzz target) ----
-
-/// `PHAROS_FUZZ_CASES` cases per property (default 256), no failure persistence files.
-fn fuzz_config() -> ProptestConfig {
-    let cases = std::env::var("PHAROS_FUZZ_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(256);
-    ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
-}
-
-fn varint(mut value: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    while value >= 0x80 {
-        bytes.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    bytes.push(value as u8);
-    bytes
-}
-
-/// Mostly the values that break decoders: huge lengths and counts, sign and width edges.
-fn edge_u64() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        any::<u64>(),
-        Just(u64::MAX),
-        Just(i64::MAX as u64),
-        Just(u64::from(u32::MAX)),
-        Just(1 << 31),
-        (1u64 << 20)..(1u64 << 40),
-        0u64..300,
-    ]
-}
-
-#[derive(Debug, Clone)]
-enum Mutation {
-    FlipBit(Index, u8),
-    Overwrite(Index, u8),
-    Insert(Index, u8),
-    Remove(Index),
-    Truncate(Index),
-    /// A varint (often a huge length prefix or count) spliced in.
-    InsertVarint(Index, u64),
-    /// A copy of a slice of the blob inserted elsewhere (repeated fields, confused framing).
-    Duplicate(Index, Index, Index),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        (any::<Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
-        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Overwrite(at, byte)),
-        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Insert(at, byte)),
-        any::<Index>().prop_map(Mutation::Remove),
-        any::<Index>().prop_map(Mutation::Truncate),
-        (any::<Index>(), edge_u64()).prop_map(|(at, value)| Mutation::InsertVarint(at, value)),
-        (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(from, to, at)| Mutation::Duplicate(from, to, at)),
-    ]
-}
-
-fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
-    vec(mutation(), 1..6)
-}
-
-fn mutate(bytes: &mut Vec<u8>, mutations: &[Mutation]) {
-    for mutation in mutations {
-        let len = bytes.len();
-        match mutation {
-            Mutation::FlipBit(at, bit) if len > 0 => bytes[at.index(len)] ^= 1 << bit,
-            Mutation::Overwrite(at, byte) if len > 0 => bytes[at.index(len)] = *byte,
-            Mutation::Insert(at, byte) => bytes.insert(at.index(len + 1), *byte),
-            Mutation::Remove(at) if len > 0 => {
-                bytes.remove(at.index(len));
-            }
-            Mutation::Truncate(at) => bytes.truncate(at.index(len + 1)),
-            Mutation::InsertVarint(at, value) => {
-                let at = at.index(len + 1);
-                bytes.splice(at..at, varint(*value));
-            }
-            Mutation::Duplicate(from, to, at) if len > 0 => {
-                let (from, to) = (from.index(len), to.index(len));
-                let slice = bytes[from.min(to)..=from.max(to)].to_vec();
-                let at = at.index(len + 1);
-                bytes.splice(at..at, slice);
-            }
-            _ => {}
-        }
-    }
-}
 
 // ---- inputs ----
 
