@@ -50,11 +50,7 @@ impl MemberApi {
         if request.metadata().contains_key(FORWARDED) {
             return Err(not_leader());
         }
-        let (Some(leader_id), _) = self.node.leader() else { return Err(not_leader()) };
-        match self.node.status().members.get(&leader_id) {
-            Some(info) if !info.peer_addr.is_empty() => Ok(Some(info.peer_addr.clone())),
-            _ => Err(not_leader()),
-        }
+        leader_peer_addr(&self.node).map(Some).ok_or_else(not_leader)
     }
 }
 
@@ -87,22 +83,47 @@ fn forwarded<T>(message: T) -> Request<T> {
     request
 }
 
-/// Asks the cluster behind `peer_endpoints` (any member: followers forward to the leader) to
-/// add `node_id` as a learner. Tries each endpoint once; the last refusal when none took it.
-pub async fn join_through(
-    peer_endpoints: &[String],
-    node_id: u64,
-    info: &NodeInfo,
-) -> Result<v1::JoinResponse, Status> {
-    let mut last = Status::invalid_argument("no peer endpoint to join through");
+/// The first answer of `call` from the members behind `peer_endpoints`, each tried once in
+/// order; the last refusal when none answered.
+async fn first_answer<T, F, Fut>(peer_endpoints: &[String], mut call: F) -> Result<T, Status>
+where
+    F: FnMut(MemberServiceClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<T>, Status>>,
+{
+    let mut last = Status::invalid_argument("no peer endpoint to ask");
     for endpoint in peer_endpoints {
-        let request = v1::JoinRequest { node_id, info: Some(info.into()) };
-        match peer(endpoint)?.join(request).await {
+        match call(peer(endpoint)?).await {
             Ok(response) => return Ok(response.into_inner()),
             Err(status) => last = status,
         }
     }
     Err(last)
+}
+
+/// Asks the cluster behind `peer_endpoints` (any member: followers forward to the leader) to
+/// add `node_id` as a learner.
+pub async fn join_through(
+    peer_endpoints: &[String],
+    node_id: u64,
+    info: &NodeInfo,
+) -> Result<v1::JoinResponse, Status> {
+    let request = v1::JoinRequest { node_id, info: Some(info.into()) };
+    first_answer(peer_endpoints, |mut client| {
+        let request = request.clone();
+        async move { client.join(request).await }
+    })
+    .await
+}
+
+/// The identity of the cluster behind `peer_endpoints`: the first member that answers.
+pub async fn identity_through(peer_endpoints: &[String]) -> Result<v1::IdentityResponse, Status> {
+    first_answer(peer_endpoints, |mut client| async move { client.identity(v1::IdentityRequest {}).await }).await
+}
+
+/// The leader's peer address, as this node knows it.
+pub fn leader_peer_addr(node: &Node) -> Option<String> {
+    let (leader_id, _) = node.leader();
+    node.status().members.get(&leader_id?).map(|info| info.peer_addr.clone()).filter(|address| !address.is_empty())
 }
 
 /// This node's own view, for a failover planner.
@@ -143,18 +164,6 @@ fn joined(node: &Node) -> v1::JoinResponse {
         generation: node.identity.generation,
         leader_id: node.identity.node_id,
     }
-}
-
-/// The identity of the cluster behind `peer_endpoints`: the first member that answers.
-pub async fn identity_through(peer_endpoints: &[String]) -> Result<v1::IdentityResponse, Status> {
-    let mut last = Status::invalid_argument("no peer endpoint to ask");
-    for endpoint in peer_endpoints {
-        match peer(endpoint)?.identity(v1::IdentityRequest {}).await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status) => last = status,
-        }
-    }
-    Err(last)
 }
 
 #[tonic::async_trait]

@@ -456,11 +456,8 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
             }
             continue;
         }
-        let (Some(leader_id), _) = node.leader() else { continue };
-        let Some(leader) = status.members.get(&leader_id).filter(|leader| !leader.peer_addr.is_empty()) else {
-            continue;
-        };
-        let Ok(mut client) = crate::member_api::peer(&leader.peer_addr) else { continue };
+        let Some(leader) = crate::member_api::leader_peer_addr(&node) else { continue };
+        let Ok(mut client) = crate::member_api::peer(&leader) else { continue };
         if *recorded != info {
             let request = v1::JoinRequest { node_id, info: Some((&info).into()) };
             match client.update_member(request).await {
