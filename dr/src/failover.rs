@@ -23,7 +23,16 @@ pub struct Survivor {
     pub dr: DrRecord,
     /// Milliseconds since a leader last reached it (`None`: never since it started).
     pub millis_since_leader_contact: Option<u64>,
+    /// The newest `dr_state_id` a leader announced to it (0: none).
+    pub announced_dr_state_id: u64,
+    /// How much longer the leader's promise not to leave that state's `sync` holds, by the
+    /// survivor's clock (0: none).
+    pub sync_promise_remaining_ms: u64,
 }
+
+/// How much the clocks of two nodes may disagree: a leader's promise, stamped by its clock and
+/// read by a survivor's, counts only with at least this much of it left.
+pub const CLOCK_SKEW_MARGIN_MS: u64 = 500;
 
 /// A member of the old configuration (from the survivors' membership). Those outside the
 /// target region become the record's abandoned members.
@@ -147,8 +156,16 @@ pub fn plan(
         .ok_or_else(|| Refusal::NoSurvivor { region: to_region.to_string() })?;
     // The most recent DR state any survivor applied is the best knowledge of the old primary's.
     let dr = survivors.iter().map(|survivor| &survivor.dr).max_by_key(|dr| dr.dr_state_id).unwrap_or(&seed.dr);
-    // The most recent contact any survivor had with the old leader.
+    // The most recent contact any survivor had with the old leader (reported, not relied on).
     let leader_silence_ms = survivors.iter().filter_map(|survivor| survivor.millis_since_leader_contact).min();
+    // The newest DR state the old leader told any survivor of, and its strongest promise.
+    let announced = survivors.iter().map(|survivor| survivor.announced_dr_state_id).max().unwrap_or(0);
+    let promise_remaining_ms = survivors
+        .iter()
+        .filter(|survivor| survivor.announced_dr_state_id == announced)
+        .map(|survivor| survivor.sync_promise_remaining_ms)
+        .max()
+        .unwrap_or(0);
     let generation =
         survivors.iter().map(|survivor| survivor.generation.max(survivor.dr.generation)).max().unwrap_or(1) + 1;
     let from_region = if dr.primary_region.is_empty() {
@@ -171,12 +188,18 @@ pub fn plan(
         last_mode: dr.mode,
         last_state: dr.state,
         last_dr_state_id: dr.dr_state_id,
-        // In sync, the old primary switches to async only after `dr_sync_timeout_ms` without this
-        // region: heard from within that, it cannot have acknowledged anything not here.
-        rpo_zero: dr.mode == ReplicationMode::DrSync
-            && dr.state == SyncState::Sync
-            && leader_silence_ms.is_some_and(|silence| silence < dr.dr_sync_timeout_ms),
+        // The old leader acknowledges a write the DR region lacks only after committing a switch
+        // away from `sync`. It announces every state it applied and promises when the earliest
+        // switch could be: if the survivors hold the newest state it announced, that state is
+        // `sync`, and the promise still holds, no such write exists. Elapsed time alone proves
+        // nothing: a message sent after the switch, or received late, looks just as recent.
+        rpo_zero: dr.guarantees_rpo_zero()
+            && announced > 0
+            && dr.dr_state_id >= announced
+            && promise_remaining_ms > CLOCK_SKEW_MARGIN_MS,
         leader_silence_ms,
+        last_announced_dr_state_id: announced,
+        sync_promise_remaining_ms: promise_remaining_ms,
         abandoned_members: old_members.iter().filter(|member| member.region != to_region).cloned().collect(),
     };
     let rejoining = survivors.iter().map(|survivor| survivor.node_id).filter(|id| *id != seed.node_id).collect();
@@ -197,18 +220,26 @@ pub fn loss_report(record: &FailoverRecord) -> Vec<String> {
     let silence = record.leader_silence_ms.map_or("never heard from the old leader".to_string(), |silence| {
         format!("last heard from the old leader {silence} ms before the failover")
     });
+    let sync = record.last_mode == ReplicationMode::DrSync && record.last_state == SyncState::Sync;
     if record.rpo_zero {
         lines.push(format!(
-            "last DR state was dr-sync/sync (state id {}) and this region {silence}, within the sync \
-             timeout: the old primary could not have switched to async, every acknowledged write is here \
-             (RPO = 0)",
-            record.last_dr_state_id
+            "last DR state was dr-sync/sync (state id {}), the newest the old leader announced, and its promise \
+             not to leave sync held {} ms more ({silence}): it cannot have acknowledged a write this region lacks, \
+             every acknowledged write is here (RPO = 0)",
+            record.last_dr_state_id, record.sync_promise_remaining_ms
         ));
-    } else if record.last_mode == ReplicationMode::DrSync && record.last_state == SyncState::Sync {
+    } else if sync && record.last_announced_dr_state_id > record.last_dr_state_id {
         lines.push(format!(
-            "last DR state was dr-sync/sync (state id {}) but this region {silence}, longer than the sync \
-             timeout: the old primary may have switched to async and acknowledged writes after log index {} \
-             that may be lost (RPO > 0)",
+            "last DR state applied here was dr-sync/sync (state id {}), but the old leader had announced state id \
+             {} that never arrived: it had left sync, and writes it acknowledged after log index {} may be lost \
+             (RPO > 0)",
+            record.last_dr_state_id, record.last_announced_dr_state_id, record.seed_last_log_index
+        ));
+    } else if sync {
+        lines.push(format!(
+            "last DR state was dr-sync/sync (state id {}) but the old leader's promise not to leave sync had \
+             expired ({silence}): it may have switched to async and acknowledged writes after log index {} that \
+             may be lost (RPO > 0)",
             record.last_dr_state_id, record.seed_last_log_index
         ));
     } else {
@@ -267,6 +298,9 @@ mod tests {
                 ..DrRecord::default()
             },
             millis_since_leader_contact: Some(1_000),
+            // The leader announced this very state and promised a few more seconds of it.
+            announced_dr_state_id: dr_state_id,
+            sync_promise_remaining_ms: if state == SyncState::Sync { 3_000 } else { 0 },
         }
     }
 
@@ -293,17 +327,48 @@ mod tests {
     }
 
     #[test]
-    fn sync_state_promises_rpo_zero_only_when_the_leader_was_heard_within_the_timeout() {
+    fn sync_state_promises_rpo_zero_only_while_the_leaders_promise_holds() {
         let mut survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
-        survivors[0].millis_since_leader_contact = Some(6_000);
-        survivors[1].millis_since_leader_contact = Some(7_000);
+        // Heard from just now, but the promise ran out: the leader may have gone async since.
+        for survivor in &mut survivors {
+            survivor.millis_since_leader_contact = Some(10);
+            survivor.sync_promise_remaining_ms = 0;
+        }
         let plan = plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
-        assert_eq!(plan.record.leader_silence_ms, Some(6_000));
-        assert!(!plan.record.rpo_zero, "silent for longer than the timeout: the primary may have gone async");
+        assert_eq!(plan.record.leader_silence_ms, Some(10));
+        assert!(!plan.record.rpo_zero, "an expired promise proves nothing, however recent the contact");
         assert!(loss_report(&plan.record)[0].contains("after log index 52 that may be lost"));
-        survivors[1].millis_since_leader_contact = None;
-        survivors[0].millis_since_leader_contact = None;
+        // Less left than the clocks may disagree by: not enough.
+        survivors[1].sync_promise_remaining_ms = CLOCK_SKEW_MARGIN_MS;
         assert!(!super::plan("r2", true, &members(), &down(), None, &survivors).expect("plannable").record.rpo_zero);
+        // One survivor holding a live promise is enough.
+        survivors[1].sync_promise_remaining_ms = CLOCK_SKEW_MARGIN_MS + 1;
+        let plan = super::plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
+        assert!(plan.record.rpo_zero);
+        assert_eq!(plan.record.sync_promise_remaining_ms, CLOCK_SKEW_MARGIN_MS + 1);
+        // Never told anything: no promise.
+        for survivor in &mut survivors {
+            survivor.announced_dr_state_id = 0;
+        }
+        assert!(!super::plan("r2", true, &members(), &down(), None, &survivors).expect("plannable").record.rpo_zero);
+    }
+
+    /// The failure found under load: the DR learners were paused while the primary went async,
+    /// then woke to heartbeats queued while they slept, sent after the switch (recent send
+    /// times) but carrying none of the entries. The announced state id gives it away.
+    #[test]
+    fn a_newer_announced_state_that_never_arrived_means_rpo_is_not_zero() {
+        let mut survivors = [survivor(4, (3, 50), 10, SyncState::Sync), survivor(5, (3, 52), 10, SyncState::Sync)];
+        survivors[1].announced_dr_state_id = 60;
+        survivors[1].sync_promise_remaining_ms = 0;
+        survivors[1].millis_since_leader_contact = Some(5);
+        let plan = plan("r2", true, &members(), &down(), None, &survivors).expect("plannable");
+        assert!(!plan.record.rpo_zero, "survivors applied state 10, the leader had announced 60");
+        assert_eq!(plan.record.last_announced_dr_state_id, 60);
+        let report = loss_report(&plan.record);
+        assert!(report[0].contains("had announced state id 60 that never arrived"), "{}", report[0]);
+        // The promise that came with the older state does not outlive the newer one.
+        assert_eq!(plan.record.sync_promise_remaining_ms, 0);
     }
 
     #[test]

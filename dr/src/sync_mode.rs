@@ -47,6 +47,32 @@ pub fn plan(record: &DrRecord, observed: &DrObservation) -> Option<(u64, SyncSta
     Some((record.dr_state_id, next))
 }
 
+/// Until when (wall clock, Unix ms) the leader can promise not to leave `sync`: what it
+/// announces to the DR region in every append, so a DR region left alone knows whether it may
+/// claim RPO = 0 (see `pharos_replication::dr_promise`). `None`: no promise.
+///
+/// Two bounds, the earlier wins:
+/// - [`plan`] switches only once the DR region has been behind for `dr_sync_timeout_ms`, and
+///   the wait it measures began `dr_behind_ms` ago (or begins no earlier than now);
+/// - a leader cut off from its voters may be replaced without knowing it. A new leader cannot be
+///   elected before `leader_lease_ms` after a quorum last acknowledged this one (voters refuse
+///   votes while the lease holds), and it starts its own wait from scratch.
+pub fn sync_promise_until(
+    record: &DrRecord,
+    observed: &DrObservation,
+    now_wall_ms: u64,
+    quorum_acked_wall_ms: Option<u64>,
+    leader_lease_ms: u64,
+) -> Option<u64> {
+    if !record.waits_for_dr() || observed.dr_matched_index.is_none() || plan(record, observed).is_some() {
+        return None;
+    }
+    let timeout_ms = record.dr_sync_timeout_ms;
+    let own_wait = now_wall_ms.saturating_sub(observed.dr_behind_ms).saturating_add(timeout_ms);
+    let successor = quorum_acked_wall_ms?.saturating_add(leader_lease_ms).saturating_add(timeout_ms);
+    Some(own_wait.min(successor))
+}
+
 /// Follows the oldest committed entry a DR learner lacks, to tell how long the DR region has
 /// been behind. Soft state of the leader's runtime; times are milliseconds on its monotonic
 /// clock.
@@ -111,6 +137,24 @@ mod tests {
         assert_eq!(plan(&record(SyncState::SyncRecover), &seen(1_000, Some(100), 100)), None);
         assert_eq!(plan(&record(SyncState::SyncRecover), &seen(1_000, Some(936), 100)), Some((9, SyncState::Sync)));
         assert_eq!(plan(&record(SyncState::SyncRecover), &seen(1_000, Some(999), 1_500)), Some((9, SyncState::Async)));
+    }
+
+    #[test]
+    fn the_sync_promise_ends_when_the_switch_could_first_happen() {
+        let sync = record(SyncState::Sync);
+        // Caught up: the wait has not begun, so no switch before a full timeout from now.
+        assert_eq!(sync_promise_until(&sync, &seen(100, Some(100), 0), 50_000, Some(49_900), 5_000), Some(51_000));
+        // Behind for 400 ms: the switch may come 600 ms from now.
+        assert_eq!(sync_promise_until(&sync, &seen(100, Some(90), 400), 50_000, Some(49_900), 5_000), Some(50_600));
+        // A quorum last answered long ago: a successor may already be counting.
+        assert_eq!(sync_promise_until(&sync, &seen(100, Some(100), 0), 50_000, Some(40_000), 500), Some(41_500));
+        // No quorum acknowledgement known, no DR learner, or the switch is due: no promise.
+        assert_eq!(sync_promise_until(&sync, &seen(100, Some(100), 0), 50_000, None, 500), None);
+        assert_eq!(sync_promise_until(&sync, &seen(100, None, 0), 50_000, Some(50_000), 500), None);
+        assert_eq!(sync_promise_until(&sync, &seen(100, Some(90), 1_000), 50_000, Some(50_000), 500), None);
+        // Not in sync: nothing to promise.
+        let recovering = record(SyncState::SyncRecover);
+        assert_eq!(sync_promise_until(&recovering, &seen(100, Some(100), 0), 50_000, Some(50_000), 500), None);
     }
 
     #[test]

@@ -1407,6 +1407,10 @@ mod dr_record {
         pub abandoned_members: Vec<Member>,
         #[prost(uint64, optional, tag = "13")]
         pub leader_silence_ms: Option<u64>,
+        #[prost(uint64, tag = "14")]
+        pub last_announced_dr_state_id: u64,
+        #[prost(uint64, tag = "15")]
+        pub sync_promise_remaining_ms: u64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -1541,6 +1545,8 @@ mod dr_record {
             last_dr_state_id: record.last_dr_state_id,
             rpo_zero: record.rpo_zero,
             leader_silence_ms: record.leader_silence_ms,
+            last_announced_dr_state_id: record.last_announced_dr_state_id,
+            sync_promise_remaining_ms: record.sync_promise_remaining_ms,
             abandoned_members: record
                 .abandoned_members
                 .iter()
@@ -1569,6 +1575,8 @@ mod dr_record {
             last_dr_state_id: message.last_dr_state_id,
             rpo_zero: message.rpo_zero,
             leader_silence_ms: message.leader_silence_ms,
+            last_announced_dr_state_id: message.last_announced_dr_state_id,
+            sync_promise_remaining_ms: message.sync_promise_remaining_ms,
             abandoned_members: message
                 .abandoned_members
                 .into_iter()

@@ -186,12 +186,16 @@ pub struct FailoverRecord {
     pub last_state: SyncState,
     pub last_dr_state_id: u64,
     /// How long the survivors had not heard from the old leader when the failover was planned
-    /// (`None`: never, since they started).
+    /// (`None`: never, since they started). Informational: silence proves nothing about RPO.
     pub leader_silence_ms: Option<u64>,
-    /// True when the last DR state was `dr-sync`/`sync` **and** the survivors heard from the old
-    /// leader less than `dr_sync_timeout_ms` before the failover: the old primary cannot have
-    /// switched to `async` since (it needs that long without this region), so every write it
-    /// acknowledged is here.
+    /// The newest `dr_state_id` the old leader announced to any survivor (0: none heard).
+    pub last_announced_dr_state_id: u64,
+    /// How much longer the old leader's promise not to leave `sync` held when the failover was
+    /// planned (0: no promise, or it had expired).
+    pub sync_promise_remaining_ms: u64,
+    /// True when the survivors applied the newest DR state the old leader announced, that state
+    /// is `dr-sync`/`sync`, and the leader's promise not to leave `sync` still held: it cannot
+    /// have acknowledged a write this region lacks, so every acknowledged write is here.
     pub rpo_zero: bool,
     pub abandoned_members: Vec<AbandonedMember>,
 }

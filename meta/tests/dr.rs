@@ -129,6 +129,8 @@ fn failover(generation: u64) -> FailoverRecord {
         last_dr_state_id: 7,
         rpo_zero: true,
         leader_silence_ms: Some(300),
+        last_announced_dr_state_id: 7,
+        sync_promise_remaining_ms: 2_400,
         abandoned_members: vec![AbandonedMember {
             node_id: 1,
             client_addr: "127.0.0.1:1".into(),

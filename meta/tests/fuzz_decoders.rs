@@ -206,12 +206,14 @@ fn failover_record() -> impl Strategy<Value = FailoverRecord> {
         (any::<u64>(), any::<u64>(), name(), name(), any::<u64>(), any::<u64>(), any::<u64>()),
         (replication_mode(), sync_state(), any::<u64>(), option::of(any::<u64>()), any::<bool>()),
         vec(abandoned_member(), 0..3),
+        (any::<u64>(), any::<u64>()),
     )
         .prop_map(
             |(
                 (generation, at_ms, from_region, to_region, seed_node_id, seed_last_log_index, last_known_commit_index),
                 (last_mode, last_state, last_dr_state_id, leader_silence_ms, rpo_zero),
                 abandoned_members,
+                (last_announced_dr_state_id, sync_promise_remaining_ms),
             )| FailoverRecord {
                 generation,
                 at_ms,
@@ -224,6 +226,8 @@ fn failover_record() -> impl Strategy<Value = FailoverRecord> {
                 last_state,
                 last_dr_state_id,
                 leader_silence_ms,
+                last_announced_dr_state_id,
+                sync_promise_remaining_ms,
                 rpo_zero,
                 abandoned_members,
             },

@@ -180,13 +180,18 @@ pub fn vote_response_from_wire(
     ))
 }
 
-pub fn append_request_to_wire(request: &openraft::raft::AppendEntriesRequest<TypeConfig>) -> v1::AppendEntriesRequest {
+/// `dr`: the sender's DR announcement (see `dr_promise`).
+pub fn append_request_to_wire(
+    request: &openraft::raft::AppendEntriesRequest<TypeConfig>,
+    dr: v1::DrAnnouncement,
+) -> v1::AppendEntriesRequest {
     v1::AppendEntriesRequest {
         vote: Some(vote_to_wire(&request.vote)),
         prev_log_id: option_log_id_to_wire(request.prev_log_id.as_ref()),
         entries: request.entries.iter().map(entry_to_wire).collect(),
         leader_commit: option_log_id_to_wire(request.leader_commit.as_ref()),
         sent_at_ms: unix_ms(),
+        dr: Some(dr),
     }
 }
 

@@ -6,6 +6,7 @@
 //! never decides broker or DR policy (that is `pharos-dr`).
 
 pub mod codec;
+pub mod dr_promise;
 pub mod events;
 pub mod identity;
 pub mod log_store;

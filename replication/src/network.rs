@@ -20,6 +20,7 @@ use pharos_proto::v1::raft_service_client::RaftServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec;
+use crate::dr_promise::DrAnnouncer;
 use crate::identity::{ClusterIdentity, GenerationFence};
 use crate::types::{NodeId, NodeInfo, Snapshot, SnapshotData, TypeConfig, Vote};
 
@@ -33,12 +34,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct PeerNetwork {
     identity: Arc<ClusterIdentity>,
     fence: Arc<GenerationFence>,
+    announcer: DrAnnouncer,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl PeerNetwork {
-    pub fn new(identity: ClusterIdentity, fence: Arc<GenerationFence>) -> Self {
-        PeerNetwork { identity: Arc::new(identity), fence, channels: Arc::default() }
+    pub fn new(identity: ClusterIdentity, fence: Arc<GenerationFence>, announcer: DrAnnouncer) -> Self {
+        PeerNetwork { identity: Arc::new(identity), fence, announcer, channels: Arc::default() }
     }
 
     fn channel(&self, peer_addr: &str) -> Result<Channel, String> {
@@ -67,7 +69,13 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024)
         });
-        PeerConnection { target, identity: self.identity.clone(), fence: self.fence.clone(), client }
+        PeerConnection {
+            target,
+            identity: self.identity.clone(),
+            fence: self.fence.clone(),
+            announcer: self.announcer.clone(),
+            client,
+        }
     }
 }
 
@@ -77,6 +85,7 @@ pub struct PeerConnection {
     target: NodeId,
     identity: Arc<ClusterIdentity>,
     fence: Arc<GenerationFence>,
+    announcer: DrAnnouncer,
     /// `Err` holds why no channel could be made (a malformed address); every RPC reports it.
     client: Result<RaftServiceClient<Channel>, String>,
 }
@@ -124,7 +133,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         request: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let message = codec::append_request_to_wire(&request);
+        let message = codec::append_request_to_wire(&request, self.announcer.announce());
         let response = self
             .client()?
             .append_entries(self.request(message, Some(option.hard_ttl())))
@@ -148,7 +157,9 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             let mut client = self.client()?;
             // No deadline on the stream itself: it lives as long as the replication session;
             // the leader's own heartbeat/timeout logic detects a dead follower.
-            let request = self.request(input.map(|request| codec::append_request_to_wire(&request)), None);
+            let announcer = self.announcer.clone();
+            let input = input.map(move |request| codec::append_request_to_wire(&request, announcer.announce()));
+            let request = self.request(input, None);
             let fence = self.fence.clone();
             let response = client.stream_append(request).await.map_err(|status| status_to_rpc_error(&fence, status))?;
             let output = response.into_inner().map(move |item| {

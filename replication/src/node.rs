@@ -11,10 +11,11 @@ use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use pharos_meta::{Command, Response};
 
+use crate::dr_promise::{DrAnnouncer, LeaderContact, SyncPromise};
 use crate::identity::{ClusterIdentity, GenerationFence};
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
-use crate::peer_service::{LeaderContact, PeerService, RaftGate};
+use crate::peer_service::{PeerService, RaftGate};
 use crate::state_machine::StateMachineStore;
 use crate::storage::Storage;
 use crate::types::{LogId, NodeId, NodeInfo, Raft, TypeConfig};
@@ -112,8 +113,10 @@ pub struct Node {
     pub info: NodeInfo,
     /// Generations above ours that this node has heard of (it is fenced when there is one).
     pub fence: Arc<GenerationFence>,
-    /// When a leader last reached this node.
+    /// When a leader last reached this node, and the DR state it announced.
     pub leader_contact: Arc<LeaderContact>,
+    /// As leader in `dr-sync`/`sync`: until when it will not leave `sync` (set by the DR runtime).
+    pub sync_promise: Arc<SyncPromise>,
     /// Closed until the server decides this node may take part in Raft (see `RaftGate`).
     pub raft_gate: Arc<RaftGate>,
     storage: Storage,
@@ -164,7 +167,9 @@ impl Node {
         .map_err(|error| StartError::Config(error.to_string()))?;
         let state_machine = StateMachineStore::open(storage.clone())?;
         let fence = Arc::new(GenerationFence::load(&storage, identity.generation)?);
-        let network = PeerNetwork::new(identity.clone(), fence.clone());
+        let sync_promise = Arc::new(SyncPromise::default());
+        let announcer = DrAnnouncer::new(state_machine.clone(), sync_promise.clone());
+        let network = PeerNetwork::new(identity.clone(), fence.clone(), announcer);
         let raft = Raft::new(
             identity.node_id,
             Arc::new(config),
@@ -181,6 +186,7 @@ impl Node {
             info,
             fence,
             leader_contact: Arc::default(),
+            sync_promise,
             raft_gate: Arc::default(),
             storage,
         })

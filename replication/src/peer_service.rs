@@ -11,6 +11,7 @@ use pharos_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec;
+use crate::dr_promise::LeaderContact;
 use crate::identity::{ClusterIdentity, GenerationFence, IdentityMismatch};
 use crate::state_machine::snapshot_meta_from_wire;
 use crate::types::{Raft, Snapshot};
@@ -52,27 +53,6 @@ pub struct PeerService {
 impl std::fmt::Debug for PeerService {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("PeerService").field("identity", &self.identity).finish_non_exhaustive()
-    }
-}
-
-/// When a leader last reached this node: what a surviving DR node reports after losing the
-/// primary region. Measured by the leader's send time carried in every append (not by receipt:
-/// a message that sat in a socket buffer while this node was paused or cut off is old news).
-#[derive(Debug, Default)]
-pub struct LeaderContact {
-    /// Highest `sent_at_ms` (leader wall clock, Unix ms) of any append received; 0 = never.
-    last_sent_at_ms: std::sync::atomic::AtomicU64,
-}
-
-impl LeaderContact {
-    fn record(&self, sent_at_ms: u64) {
-        self.last_sent_at_ms.fetch_max(sent_at_ms, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// Milliseconds since a leader last reached this node (`None`: never since start).
-    pub fn millis_since(&self) -> Option<u64> {
-        let last = self.last_sent_at_ms.load(std::sync::atomic::Ordering::Acquire);
-        (last > 0).then(|| codec::unix_ms().saturating_sub(last))
     }
 }
 
@@ -154,7 +134,7 @@ impl RaftService for PeerService {
     ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
         self.check(&request)?;
         let message = request.into_inner();
-        self.leader_contact.record(message.sent_at_ms);
+        self.leader_contact.record(message.sent_at_ms, message.dr.as_ref());
         let append_request = codec::append_request_from_wire(message)?;
         let response = self.raft.append_entries(append_request).await.map_err(fatal)?;
         Ok(Response::new(codec::append_response_to_wire(&response)))
@@ -171,7 +151,7 @@ impl RaftService for PeerService {
         // A malformed or failed message ends the input: skipping it would break log order.
         let input = request.into_inner().scan((), move |(), item| {
             let converted = item.ok().and_then(|message| {
-                leader_contact.record(message.sent_at_ms);
+                leader_contact.record(message.sent_at_ms, message.dr.as_ref());
                 codec::append_request_from_wire(message)
                     .inspect_err(|error| tracing::warn!(%error, "malformed stream-append request; closing the stream"))
                     .ok()

@@ -215,7 +215,8 @@ mod wire {
 
     pub fn encode_append_request(parts: &AppendParts) -> Vec<u8> {
         let (vote, prev_log_id, entries, leader_commit) = parts.clone();
-        codec::append_request_to_wire(&AppendEntriesRequest { vote, prev_log_id, entries, leader_commit })
+        let dr = v1::DrAnnouncement { dr_state_id: 7, sync_promise_until_ms: 0 };
+        codec::append_request_to_wire(&AppendEntriesRequest { vote, prev_log_id, entries, leader_commit }, dr)
             .encode_to_vec()
     }
 

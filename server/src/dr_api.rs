@@ -69,6 +69,8 @@ fn failover_status(record: &pharos_meta::FailoverRecord) -> v1::FailoverStatus {
         last_dr_state_id: record.last_dr_state_id,
         rpo_zero: record.rpo_zero,
         leader_silence_ms: record.leader_silence_ms,
+        last_announced_dr_state_id: record.last_announced_dr_state_id,
+        sync_promise_remaining_ms: record.sync_promise_remaining_ms,
         loss_report: pharos_dr::failover::loss_report(record),
         abandoned_node_ids: record.abandoned_members.iter().map(|member| member.node_id).collect(),
     }
@@ -143,6 +145,8 @@ fn survivor(survey: &v1::SurveyResponse) -> Result<Survivor, Status> {
         known_commit_index: survey.known_commit_index,
         dr,
         millis_since_leader_contact: survey.millis_since_leader_contact,
+        announced_dr_state_id: survey.announced_dr_state_id,
+        sync_promise_remaining_ms: survey.sync_promise_remaining_ms,
     })
 }
 

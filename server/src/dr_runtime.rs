@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use openraft::Instant as _;
+use openraft::async_runtime::watch::WatchReceiver;
 use pharos_dr::election::ElectionRequest;
 use pharos_dr::switchover::{self, Action, GroupPlacement, Member, Observation};
 use pharos_dr::sync_mode::{self, BehindTracker, DrObservation};
@@ -110,11 +112,13 @@ impl DrRuntime {
         let dr_matched_index = self.observe_lag(&status, &dr.dr_region);
         if self.node.identity.generation > dr.generation {
             // A seed whose failover record is not committed yet: its DR record is the old one.
+            self.node.sync_promise.withdraw();
             return;
         }
         let now = self.now_ms();
         let dr_behind_ms = self.soft().behind.observe(now, status.commit_index, dr_matched_index);
         let observed = DrObservation { commit_index: status.commit_index, dr_matched_index, dr_behind_ms };
+        self.announce_sync_promise(&dr, &observed);
         if let Some((expected_dr_state_id, state)) = sync_mode::plan(&dr, &observed) {
             tracing::warn!(
                 from = dr.state.as_str(),
@@ -125,6 +129,21 @@ impl DrRuntime {
                 "switching the DR sync state"
             );
             self.propose(DrCommand::SwitchState { expected_dr_state_id, state }).await;
+        }
+    }
+
+    /// Publishes until when this leader will not leave `sync`; withdrawn whenever it cannot say
+    /// (and, since `sync_promise_until` gives none when a switch is due, before proposing one).
+    fn announce_sync_promise(&self, dr: &pharos_meta::DrRecord, observed: &DrObservation) {
+        let now_wall_ms = pharos_replication::codec::unix_ms();
+        let quorum_acked_wall_ms = self.node.raft.metrics().borrow_watched().last_quorum_acked.as_ref().map(|acked| {
+            let since = u64::try_from(acked.elapsed().as_millis()).unwrap_or(u64::MAX);
+            now_wall_ms.saturating_sub(since)
+        });
+        let lease_ms = self.node.raft.config().election_timeout_min;
+        match sync_mode::sync_promise_until(dr, observed, now_wall_ms, quorum_acked_wall_ms, lease_ms) {
+            Some(until_ms) => self.node.sync_promise.promise(dr.dr_state_id, until_ms),
+            None => self.node.sync_promise.withdraw(),
         }
     }
 

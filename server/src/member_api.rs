@@ -133,6 +133,7 @@ pub async fn survey(node: &Node) -> Result<v1::SurveyResponse, Status> {
         .await
         .map_err(|error| Status::internal(format!("cannot read the log position: {error}")))?;
     let dr = node.state_machine.read().state.dr.clone();
+    let announced = node.leader_contact.announced();
     Ok(v1::SurveyResponse {
         cluster_id: node.identity.cluster_id.clone(),
         generation: node.identity.generation,
@@ -155,6 +156,8 @@ pub async fn survey(node: &Node) -> Result<v1::SurveyResponse, Status> {
             .collect(),
         fenced_by_generation: node.fence.fenced_by(),
         millis_since_leader_contact: node.leader_contact.millis_since(),
+        announced_dr_state_id: announced.dr_state_id,
+        sync_promise_remaining_ms: announced.sync_promise_remaining_ms,
     })
 }
 

@@ -342,6 +342,7 @@ async fn malformed_and_oversized_requests_get_typed_errors_and_change_nothing() 
             entries: vec![v1::Entry { log_id: None, payload: None }],
             leader_commit: None,
             sent_at_ms: 0,
+            dr: None,
         });
         request.metadata_mut().insert("pharos-cluster-id", identity.cluster_id.parse().expect("ascii"));
         request.metadata_mut().insert("pharos-generation", identity.generation.into());
