@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, ["."])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("pharos_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Undecodable requests are INVALID_ARGUMENT, not tonic's INTERNAL (src/wire_codec.rs).
+    tonic_prost_build::configure().codec_path("crate::wire_codec::WireCodec").compile_fds(descriptors)?;
     Ok(())
 }

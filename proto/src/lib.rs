@@ -7,6 +7,7 @@
 //! core crates never see generated types.
 
 pub mod convert;
+pub mod wire_codec;
 
 /// Generated code for `pharos.v1`.
 #[allow(clippy::all, missing_debug_implementations, missing_docs)]

@@ -412,3 +412,101 @@ async fn a_topic_update_changes_only_what_it_names_and_never_loses_a_concurrent_
     .await
     .expect("test finished in time");
 }
+
+/// Bytes that go through a gRPC call unchanged: the test speaks as a client whose encoder is
+/// broken or hostile.
+#[derive(Debug, Clone, Default)]
+struct RawCodec;
+
+#[derive(Debug, Clone, Default)]
+struct RawBytes;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let length = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, length).to_vec()))
+    }
+}
+
+/// Sends `body` as the request of `path` on the node's client port.
+async fn raw_call(address: &str, path: &'static str, body: Vec<u8>) -> tonic::Status {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static(path);
+    match grpc.unary(tonic::Request::new(body), path, RawCodec).await {
+        Ok(response) => panic!("{} bytes answered, expected a refusal", response.into_inner().len()),
+        Err(status) => status,
+    }
+}
+
+/// Issue 11: undecodable requests (a bad wire type, invalid UTF-8 in a string field, a truncated
+/// field) came back `INTERNAL` with no `pharos-error`, as if the server had failed. They are the
+/// sender's fault: `INVALID_ARGUMENT` with the reason, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn undecodable_requests_are_invalid_arguments_and_change_nothing() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        client.put("before", "1").await.expect("a first write");
+        let before = client.status().await.expect("status");
+        let address = cluster.nodes[0].client_addr.clone();
+        // CreateTopicRequest{topic: TopicInfo{name: "\xff"}}: field 1 (message, 3 bytes) holding
+        // field 1 (string, 1 byte) that is not UTF-8.
+        let invalid_utf8 = vec![0x0a, 0x03, 0x0a, 0x01, 0xff];
+        let cases: [(&'static str, Vec<u8>); 4] = [
+            ("/pharos.v1.KvService/Put", vec![0x0f]),
+            ("/pharos.v1.KvService/Put", vec![0x0a, 0x05, b'k']),
+            ("/pharos.v1.TopicService/CreateTopic", invalid_utf8),
+            ("/pharos.v1.ClusterService/Status", vec![0xff, 0xff, 0xff]),
+        ];
+        for (path, body) in cases {
+            let status = raw_call(&address, path, body.clone()).await;
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{path} {body:02x?}: {status:?}");
+            let reason = status.metadata().get("pharos-error").and_then(|value| value.to_str().ok());
+            assert_eq!(reason, Some("INVALID_ARGUMENT"), "{path} {body:02x?}");
+            assert!(status.message().starts_with("cannot decode the received message"), "{}", status.message());
+        }
+        let after = client.status().await.expect("status");
+        assert_eq!(
+            (after.last_log_index, &after.state_digest),
+            (before.last_log_index, &before.state_digest),
+            "nothing in the log, nothing in the state"
+        );
+    })
+    .await
+    .expect("test finished in time");
+}
