@@ -15,6 +15,7 @@ pub mod dr_runtime;
 pub mod handler;
 pub mod http;
 pub mod member_api;
+pub mod reflection;
 pub mod restart;
 pub mod server;
 pub mod shutdown;

@@ -105,18 +105,15 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing());
     let dr_runtime = DrRuntime::new(node.clone(), broker_runtime.clone());
     health_reporter.set_serving::<v1::dr_service_server::DrServiceServer<DrApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pharos_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
+    let (reflection_v1, reflection_v1alpha) = crate::reflection::services().context("building gRPC reflection")?;
     let api = Api::new(node.clone());
     let stamp_identity = identity_headers(&node.identity.cluster_id, node.identity.generation);
     let client_server = tokio::spawn(
         tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(stamp_identity))
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(
                 v1::kv_service_server::KvServiceServer::new(api.clone())
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
