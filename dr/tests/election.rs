@@ -19,6 +19,7 @@ fn broker(broker_id: u64, region: &str, priority: u32) -> Broker {
         election_priority: priority,
         state: BrokerState::Active,
         broker_epoch: broker_id * 10,
+        retired_at_ms: None,
     }
 }
 

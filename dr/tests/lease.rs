@@ -23,6 +23,7 @@ fn broker(broker_id: u64) -> Broker {
         election_priority: 1,
         state: BrokerState::Active,
         broker_epoch: broker_id * 10,
+        retired_at_ms: None,
     }
 }
 

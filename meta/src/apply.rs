@@ -92,6 +92,7 @@ pub fn validate(operation: &Operation) -> Result<(), CommandError> {
             | BrokerOperation::Remove { broker_id: 0 }
             | BrokerOperation::Unregister { broker_id: 0, .. },
         ) => Err(CommandError::UnknownBroker { broker_id: 0 }),
+        Operation::Broker(BrokerOperation::Collect { brokers, .. }) => crate::broker::validate_collection(brokers),
         _ => Ok(()),
     }
 }
@@ -179,7 +180,7 @@ fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<C
             put(state, index, key, value, changes);
             Response::CompareAndSet { succeeded, revision: index, current_mod_revision: Some(index) }
         }
-        Operation::Broker(operation) => crate::broker::execute(state, index, operation, changes),
+        Operation::Broker(operation) => crate::broker::execute(state, index, command.issued_at_ms, operation, changes),
         Operation::Topic(operation) => crate::topic::execute(state, index, operation, changes),
         Operation::Dr(dr_command) => crate::dr::execute(state, index, command.issued_at_ms, dr_command, changes),
     }

@@ -1,4 +1,4 @@
-//! The audit log: every administrative change (broker fence, removal and election, topic
+//! The audit log: every administrative change (broker fence, removal, collection and election, topic
 //! changes, offset resets) with who asked, when (the leader's wall clock stamped into the
 //! command), what, and the result, including refusals. Bounded: the oldest records go first.
 
@@ -30,6 +30,11 @@ fn target(command: &Command) -> String {
             format!("broker {broker_id}")
         }
         Operation::Broker(Broker::ElectMaster { group, broker_id, .. }) => format!("group {group}: broker {broker_id}"),
+        // One record per command (the log is keyed by index), naming every broker it collects.
+        Operation::Broker(Broker::Collect { retired_before_ms, brokers }) => {
+            let ids: Vec<String> = brokers.iter().map(|broker| broker.broker_id.to_string()).collect();
+            format!("brokers {} (retired at or before {retired_before_ms} ms)", ids.join(", "))
+        }
         Operation::Topic(Topic::Create(spec) | Topic::Update { spec, .. }) => format!("topic {}", spec.name),
         Operation::Topic(Topic::Delete { name, force }) => {
             format!("topic {name}{}", if *force { " (force)" } else { "" })

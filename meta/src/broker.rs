@@ -48,6 +48,48 @@ pub struct Broker {
     pub state: BrokerState,
     /// Revision of the registration that created this broker.
     pub broker_epoch: u64,
+    /// When the broker left service (fenced or unregistered): the `issued_at_ms` of that command
+    /// (the proposing leader's wall clock), set by the state machine, which never reads a clock.
+    /// `None` while active, and for a record retired by a build that did not record the time;
+    /// the retention rule counts such a record as retired long ago (`State::collectable`).
+    pub retired_at_ms: Option<u64>,
+}
+
+/// One registration, named by its id and the epoch it was registered at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BrokerRef {
+    pub broker_id: u64,
+    pub broker_epoch: u64,
+}
+
+/// Why a broker record may not be collected (yet). Persisted as a code in refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotCollectable {
+    /// The broker is active: it is registered and may be serving.
+    Active,
+    /// The broker is the committed master of its group.
+    Master,
+    /// The broker is in its group's sync state set: the next election may need its name.
+    InSyncStateSet,
+    /// The broker retired after the command's `retired_before_ms`.
+    RetiredTooRecently,
+}
+
+impl NotCollectable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotCollectable::Active => "it is active",
+            NotCollectable::Master => "it is the master of its group",
+            NotCollectable::InSyncStateSet => "it is in its group's sync state set",
+            NotCollectable::RetiredTooRecently => "it retired too recently",
+        }
+    }
+}
+
+impl std::fmt::Display for NotCollectable {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
 }
 
 /// A master/replica set of brokers.
@@ -97,6 +139,15 @@ pub enum BrokerOperation {
     Remove {
         broker_id: u64,
     },
+    /// Forget retired broker records the coordinator's retention rule selected
+    /// (`pharos_dr::retention`), at most `limits::COLLECTED_BROKERS_MAX` of them. Every named
+    /// registration must still be collectable ([`State::collectable`]) as retired at or before
+    /// `retired_before_ms` (leader wall clock); if one is not, the whole command is refused and
+    /// changes nothing (the next pass plans again from the state it then sees).
+    Collect {
+        retired_before_ms: u64,
+        brokers: BTreeSet<BrokerRef>,
+    },
     /// Make `broker_id` the master of `group`; refused unless the group is still at
     /// `expected_master_epoch`.
     ElectMaster {
@@ -121,6 +172,7 @@ impl BrokerOperation {
             BrokerOperation::Unregister { .. } => "unregister_broker",
             BrokerOperation::Fence { .. } => "fence_broker",
             BrokerOperation::Remove { .. } => "remove_broker",
+            BrokerOperation::Collect { .. } => "collect_brokers",
             BrokerOperation::ElectMaster { .. } => "elect_master",
             BrokerOperation::AlterSyncStateSet { .. } => "alter_sync_state_set",
         }
@@ -145,6 +197,35 @@ impl State {
     pub fn master_of(&self, broker_id: u64) -> Option<&BrokerGroup> {
         let group = self.groups.get(&self.brokers.get(&broker_id)?.group)?;
         (group.master_broker_id == Some(broker_id)).then_some(group)
+    }
+
+    /// Whether the record of `broker` may be forgotten as retired at or before
+    /// `retired_before_ms`: it exists at that epoch, is fenced or shut down, is neither the
+    /// master of its group nor in its sync state set (election needs the names there), and
+    /// retired no later than `retired_before_ms`. A record without a retirement time was retired
+    /// by an older build, before any cutoff. The one rule both the retention planner
+    /// (`pharos_dr::retention`) and `apply` of [`BrokerOperation::Collect`] use.
+    ///
+    /// A broker references no other group than its own: registration, election and
+    /// `AlterSyncStateSet` all check `broker.group`.
+    pub fn collectable(&self, broker: &BrokerRef, retired_before_ms: u64) -> Result<&Broker, CommandError> {
+        let record = broker_for(self, broker.broker_id, broker.broker_epoch)?;
+        let refuse = |reason| Err(CommandError::BrokerNotCollectable { broker_id: broker.broker_id, reason });
+        if record.state == BrokerState::Active {
+            return refuse(NotCollectable::Active);
+        }
+        if let Some(group) = self.groups.get(&record.group) {
+            if group.master_broker_id == Some(broker.broker_id) {
+                return refuse(NotCollectable::Master);
+            }
+            if group.sync_state_set.contains(&broker.broker_id) {
+                return refuse(NotCollectable::InSyncStateSet);
+            }
+        }
+        if record.retired_at_ms.is_some_and(|retired_at_ms| retired_at_ms > retired_before_ms) {
+            return refuse(NotCollectable::RetiredTooRecently);
+        }
+        Ok(record)
     }
 }
 
@@ -209,11 +290,20 @@ fn put_group(state: &mut State, group: BrokerGroup, changes: &mut Vec<Change>) {
     state.groups.insert(group.name.clone(), group);
 }
 
-/// Takes a broker out of service: it stops being master (the group becomes leaderless until
-/// the runtime elects) but stays in the sync state set until the next master rewrites it.
-fn retire(state: &mut State, broker_id: u64, new_state: BrokerState, changes: &mut Vec<Change>) -> Option<String> {
+/// Takes a broker out of service at `retired_at_ms` (the command's leader wall clock; a broker
+/// already retired keeps its first time, so a retried unregistration does not postpone its
+/// collection): it stops being master (the group becomes leaderless until the runtime elects)
+/// but stays in the sync state set until the next master rewrites it.
+fn retire(
+    state: &mut State,
+    broker_id: u64,
+    new_state: BrokerState,
+    retired_at_ms: u64,
+    changes: &mut Vec<Change>,
+) -> Option<String> {
     let mut broker = state.brokers.get(&broker_id)?.clone();
     broker.state = new_state;
+    broker.retired_at_ms = broker.retired_at_ms.or(Some(retired_at_ms));
     let group_name = broker.group.clone();
     put_broker(state, broker, changes);
     let mut group = state.groups.get(&group_name)?.clone();
@@ -224,19 +314,46 @@ fn retire(state: &mut State, broker_id: u64, new_state: BrokerState, changes: &m
     Some(group_name)
 }
 
+/// Removes `broker_id`'s record and its group membership (callers checked it is not active).
+fn forget(state: &mut State, broker_id: u64, changes: &mut Vec<Change>) {
+    let Some(broker) = state.brokers.remove(&broker_id) else { return };
+    changes.push(Change::BrokerDelete { broker_id });
+    if let Some(mut group) = state.groups.get(&broker.group).cloned() {
+        group.members.remove(&broker_id);
+        if group.sync_state_set.remove(&broker_id) {
+            group.sync_state_epoch += 1;
+        }
+        put_group(state, group, changes);
+    }
+}
+
+/// The checks of a collection that need no state (the leader runs them before proposing too).
+pub(crate) fn validate_collection(brokers: &BTreeSet<BrokerRef>) -> Result<(), CommandError> {
+    if brokers.is_empty() || brokers.len() > limits::COLLECTED_BROKERS_MAX {
+        return Err(CommandError::CollectionSize {
+            brokers: brokers.len() as u64,
+            max: limits::COLLECTED_BROKERS_MAX as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Applies a broker operation; `issued_at_ms` is the proposing leader's wall clock.
 pub(crate) fn execute(
     state: &mut State,
     index: u64,
+    issued_at_ms: u64,
     operation: &BrokerOperation,
     changes: &mut Vec<Change>,
 ) -> Response {
-    let result = execute_checked(state, index, operation, changes);
+    let result = execute_checked(state, index, issued_at_ms, operation, changes);
     crate::apply::settle(state, index, result, changes)
 }
 
 fn execute_checked(
     state: &mut State,
     index: u64,
+    issued_at_ms: u64,
     operation: &BrokerOperation,
     changes: &mut Vec<Change>,
 ) -> Result<Response, CommandError> {
@@ -279,6 +396,7 @@ fn execute_checked(
                 election_priority: registration.election_priority,
                 state: BrokerState::Active,
                 broker_epoch: index,
+                retired_at_ms: None,
             };
             put_broker(state, broker, changes);
             let mut group = state
@@ -292,7 +410,7 @@ fn execute_checked(
         }
         BrokerOperation::Unregister { broker_id, broker_epoch } => {
             broker_for(state, *broker_id, *broker_epoch)?;
-            retire(state, *broker_id, BrokerState::Shutdown, changes);
+            retire(state, *broker_id, BrokerState::Shutdown, issued_at_ms, changes);
             Ok(Response::BrokerChanged { revision: index })
         }
         BrokerOperation::Fence { broker_id, broker_epoch } => {
@@ -300,7 +418,7 @@ fn execute_checked(
             if broker.state != BrokerState::Active {
                 return Err(CommandError::BrokerNotActive { broker_id: *broker_id, state: broker.state.as_str() });
             }
-            retire(state, *broker_id, BrokerState::Fenced, changes);
+            retire(state, *broker_id, BrokerState::Fenced, issued_at_ms, changes);
             Ok(Response::BrokerChanged { revision: index })
         }
         BrokerOperation::Remove { broker_id } => {
@@ -308,15 +426,17 @@ fn execute_checked(
             if broker.state == BrokerState::Active {
                 return Err(CommandError::BrokerNotActive { broker_id: *broker_id, state: "active: fence it first" });
             }
-            let group_name = broker.group.clone();
-            state.brokers.remove(broker_id);
-            changes.push(Change::BrokerDelete { broker_id: *broker_id });
-            if let Some(mut group) = state.groups.get(&group_name).cloned() {
-                group.members.remove(broker_id);
-                if group.sync_state_set.remove(broker_id) {
-                    group.sync_state_epoch += 1;
-                }
-                put_group(state, group, changes);
+            forget(state, *broker_id, changes);
+            Ok(Response::BrokerChanged { revision: index })
+        }
+        BrokerOperation::Collect { retired_before_ms, brokers } => {
+            validate_collection(brokers)?;
+            // All or nothing: a plan made on a view that has moved on is refused whole.
+            for broker in brokers {
+                state.collectable(broker, *retired_before_ms)?;
+            }
+            for broker in brokers {
+                forget(state, broker.broker_id, changes);
             }
             Ok(Response::BrokerChanged { revision: index })
         }

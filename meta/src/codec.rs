@@ -8,7 +8,7 @@
 
 use prost::Message;
 
-use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, Registration};
+use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, NotCollectable, Registration};
 use crate::command::{Command, Compare, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
 use crate::topic::{
@@ -67,7 +67,7 @@ mod record {
         pub issued_at_ms: u64,
         #[prost(string, tag = "3")]
         pub actor: String,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26")]
+        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27")]
         pub operation: Option<Operation>,
     }
 
@@ -108,6 +108,16 @@ mod record {
         /// An update with an expected revision (an unconditional one stays `UpdateTopic`).
         #[prost(message, tag = "26")]
         UpdateTopicIfRevision(UpdateTopicIfRevision),
+        #[prost(message, tag = "27")]
+        CollectBrokers(CollectBrokers),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct CollectBrokers {
+        #[prost(uint64, tag = "1")]
+        pub retired_before_ms: u64,
+        #[prost(message, repeated, tag = "2")]
+        pub brokers: Vec<BrokerRef>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -315,6 +325,9 @@ mod record {
         pub state: u32,
         #[prost(uint64, tag = "4")]
         pub broker_epoch: u64,
+        /// Absent while active, and in records retired by builds before it existed.
+        #[prost(uint64, optional, tag = "5")]
+        pub retired_at_ms: Option<u64>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -566,6 +579,14 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
         record::Operation::RemoveBroker(broker) => {
             Operation::Broker(BrokerOperation::Remove { broker_id: broker.broker_id })
         }
+        record::Operation::CollectBrokers(collect) => Operation::Broker(BrokerOperation::Collect {
+            retired_before_ms: collect.retired_before_ms,
+            brokers: collect
+                .brokers
+                .into_iter()
+                .map(|broker| BrokerRef { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch })
+                .collect(),
+        }),
         record::Operation::ElectMaster(elect) => Operation::Broker(BrokerOperation::ElectMaster {
             group: elect.group,
             broker_id: elect.broker_id,
@@ -837,6 +858,15 @@ fn broker_operation_to_message(operation: &BrokerOperation) -> record::Operation
         BrokerOperation::Remove { broker_id } => {
             record::Operation::RemoveBroker(record::BrokerRef { broker_id: *broker_id, broker_epoch: 0 })
         }
+        BrokerOperation::Collect { retired_before_ms, brokers } => {
+            record::Operation::CollectBrokers(record::CollectBrokers {
+                retired_before_ms: *retired_before_ms,
+                brokers: brokers
+                    .iter()
+                    .map(|broker| record::BrokerRef { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch })
+                    .collect(),
+            })
+        }
         BrokerOperation::ElectMaster { group, broker_id, expected_master_epoch } => {
             record::Operation::ElectMaster(record::ElectMaster {
                 group: group.clone(),
@@ -883,6 +913,7 @@ fn broker_to_message(broker: &Broker) -> record::Broker {
         })),
         state: broker_state_code(broker.state),
         broker_epoch: broker.broker_epoch,
+        retired_at_ms: broker.retired_at_ms,
     }
 }
 
@@ -907,6 +938,7 @@ fn broker_from_message(message: record::Broker) -> Result<Broker, DecodeError> {
         election_priority: registration.election_priority,
         state,
         broker_epoch: message.broker_epoch,
+        retired_at_ms: message.retired_at_ms,
     })
 }
 
@@ -1005,6 +1037,28 @@ mod error_code {
     pub const STALE_DR_OPERATION: u32 = 25;
     pub const STALE_GENERATION: u32 = 26;
     pub const STALE_TOPIC_REVISION: u32 = 27;
+    pub const BROKER_NOT_COLLECTABLE: u32 = 28;
+    pub const COLLECTION_SIZE: u32 = 29;
+}
+
+/// Persisted codes of [`NotCollectable`]. Never renumber.
+fn not_collectable_code(reason: NotCollectable) -> u64 {
+    match reason {
+        NotCollectable::Active => 1,
+        NotCollectable::Master => 2,
+        NotCollectable::InSyncStateSet => 3,
+        NotCollectable::RetiredTooRecently => 4,
+    }
+}
+
+fn not_collectable_from_code(code: u64) -> Result<NotCollectable, DecodeError> {
+    match code {
+        1 => Ok(NotCollectable::Active),
+        2 => Ok(NotCollectable::Master),
+        3 => Ok(NotCollectable::InSyncStateSet),
+        4 => Ok(NotCollectable::RetiredTooRecently),
+        other => Err(DecodeError::Malformed(format!("unknown reason {other} a broker is not collectable"))),
+    }
 }
 
 /// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
@@ -1075,6 +1129,12 @@ fn error_to_message(error: &CommandError) -> record::Error {
             (code::STALE_DR_OPERATION, *operation_id, 0, String::new(), 0, *current)
         }
         CommandError::StaleGeneration { current } => (code::STALE_GENERATION, *current, 0, String::new(), 0, None),
+        CommandError::BrokerNotCollectable { broker_id, reason } => {
+            (code::BROKER_NOT_COLLECTABLE, *broker_id, not_collectable_code(*reason), String::new(), 0, None)
+        }
+        CommandError::CollectionSize { brokers, max } => {
+            (code::COLLECTION_SIZE, *brokers, *max, String::new(), 0, None)
+        }
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -1123,6 +1183,10 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::DR_OPERATION_IN_PROGRESS => CommandError::DrOperationInProgress { operation_id: first },
         code::STALE_DR_OPERATION => CommandError::StaleDrOperation { operation_id: first, current: optional },
         code::STALE_GENERATION => CommandError::StaleGeneration { current: first },
+        code::BROKER_NOT_COLLECTABLE => {
+            CommandError::BrokerNotCollectable { broker_id: first, reason: not_collectable_from_code(second)? }
+        }
+        code::COLLECTION_SIZE => CommandError::CollectionSize { brokers: first, max: second },
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }

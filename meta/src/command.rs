@@ -59,11 +59,11 @@ impl Operation {
         use crate::topic::TopicOperation as Topic;
         matches!(
             self,
-            Operation::Broker(Broker::Fence { .. } | Broker::Remove { .. } | Broker::ElectMaster { .. })
-                | Operation::Topic(
-                    Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
-                )
-                | Operation::Dr(_)
+            Operation::Broker(
+                Broker::Fence { .. } | Broker::Remove { .. } | Broker::Collect { .. } | Broker::ElectMaster { .. }
+            ) | Operation::Topic(
+                Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
+            ) | Operation::Dr(_)
         )
     }
 

@@ -21,7 +21,9 @@ pub mod topic;
 
 pub use apply::{Applied, Change, apply, validate};
 pub use audit::AuditRecord;
-pub use broker::{Broker, BrokerGroup, BrokerOperation, BrokerState, GroupView, Registration};
+pub use broker::{
+    Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, GroupView, NotCollectable, Registration,
+};
 pub use codec::DecodeError;
 pub use command::{Command, Compare, Operation, RequestId};
 pub use dr::{

@@ -28,3 +28,5 @@ pub const TOPIC_ATTRIBUTES_MAX: usize = 64;
 pub const OFFSET_COMMITS_MAX: usize = 10_000;
 /// Audit records kept; the oldest are dropped first.
 pub const AUDIT_RECORDS_MAX: usize = 10_000;
+/// Most broker records one `CollectBrokers` command forgets (the retention batch).
+pub const COLLECTED_BROKERS_MAX: usize = 100;

@@ -80,6 +80,11 @@ pub enum CommandError {
     StaleDrOperation { operation_id: u64, current: Option<u64> },
     #[error("stale generation: the cluster is at generation {current}")]
     StaleGeneration { current: u64 },
+    /// A collection of retired broker records named a broker whose record must stay.
+    #[error("the record of broker {broker_id} cannot be collected: {reason}")]
+    BrokerNotCollectable { broker_id: u64, reason: crate::broker::NotCollectable },
+    #[error("a collection names {brokers} brokers; 1..={max} are allowed")]
+    CollectionSize { brokers: u64, max: u64 },
 }
 
 /// The answer to one command.

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_meta::codec;
 use pharos_meta::{
-    BrokerOperation, BrokerState, Command, CommandError, Operation, Registration, Response, State, apply,
+    BrokerOperation, BrokerRef, BrokerState, Change, Command, CommandError, NotCollectable, Operation, Registration,
+    Response, State, apply,
 };
 
 fn registration(name: &str, incarnation: &str) -> Registration {
@@ -203,6 +204,183 @@ fn broker_state_survives_snapshots_and_command_encoding() {
         Response::Error(CommandError::BrokerNotActive { broker_id: 3, state: "shutdown" }),
         Response::MasterElected { group: "g".into(), master_broker_id: 2, master_epoch: 9 },
     ] {
+        assert_eq!(codec::decode_response(&codec::encode_response(&response)), Ok(response));
+    }
+}
+
+fn at(state: &mut State, index: u64, issued_at_ms: u64, operation: BrokerOperation) -> pharos_meta::Applied {
+    let command = Command {
+        request_id: None,
+        issued_at_ms,
+        actor: "coordinator".into(),
+        operation: Operation::Broker(operation),
+    };
+    apply(state, index, &command)
+}
+
+fn refs(brokers: &[(u64, u64)]) -> BTreeSet<BrokerRef> {
+    brokers.iter().map(|&(broker_id, broker_epoch)| BrokerRef { broker_id, broker_epoch }).collect()
+}
+
+/// Issue 11, bug 7: retired records are collected, and nothing else.
+#[test]
+fn a_collection_forgets_exactly_the_retired_records_it_names_or_nothing() {
+    let mut state = State::default();
+    // 1 master, 2 in the sync state set, 3 and 4 plain replicas, 5 a plain replica.
+    for (index, name) in [(1, "b-1"), (2, "b-2"), (3, "b-3"), (4, "b-4"), (5, "b-5")] {
+        at(&mut state, index, 0, BrokerOperation::Register(registration(name, name)));
+    }
+    at(&mut state, 6, 0, BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 1, expected_master_epoch: 0 });
+    let alter = BrokerOperation::AlterSyncStateSet {
+        group: "g1".into(),
+        master_broker_id: 1,
+        master_epoch: 1,
+        sync_state_epoch: 1,
+        sync_state_set: BTreeSet::from([1, 2]),
+    };
+    assert_eq!(at(&mut state, 7, 0, alter).response, Response::SyncStateSetAltered { sync_state_epoch: 2 });
+    // Retirement times are the retiring command's `issued_at_ms`, nothing else.
+    at(&mut state, 8, 1_000, BrokerOperation::Fence { broker_id: 2, broker_epoch: 2 });
+    at(&mut state, 9, 2_000, BrokerOperation::Fence { broker_id: 3, broker_epoch: 3 });
+    at(&mut state, 10, 3_000, BrokerOperation::Unregister { broker_id: 4, broker_epoch: 4 });
+    let retired: Vec<_> = state.brokers.values().map(|broker| (broker.broker_id, broker.retired_at_ms)).collect();
+    assert_eq!(retired, vec![(1, None), (2, Some(1_000)), (3, Some(2_000)), (4, Some(3_000)), (5, None)]);
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
+    assert_eq!((restored.digest(), &restored), (state.digest(), &state), "retirement times are persisted");
+
+    let collect = |retired_before_ms, brokers: &[(u64, u64)]| BrokerOperation::Collect {
+        retired_before_ms,
+        brokers: refs(brokers),
+    };
+    let before = state.clone();
+    // Each refusal names the first broker (by id) that must stay; the state does not move.
+    for (index, operation, error) in [
+        (
+            11,
+            collect(5_000, &[(3, 3), (5, 5)]),
+            CommandError::BrokerNotCollectable { broker_id: 5, reason: NotCollectable::Active },
+        ),
+        (
+            12,
+            collect(5_000, &[(1, 1), (3, 3)]),
+            CommandError::BrokerNotCollectable { broker_id: 1, reason: NotCollectable::Active },
+        ),
+        (
+            13,
+            collect(5_000, &[(2, 2), (3, 3)]),
+            CommandError::BrokerNotCollectable { broker_id: 2, reason: NotCollectable::InSyncStateSet },
+        ),
+        (
+            14,
+            collect(2_999, &[(3, 3), (4, 4)]),
+            CommandError::BrokerNotCollectable { broker_id: 4, reason: NotCollectable::RetiredTooRecently },
+        ),
+        (15, collect(5_000, &[(3, 9)]), CommandError::StaleBrokerEpoch { broker_id: 3, current: 3 }),
+        (16, collect(5_000, &[(3, 3), (77, 1)]), CommandError::UnknownBroker { broker_id: 77 }),
+        (17, collect(5_000, &[]), CommandError::CollectionSize { brokers: 0, max: 100 }),
+    ] {
+        let applied = at(&mut state, index, 6_000, operation);
+        assert_eq!(applied.response, Response::Error(error));
+        assert_eq!(applied.changes.len(), 1, "only the audit record of the refusal");
+        assert!(matches!(applied.changes[0], Change::AuditPut { .. }));
+    }
+    let mut after_refusals = state.clone();
+    after_refusals.audit = before.audit.clone();
+    assert_eq!(after_refusals, before, "refused collections change no data");
+    assert_eq!(state.audit[&12].result, "the record of broker 1 cannot be collected: it is active");
+
+    // At the cutoff exactly: retired at 2 000 and 3 000, collected at or before 3 000.
+    let applied = at(&mut state, 18, 6_000, collect(3_000, &[(3, 3), (4, 4)]));
+    assert_eq!(applied.response, Response::BrokerChanged { revision: 18 });
+    assert_eq!(state.brokers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 5]);
+    let group = &state.groups["g1"];
+    assert_eq!(group.members, BTreeSet::from([1, 2, 5]));
+    assert_eq!((group.sync_state_set.clone(), group.sync_state_epoch), (BTreeSet::from([1, 2]), 2), "untouched");
+    let deleted: Vec<&Change> =
+        applied.changes.iter().filter(|change| matches!(change, Change::BrokerDelete { .. })).collect();
+    assert_eq!(deleted, [&Change::BrokerDelete { broker_id: 3 }, &Change::BrokerDelete { broker_id: 4 }]);
+    let last_group = applied.changes.iter().rev().find(|change| matches!(change, Change::GroupPut { .. }));
+    assert_eq!(last_group, Some(&Change::GroupPut { group: state.groups["g1"].clone() }), "watchers see the group");
+    let audit = &state.audit[&18];
+    assert_eq!(
+        (audit.at_ms, audit.actor.as_str(), audit.action.as_str(), audit.target.as_str(), audit.result.as_str()),
+        (6_000, "coordinator", "collect_brokers", "brokers 3, 4 (retired at or before 3000 ms)", "ok")
+    );
+    // The same command again is stale: its brokers are gone, nothing changes.
+    let replay = at(&mut state, 19, 6_000, collect(3_000, &[(3, 3), (4, 4)]));
+    assert_eq!(replay.response, Response::Error(CommandError::UnknownBroker { broker_id: 3 }));
+    assert_eq!(state.revision, 18);
+
+    // A broker that restarts registers anew (new id): the old record goes, the new one stays.
+    at(&mut state, 20, 7_000, BrokerOperation::Fence { broker_id: 5, broker_epoch: 5 });
+    at(&mut state, 21, 7_100, BrokerOperation::Register(registration("b-5", "b-5-again")));
+    assert_eq!(state.brokers[&6].name, "b-5");
+    let refused = at(&mut state, 22, 9_000, collect(8_000, &[(5, 5), (6, 21)]));
+    assert_eq!(
+        refused.response,
+        Response::Error(CommandError::BrokerNotCollectable { broker_id: 6, reason: NotCollectable::Active })
+    );
+    at(&mut state, 23, 9_000, collect(8_000, &[(5, 5)]));
+    assert_eq!(state.brokers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 6]);
+
+    // A retried unregistration of a retired broker keeps its first retirement time.
+    at(&mut state, 24, 50_000, BrokerOperation::Unregister { broker_id: 2, broker_epoch: 2 });
+    assert_eq!((state.brokers[&2].state, state.brokers[&2].retired_at_ms), (BrokerState::Shutdown, Some(1_000)));
+
+    // The master, once fenced, is not collected while it is master of record.
+    let mut fenced_master = state.clone();
+    at(&mut fenced_master, 25, 9_000, BrokerOperation::Fence { broker_id: 1, broker_epoch: 1 });
+    assert_eq!(
+        at(&mut fenced_master, 26, 99_000, collect(90_000, &[(1, 1)])).response,
+        Response::Error(CommandError::BrokerNotCollectable { broker_id: 1, reason: NotCollectable::InSyncStateSet }),
+        "a fenced master stays in the sync state set until the next master rewrites it"
+    );
+}
+
+#[test]
+fn the_master_of_record_and_legacy_records_without_a_retirement_time() {
+    let mut state = State::default();
+    at(&mut state, 1, 0, BrokerOperation::Register(registration("b-1", "b-1")));
+    at(&mut state, 2, 0, BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 1, expected_master_epoch: 0 });
+    // A state an older build wrote: broker 1 shut down, still named master, no retirement time.
+    let broker = state.brokers.get_mut(&1).expect("broker 1");
+    broker.state = BrokerState::Shutdown;
+    let group = state.groups.get_mut("g1").expect("g1");
+    group.sync_state_set.clear();
+    assert_eq!(
+        state.collectable(&BrokerRef { broker_id: 1, broker_epoch: 1 }, 0),
+        Err(CommandError::BrokerNotCollectable { broker_id: 1, reason: NotCollectable::Master })
+    );
+    state.groups.get_mut("g1").expect("g1").master_broker_id = None;
+    // Without a retirement time the record counts as retired before any cutoff.
+    assert_eq!(state.collectable(&BrokerRef { broker_id: 1, broker_epoch: 1 }, 0).map(|b| b.broker_id), Ok(1));
+}
+
+#[test]
+fn a_collection_is_bounded_and_encodes() {
+    let too_many: Vec<(u64, u64)> = (1..=101).map(|id| (id, id)).collect();
+    let operation = Operation::Broker(BrokerOperation::Collect { retired_before_ms: 5, brokers: refs(&too_many) });
+    assert_eq!(pharos_meta::validate(&operation), Err(CommandError::CollectionSize { brokers: 101, max: 100 }));
+    let mut state = State::default();
+    assert_eq!(
+        apply(&mut state, 1, &Command { request_id: None, issued_at_ms: 9, actor: String::new(), operation }).response,
+        Response::Error(CommandError::CollectionSize { brokers: 101, max: 100 })
+    );
+    let command = Command {
+        request_id: None,
+        issued_at_ms: 9,
+        actor: "coordinator".into(),
+        operation: Operation::Broker(BrokerOperation::Collect {
+            retired_before_ms: 5,
+            brokers: refs(&[(3, 4), (9, 1)]),
+        }),
+    };
+    assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
+    for error in [
+        CommandError::BrokerNotCollectable { broker_id: 3, reason: NotCollectable::RetiredTooRecently },
+        CommandError::CollectionSize { brokers: 0, max: 100 },
+    ] {
+        let response = Response::Error(error);
         assert_eq!(codec::decode_response(&codec::encode_response(&response)), Ok(response));
     }
 }

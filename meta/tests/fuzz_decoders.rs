@@ -25,10 +25,11 @@ use std::fmt::Debug;
 use pharos_fuzz_support::*;
 use pharos_meta::codec::{self, DecodeError};
 use pharos_meta::{
-    AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerState, Command, CommandError, Compare,
-    DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, KvRecord, MessageType, OffsetBatch,
-    OffsetCommit, OffsetKey, OffsetRecord, Operation, QueueCounts, Registration, ReplicationMode, RequestId,
-    ResetTarget, Response, Session, State, SwitchoverStep, SyncState, Topic, TopicOperation, TopicSpec,
+    AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
+    Compare, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, KvRecord, MessageType,
+    NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation, QueueCounts, Registration,
+    ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep, SyncState, Topic,
+    TopicOperation, TopicSpec,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
@@ -73,8 +74,8 @@ fn broker_state() -> impl Strategy<Value = BrokerState> {
 }
 
 fn broker() -> impl Strategy<Value = Broker> {
-    (any::<u64>(), registration(), broker_state(), any::<u64>()).prop_map(|(broker_id, registration, state, epoch)| {
-        Broker {
+    (any::<u64>(), registration(), broker_state(), any::<u64>(), option::of(any::<u64>())).prop_map(
+        |(broker_id, registration, state, epoch, retired_at_ms)| Broker {
             broker_id,
             incarnation_id: registration.incarnation_id,
             cluster: registration.cluster,
@@ -86,8 +87,18 @@ fn broker() -> impl Strategy<Value = Broker> {
             election_priority: registration.election_priority,
             state,
             broker_epoch: epoch,
-        }
-    })
+            retired_at_ms,
+        },
+    )
+}
+
+fn not_collectable() -> impl Strategy<Value = NotCollectable> {
+    prop_oneof![
+        Just(NotCollectable::Active),
+        Just(NotCollectable::Master),
+        Just(NotCollectable::InSyncStateSet),
+        Just(NotCollectable::RetiredTooRecently),
+    ]
 }
 
 fn group() -> impl Strategy<Value = BrokerGroup> {
@@ -337,6 +348,10 @@ fn command_error() -> impl Strategy<Value = CommandError> {
             .prop_map(|(operation_id, current)| CommandError::StaleDrOperation { operation_id, current })
             .boxed(),
         u().prop_map(|current| CommandError::StaleGeneration { current }).boxed(),
+        (u(), not_collectable())
+            .prop_map(|(broker_id, reason)| CommandError::BrokerNotCollectable { broker_id, reason })
+            .boxed(),
+        (u(), u()).prop_map(|(brokers, max)| CommandError::CollectionSize { brokers, max }).boxed(),
     ]
 }
 
@@ -380,6 +395,8 @@ fn broker_operation() -> impl Strategy<Value = BrokerOperation> {
         (u(), u()).prop_map(|(broker_id, broker_epoch)| BrokerOperation::Unregister { broker_id, broker_epoch }),
         (u(), u()).prop_map(|(broker_id, broker_epoch)| BrokerOperation::Fence { broker_id, broker_epoch }),
         u().prop_map(|broker_id| BrokerOperation::Remove { broker_id }),
+        (u(), btree_set((u(), u()).prop_map(|(broker_id, broker_epoch)| BrokerRef { broker_id, broker_epoch }), 0..5))
+            .prop_map(|(retired_before_ms, brokers)| BrokerOperation::Collect { retired_before_ms, brokers }),
         (name(), u(), u()).prop_map(|(group, broker_id, expected_master_epoch)| BrokerOperation::ElectMaster {
             group,
             broker_id,

@@ -4,7 +4,9 @@
 //! The rules live in `pharos_dr::lease::LeaseTable` (pure, with exact tests): a background pass
 //! (every `PLAN_INTERVAL`) lets it observe the committed state, plan (`pharos_dr::election`),
 //! and mark the brokers it fences, all under one lock that heartbeat grants take too; this
-//! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order.
+//! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order. The same pass
+//! then asks `pharos_dr::retention` for the next batch of retired broker records to forget and
+//! commits it (`CollectBrokers`): at most one batch of `COLLECTED_BROKERS_MAX` per pass.
 //!
 //! Timing argument (why two masters never overlap): a broker's lease is `lease_ms` from the
 //! moment it *sent* its last successful heartbeat, on its own clock. The leader grants it later,
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use pharos_dr::election::{Action, ElectionRequest, Policy};
 pub use pharos_dr::lease::LeaseTiming as BrokerTiming;
 use pharos_dr::lease::{BrokerLease, GrantRefusal, Leadership, LeaseTable};
+use pharos_dr::retention::Now;
 use pharos_meta::{BrokerOperation, BrokerState, Operation, Response, State};
 use pharos_replication::{Node, NodeError};
 
@@ -42,13 +45,16 @@ struct Table {
 pub struct BrokerRuntime {
     node: Node,
     pub timing: BrokerTiming,
+    /// How long a fenced or shut-down broker's record is kept before it is collected
+    /// (`--broker-record-retention-ms`), on the leader's wall clock.
+    record_retention_ms: u64,
     started: Instant,
     table: Arc<Mutex<Table>>,
 }
 
 impl BrokerRuntime {
-    pub fn new(node: Node, timing: BrokerTiming) -> Self {
-        BrokerRuntime { node, timing, started: Instant::now(), table: Arc::default() }
+    pub fn new(node: Node, timing: BrokerTiming, record_retention_ms: u64) -> Self {
+        BrokerRuntime { node, timing, record_retention_ms, started: Instant::now(), table: Arc::default() }
     }
 
     /// Milliseconds on this process's monotonic clock.
@@ -161,7 +167,7 @@ impl BrokerRuntime {
         crate::handler::every_leader_pass(&self.node, PLAN_INTERVAL, stop, || self.pass()).await;
     }
 
-    /// One planning pass: observe, plan, commit.
+    /// One planning pass: observe, plan, commit; then collect retired records.
     async fn pass(&self) {
         let Ok(leadership) = self.leadership() else { return };
         let now = self.now_ms();
@@ -197,13 +203,34 @@ impl BrokerRuntime {
                 }
             }
         }
-        let mut table = self.table();
-        for (group, reason) in &leaderless {
-            if table.leaderless.get(group) != Some(reason) {
-                tracing::warn!(%group, %reason, "broker group is leaderless");
+        {
+            let mut table = self.table();
+            for (group, reason) in &leaderless {
+                if table.leaderless.get(group) != Some(reason) {
+                    tracing::warn!(%group, %reason, "broker group is leaderless");
+                }
             }
+            table.leaderless = leaderless;
         }
-        table.leaderless = leaderless;
+        self.collect_retired().await;
+    }
+
+    /// Commits the next batch of retired broker records the retention rule selects, if any.
+    async fn collect_retired(&self) {
+        let now = Now { unix_ms: crate::handler::unix_ms(), monotonic_ms: self.now_ms() };
+        let operation = {
+            let applied = self.node.state_machine.read();
+            let table = self.table();
+            pharos_dr::retention::plan(now, self.record_retention_ms, &applied.state, table.leases.leases())
+        };
+        let Some(operation) = operation else { return };
+        let broker_ids: Vec<u64> = match &operation {
+            BrokerOperation::Collect { brokers, .. } => brokers.iter().map(|broker| broker.broker_id).collect(),
+            _ => Vec::new(),
+        };
+        if self.commit(operation).await {
+            tracing::info!(?broker_ids, retention_ms = self.record_retention_ms, "collected retired broker records");
+        }
     }
 
     /// Commits one broker operation; returns whether it was applied.

@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// Default retention of a fenced or shut-down broker's record: one day.
+pub const BROKER_RECORD_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
+/// Longest retention accepted: ten years. Far below `i64::MAX` (the TOML integer range, so
+/// `--print-config` stays readable) and far from overflowing any wall-clock arithmetic.
+pub const BROKER_RECORD_RETENTION_MS_MAX: u64 = 10 * 365 * BROKER_RECORD_RETENTION_MS_DEFAULT;
+
 /// `pharos serve` flags. Every field is optional so that an unset flag falls through to the
 /// environment, then the file, then the default.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -75,6 +81,10 @@ pub struct ServeArgs {
     /// coordinator waits lease + this before it declares a broker dead.
     #[arg(long, env = "PHAROS_BROKER_CLOCK_DRIFT_MS")]
     pub broker_clock_drift_ms: Option<u64>,
+    /// How long the record of a fenced or shut-down broker is kept before the leader collects it
+    /// (docs/brokers.md, "Record retention").
+    #[arg(long, env = "PHAROS_BROKER_RECORD_RETENTION_MS")]
+    pub broker_record_retention_ms: Option<u64>,
     /// `text` or `json`.
     #[arg(long, env = "PHAROS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -110,6 +120,7 @@ pub struct ServeConfig {
     pub broker_heartbeat_interval_ms: u64,
     pub broker_lease_ms: u64,
     pub broker_clock_drift_ms: u64,
+    pub broker_record_retention_ms: u64,
     pub log_format: String,
     pub log_level: String,
 }
@@ -139,6 +150,7 @@ struct FileConfig {
     broker_heartbeat_interval_ms: Option<u64>,
     broker_lease_ms: Option<u64>,
     broker_clock_drift_ms: Option<u64>,
+    broker_record_retention_ms: Option<u64>,
     log_format: Option<String>,
     log_level: Option<String>,
 }
@@ -209,6 +221,10 @@ impl ServeConfig {
                 .unwrap_or(1_000),
             broker_lease_ms: args.broker_lease_ms.or(file.broker_lease_ms).unwrap_or(3_000),
             broker_clock_drift_ms: args.broker_clock_drift_ms.or(file.broker_clock_drift_ms).unwrap_or(500),
+            broker_record_retention_ms: args
+                .broker_record_retention_ms
+                .or(file.broker_record_retention_ms)
+                .unwrap_or(BROKER_RECORD_RETENTION_MS_DEFAULT),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
         };
@@ -243,6 +259,12 @@ impl ServeConfig {
             return Err(ConfigError::Invalid {
                 field: "broker_lease_ms",
                 reason: "must be at least twice broker_heartbeat_interval_ms (> 0)".into(),
+            });
+        }
+        if !(1..=BROKER_RECORD_RETENTION_MS_MAX).contains(&self.broker_record_retention_ms) {
+            return Err(ConfigError::Invalid {
+                field: "broker_record_retention_ms",
+                reason: format!("must be 1..={BROKER_RECORD_RETENTION_MS_MAX} (ten years)"),
             });
         }
         self.bootstrap()?;
@@ -352,6 +374,26 @@ mod tests {
         assert!(ServeConfig::resolve(&wrong).is_err());
         let wrong_peer = ServeArgs { listen_peer: Some("127.0.0.1:1".into()), ..args };
         assert!(ServeConfig::resolve(&wrong_peer).is_err());
+    }
+
+    #[test]
+    fn broker_record_retention_is_bounded() {
+        let config = ServeConfig::resolve(&ServeArgs::default()).expect("defaults are valid");
+        assert_eq!(config.broker_record_retention_ms, 86_400_000, "one day by default");
+        for refused in [0, BROKER_RECORD_RETENTION_MS_MAX + 1, u64::MAX] {
+            let args = ServeArgs { broker_record_retention_ms: Some(refused), ..ServeArgs::default() };
+            assert!(
+                matches!(
+                    ServeConfig::resolve(&args),
+                    Err(ConfigError::Invalid { field: "broker_record_retention_ms", .. })
+                ),
+                "{refused} must be refused"
+            );
+        }
+        for accepted in [1, BROKER_RECORD_RETENTION_MS_MAX] {
+            let args = ServeArgs { broker_record_retention_ms: Some(accepted), ..ServeArgs::default() };
+            assert_eq!(ServeConfig::resolve(&args).expect("valid").broker_record_retention_ms, accepted);
+        }
     }
 
     #[test]

@@ -102,7 +102,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     health_reporter.set_serving::<v1::topic_service_server::TopicServiceServer<TopicApi>>().await;
     health_reporter.set_serving::<v1::offset_service_server::OffsetServiceServer<OffsetApi>>().await;
     let offset_committer = OffsetCommitter::start(node.clone());
-    let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing());
+    let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing(), config.broker_record_retention_ms);
     let dr_runtime = DrRuntime::new(node.clone(), broker_runtime.clone());
     health_reporter.set_serving::<v1::dr_service_server::DrServiceServer<DrApi>>().await;
     let (reflection_v1, reflection_v1alpha) = crate::reflection::services().context("building gRPC reflection")?;

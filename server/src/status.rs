@@ -113,6 +113,9 @@ pub fn command_error(error: CommandError) -> Status {
         }
         CommandError::StaleDrOperation { current, .. } => (Code::FailedPrecondition, "STALE_DR_OPERATION", *current),
         CommandError::StaleGeneration { current } => (Code::FailedPrecondition, "STALE_GENERATION", Some(*current)),
+        // Only the coordinator proposes collections; an operator never sees these.
+        CommandError::BrokerNotCollectable { .. } => (Code::FailedPrecondition, "BROKER_NOT_COLLECTABLE", None),
+        CommandError::CollectionSize { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT", None),
     };
     let mut status = with_reason(code, reason, error.to_string());
     if let Some(current) = current {

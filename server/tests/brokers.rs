@@ -356,3 +356,150 @@ async fn a_failover_that_cannot_elect_changes_nothing() {
     .await
     .expect("test finished in time");
 }
+
+/// One `pharos serve` node started by hand, for a flag the cluster harness does not pass. Killed
+/// (and its data removed) when dropped.
+struct ServeProcess {
+    child: std::process::Child,
+    client_addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl ServeProcess {
+    /// A single-node cluster with the harness's broker timing plus `extra` flags.
+    fn start(extra: &[&str]) -> ServeProcess {
+        let free_address = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("address").to_string()
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client_addr = free_address();
+        let log = std::fs::File::create(dir.path().join("node.log")).expect("log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+            .arg("serve")
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!("--listen-client={client_addr}"))
+            .arg(format!("--listen-peer={}", free_address()))
+            .arg(format!("--listen-http={}", free_address()))
+            .args(["--broker-heartbeat-interval-ms=300", "--broker-lease-ms=1500", "--broker-clock-drift-ms=200"])
+            .args(extra)
+            .env("PHAROS_LOG_LEVEL", "info,openraft=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pharos serve");
+        ServeProcess { child, client_addr, dir }
+    }
+
+    fn client(&self) -> Client {
+        Client::with_options([self.client_addr.clone()], ClientOptions { attempts_max: 50, ..Default::default() })
+            .expect("client")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64
+}
+
+/// The broker ids an audited `collect_brokers` target names: `brokers 3, 4 (retired at ...)`.
+fn collected_ids(target: &str) -> Vec<u64> {
+    let list = target.strip_prefix("brokers ").and_then(|rest| rest.split(" (").next()).unwrap_or_default();
+    list.split(", ").filter_map(|id| id.parse().ok()).collect()
+}
+
+/// Issue 11, bug 7: every broker restart added a record that stayed until `broker remove`. A
+/// shut-down and a fenced broker's records now go once the retention window has passed (and not
+/// before), each collection is audited, and the live master's record stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retired_broker_records_are_collected_after_the_retention_window_and_live_ones_kept() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = ServeProcess::start(&["--broker-record-retention-ms=2000"]);
+        let client = node.client();
+        let register = |name: &str| {
+            let mut request = registration(name, &format!("{name}-1"), "127.0.0.1:10911");
+            request.group = "g7".into();
+            request
+        };
+        let live = client.register_broker(register("live")).await.expect("register the live broker");
+        let heartbeats = {
+            let client = node.client();
+            tokio::spawn(async move {
+                loop {
+                    let request = v1::HeartbeatRequest {
+                        broker_id: live.broker_id,
+                        broker_epoch: live.broker_epoch,
+                        ..Default::default()
+                    };
+                    let _ = client.heartbeat(request).await;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            })
+        };
+        wait_for_group(&client, "g7", "the live broker to be master", |view| {
+            view.master_broker_id == Some(live.broker_id)
+        })
+        .await;
+        let leaver = client.register_broker(register("leaver")).await.expect("register");
+        let dead = client.register_broker(register("dead")).await.expect("register");
+        let retired_from_ms = unix_ms();
+        client.unregister_broker(leaver.broker_id, leaver.broker_epoch).await.expect("controlled shutdown");
+        client.fence_broker(dead.broker_id).await.expect("operator fence");
+        let view = wait_for_group(&client, "g7", "both retirements", |_| true).await;
+        let states: Vec<(u64, &str)> =
+            view.brokers.iter().map(|broker| (broker.broker_id, broker.state.as_str())).collect();
+        assert_eq!(
+            states,
+            vec![(live.broker_id, "active"), (leaver.broker_id, "shutdown"), (dead.broker_id, "fenced")],
+            "retired records are listed until the window has passed"
+        );
+
+        let deadline = Instant::now() + WAIT;
+        let gone_at_ms = loop {
+            let listed = client.list_broker_groups(v1::Consistency::Linearizable).await.expect("broker list");
+            let group = listed.groups.iter().find(|group| group.name == "g7").expect("group g7 listed");
+            let ids: Vec<u64> = group.brokers.iter().map(|broker| broker.broker_id).collect();
+            if ids == [live.broker_id] {
+                break unix_ms();
+            }
+            assert!(Instant::now() < deadline, "retired records still listed: {ids:?}\n{}", node.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(gone_at_ms >= retired_from_ms + 2_000, "collected {} ms after retiring", gone_at_ms - retired_from_ms);
+
+        let audit = client.list_audit(1_000).await.expect("audit").entries;
+        let collections: Vec<&v1::AuditEntry> =
+            audit.iter().filter(|entry| entry.action == "collect_brokers").collect();
+        assert!(!collections.is_empty(), "no collection audited: {audit:?}");
+        for entry in &collections {
+            assert_eq!((entry.actor.as_str(), entry.result.as_str()), ("coordinator", "ok"), "{entry:?}");
+            assert!(entry.at_ms >= retired_from_ms + 2_000, "audited as collected at {} ms", entry.at_ms);
+        }
+        let mut collected: Vec<u64> = collections.iter().flat_map(|entry| collected_ids(&entry.target)).collect();
+        collected.sort_unstable();
+        assert_eq!(collected, vec![leaver.broker_id, dead.broker_id], "each collected record is audited once");
+
+        // Well past the window, the live master's record is still there and still master.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let after = wait_for_group(&client, "g7", "the group", |_| true).await;
+        assert_eq!(after.master_broker_id, Some(live.broker_id));
+        let kept: Vec<(u64, &str)> =
+            after.brokers.iter().map(|broker| (broker.broker_id, broker.state.as_str())).collect();
+        assert_eq!(kept, vec![(live.broker_id, "active")]);
+        heartbeats.abort();
+    })
+    .await
+    .expect("test finished in time");
+}

@@ -17,14 +17,14 @@
 use std::path::{Path, PathBuf};
 
 use pharos_fuzz_support::*;
-use pharos_server::config::{ConfigError, ServeArgs, ServeConfig};
+use pharos_server::config::{BROKER_RECORD_RETENTION_MS_MAX, ConfigError, ServeArgs, ServeConfig};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
 // ---- inputs ----
 
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 24] = [
     "node_id",
     "data_dir",
     "listen_client",
@@ -46,6 +46,7 @@ const KEYS: [&str; 23] = [
     "broker_heartbeat_interval_ms",
     "broker_lease_ms",
     "broker_clock_drift_ms",
+    "broker_record_retention_ms",
     "log_format",
     "log_level",
 ];
@@ -98,32 +99,41 @@ fn toml_file() -> impl Strategy<Value = String> {
 
 /// A valid file: the defaults with timings that satisfy every rule.
 fn valid_file() -> impl Strategy<Value = String> {
-    (1u64..1_000, 1u64..500, 1u64..500, 1u64..500, 1u64..1_000, 0u64..3_000, any::<bool>()).prop_map(
-        |(node_id, heartbeat, min_gap, max_gap, broker_heartbeat, lease_extra, json)| {
+    (
+        1u64..1_000,
+        1u64..500,
+        1u64..500,
+        1u64..500,
+        1u64..1_000,
+        0u64..3_000,
+        any::<bool>(),
+        1u64..=BROKER_RECORD_RETENTION_MS_MAX,
+    )
+        .prop_map(|(node_id, heartbeat, min_gap, max_gap, broker_heartbeat, lease_extra, json, retention)| {
             format!(
                 "node_id = {node_id}\nheartbeat_interval_ms = {heartbeat}\nelection_timeout_min_ms = {}\n\
                  election_timeout_max_ms = {}\nbroker_heartbeat_interval_ms = {broker_heartbeat}\n\
-                 broker_lease_ms = {}\nlog_format = \"{}\"\nzone = \"zone-b\"\n",
+                 broker_lease_ms = {}\nlog_format = \"{}\"\nzone = \"zone-b\"\n\
+                 broker_record_retention_ms = {retention}\n",
                 heartbeat + min_gap,
                 heartbeat + min_gap + max_gap,
                 2 * broker_heartbeat + lease_extra,
                 if json { "json" } else { "text" },
             )
-        },
-    )
+        })
 }
 
 /// Flags (or the `PHAROS_*` environment, which clap maps onto the same fields).
 fn flags() -> impl Strategy<Value = ServeArgs> {
     let number = || option::of(edge_u64());
     (
-        (number(), number(), number(), number(), number(), number(), number(), number()),
+        (number(), number(), number(), number(), number(), number(), number(), number(), number()),
         (option::of(member_list()), option::of(member_list()), option::of("127\\.0\\.0\\.1:900[0-4]")),
         option::of(prop_oneof![Just("text"), Just("json"), Just("")].prop_map(str::to_string)),
     )
         .prop_map(
             |(
-                (node_id, heartbeat, min, max, snapshot_logs, broker_heartbeat, lease, drift),
+                (node_id, heartbeat, min, max, snapshot_logs, broker_heartbeat, lease, drift, retention),
                 (initial_cluster, join, listen_peer),
                 log_format,
             )| ServeArgs {
@@ -135,6 +145,7 @@ fn flags() -> impl Strategy<Value = ServeArgs> {
                 broker_heartbeat_interval_ms: broker_heartbeat,
                 broker_lease_ms: lease,
                 broker_clock_drift_ms: drift,
+                broker_record_retention_ms: retention,
                 initial_cluster,
                 join,
                 listen_peer,
@@ -153,6 +164,7 @@ fn check_accepted(resolved: Result<ServeConfig, ConfigError>, path: &Path) -> Re
     prop_assert!(config.election_timeout_min_ms < config.election_timeout_max_ms);
     prop_assert!(config.broker_heartbeat_interval_ms > 0);
     prop_assert!(u128::from(config.broker_lease_ms) >= 2 * u128::from(config.broker_heartbeat_interval_ms));
+    prop_assert!((1..=BROKER_RECORD_RETENTION_MS_MAX).contains(&config.broker_record_retention_ms));
     prop_assert!(matches!(config.log_format.as_str(), "text" | "json"));
     prop_assert!(config.bootstrap().is_ok());
     // `--print-config` output is a valid file that resolves to the same configuration.
