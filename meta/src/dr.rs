@@ -242,6 +242,12 @@ impl Default for DrRecord {
 }
 
 impl DrRecord {
+    /// The sync state, which only `dr-sync` has: in `majority` mode there is none to report
+    /// (saying `async` there would fire RPO alerts for a mode that never promised otherwise).
+    pub fn sync_state(&self) -> Option<SyncState> {
+        (self.mode == ReplicationMode::DrSync).then_some(self.state)
+    }
+
     /// Whether writes must wait for a DR-region learner right now.
     pub fn waits_for_dr(&self) -> bool {
         self.mode == ReplicationMode::DrSync && self.state == SyncState::Sync && !self.dr_region.is_empty()

@@ -225,12 +225,14 @@ impl ClusterService for Api {
         &self,
         request: Request<v1::PromoteRequest>,
     ) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
-        let voters = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
+        let node_id = required_node_id(request.into_inner().node_id)?;
+        let voters = self.node.promote(node_id).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
     }
 
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
-        let status = self.node.remove(request.into_inner().node_id).await.map_err(node_error)?;
+        let node_id = required_node_id(request.into_inner().node_id)?;
+        let status = self.node.remove(node_id).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::RemoveResponse {
             voters: status.voters.iter().copied().collect(),
             learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
@@ -282,4 +284,16 @@ impl ClusterService for Api {
         let (snapshot_index, purged_index) = self.node.compact(ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::CompactResponse { snapshot_index, purged_index }))
     }
+}
+
+/// Node ids start at 1: 0 is an absent field, a malformed request rather than an unknown node.
+fn required_node_id(node_id: u64) -> Result<u64, Status> {
+    if node_id == 0 {
+        return Err(crate::status::with_reason(
+            tonic::Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "node_id is required (node ids start at 1)",
+        ));
+    }
+    Ok(node_id)
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use pharos_dr::failover::{OldMember, Reach, RegionProbe, Survivor};
-use pharos_meta::{Command, DrCommand, Operation, ReplicationMode, Response};
+use pharos_meta::{Command, DrCommand, Operation, ReplicationMode, Response, SyncState};
 use pharos_proto::v1;
 use pharos_proto::v1::dr_service_server::DrService;
 use pharos_replication::Node;
@@ -127,7 +127,9 @@ impl DrApi {
     }
 
     async fn commit(&self, command: DrCommand, actor: String) -> Result<u64, Status> {
-        pharos_meta::dr::validate(&command).map_err(command_error)?;
+        // The edge checks are about the request's shape: malformed arguments, whatever the state.
+        pharos_meta::dr::validate(&command)
+            .map_err(|error| with_reason(Code::InvalidArgument, "INVALID_DR", error.to_string()))?;
         match crate::handler::propose(&self.node, Operation::Dr(command), None, actor).await? {
             Response::DrChanged { revision } => Ok(revision),
             other => Err(Status::internal(format!("unexpected answer {other:?}"))),
@@ -210,7 +212,8 @@ impl DrService for DrApi {
             primary_region: dr.primary_region.clone(),
             dr_region: dr.dr_region.clone(),
             mode: dr.mode.as_str().to_string(),
-            state: dr.state.as_str().to_string(),
+            // Empty in `majority` mode: there is no sync state.
+            state: dr.sync_state().map_or("", SyncState::as_str).to_string(),
             dr_state_id: dr.dr_state_id,
             dr_sync_timeout_ms: dr.dr_sync_timeout_ms,
             members,

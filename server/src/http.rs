@@ -86,14 +86,14 @@ async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> St
     }
     let _ = writeln!(
         text,
-        "# HELP pharos_dr_sync_state 1 for the current dr-sync state.\n# TYPE pharos_dr_sync_state gauge"
+        "# HELP pharos_dr_sync_state 1 for the current dr-sync state (all 0 in majority mode).\n# TYPE pharos_dr_sync_state gauge"
     );
     for state in [pharos_meta::SyncState::Sync, pharos_meta::SyncState::Async, pharos_meta::SyncState::SyncRecover] {
         let _ = writeln!(
             text,
             "pharos_dr_sync_state{{state=\"{}\"}} {}",
             state.as_str(),
-            u64::from(dr_record.state == state)
+            u64::from(dr_record.sync_state() == Some(state))
         );
     }
     let lag_ms = dr.lag_ms();

@@ -542,6 +542,12 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         let cluster = two_regions().await;
         let client = cluster.client();
         let before = leader_dr_status(&cluster).await;
+        // Majority mode has no sync state: saying `async` would fire RPO alerts (issue 11).
+        assert_eq!((before.mode.as_str(), before.state.as_str()), ("majority", ""), "{before:?}");
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        let metrics = metrics_of(&cluster, leader).await;
+        assert!(!metrics.contains("pharos_dr_sync_state{state=\"async\"} 1"), "{metrics}");
+        assert!(metrics.contains("pharos_dr_sync_state{state=\"sync\"} 0"), "{metrics}");
         assert_eq!(reason(client.dr_set_mode("quorum", 0).await).as_deref(), Some("INVALID_ARGUMENT"));
         assert_eq!(reason(client.dr_set_mode("dr-sync", 5).await).as_deref(), Some("INVALID_DR"));
         assert_eq!(reason(client.dr_configure("region-1", "region-1").await).as_deref(), Some("INVALID_DR"));
