@@ -450,14 +450,20 @@ impl Client {
         broker_id: u64,
         broker_epoch: u64,
     ) -> Result<v1::UnregisterBrokerResponse, ClientError> {
-        let request = v1::UnregisterBrokerRequest { broker_id, broker_epoch };
-        self.call(|channel| async move { BrokerServiceClient::new(channel).unregister_broker(request).await }).await
+        let request = v1::UnregisterBrokerRequest { broker_id, broker_epoch, request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).unregister_broker(request).await }
+        })
+        .await
     }
 
+    /// Sends `request`, with a fresh idempotency key unless it carries one.
     pub async fn alter_sync_state_set(
         &self,
-        request: v1::AlterSyncStateSetRequest,
+        mut request: v1::AlterSyncStateSetRequest,
     ) -> Result<v1::AlterSyncStateSetResponse, ClientError> {
+        request.request_id = request.request_id.or_else(|| Some(self.next_request_id()));
         self.call(|channel| {
             let request = request.clone();
             async move { BrokerServiceClient::new(channel).alter_sync_state_set(request).await }
@@ -501,13 +507,21 @@ impl Client {
     }
 
     pub async fn fence_broker(&self, broker_id: u64) -> Result<v1::FenceBrokerResponse, ClientError> {
-        let request = v1::FenceBrokerRequest { broker_id };
-        self.call(|channel| async move { BrokerServiceClient::new(channel).fence_broker(request).await }).await
+        let request = v1::FenceBrokerRequest { broker_id, request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).fence_broker(request).await }
+        })
+        .await
     }
 
     pub async fn remove_broker(&self, broker_id: u64) -> Result<v1::RemoveBrokerResponse, ClientError> {
-        let request = v1::RemoveBrokerRequest { broker_id };
-        self.call(|channel| async move { BrokerServiceClient::new(channel).remove_broker(request).await }).await
+        let request = v1::RemoveBrokerRequest { broker_id, request_id: Some(self.next_request_id()) };
+        self.call(|channel| {
+            let request = request.clone();
+            async move { BrokerServiceClient::new(channel).remove_broker(request).await }
+        })
+        .await
     }
 
     pub async fn failover(
@@ -676,8 +690,11 @@ impl Client {
         primary_region: &str,
         dr_region: &str,
     ) -> Result<v1::DrChangeResponse, ClientError> {
-        let request =
-            v1::DrConfigureRequest { primary_region: primary_region.to_string(), dr_region: dr_region.to_string() };
+        let request = v1::DrConfigureRequest {
+            primary_region: primary_region.to_string(),
+            dr_region: dr_region.to_string(),
+            request_id: Some(self.next_request_id()),
+        };
         self.call(|channel| {
             let request = request.clone();
             async move { DrServiceClient::new(channel).configure(request).await }
@@ -687,7 +704,11 @@ impl Client {
 
     /// `mode` is `majority` or `dr-sync`; `dr_sync_timeout_ms` 0 keeps the current timeout.
     pub async fn dr_set_mode(&self, mode: &str, dr_sync_timeout_ms: u64) -> Result<v1::DrChangeResponse, ClientError> {
-        let request = v1::DrSetModeRequest { mode: mode.to_string(), dr_sync_timeout_ms };
+        let request = v1::DrSetModeRequest {
+            mode: mode.to_string(),
+            dr_sync_timeout_ms,
+            request_id: Some(self.next_request_id()),
+        };
         self.call(|channel| {
             let request = request.clone();
             async move { DrServiceClient::new(channel).set_mode(request).await }

@@ -12,7 +12,7 @@ use tonic::{Code, Request, Status};
 
 use crate::brokers::BrokerRuntime;
 use crate::handler::{WATCH_BATCH_MAX, WatchStream, compacted, watch_stream};
-use crate::status::{command_error, node_error, with_reason};
+use crate::status::{command_error, invalid_request, node_error, with_reason};
 
 /// A heartbeat that gets no lease, as the typed error the broker acts on.
 fn grant_refusal(refusal: GrantRefusal) -> Status {
@@ -236,9 +236,10 @@ impl BrokerService for BrokerApi {
     ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let operation =
             BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
-        let Response::BrokerChanged { revision } = self.commit(operation, None, actor).await? else {
+        let Response::BrokerChanged { revision } = self.commit(operation, request_id, actor).await? else {
             return Err(Status::internal("unexpected answer to an unregistration"));
         };
         // It stopped serving by itself: no lease to wait for.
@@ -253,6 +254,7 @@ impl BrokerService for BrokerApi {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         Self::group_name(&request.group)?;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let operation = BrokerOperation::AlterSyncStateSet {
             group: request.group,
             master_broker_id: request.master_broker_id,
@@ -260,7 +262,8 @@ impl BrokerService for BrokerApi {
             sync_state_epoch: request.sync_state_epoch,
             sync_state_set: request.sync_state_set.into_iter().collect(),
         };
-        let Response::SyncStateSetAltered { sync_state_epoch } = self.commit(operation, None, actor).await? else {
+        let Response::SyncStateSetAltered { sync_state_epoch } = self.commit(operation, request_id, actor).await?
+        else {
             return Err(Status::internal("unexpected answer to a sync state set change"));
         };
         Ok(tonic::Response::new(v1::AlterSyncStateSetResponse { sync_state_epoch }))
@@ -340,7 +343,9 @@ impl BrokerService for BrokerApi {
         request: Request<v1::FenceBrokerRequest>,
     ) -> Result<tonic::Response<v1::FenceBrokerResponse>, Status> {
         let actor = crate::handler::actor(&request);
-        let broker_id = request.into_inner().broker_id;
+        let request = request.into_inner();
+        let (broker_id, request_id) = (request.broker_id, request.request_id);
+        let request_id = pharos_proto::convert::request_id(request_id).map_err(invalid_request)?;
         let broker_epoch = self
             .node
             .state_machine
@@ -351,7 +356,7 @@ impl BrokerService for BrokerApi {
             .map(|broker| broker.broker_epoch)
             .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownBroker { broker_id }))?;
         let Response::BrokerChanged { revision } =
-            self.commit(BrokerOperation::Fence { broker_id, broker_epoch }, None, actor).await?
+            self.commit(BrokerOperation::Fence { broker_id, broker_epoch }, request_id, actor).await?
         else {
             return Err(Status::internal("unexpected answer to a fence"));
         };
@@ -363,9 +368,11 @@ impl BrokerService for BrokerApi {
         request: Request<v1::RemoveBrokerRequest>,
     ) -> Result<tonic::Response<v1::RemoveBrokerResponse>, Status> {
         let actor = crate::handler::actor(&request);
-        let broker_id = request.into_inner().broker_id;
+        let request = request.into_inner();
+        let broker_id = request.broker_id;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let Response::BrokerChanged { revision } =
-            self.commit(BrokerOperation::Remove { broker_id }, None, actor).await?
+            self.commit(BrokerOperation::Remove { broker_id }, request_id, actor).await?
         else {
             return Err(Status::internal("unexpected answer to a removal"));
         };

@@ -12,7 +12,7 @@ use pharos_replication::Node;
 use tonic::{Code, Request, Status};
 
 use crate::dr_runtime::DrRuntime;
-use crate::status::{command_error, node_error, with_reason};
+use crate::status::{command_error, invalid_request, node_error, with_reason};
 
 /// How long one node of the failed region may take to answer a probe before it counts as gone.
 const PROBE_TIMEOUT_MS: u64 = 1_000;
@@ -126,11 +126,16 @@ impl DrApi {
         self.node.ensure_leader().map_err(node_error)
     }
 
-    async fn commit(&self, command: DrCommand, actor: String) -> Result<u64, Status> {
+    async fn commit(
+        &self,
+        command: DrCommand,
+        request_id: Option<pharos_meta::RequestId>,
+        actor: String,
+    ) -> Result<u64, Status> {
         // The edge checks are about the request's shape: malformed arguments, whatever the state.
         pharos_meta::dr::validate(&command)
             .map_err(|error| with_reason(Code::InvalidArgument, "INVALID_DR", error.to_string()))?;
-        match crate::handler::propose(&self.node, Operation::Dr(command), None, actor).await? {
+        match crate::handler::propose(&self.node, Operation::Dr(command), request_id, actor).await? {
             Response::DrChanged { revision } => Ok(revision),
             other => Err(Status::internal(format!("unexpected answer {other:?}"))),
         }
@@ -234,8 +239,9 @@ impl DrService for DrApi {
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
         let command = DrCommand::Configure { primary_region: request.primary_region, dr_region: request.dr_region };
-        let revision = self.commit(command, actor).await?;
+        let revision = self.commit(command, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
     }
 
@@ -252,7 +258,8 @@ impl DrService for DrApi {
             0 => self.node.state_machine.read().state.dr.dr_sync_timeout_ms,
             timeout => timeout,
         };
-        let revision = self.commit(DrCommand::SetMode { mode, dr_sync_timeout_ms }, actor).await?;
+        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let revision = self.commit(DrCommand::SetMode { mode, dr_sync_timeout_ms }, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
     }
 
@@ -300,7 +307,7 @@ impl DrService for DrApi {
             return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: 0, plan }));
         }
         let operation_id =
-            self.commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, actor).await?;
+            self.commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, None, actor).await?;
         Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id, plan }))
     }
 

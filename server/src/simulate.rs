@@ -166,6 +166,7 @@ impl Broker {
             master_epoch: response.master_epoch,
             sync_state_epoch: response.sync_state_epoch,
             sync_state_set: wanted.iter().copied().collect(),
+            request_id: None,
         };
         match self.client.alter_sync_state_set(request).await {
             Ok(altered) => emit(json!({

@@ -193,6 +193,7 @@ async fn stale_epochs_unknown_brokers_duplicates_and_bad_addresses_are_refused()
             master_epoch,
             sync_state_epoch,
             sync_state_set: vec![registered.broker_id],
+            request_id: None,
         };
         let stale_master = client.alter_sync_state_set(alter(group.master_epoch + 5, group.sync_state_epoch)).await.expect_err("stale");
         assert_eq!(reason(stale_master), "STALE_MASTER_EPOCH");
@@ -499,6 +500,100 @@ async fn retired_broker_records_are_collected_after_the_retention_window_and_liv
             after.brokers.iter().map(|broker| (broker.broker_id, broker.state.as_str())).collect();
         assert_eq!(kept, vec![(live.broker_id, "active")]);
         heartbeats.abort();
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// Issue 11, "safe retries everywhere": mutating requests that had no idempotency key
+/// (`FenceBroker`, `RemoveBroker`, `UnregisterBroker`, `AlterSyncStateSet`, `Dr.Configure`,
+/// `Dr.SetMode`) either failed confusingly when retried after a lost answer or applied twice.
+/// Each is sent twice here with one key, as a client does when the first answer is lost: the
+/// retry gets the first answer and is not applied (or audited) again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
+    use v1::broker_service_client::BrokerServiceClient;
+    use v1::dr_service_client::DrServiceClient;
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut brokers = BrokerServiceClient::new(channel.clone());
+        let mut dr = DrServiceClient::new(channel);
+        let register = |name: &str| v1::RegisterBrokerRequest {
+            group: "g1".into(),
+            name: name.into(),
+            incarnation_id: format!("{name}-1"),
+            addresses: [("internal".to_string(), "127.0.0.1:1".to_string())].into(),
+            request_id: Some(client.next_request_id()),
+            ..Default::default()
+        };
+        let fenced = client.register_broker(register("a")).await.expect("register a");
+        let leaving = client.register_broker(register("b")).await.expect("register b");
+        // Audit records of requests (the coordinator's own decisions, such as electing a
+        // master after a fence, come and go beside them).
+        let last_log = || async {
+            let audit = client.list_audit(1_000).await.expect("audit");
+            audit.entries.iter().filter(|entry| entry.actor != "coordinator").count()
+        };
+
+        // Each mutation, twice with one key: the same answer, applied (and audited) once.
+        let key = client.next_request_id();
+        let fence = v1::FenceBrokerRequest { broker_id: fenced.broker_id, request_id: Some(key) };
+        let first = brokers.fence_broker(fence.clone()).await.expect("fence").into_inner();
+        let after_first = last_log().await;
+        let retry = brokers.fence_broker(fence).await.expect("the retried fence gets the first answer").into_inner();
+        assert_eq!(retry.revision, first.revision);
+        assert_eq!(last_log().await, after_first, "the retried fence was not applied again");
+
+        let key = client.next_request_id();
+        let unregister = v1::UnregisterBrokerRequest {
+            broker_id: leaving.broker_id,
+            broker_epoch: leaving.broker_epoch,
+            request_id: Some(key),
+        };
+        let first = brokers.unregister_broker(unregister.clone()).await.expect("unregister").into_inner();
+        let after_first = last_log().await;
+        let retry = brokers.unregister_broker(unregister).await.expect("retried unregister").into_inner();
+        assert_eq!(retry.revision, first.revision);
+        assert_eq!(last_log().await, after_first, "the retried unregistration was not applied again");
+
+        let key = client.next_request_id();
+        let remove = v1::RemoveBrokerRequest { broker_id: fenced.broker_id, request_id: Some(key) };
+        let first = brokers.remove_broker(remove.clone()).await.expect("remove").into_inner();
+        let after_first = last_log().await;
+        let retry =
+            brokers.remove_broker(remove).await.expect("the retried removal gets the first answer").into_inner();
+        assert_eq!(retry.revision, first.revision);
+        assert_eq!(last_log().await, after_first, "the retried removal was not applied again");
+
+        let key = client.next_request_id();
+        let mode = v1::DrSetModeRequest { mode: "majority".into(), dr_sync_timeout_ms: 4_000, request_id: Some(key) };
+        let first = dr.set_mode(mode.clone()).await.expect("set mode").into_inner();
+        let after_first = last_log().await;
+        let retry = dr.set_mode(mode).await.expect("retried set mode").into_inner();
+        assert_eq!(retry.revision, first.revision);
+        assert_eq!(last_log().await, after_first, "the retried mode change was not applied again");
+
+        let key = client.next_request_id();
+        let configure =
+            v1::DrConfigureRequest { primary_region: "east".into(), dr_region: "west".into(), request_id: Some(key) };
+        let first = dr.configure(configure.clone()).await.expect("configure").into_inner();
+        let after_first = last_log().await;
+        let retry = dr.configure(configure).await.expect("retried configure").into_inner();
+        assert_eq!(retry.revision, first.revision);
+        assert_eq!(last_log().await, after_first, "the retried configuration was not applied again");
+
+        // Without a key, the same retry is a second command: it is refused (the broker is gone)
+        // or applied again. This is what the key prevents.
+        let unkeyed = v1::RemoveBrokerRequest { broker_id: fenced.broker_id, request_id: None };
+        let again = brokers.remove_broker(unkeyed).await.expect_err("an unkeyed retry is a new command");
+        assert_eq!(again.code(), tonic::Code::NotFound, "{again:?}");
     })
     .await
     .expect("test finished in time");
