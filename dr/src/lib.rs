@@ -36,6 +36,15 @@ pub fn placement_warnings(primary_region: &str, dr_region: &str, members: &[(u64
     for (_, zone, _, _) in &voters {
         *per_zone.entry(zone).or_default() += 1;
     }
+    // Voters started without `--zone`: their failure domains are unknown, not one zone.
+    if let Some(unplaced) = per_zone.remove("")
+        && voters.len() > 1
+    {
+        warnings.push(format!(
+            "{unplaced} of {} voters have no zone (--zone): spread across failure domains cannot be checked",
+            voters.len()
+        ));
+    }
     for (zone, count) in per_zone {
         if zone_holds_majority(count, voters.len()) {
             warnings
@@ -88,6 +97,19 @@ mod tests {
             vec!["no learner in another region: losing this region loses the cluster".to_string()]
         );
         assert_eq!(placement_warnings("", "", &[(1, "a", "r1", true)]).len(), 1);
+        // Not told their zones: unknown, which is not the same as one zone.
+        let unplaced = [(1, "", "", true), (2, "", "", true), (3, "c", "", true)];
+        assert_eq!(
+            placement_warnings("", "", &unplaced),
+            vec![
+                "2 of 3 voters have no zone (--zone): spread across failure domains cannot be checked".to_string(),
+                "no learner in another region: losing this region loses the cluster".to_string(),
+            ]
+        );
+        assert_eq!(
+            placement_warnings("", "", &[(1, "", "", true)]),
+            vec!["a single voter: losing it loses the cluster (no fault tolerance)".to_string()]
+        );
     }
 
     #[test]

@@ -178,7 +178,8 @@ impl BrokerRuntime {
             // The configured primary region; until one is known, the leader's own region.
             let primary_region =
                 if state.dr.primary_region.is_empty() { &self.node.info.region } else { &state.dr.primary_region };
-            let policy = Policy { primary_region: Some(primary_region.clone()) };
+            // A leader started without `--region` knows no primary region: no preference.
+            let policy = Policy { primary_region: Some(primary_region.clone()).filter(|region| !region.is_empty()) };
             let requests = table.requests.clone();
             let actions = table.leases.decide(leadership, now, state, &self.timing, &policy, &requests);
             (actions, requests.into_keys().collect::<BTreeSet<_>>())

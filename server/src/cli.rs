@@ -296,9 +296,9 @@ pub enum ClusterCommand {
         peer_addr: String,
         #[arg(long)]
         client_addr: String,
-        #[arg(long, default_value = "zone-a")]
+        #[arg(long, default_value = "")]
         zone: String,
-        #[arg(long, default_value = "region-1")]
+        #[arg(long, default_value = "")]
         region: String,
     },
     /// Make a learner a voter (joint consensus).

@@ -197,8 +197,10 @@ impl ServeConfig {
             listen_client,
             listen_peer,
             listen_http: args.listen_http.clone().or(file.listen_http).unwrap_or("127.0.0.1:7390".into()),
-            zone: args.zone.clone().or(file.zone).unwrap_or("zone-a".into()),
-            region: args.region.clone().or(file.region).unwrap_or("region-1".into()),
+            // No invented names: a node that was not told its zone or region says so (empty),
+            // and placement warnings say what that means.
+            zone: args.zone.clone().or(file.zone).unwrap_or_default(),
+            region: args.region.clone().or(file.region).unwrap_or_default(),
             initial_cluster: args.initial_cluster.clone().or(file.initial_cluster),
             initial_cluster_token: args
                 .initial_cluster_token
