@@ -493,7 +493,7 @@ impl Watched {
                 Ok((response.revision, summarize_group(&view), Some(observation)))
             }
             Watched::Route(topic) => {
-                let response = client.get_route(topic, "internal", true).await?;
+                let response = client.get_route(topic, "internal", v1::Consistency::Linearizable).await?;
                 let revision = response.header.map_or(0, |header| header.revision);
                 Ok((revision, format!("deleted=false route={:?}", response.route), None))
             }

@@ -589,14 +589,18 @@ impl Client {
         .await
     }
 
-    /// A topic's route with addresses on `network`; local (any node) unless `linearizable`.
+    /// A topic's route with addresses on `network`, read at `consistency` like every read.
     pub async fn get_route(
         &self,
         topic: &str,
         network: &str,
-        linearizable: bool,
+        consistency: v1::Consistency,
     ) -> Result<v1::GetRouteResponse, ClientError> {
-        let request = v1::GetRouteRequest { topic: topic.to_string(), network: network.to_string(), linearizable };
+        let request = v1::GetRouteRequest {
+            topic: topic.to_string(),
+            network: network.to_string(),
+            consistency: consistency as i32,
+        };
         self.call(|channel| {
             let request = request.clone();
             async move { TopicServiceClient::new(channel).get_route(request).await }

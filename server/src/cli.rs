@@ -192,9 +192,8 @@ pub enum TopicCommand {
         name: String,
         #[arg(long, default_value = "internal")]
         network: String,
-        /// Read through the leader instead of the answering node's local state.
-        #[arg(long)]
-        linearizable: bool,
+        #[arg(long, value_enum, default_value_t = ConsistencyArg::Linearizable)]
+        consistency: ConsistencyArg,
     },
 }
 
@@ -806,8 +805,8 @@ async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result
                 Output::Table => println!("topic {name} deleted (revision {})", response.revision),
             }
         }
-        TopicCommand::Route { name, network, linearizable } => {
-            let response = client.get_route(&name, &network, linearizable).await?;
+        TopicCommand::Route { name, network, consistency } => {
+            let response = client.get_route(&name, &network, consistency.into()).await?;
             let route = response.route.unwrap_or_default();
             let header = response.header.unwrap_or_default();
             match output {

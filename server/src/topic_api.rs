@@ -182,9 +182,7 @@ impl TopicService for TopicApi {
     ) -> Result<tonic::Response<v1::GetRouteResponse>, Status> {
         let request = request.into_inner();
         topic_name("topic", &request.topic)?;
-        if request.linearizable {
-            self.node.linearizable_barrier().await.map_err(node_error)?;
-        }
+        prepare_read(&self.node, request.consistency).await?;
         let network = network_or_default(&request.network);
         let (route, revision) = {
             let applied = self.node.state_machine.read();

@@ -255,7 +255,10 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
         let mut bad_type = topic("typed", &["g1"], 2);
         bad_type.message_type = "weird".into();
         assert_eq!(reason(client.create_topic(bad_type).await.expect_err("type")), "INVALID_ARGUMENT");
-        assert_eq!(reason(client.get_route("missing", "internal", false).await.expect_err("route")), "UNKNOWN_TOPIC");
+        assert_eq!(
+            reason(client.get_route("missing", "internal", v1::Consistency::Local).await.expect_err("route")),
+            "UNKNOWN_TOPIC"
+        );
 
         let entry = |queue_id| v1::OffsetEntry {
             consumer_group: "cg".into(),

@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             let (latencies, errors) =
                 drive(clients, duration_secs, cluster.client_endpoints(), move |client, index, round| async move {
                     let topic = format!("topic-{}", (index + round) % topics);
-                    client.get_route(&topic, "internal", false).await.is_ok()
+                    client.get_route(&topic, "internal", v1::Consistency::Local).await.is_ok()
                 })
                 .await?;
             println!(
