@@ -495,12 +495,12 @@ impl DrService for DrApi {
             };
             match crate::member_api::peer(&member.peer_addr)?.reform(request).await {
                 Ok(_) => response.rejoining.push(member.node_id),
-                Err(error) => response.unreachable.push(format!(
-                    "node {} at {}: {}",
-                    member.node_id,
-                    member.peer_addr,
-                    error.message()
-                )),
+                Err(error) => {
+                    response.unreachable.push(member.node_id);
+                    response
+                        .unreachable_reasons
+                        .insert(member.node_id, format!("at {}: {}", member.peer_addr, error.message()));
+                }
             }
         }
         Ok(tonic::Response::new(response))

@@ -406,6 +406,9 @@ async fn failback(
     let response = client.dr_failback().await?;
     if output == Output::Table {
         println!("re-joining as learners: {:?}; unreachable: {:?}", response.rejoining, response.unreachable);
+        for (node_id, reason) in &response.unreachable_reasons {
+            println!("  node {node_id} {reason}");
+        }
     }
     let waiting_for: Vec<u64> =
         if response.rejoining.is_empty() { failover.abandoned_node_ids.clone() } else { response.rejoining.clone() };

@@ -396,6 +396,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         // Failback: quarantine, re-join as learners, switch the primary back.
         let response = new_generation.dr_failback().await.expect("failback");
         assert_eq!(response.rejoining, vec![1, 2, 3]);
+        assert!(response.unreachable.is_empty() && response.unreachable_reasons.is_empty(), "{response:?}");
         wait_for_dr(&new_generation, "the old region caught up as learners", |status| {
             [1, 2, 3].iter().all(|id| {
                 status.members.iter().any(|member| {
