@@ -29,6 +29,21 @@ fn topic(name: &str, groups: &[&str], queues: u32) -> v1::TopicInfo {
     }
 }
 
+/// Waits, bounded, until the coordinator has elected `group`'s master.
+async fn wait_for_master(client: &Client, group: &str) {
+    let deadline = Instant::now() + WAIT;
+    while client
+        .get_broker_group(group, v1::Consistency::Linearizable)
+        .await
+        .ok()
+        .and_then(|response| response.group)
+        .is_none_or(|view| view.master_broker_id.is_none())
+    {
+        assert!(Instant::now() < deadline, "{group} never got its master");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Registers one broker in `group` directly (no simulated process), so the group exists.
 async fn register_one_broker(client: &Client, group: &str) {
     let request = v1::RegisterBrokerRequest {
@@ -239,6 +254,9 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
         let cluster = Cluster::start(options(1)).await.expect("node starts");
         let client = cluster.client();
         register_one_broker(&client, "g1").await;
+        // The election is audited as the coordinator's: wait for it, so it is not lost among
+        // the operator's entries below on a slow machine.
+        wait_for_master(&client, "g1").await;
         client.create_topic(topic("ok", &["g1"], 2)).await.expect("create");
         let before = client.get_topic("ok", v1::Consistency::Linearizable).await.expect("get").revision;
 
@@ -295,9 +313,8 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
         assert_eq!(reason(reset), "UNKNOWN_TOPIC");
 
         // Every administrative change and refusal is in the audit log, newest first, with its caller.
-        let audit = client.list_audit(10).await.expect("audit");
-        // (The leader's own election of g1's master is in there too, as `coordinator`, at a
-        // timing-dependent place.)
+        let audit = client.list_audit(1_000).await.expect("audit");
+        // (The leader's own election of g1's master is in there too, as `coordinator`.)
         let operator: Vec<_> = audit.entries.iter().filter(|e| e.actor != "coordinator").collect();
         assert!(audit.entries.iter().any(|e| e.actor == "coordinator" && e.action == "elect_master"));
         let actions: Vec<(&str, bool)> = operator.iter().map(|e| (e.action.as_str(), e.result == "ok")).collect();
@@ -324,17 +341,7 @@ async fn malformed_admin_requests_take_no_log_entry() {
         let client = cluster.client();
         register_one_broker(&client, "g1").await;
         // The coordinator elects the broker master by itself: let that entry land first.
-        let deadline = Instant::now() + WAIT;
-        while client
-            .get_broker_group("g1", v1::Consistency::Linearizable)
-            .await
-            .ok()
-            .and_then(|r| r.group)
-            .is_none_or(|view| view.master_broker_id.is_none())
-        {
-            assert!(Instant::now() < deadline, "g1 never got its master");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_master(&client, "g1").await;
         let before = client.status().await.expect("status");
         let audit_before = client.list_audit(1_000).await.expect("audit").entries.len();
 
