@@ -6,7 +6,7 @@
 //! and mark the brokers it fences, all under one lock that heartbeat grants take too; this
 //! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order. The same pass
 //! then asks `pharos_dr::retention` for the next batch of retired broker records to forget and
-//! commits it (`CollectBrokers`): at most one batch of `COLLECTED_BROKERS_MAX` per pass.
+//! commits it (`CollectBrokers`): at most one batch of `COLLECTED_BROKERS_MAX` per second.
 //!
 //! Timing argument (why two masters never overlap): a broker's lease is `lease_ms` from the
 //! moment it *sent* its last successful heartbeat, on its own clock. The leader grants it later,
@@ -38,7 +38,13 @@ struct Table {
     leaderless: BTreeMap<String, String>,
     /// Operator failovers waiting to be carried out.
     requests: BTreeMap<String, ElectionRequest>,
+    /// Monotonic ms before which no retention scan runs (they walk every broker record).
+    next_collection_ms: u64,
 }
+
+/// How often the leader looks for retired broker records: retention is measured in hours, so
+/// a scan of every record on each 100 ms planning pass would be work for nothing.
+const COLLECTION_INTERVAL_MS: u64 = 1_000;
 
 /// Leader-side broker liveness. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -221,7 +227,11 @@ impl BrokerRuntime {
         let now = Now { unix_ms: crate::handler::unix_ms(), monotonic_ms: self.now_ms() };
         let operation = {
             let applied = self.node.state_machine.read();
-            let table = self.table();
+            let mut table = self.table();
+            if now.monotonic_ms < table.next_collection_ms {
+                return;
+            }
+            table.next_collection_ms = now.monotonic_ms + COLLECTION_INTERVAL_MS;
             pharos_dr::retention::plan(now, self.record_retention_ms, &applied.state, table.leases.leases())
         };
         let Some(operation) = operation else { return };
