@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use prost::Message;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
-use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+use tonic_prost::{ProstCodec, ProstEncoder};
 
 /// `tonic_prost::ProstCodec` with typed decode errors.
 #[derive(Debug, Clone)]
@@ -40,14 +40,15 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        WireDecoder { inner: ProstCodec::<T, U>::default().decoder() }
+        WireDecoder { _message: PhantomData }
     }
 }
 
-/// Decodes with prost; a decode failure becomes [`malformed`].
+/// Decodes with prost (default buffer settings, as tonic's own decoder); a decode failure
+/// becomes [`malformed`].
 #[derive(Debug)]
 pub struct WireDecoder<U> {
-    inner: ProstDecoder<U>,
+    _message: PhantomData<U>,
 }
 
 impl<U: Message + Default> Decoder for WireDecoder<U> {
@@ -59,7 +60,7 @@ impl<U: Message + Default> Decoder for WireDecoder<U> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        self.inner.buffer_settings()
+        BufferSettings::default()
     }
 }
 
