@@ -243,7 +243,7 @@ fn parse_value(bytes: &[u8]) -> u64 {
 
 /// Refusals that certainly had no effect; everything else may or may not have happened.
 fn definitely_refused(error: &ClientError) -> bool {
-    matches!(error.reason(), Some("INVALID_ARGUMENT"))
+    matches!(error.reason(), Some(pharos_client::ErrorReason::InvalidArgument))
 }
 
 impl WorkerContext {
@@ -520,7 +520,7 @@ pub fn start_watch(client: Client, watched: Watched) -> WatchTask {
         while !stopped.load(Ordering::Relaxed) {
             let mut stream = match watched.open(&client, from_revision).await {
                 Ok(stream) => stream,
-                Err(error) if error.reason() == Some("COMPACTED") => {
+                Err(error) if error.reason() == Some(pharos_client::ErrorReason::Compacted) => {
                     resync(&client, &watched, &shared, &mut from_revision).await;
                     continue;
                 }
@@ -559,7 +559,7 @@ pub fn start_watch(client: Client, watched: Watched) -> WatchTask {
 }
 
 fn is_compacted(status: &tonic::Status) -> bool {
-    status.metadata().get("pharos-error").is_some_and(|reason| reason.as_bytes() == b"COMPACTED")
+    pharos_client::error_reason(status) == Some(pharos_client::ErrorReason::Compacted)
 }
 
 /// After `COMPACTED`: re-list and go on watching from the listed revision.
@@ -588,7 +588,7 @@ pub async fn replay(
 ) -> Result<Vec<WatchEvent>, String> {
     let deadline = Instant::now() + timeout;
     let mut stream = watched.open(client, from_revision).await.map_err(|error| match error.reason() {
-        Some("COMPACTED") => "COMPACTED".to_string(),
+        Some(pharos_client::ErrorReason::Compacted) => "COMPACTED".to_string(),
         _ => error.to_string(),
     })?;
     let mut events = Vec::new();

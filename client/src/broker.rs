@@ -24,7 +24,8 @@ pub struct BrokerSession {
 
 /// Errors after which the registration is gone and the broker must register anew.
 pub fn registration_lost(error: &ClientError) -> bool {
-    matches!(error.reason(), Some("STALE_BROKER_EPOCH" | "BROKER_NOT_ACTIVE" | "UNKNOWN_BROKER"))
+    use crate::ErrorReason as Reason;
+    matches!(error.reason(), Some(Reason::StaleBrokerEpoch | Reason::BrokerNotActive | Reason::UnknownBroker))
 }
 
 impl BrokerSession {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use error::ClientError;
+pub use error::{ClientError, ErrorDetail, ErrorReason};
 pub use pharos_proto::v1;
 use pharos_proto::v1::broker_service_client::BrokerServiceClient;
 use pharos_proto::v1::cluster_service_client::ClusterServiceClient;
@@ -23,6 +23,7 @@ use pharos_proto::v1::dr_service_client::DrServiceClient;
 use pharos_proto::v1::kv_service_client::KvServiceClient;
 use pharos_proto::v1::offset_service_client::OffsetServiceClient;
 use pharos_proto::v1::topic_service_client::TopicServiceClient;
+pub use pharos_proto::{error_details, error_reason};
 use tonic::transport::{Channel, Endpoint};
 
 /// Retry and timeout limits of a client.
@@ -165,14 +166,9 @@ impl Client {
     }
 
     fn classify(&self, index: usize, status: tonic::Status) -> Next {
-        let reason = status
-            .metadata()
-            .get(pharos_proto::metadata::ERROR_REASON)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        match (status.code(), reason.as_str()) {
-            (_, "NOT_LEADER") => {
+        use ErrorReason as Reason;
+        match (status.code(), pharos_proto::error_reason(&status)) {
+            (_, Some(Reason::NotLeader)) => {
                 let leader_addr = status
                     .metadata()
                     .get(pharos_proto::metadata::LEADER_CLIENT_ADDR)
@@ -182,13 +178,13 @@ impl Client {
                 Next::Retry { pause: leader_addr.is_none() }
             }
             // An old-generation node (failed over without it): another endpoint may be current.
-            (_, "FENCED") => {
+            (_, Some(Reason::Fenced)) => {
                 self.advance(index, None);
                 Next::Retry { pause: false }
             }
             (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled, _)
-            | (tonic::Code::Unknown, "")
-            | (_, "UNKNOWN_OUTCOME") => {
+            | (tonic::Code::Unknown, None)
+            | (_, Some(Reason::UnknownOutcome)) => {
                 self.advance(index, None);
                 Next::Retry { pause: true }
             }
@@ -259,10 +255,7 @@ impl Client {
                 Err(status) => {
                     tracing::debug!(%address, %status, "pharos call failed");
                     last_error = Some(format!("{address}: {}", status.message()));
-                    let redirected = status
-                        .metadata()
-                        .get(pharos_proto::metadata::ERROR_REASON)
-                        .is_some_and(|reason| reason.as_bytes() == b"NOT_LEADER");
+                    let redirected = pharos_proto::error_reason(&status) == Some(ErrorReason::NotLeader);
                     let never_connected = status.code() == tonic::Code::Unavailable
                         && (status.message().contains("connect error")
                             || status.message().contains("error trying to connect"));

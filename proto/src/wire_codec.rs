@@ -68,9 +68,10 @@ impl<U: Message + Default> Decoder for WireDecoder<U> {
 /// invalid UTF-8 in a string).
 pub fn malformed(error: &prost::DecodeError) -> Status {
     let mut status = Status::new(Code::InvalidArgument, format!("cannot decode the received message: {error}"));
-    status
-        .metadata_mut()
-        .insert(crate::metadata::ERROR_REASON, tonic::metadata::MetadataValue::from_static("INVALID_ARGUMENT"));
+    status.metadata_mut().insert(
+        crate::metadata::ERROR_REASON,
+        tonic::metadata::MetadataValue::from_static(crate::v1::ErrorReason::InvalidArgument.code_name()),
+    );
     status
 }
 

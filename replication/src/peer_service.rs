@@ -78,7 +78,10 @@ impl PeerService {
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
         if !self.gate.is_open() {
             let mut status = Status::unavailable("this node is checking that its empty data dir is a first start");
-            status.metadata_mut().insert(pharos_proto::metadata::ERROR_REASON, "NOT_READY".parse().expect("ascii"));
+            status.metadata_mut().insert(
+                pharos_proto::metadata::ERROR_REASON,
+                tonic::metadata::MetadataValue::from_static(pharos_proto::v1::ErrorReason::NotReady.code_name()),
+            );
             return Err(status);
         }
         self.check_identity(request)
@@ -96,9 +99,10 @@ impl PeerService {
                 self.fence.observe(remote);
             }
             let mut status = Status::failed_precondition(mismatch.to_string());
-            status
-                .metadata_mut()
-                .insert(pharos_proto::metadata::ERROR_REASON, "CLUSTER_MISMATCH".parse().expect("ascii"));
+            status.metadata_mut().insert(
+                pharos_proto::metadata::ERROR_REASON,
+                tonic::metadata::MetadataValue::from_static(pharos_proto::v1::ErrorReason::ClusterMismatch.code_name()),
+            );
             // The sender learns this node's generation: a lower-generation sender fences itself.
             status.metadata_mut().insert(pharos_proto::metadata::GENERATION, self.identity.generation.into());
             status

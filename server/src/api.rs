@@ -1,5 +1,7 @@
 //! gRPC client API (thin: decode -> node -> encode).
 
+use crate::convert::Validate;
+use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_meta::{Operation, RequestId, Response};
@@ -50,7 +52,7 @@ fn unexpected(response: Response) -> Status {
 impl KvService for Api {
     async fn put(&self, request: Request<v1::PutRequest>) -> Result<tonic::Response<v1::PutResponse>, Status> {
         let actor = crate::handler::actor(&request);
-        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
             Response::Put { revision, created } => {
                 Ok(tonic::Response::new(v1::PutResponse { header: Some(self.header(revision)), created }))
@@ -61,7 +63,7 @@ impl KvService for Api {
 
     async fn get(&self, request: Request<v1::GetRequest>) -> Result<tonic::Response<v1::GetResponse>, Status> {
         let request = request.into_inner();
-        pharos_proto::convert::validate_key("key", &request.key).map_err(invalid_request)?;
+        crate::convert::validate_key("key", &request.key).map_err(invalid_request)?;
         self.prepare_read(request.consistency).await?;
         let (revision, record) = {
             let applied = self.node.state_machine.read();
@@ -69,13 +71,13 @@ impl KvService for Api {
         };
         Ok(tonic::Response::new(v1::GetResponse {
             header: Some(self.header(revision)),
-            kv: record.map(|record| pharos_proto::convert::key_value(request.key, record)),
+            kv: record.map(|record| crate::convert::key_value(request.key, record)),
         }))
     }
 
     async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<tonic::Response<v1::DeleteResponse>, Status> {
         let actor = crate::handler::actor(&request);
-        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
             Response::Delete { revision, deleted } => {
                 Ok(tonic::Response::new(v1::DeleteResponse { header: Some(self.header(revision)), deleted }))
@@ -89,7 +91,7 @@ impl KvService for Api {
         request: Request<v1::CompareAndSetRequest>,
     ) -> Result<tonic::Response<v1::CompareAndSetResponse>, Status> {
         let actor = crate::handler::actor(&request);
-        let (operation, request_id) = request.into_inner().try_into().map_err(invalid_request)?;
+        let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
             Response::CompareAndSet { succeeded, revision, current_mod_revision } => {
                 Ok(tonic::Response::new(v1::CompareAndSetResponse {
@@ -104,7 +106,7 @@ impl KvService for Api {
 
     async fn range(&self, request: Request<v1::RangeRequest>) -> Result<tonic::Response<v1::RangeResponse>, Status> {
         let request = request.into_inner();
-        let (prefix, limit) = pharos_proto::convert::range(&request).map_err(invalid_request)?;
+        let (prefix, limit) = crate::convert::range(&request).map_err(invalid_request)?;
         self.prepare_read(request.consistency).await?;
         let (revision, mut kvs) = {
             let applied = self.node.state_machine.read();
@@ -114,7 +116,7 @@ impl KvService for Api {
         kvs.truncate(limit);
         Ok(tonic::Response::new(v1::RangeResponse {
             header: Some(self.header(revision)),
-            kvs: kvs.into_iter().map(|(key, record)| pharos_proto::convert::key_value(key, record)).collect(),
+            kvs: kvs.into_iter().map(|(key, record)| crate::convert::key_value(key, record)).collect(),
             more,
         }))
     }
@@ -132,14 +134,14 @@ fn role_name(state: openraft::ServerState) -> &'static str {
 
 pub(crate) fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
     let info: NodeInfo =
-        info.ok_or_else(|| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "info is required"))?.into();
+        info.ok_or_else(|| with_reason(Code::InvalidArgument, Reason::InvalidArgument, "info is required"))?.into();
     for (field, value) in [("info.client_addr", &info.client_addr), ("info.peer_addr", &info.peer_addr)] {
         if value.parse::<std::net::SocketAddr>().is_err()
             && value.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err())
         {
             return Err(with_reason(
                 Code::InvalidArgument,
-                "INVALID_ARGUMENT",
+                Reason::InvalidArgument,
                 format!("{field} `{value}` is not host:port"),
             ));
         }
@@ -210,7 +212,7 @@ impl ClusterService for Api {
     ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
         let request = request.into_inner();
         if request.node_id == 0 {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "node_id must be at least 1"));
+            return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "node_id must be at least 1"));
         }
         let info = node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
@@ -256,7 +258,7 @@ impl ClusterService for Api {
         let limit = match request.limit as usize {
             0 => 100,
             limit if limit > pharos_meta::limits::AUDIT_RECORDS_MAX => {
-                return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "limit must be at most 10000"));
+                return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "limit must be at most 10000"));
             }
             limit => limit,
         };
@@ -291,7 +293,7 @@ fn required_node_id(node_id: u64) -> Result<u64, Status> {
     if node_id == 0 {
         return Err(crate::status::with_reason(
             tonic::Code::InvalidArgument,
-            "INVALID_ARGUMENT",
+            Reason::InvalidArgument,
             "node_id is required (node ids start at 1)",
         ));
     }

@@ -1,5 +1,7 @@
 //! gRPC `BrokerService` (thin: decode -> node / broker runtime -> encode).
 
+use crate::convert::Validate;
+use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_dr::election::ElectionRequest;
@@ -65,7 +67,7 @@ impl BrokerApi {
 
     /// The wire view of a group, with the leader's soft state when this node leads.
     fn view(&self, view: &pharos_meta::GroupView) -> v1::BrokerGroupView {
-        let mut wire = pharos_proto::convert::group_view(view);
+        let mut wire = crate::convert::group_view(view);
         if self.node.leadership().is_some() {
             let now = self.runtime.now_ms();
             for broker in &mut wire.brokers {
@@ -95,7 +97,7 @@ impl BrokerApi {
         {
             return Err(with_reason(
                 Code::InvalidArgument,
-                "INVALID_ARGUMENT",
+                Reason::InvalidArgument,
                 format!("broker {to} is not a member of group {}", group.name),
             ));
         }
@@ -116,12 +118,12 @@ impl BrokerApi {
         let policy = pharos_dr::election::Policy { primary_region: None };
         pharos_dr::election::choose_master(group, &synced_names, &live, &policy, election)
             .map(|_| ())
-            .map_err(|reason| with_reason(Code::FailedPrecondition, "NOT_ELIGIBLE", reason))
+            .map_err(|reason| with_reason(Code::FailedPrecondition, Reason::NotEligible, reason))
     }
 
     fn group_name(group: &str) -> Result<(), Status> {
         if group.is_empty() || group.len() > pharos_meta::limits::NAME_BYTES_MAX {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "group must be 1..=255 bytes"));
+            return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "group must be 1..=255 bytes"));
         }
         Ok(())
     }
@@ -137,8 +139,8 @@ impl BrokerService for BrokerApi {
     ) -> Result<tonic::Response<v1::RegisterBrokerResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let (registration, request_id) =
-            request.into_inner().try_into().map_err(|error: pharos_proto::InvalidRequest| {
-                with_reason(Code::InvalidArgument, "INVALID_REGISTRATION", error.to_string())
+            request.into_inner().validate().map_err(|error: crate::convert::InvalidRequest| {
+                with_reason(Code::InvalidArgument, Reason::InvalidRegistration, error.to_string())
             })?;
         let group = registration.group.clone();
         let Response::BrokerRegistered { broker_id, broker_epoch } =
@@ -236,7 +238,7 @@ impl BrokerService for BrokerApi {
     ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let operation =
             BrokerOperation::Unregister { broker_id: request.broker_id, broker_epoch: request.broker_epoch };
         let Response::BrokerChanged { revision } = self.commit(operation, request_id, actor).await? else {
@@ -254,7 +256,7 @@ impl BrokerService for BrokerApi {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         Self::group_name(&request.group)?;
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let operation = BrokerOperation::AlterSyncStateSet {
             group: request.group,
             master_broker_id: request.master_broker_id,
@@ -316,7 +318,7 @@ impl BrokerService for BrokerApi {
             if request.from_revision == 0 {
                 let current = applied.state.group_view(&request.group).map(|view| v1::BrokerGroupEvent {
                     revision: applied.state.revision,
-                    group: Some(pharos_proto::convert::group_view(&view)),
+                    group: Some(crate::convert::group_view(&view)),
                 });
                 (current.into_iter().collect::<Vec<_>>(), applied.state.revision)
             } else {
@@ -330,7 +332,7 @@ impl BrokerService for BrokerApi {
             Ok(events
                 .into_iter()
                 .map(|event| {
-                    let group = Some(pharos_proto::convert::group_view(&event.payload));
+                    let group = Some(crate::convert::group_view(&event.payload));
                     (event.revision, v1::BrokerGroupEvent { revision: event.revision, group })
                 })
                 .collect())
@@ -345,7 +347,7 @@ impl BrokerService for BrokerApi {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let (broker_id, request_id) = (request.broker_id, request.request_id);
-        let request_id = pharos_proto::convert::request_id(request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request_id).map_err(invalid_request)?;
         let broker_epoch = self
             .node
             .state_machine
@@ -370,7 +372,7 @@ impl BrokerService for BrokerApi {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let broker_id = request.broker_id;
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let Response::BrokerChanged { revision } =
             self.commit(BrokerOperation::Remove { broker_id }, request_id, actor).await?
         else {
@@ -393,7 +395,7 @@ impl BrokerService for BrokerApi {
                 command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
             })?;
         if request.to.is_some() && request.to == group.master_broker_id {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "--to names the current master"));
+            return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "--to names the current master"));
         }
         let exclude = group.master_broker_id.into_iter().collect();
         let election = ElectionRequest { to: request.to, unclean: request.unclean, exclude };
@@ -431,7 +433,7 @@ impl BrokerService for BrokerApi {
                 // Aborted, not DEADLINE_EXCEEDED: that code reads as the caller's own deadline.
                 return Err(with_reason(
                     Code::Aborted,
-                    "TIMEOUT",
+                    Reason::Timeout,
                     format!("failover of {} did not complete: {reason}", group.name),
                 ));
             }

@@ -2,6 +2,7 @@
 //! failback (docs/architecture.md, "Regions and disaster recovery"). Thin: the decisions are the `pharos_dr` planners', the steps are the
 //! leader's `DrRuntime`'s, and the storage surgery is `pharos_replication::reform`'s.
 
+use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_dr::failover::{OldMember, Reach, RegionProbe, Survivor};
@@ -24,7 +25,7 @@ pub struct DrApi {
 }
 
 fn invalid(message: impl Into<String>) -> Status {
-    with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", message)
+    with_reason(Code::InvalidArgument, Reason::InvalidArgument, message)
 }
 
 fn reach_to_wire(reach: Reach) -> v1::Reach {
@@ -134,7 +135,7 @@ impl DrApi {
     ) -> Result<u64, Status> {
         // The edge checks are about the request's shape: malformed arguments, whatever the state.
         pharos_meta::dr::validate(&command)
-            .map_err(|error| with_reason(Code::InvalidArgument, "INVALID_DR", error.to_string()))?;
+            .map_err(|error| with_reason(Code::InvalidArgument, Reason::InvalidDr, error.to_string()))?;
         match crate::handler::propose(&self.node, Operation::Dr(command), request_id, actor).await? {
             Response::DrChanged { revision } => Ok(revision),
             other => Err(Status::internal(format!("unexpected answer {other:?}"))),
@@ -239,7 +240,7 @@ impl DrService for DrApi {
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let command = DrCommand::Configure { primary_region: request.primary_region, dr_region: request.dr_region };
         let revision = self.commit(command, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
@@ -258,7 +259,7 @@ impl DrService for DrApi {
             0 => self.node.state_machine.read().state.dr.dr_sync_timeout_ms,
             timeout => timeout,
         };
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision = self.commit(DrCommand::SetMode { mode, dr_sync_timeout_ms }, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
     }
@@ -293,13 +294,13 @@ impl DrService for DrApi {
             };
             let observed = crate::dr_runtime::observe(&status, &applied.state, &probe, &Default::default());
             let plan = pharos_dr::switchover::plan(&dr.primary_region, &request.to_region, &observed)
-                .map_err(|reason| with_reason(Code::FailedPrecondition, "SWITCHOVER_REFUSED", reason))?;
+                .map_err(|reason| with_reason(Code::FailedPrecondition, Reason::SwitchoverRefused, reason))?;
             (dr.primary_region.clone(), plan)
         };
         if from_region.is_empty() {
             return Err(with_reason(
                 Code::FailedPrecondition,
-                "SWITCHOVER_REFUSED",
+                Reason::SwitchoverRefused,
                 "no primary region is known yet: run `pharos dr configure` first",
             ));
         }
@@ -323,14 +324,14 @@ impl DrService for DrApi {
         if self.node.info.region != request.to_region {
             return Err(with_reason(
                 Code::FailedPrecondition,
-                "FAILOVER_REFUSED",
+                Reason::FailoverRefused,
                 format!(
                     "this node is in region {}; send the failover to a node of {}",
                     self.node.info.region, request.to_region
                 ),
             ));
         }
-        let refused = |reason: String| with_reason(Code::FailedPrecondition, "FAILOVER_REFUSED", reason);
+        let refused = |reason: String| with_reason(Code::FailedPrecondition, Reason::FailoverRefused, reason);
         let status = self.node.status();
         let old_members: Vec<OldMember> = status
             .members
@@ -480,7 +481,7 @@ impl DrService for DrApi {
             (applied.state.dr.last_failover.clone(), self.node.status().members)
         };
         let record = record.ok_or_else(|| {
-            with_reason(Code::FailedPrecondition, "FAILBACK_REFUSED", "no unplanned failover is recorded")
+            with_reason(Code::FailedPrecondition, Reason::FailbackRefused, "no unplanned failover is recorded")
         })?;
         let endpoints: Vec<String> = members.values().map(|info| info.peer_addr.clone()).collect();
         let mut response = v1::FailbackResponse::default();

@@ -78,7 +78,7 @@ const FAILBACK_LAG_ENTRIES_MAX: u64 = 100;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 fn timed_out(what: &str) -> ClientError {
-    ClientError::Rejected { code: tonic::Code::DeadlineExceeded, reason: "TIMEOUT".into(), message: what.to_string() }
+    ClientError::timed_out(what)
 }
 
 /// DR status from the leader when one is known (lag figures are the leader's).

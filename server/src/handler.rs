@@ -1,6 +1,7 @@
 //! What every gRPC handler shares: proposing a command on the leader, and preparing the local
 //! state for a read of the requested consistency.
 
+use pharos_proto::v1::ErrorReason as Reason;
 use std::future::Future;
 
 use pharos_meta::{Command, Operation, RequestId, Response};
@@ -8,7 +9,7 @@ use pharos_proto::v1;
 use pharos_replication::Node;
 use tonic::{Code, Status};
 
-use crate::status::{command_error, node_error, with_reason};
+use crate::status::{command_error, node_error, with_detail, with_reason};
 
 /// Milliseconds since the Unix epoch on this node's wall clock (stamped into commands by the
 /// leader; replicas never read their own clock while applying).
@@ -47,9 +48,11 @@ pub async fn prepare_read(node: &Node, consistency: i32) -> Result<(), Status> {
     match v1::Consistency::try_from(consistency) {
         Ok(v1::Consistency::Linearizable) => node.linearizable_barrier().await.map_err(node_error),
         Ok(v1::Consistency::Local) => Ok(()),
-        Err(_) => {
-            Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("unknown consistency {consistency}")))
-        }
+        Err(_) => Err(with_reason(
+            Code::InvalidArgument,
+            Reason::InvalidArgument,
+            format!("unknown consistency {consistency}"),
+        )),
     }
 }
 
@@ -93,27 +96,25 @@ pub type WatchStream<M> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<M,
 /// Refuses a watch that starts after anything this node knows committed: it would wait,
 /// silently, for a revision that may never exist. (A revision committed but not applied here
 /// yet is fine: the stream starts once this node has applied it.) `OUT_OF_RANGE` /
-/// `FUTURE_REVISION`, with the highest known revision in `pharos-current`.
+/// `FUTURE_REVISION`, with the highest known revision in `pharos-current-revision`.
 pub fn check_watch_start(node: &Node, from_revision: u64) -> Result<(), Status> {
     let status = node.status();
     let known = status.applied_index.max(status.commit_index).max(status.cluster_commit_index);
     if from_revision > known {
-        let mut refusal = with_reason(
+        let refusal = with_reason(
             Code::OutOfRange,
-            "FUTURE_REVISION",
+            Reason::FutureRevision,
             format!("from_revision {from_revision} is after the last committed revision {known}"),
         );
-        refusal.metadata_mut().insert(pharos_proto::metadata::CURRENT, known.into());
-        return Err(refusal);
+        return Err(with_detail(refusal, pharos_proto::ErrorDetail::CurrentRevision(known)));
     }
     Ok(())
 }
 
-/// `FAILED_PRECONDITION` / `COMPACTED`, with the compacted-through revision in `pharos-current`.
+/// `FAILED_PRECONDITION` / `COMPACTED`, with the compacted-through revision in `pharos-compacted-revision`.
 pub fn compacted(error: pharos_replication::events::Compacted) -> Status {
-    let mut status = with_reason(Code::FailedPrecondition, "COMPACTED", error.to_string());
-    status.metadata_mut().insert(pharos_proto::metadata::CURRENT, error.compacted_through.into());
-    status
+    let status = with_reason(Code::FailedPrecondition, Reason::Compacted, error.to_string());
+    with_detail(status, pharos_proto::ErrorDetail::CompactedRevision(error.compacted_through))
 }
 
 /// The stream behind every watch RPC: `initial` first, then every event `fetch(applied, last)`

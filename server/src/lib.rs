@@ -9,6 +9,7 @@ pub mod broker_api;
 pub mod brokers;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod dr_api;
 pub mod dr_cli;
 pub mod dr_runtime;

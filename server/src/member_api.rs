@@ -5,6 +5,7 @@
 //! cannot quarantine a data dir or add itself as a member. Operators add learners and promote
 //! through `ClusterService` on the client port.
 
+use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_proto::v1;
@@ -57,7 +58,9 @@ impl MemberApi {
 /// A member-service client of the node whose peer port is `peer_addr`.
 pub fn peer(peer_addr: &str) -> Result<MemberServiceClient<Channel>, Status> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer_addr}"))
-        .map_err(|error| with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", format!("bad peer address: {error}")))?
+        .map_err(|error| {
+            with_reason(Code::InvalidArgument, Reason::InvalidArgument, format!("bad peer address: {error}"))
+        })?
         .connect_timeout(PEER_CALL_TIMEOUT)
         .timeout(PEER_CALL_TIMEOUT)
         .tcp_nodelay(true);
@@ -186,7 +189,7 @@ impl MemberService for MemberApi {
         }
         let request = request.into_inner();
         if request.node_id == 0 {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "node_id must be at least 1"));
+            return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "node_id must be at least 1"));
         }
         let info = crate::api::node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
@@ -223,7 +226,7 @@ impl MemberService for MemberApi {
         if request.cluster_id != self.node.identity.cluster_id {
             return Err(with_reason(
                 Code::FailedPrecondition,
-                "CLUSTER_MISMATCH",
+                Reason::ClusterMismatch,
                 format!("this node belongs to cluster {}", self.node.identity.cluster_id),
             ));
         }
@@ -247,7 +250,7 @@ impl MemberService for MemberApi {
             other => {
                 return Err(with_reason(
                     Code::InvalidArgument,
-                    "INVALID_ARGUMENT",
+                    Reason::InvalidArgument,
                     format!("role must be seed or rejoin (with endpoints), not {:?}", crate::status::bounded(other)),
                 ));
             }

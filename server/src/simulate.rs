@@ -99,7 +99,9 @@ impl Broker {
                     return BrokerSession::new(&response, &self.args.group);
                 }
                 Err(error) => {
-                    emit(json!({"event": "register_failed", "reason": error.reason(), "error": error.to_string()}));
+                    emit(
+                        json!({"event": "register_failed", "reason": error.reason().map(|reason| reason.code_name()), "error": error.to_string()}),
+                    );
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -131,7 +133,7 @@ impl Broker {
             }
             Err(error) if registration_lost(&error) => {
                 emit(
-                    json!({"event": "fenced", "broker_id": session.broker_id, "reason": error.reason(), "at_unix_ms": unix_ms()}),
+                    json!({"event": "fenced", "broker_id": session.broker_id, "reason": error.reason().map(|reason| reason.code_name()), "at_unix_ms": unix_ms()}),
                 );
                 self.set_role("none", session);
                 Err(error)
@@ -172,9 +174,9 @@ impl Broker {
             Ok(altered) => emit(json!({
                 "event": "sync_state_set", "sync_state_set": wanted, "sync_state_epoch": altered.sync_state_epoch,
             })),
-            Err(error) => {
-                emit(json!({"event": "sync_state_set_refused", "reason": error.reason(), "error": error.to_string()}))
-            }
+            Err(error) => emit(
+                json!({"event": "sync_state_set_refused", "reason": error.reason().map(|reason| reason.code_name()), "error": error.to_string()}),
+            ),
         }
     }
 }

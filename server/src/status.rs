@@ -1,9 +1,12 @@
 //! Operating errors -> gRPC statuses with a machine-readable reason in `pharos-error`.
 
 use pharos_meta::CommandError;
-use pharos_proto::{InvalidRequest, metadata};
+use pharos_proto::v1::ErrorReason as Reason;
+use pharos_proto::{ErrorDetail, metadata};
 use pharos_replication::NodeError;
 use tonic::{Code, Status};
+
+use crate::convert::InvalidRequest;
 
 /// Longest status message sent, in bytes. Messages quote what the caller sent (a name, a
 /// value); an unbounded quote would come back whole in the `grpc-message` header and break
@@ -33,95 +36,114 @@ pub fn bounded(input: &str) -> String {
 }
 
 /// A status with `reason` in `pharos-error` and a message of at most `STATUS_MESSAGE_BYTES_MAX`.
-pub fn with_reason(code: Code, reason: &'static str, message: impl Into<String>) -> Status {
+pub fn with_reason(code: Code, reason: Reason, message: impl Into<String>) -> Status {
     let mut status = Status::new(code, cut(message.into(), STATUS_MESSAGE_BYTES_MAX));
-    status.metadata_mut().insert(metadata::ERROR_REASON, reason.parse().expect("ascii reason"));
+    status
+        .metadata_mut()
+        .insert(metadata::ERROR_REASON, tonic::metadata::MetadataValue::from_static(reason.code_name()));
+    status
+}
+
+/// `status` with `detail` in its own metadata key.
+pub fn with_detail(mut status: Status, detail: ErrorDetail) -> Status {
+    let (key, value) = detail.key_value();
+    status.metadata_mut().insert(key, value.into());
     status
 }
 
 pub fn invalid_request(error: InvalidRequest) -> Status {
-    with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", error.to_string())
+    with_reason(Code::InvalidArgument, Reason::InvalidArgument, error.to_string())
 }
 
 pub fn node_error(error: NodeError) -> Status {
     match &error {
         NodeError::NotLeader { leader_id, leader_client_addr } => {
-            let mut status = with_reason(Code::FailedPrecondition, "NOT_LEADER", error.to_string());
+            let mut status = with_reason(Code::FailedPrecondition, Reason::NotLeader, error.to_string());
             if let Some(leader_id) = leader_id {
-                status.metadata_mut().insert(metadata::LEADER_ID, (*leader_id).into());
+                status = with_detail(status, ErrorDetail::LeaderId(*leader_id));
             }
             if let Some(address) = leader_client_addr.as_ref().and_then(|address| address.parse().ok()) {
                 status.metadata_mut().insert(metadata::LEADER_CLIENT_ADDR, address);
             }
             status
         }
-        NodeError::Unknown(_) => with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", error.to_string()),
-        NodeError::NoQuorum(_) => with_reason(Code::Unavailable, "NO_QUORUM", error.to_string()),
+        NodeError::Unknown(_) => with_reason(Code::Unavailable, Reason::UnknownOutcome, error.to_string()),
+        NodeError::NoQuorum(_) => with_reason(Code::Unavailable, Reason::NoQuorum, error.to_string()),
         NodeError::InvalidMembership(_) => {
-            with_reason(Code::FailedPrecondition, "INVALID_MEMBERSHIP", error.to_string())
+            with_reason(Code::FailedPrecondition, Reason::InvalidMembership, error.to_string())
         }
-        NodeError::Stopped(_) => with_reason(Code::Unavailable, "STOPPED", error.to_string()),
+        NodeError::Stopped(_) => with_reason(Code::Unavailable, Reason::Stopped, error.to_string()),
         // Aborted, not DEADLINE_EXCEEDED: that code reads as the caller's own deadline.
-        NodeError::Timeout(_) => with_reason(Code::Aborted, "TIMEOUT", error.to_string()),
-        NodeError::Fenced { generation } => {
-            let mut status = with_reason(Code::FailedPrecondition, "FENCED", error.to_string());
-            status.metadata_mut().insert(metadata::GENERATION, (*generation).into());
-            status
-        }
+        NodeError::Timeout(_) => with_reason(Code::Aborted, Reason::Timeout, error.to_string()),
+        NodeError::Fenced { generation } => with_detail(
+            with_reason(Code::FailedPrecondition, Reason::Fenced, error.to_string()),
+            ErrorDetail::Generation(*generation),
+        ),
     }
 }
 
-/// A refused command. Stale-epoch refusals carry the current value in `pharos-current`.
+/// A refused command, with its typed detail (the current epoch, revision, ...) where it has one.
 pub fn command_error(error: CommandError) -> Status {
-    let (code, reason, current) = match &error {
+    use ErrorDetail as Detail;
+    let (code, reason, detail) = match &error {
         CommandError::KeyEmpty
         | CommandError::KeyTooLarge { .. }
         | CommandError::ValueTooLarge { .. }
-        | CommandError::ClientIdTooLarge { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT", None),
-        CommandError::InvalidRegistration { .. } => (Code::InvalidArgument, "INVALID_REGISTRATION", None),
-        CommandError::InvalidSyncStateSet { .. } => (Code::InvalidArgument, "INVALID_SYNC_STATE_SET", None),
-        CommandError::SequenceExpired { .. } => (Code::FailedPrecondition, "SEQUENCE_EXPIRED", None),
-        CommandError::UnknownBroker { .. } => (Code::NotFound, "UNKNOWN_BROKER", None),
-        CommandError::UnknownGroup { .. } => (Code::NotFound, "UNKNOWN_GROUP", None),
+        | CommandError::ClientIdTooLarge { .. }
+        | CommandError::CollectionSize { .. } => (Code::InvalidArgument, Reason::InvalidArgument, None),
+        CommandError::InvalidRegistration { .. } => (Code::InvalidArgument, Reason::InvalidRegistration, None),
+        CommandError::InvalidSyncStateSet { .. } => (Code::InvalidArgument, Reason::InvalidSyncStateSet, None),
+        CommandError::SequenceExpired { .. } => (Code::FailedPrecondition, Reason::SequenceExpired, None),
+        CommandError::UnknownBroker { .. } => (Code::NotFound, Reason::UnknownBroker, None),
+        CommandError::UnknownGroup { .. } => (Code::NotFound, Reason::UnknownGroup, None),
         CommandError::StaleBrokerEpoch { current, .. } => {
-            (Code::FailedPrecondition, "STALE_BROKER_EPOCH", Some(*current))
+            (Code::FailedPrecondition, Reason::StaleBrokerEpoch, Some(Detail::CurrentEpoch(*current)))
         }
         CommandError::StaleMasterEpoch { current, .. } => {
-            (Code::FailedPrecondition, "STALE_MASTER_EPOCH", Some(*current))
+            (Code::FailedPrecondition, Reason::StaleMasterEpoch, Some(Detail::CurrentEpoch(*current)))
         }
         CommandError::StaleSyncStateEpoch { current, .. } => {
-            (Code::FailedPrecondition, "STALE_SYNC_STATE_EPOCH", Some(*current))
+            (Code::FailedPrecondition, Reason::StaleSyncStateEpoch, Some(Detail::CurrentEpoch(*current)))
         }
         CommandError::DuplicateRegistration { broker_id, .. } => {
-            (Code::AlreadyExists, "DUPLICATE_REGISTRATION", Some(*broker_id))
+            (Code::AlreadyExists, Reason::DuplicateRegistration, Some(Detail::BrokerId(*broker_id)))
         }
-        CommandError::BrokerNotActive { .. } => (Code::FailedPrecondition, "BROKER_NOT_ACTIVE", None),
-        CommandError::NotMaster { master_broker_id, .. } => (Code::FailedPrecondition, "NOT_MASTER", *master_broker_id),
-        CommandError::InvalidTopic { .. } => (Code::InvalidArgument, "INVALID_TOPIC", None),
+        CommandError::BrokerNotActive { .. } => (Code::FailedPrecondition, Reason::BrokerNotActive, None),
+        CommandError::NotMaster { master_broker_id, .. } => {
+            (Code::FailedPrecondition, Reason::NotMaster, master_broker_id.map(Detail::BrokerId))
+        }
+        CommandError::InvalidTopic { .. } => (Code::InvalidArgument, Reason::InvalidTopic, None),
         CommandError::StaleTopicRevision { current, .. } => {
-            (Code::FailedPrecondition, "STALE_TOPIC_REVISION", Some(*current))
+            (Code::FailedPrecondition, Reason::StaleTopicRevision, Some(Detail::CurrentRevision(*current)))
         }
-        CommandError::UnknownTopic { .. } => (Code::NotFound, "UNKNOWN_TOPIC", None),
-        CommandError::TopicExists { .. } => (Code::AlreadyExists, "TOPIC_EXISTS", None),
-        CommandError::TopicHasConsumers { .. } => (Code::FailedPrecondition, "TOPIC_HAS_CONSUMERS", None),
-        CommandError::OffsetBackwards { current, .. } => (Code::FailedPrecondition, "OFFSET_BACKWARDS", Some(*current)),
-        CommandError::InvalidOffsetCommit { .. } => (Code::InvalidArgument, "INVALID_OFFSET_COMMIT", None),
-        CommandError::InvalidDr { .. } => (Code::FailedPrecondition, "INVALID_DR", None),
-        CommandError::StaleDrState { current } => (Code::FailedPrecondition, "STALE_DR_STATE", Some(*current)),
+        CommandError::UnknownTopic { .. } => (Code::NotFound, Reason::UnknownTopic, None),
+        CommandError::TopicExists { .. } => (Code::AlreadyExists, Reason::TopicExists, None),
+        CommandError::TopicHasConsumers { .. } => (Code::FailedPrecondition, Reason::TopicHasConsumers, None),
+        CommandError::OffsetBackwards { current, .. } => {
+            (Code::FailedPrecondition, Reason::OffsetBackwards, Some(Detail::CurrentOffset(*current)))
+        }
+        CommandError::InvalidOffsetCommit { .. } => (Code::InvalidArgument, Reason::InvalidOffsetCommit, None),
+        CommandError::InvalidDr { .. } => (Code::FailedPrecondition, Reason::InvalidDr, None),
+        CommandError::StaleDrState { current } => {
+            (Code::FailedPrecondition, Reason::StaleDrState, Some(Detail::CurrentDrStateId(*current)))
+        }
         CommandError::DrOperationInProgress { operation_id } => {
-            (Code::FailedPrecondition, "DR_OPERATION_IN_PROGRESS", Some(*operation_id))
+            (Code::FailedPrecondition, Reason::DrOperationInProgress, Some(Detail::OperationId(*operation_id)))
         }
-        CommandError::StaleDrOperation { current, .. } => (Code::FailedPrecondition, "STALE_DR_OPERATION", *current),
-        CommandError::StaleGeneration { current } => (Code::FailedPrecondition, "STALE_GENERATION", Some(*current)),
+        CommandError::StaleDrOperation { current, .. } => {
+            (Code::FailedPrecondition, Reason::StaleDrOperation, current.map(Detail::OperationId))
+        }
+        CommandError::StaleGeneration { current } => {
+            (Code::FailedPrecondition, Reason::StaleGeneration, Some(Detail::Generation(*current)))
+        }
         // Only the coordinator proposes collections; an operator never sees these.
-        CommandError::BrokerNotCollectable { .. } => (Code::FailedPrecondition, "BROKER_NOT_COLLECTABLE", None),
-        CommandError::CollectionSize { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT", None),
+        CommandError::BrokerNotCollectable { .. } => (Code::FailedPrecondition, Reason::BrokerNotCollectable, None),
     };
-    let mut status = with_reason(code, reason, error.to_string());
-    if let Some(current) = current {
-        status.metadata_mut().insert(metadata::CURRENT, current.into());
+    let status = with_reason(code, reason, error.to_string());
+    match detail {
+        Some(detail) => with_detail(status, detail),
+        None => status,
     }
-    status
 }
 
 #[cfg(test)]
@@ -131,9 +153,9 @@ mod tests {
     #[test]
     fn messages_are_cut_on_a_character_boundary_and_say_how_much_went() {
         let long = format!("{}é", "a".repeat(STATUS_MESSAGE_BYTES_MAX - 1));
-        let status = with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", long);
+        let status = with_reason(Code::InvalidArgument, Reason::InvalidArgument, long);
         assert_eq!(status.message(), format!("{}… (2 bytes cut)", "a".repeat(STATUS_MESSAGE_BYTES_MAX - 1)));
-        let short = with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "topic x is unknown");
+        let short = with_reason(Code::InvalidArgument, Reason::InvalidArgument, "topic x is unknown");
         assert_eq!(short.message(), "topic x is unknown");
     }
 

@@ -1,6 +1,7 @@
 //! gRPC `TopicService` and `OffsetService` (thin: decode -> node -> encode), and the leader's
 //! offset group commit.
 
+use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_meta::{Operation, Response, TopicOperation};
@@ -34,7 +35,7 @@ fn network_or_default(network: &str) -> String {
 /// in the wire conversion): `INVALID_ARGUMENT` with the field named.
 fn topic_name(field: &'static str, name: &str) -> Result<(), Status> {
     pharos_meta::topic::validate_topic_name(name)
-        .map_err(|error| invalid_request(pharos_proto::InvalidRequest::new(field, error.to_string())))
+        .map_err(|error| invalid_request(crate::convert::InvalidRequest::new(field, error.to_string())))
 }
 
 #[derive(Debug, Clone)]
@@ -67,15 +68,15 @@ impl TopicApi {
         actor: String,
         operation: impl FnOnce(pharos_meta::TopicSpec) -> TopicOperation,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
-        let spec = pharos_proto::convert::topic_spec(topic).map_err(invalid_request)?;
-        let request_id = pharos_proto::convert::request_id(request_id).map_err(invalid_request)?;
+        let spec = crate::convert::topic_spec(topic).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request_id).map_err(invalid_request)?;
         let name = spec.name.clone();
         let revision = self.change(operation(spec), request_id, actor).await?;
         Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
     }
 
     fn topic_info(&self, name: &str) -> Option<v1::TopicInfo> {
-        self.node.state_machine.read().state.topics.get(name).map(pharos_proto::convert::topic_info)
+        self.node.state_machine.read().state.topics.get(name).map(crate::convert::topic_info)
     }
 
     fn header(&self, revision: u64) -> v1::ResponseHeader {
@@ -115,7 +116,7 @@ impl TopicService for TopicApi {
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         topic_name("name", &request.name)?;
-        let request_id = pharos_proto::convert::request_id(request.request_id).map_err(invalid_request)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision =
             self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id, actor).await?;
         Ok(tonic::Response::new(v1::DeleteTopicResponse { revision }))
@@ -134,7 +135,7 @@ impl TopicService for TopicApi {
                 command_error(pharos_meta::CommandError::UnknownTopic { topic: request.name.clone() })
             })?;
         Ok(tonic::Response::new(v1::GetTopicResponse {
-            topic: Some(pharos_proto::convert::topic_info(topic)),
+            topic: Some(crate::convert::topic_info(topic)),
             revision: applied.state.revision,
         }))
     }
@@ -149,7 +150,7 @@ impl TopicService for TopicApi {
             limit if limit > LIST_TOPICS_MAX => {
                 return Err(with_reason(
                     Code::InvalidArgument,
-                    "INVALID_ARGUMENT",
+                    Reason::InvalidArgument,
                     format!("limit must be at most {LIST_TOPICS_MAX}"),
                 ));
             }
@@ -165,7 +166,7 @@ impl TopicService for TopicApi {
             .filter(|(name, _)| request.page_token.is_empty() || **name != request.page_token)
             .take_while(|(name, _)| name.starts_with(&request.prefix))
             .take(limit + 1)
-            .map(|(_, topic)| pharos_proto::convert::topic_info(topic))
+            .map(|(_, topic)| crate::convert::topic_info(topic))
             .collect();
         let next_page_token = if topics.len() > limit {
             topics.truncate(limit);
@@ -192,7 +193,7 @@ impl TopicService for TopicApi {
             .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownTopic { topic: request.topic.clone() }))?;
         Ok(tonic::Response::new(v1::GetRouteResponse {
             header: Some(self.header(revision)),
-            route: Some(pharos_proto::convert::route_info(&route, &network)),
+            route: Some(crate::convert::route_info(&route, &network)),
         }))
     }
 
@@ -206,7 +207,7 @@ impl TopicService for TopicApi {
         if request.topics.len() > LIST_TOPICS_MAX {
             return Err(with_reason(
                 Code::InvalidArgument,
-                "INVALID_ARGUMENT",
+                Reason::InvalidArgument,
                 format!("at most {LIST_TOPICS_MAX} topics"),
             ));
         }
@@ -230,7 +231,7 @@ impl TopicService for TopicApi {
                         revision,
                         topic: route.topic.spec.name.clone(),
                         deleted: false,
-                        route: Some(pharos_proto::convert::route_info(&route, &network)),
+                        route: Some(crate::convert::route_info(&route, &network)),
                     })
                     .collect();
                 (events, revision)
@@ -248,7 +249,7 @@ impl TopicService for TopicApi {
                         revision: event.revision,
                         topic: event.key.clone(),
                         deleted: event.payload.is_none(),
-                        route: event.payload.as_ref().map(|route| pharos_proto::convert::route_info(route, &network)),
+                        route: event.payload.as_ref().map(|route| crate::convert::route_info(route, &network)),
                     };
                     (event.revision, message)
                 })
@@ -328,12 +329,12 @@ impl OffsetCommitter {
     async fn commit(&self, batch: pharos_meta::OffsetBatch) -> Result<u64, Status> {
         let (reply, answer) = oneshot::channel();
         self.queue.try_send(PendingCommit { batch, reply }).map_err(|_| {
-            with_reason(Code::ResourceExhausted, "OVERLOADED", "too many offset commits waiting; retry")
+            with_reason(Code::ResourceExhausted, Reason::Overloaded, "too many offset commits waiting; retry")
         })?;
         tokio::time::timeout(Duration::from_secs(30), answer)
             .await
-            .map_err(|_| with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", "offset commit timed out"))?
-            .map_err(|_| with_reason(Code::Unavailable, "UNKNOWN_OUTCOME", "offset committer stopped"))?
+            .map_err(|_| with_reason(Code::Unavailable, Reason::UnknownOutcome, "offset commit timed out"))?
+            .map_err(|_| with_reason(Code::Unavailable, Reason::UnknownOutcome, "offset committer stopped"))?
     }
 }
 
@@ -366,7 +367,7 @@ impl OffsetService for OffsetApi {
         request: Request<v1::CommitOffsetsRequest>,
     ) -> Result<tonic::Response<v1::CommitOffsetsResponse>, Status> {
         self.node.ensure_leader().map_err(node_error)?;
-        let batch = pharos_proto::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
+        let batch = crate::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
         let revision = self.committer.commit(batch).await?;
         Ok(tonic::Response::new(v1::CommitOffsetsResponse { revision }))
     }
@@ -377,7 +378,7 @@ impl OffsetService for OffsetApi {
     ) -> Result<tonic::Response<v1::FetchOffsetsResponse>, Status> {
         let request = request.into_inner();
         if request.consumer_group.is_empty() {
-            return Err(with_reason(Code::InvalidArgument, "INVALID_ARGUMENT", "consumer_group is required"));
+            return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "consumer_group is required"));
         }
         prepare_read(&self.node, request.consistency).await?;
         let applied = self.node.state_machine.read();
@@ -404,7 +405,7 @@ impl OffsetService for OffsetApi {
             _ => {
                 return Err(with_reason(
                     Code::InvalidArgument,
-                    "INVALID_ARGUMENT",
+                    Reason::InvalidArgument,
                     "to: earliest or an offset is required",
                 ));
             }

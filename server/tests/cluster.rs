@@ -273,7 +273,7 @@ async fn another_clusters_data_dir_and_peers_are_refused() {
 }
 
 fn reason(error: &ClientError) -> String {
-    error.reason().unwrap_or("none").to_string()
+    error.reason().map_or("none", |reason| reason.code_name()).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -144,7 +144,7 @@ fn status_reason<T>(result: Result<T, tonic::Status>) -> Option<String> {
 }
 
 fn reason<T>(result: Result<T, pharos_client::ClientError>) -> Option<String> {
-    result.err().and_then(|error| error.reason().map(str::to_string))
+    result.err().and_then(|error| error.reason().map(|reason| reason.code_name().to_string()))
 }
 
 fn voters(status: &v1::DrStatusResponse) -> Vec<u64> {
@@ -309,7 +309,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             })
             .await
             .expect_err("needs --force");
-        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        assert_eq!(refused.reason(), Some(pharos_client::ErrorReason::FailoverRefused));
         let command_at = Instant::now();
         let report = survivors
             .dr_failover(v1::RegionFailoverRequest {
@@ -566,7 +566,7 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
             })
             .await
             .expect_err("primary answers");
-        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        assert_eq!(refused.reason(), Some(pharos_client::ErrorReason::FailoverRefused));
         assert!(refused.to_string().contains("still answers"), "{refused}");
         // Reform requests from another cluster or an older generation are refused (on the peer
         // port: the client port does not serve them at all).
@@ -632,12 +632,12 @@ async fn a_primary_that_is_alive_but_silent_is_not_failed_over_without_the_opera
         let options = ClientOptions { attempts_max: 1, request_timeout_ms: 10_000, ..Default::default() };
         let survivors = Client::with_options(cluster.region_endpoints("region-2"), options).expect("client");
         let refused = survivors.dr_failover(failover_request("")).await.expect_err("not proven down");
-        assert_eq!(refused.reason(), Some("FAILOVER_REFUSED"));
+        assert_eq!(refused.reason(), Some(pharos_client::ErrorReason::FailoverRefused));
         let message = refused.to_string();
         assert!(message.contains("not proven down") && message.contains("--old-region-fenced region-1"), "{message}");
         assert!(message.contains("node 1: client port no answer, peer port no answer"), "{message}");
         let wrong = survivors.dr_failover(failover_request("region-9")).await.expect_err("names another region");
-        assert_eq!(wrong.reason(), Some("FAILOVER_REFUSED"));
+        assert_eq!(wrong.reason(), Some(pharos_client::ErrorReason::FailoverRefused));
         // Nothing changed: the survivors are still generation 1 learners.
         for node_id in [4, 5] {
             let status = cluster.status_of(node_id).await.expect("survivor status");

@@ -15,7 +15,7 @@ fn options(voters: u64) -> ClusterOptions {
 }
 
 fn reason(error: ClientError) -> String {
-    error.reason().unwrap_or("none").to_string()
+    error.reason().map_or("none", |reason| reason.code_name()).to_string()
 }
 
 fn topic(name: &str, groups: &[&str], queues: u32) -> v1::TopicInfo {

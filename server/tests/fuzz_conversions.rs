@@ -1,4 +1,4 @@
-//! Fuzzing, on stable Rust, of the conversions in `pharos_proto::convert` from wire requests
+//! Fuzzing, on stable Rust, of the conversions in `pharos_server::convert` from wire requests
 //! (what a client sends) to domain commands: whatever a client sends must end in a domain value
 //! or a typed [`InvalidRequest`], never a panic, and an accepted request must satisfy every
 //! limit the conversion promises.
@@ -16,14 +16,15 @@
 //! address space is capped, so a decoder that pre-allocates from an untrusted length aborts it.
 //!
 //! Cases per property: `PHAROS_FUZZ_CASES` (default 256). A long run:
-//! `PHAROS_FUZZ_CASES=200000 cargo test --release -p pharos-proto --test fuzz_conversions`.
+//! `PHAROS_FUZZ_CASES=200000 cargo test --release -p pharos-server --test fuzz_conversions`.
 //! A failure prints the minimal (shrunk) failing input; nothing is written to the repository.
 
 use pharos_fuzz_support::*;
-use pharos_meta::{Compare, Operation, Registration, RequestId, TopicSpec, limits};
-use pharos_proto::InvalidRequest;
-use pharos_proto::convert;
+use pharos_meta::{Compare, Operation, RequestId, TopicSpec, limits};
 use pharos_proto::v1;
+use pharos_server::convert;
+use pharos_server::convert::InvalidRequest;
+use pharos_server::convert::Validate;
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -52,7 +53,7 @@ fn check_key(key: &[u8]) -> Result<(), TestCaseError> {
 
 fn check_put(request: v1::PutRequest) -> Result<(), TestCaseError> {
     let wire = request.clone();
-    if let Ok((operation, request_id)) = <(Operation, Option<RequestId>)>::try_from(request) {
+    if let Ok((operation, request_id)) = request.validate() {
         prop_assert_eq!(operation, Operation::Put { key: wire.key.clone(), value: wire.value.clone() });
         check_key(&wire.key)?;
         prop_assert!(wire.value.len() <= limits::VALUE_BYTES_MAX);
@@ -63,7 +64,7 @@ fn check_put(request: v1::PutRequest) -> Result<(), TestCaseError> {
 
 fn check_delete(request: v1::DeleteRequest) -> Result<(), TestCaseError> {
     let wire = request.clone();
-    if let Ok((operation, request_id)) = <(Operation, Option<RequestId>)>::try_from(request) {
+    if let Ok((operation, request_id)) = request.validate() {
         prop_assert_eq!(operation, Operation::Delete { key: wire.key.clone() });
         check_key(&wire.key)?;
         check_request_id(wire.request_id.as_ref(), &request_id)?;
@@ -74,7 +75,7 @@ fn check_delete(request: v1::DeleteRequest) -> Result<(), TestCaseError> {
 fn check_compare_and_set(request: v1::CompareAndSetRequest) -> Result<(), TestCaseError> {
     use v1::compare_and_set_request::Compare as Wire;
     let wire = request.clone();
-    if let Ok((operation, request_id)) = <(Operation, Option<RequestId>)>::try_from(request) {
+    if let Ok((operation, request_id)) = request.validate() {
         let compare = match wire.compare.clone() {
             Some(Wire::ExpectAbsent(true)) => Compare::Absent,
             Some(Wire::ExpectValue(value)) => Compare::Value(value),
@@ -94,7 +95,7 @@ fn check_compare_and_set(request: v1::CompareAndSetRequest) -> Result<(), TestCa
 
 fn check_register_broker(request: v1::RegisterBrokerRequest) -> Result<(), TestCaseError> {
     let wire = request.clone();
-    if let Ok((registration, request_id)) = <(Registration, Option<RequestId>)>::try_from(request) {
+    if let Ok((registration, request_id)) = request.validate() {
         prop_assert!(pharos_meta::broker::validate_registration(&registration).is_ok());
         prop_assert!(wire.cluster.is_empty() || registration.cluster == wire.cluster);
         prop_assert_eq!(registration.addresses.len(), wire.addresses.len());
@@ -350,10 +351,10 @@ proptest! {
         create in create_topic(),
         commit in commit_offsets(),
     ) {
-        prop_assert!(<(Operation, Option<RequestId>)>::try_from(put).is_ok());
-        prop_assert!(<(Operation, Option<RequestId>)>::try_from(delete).is_ok());
-        prop_assert!(<(Operation, Option<RequestId>)>::try_from(cas).is_ok());
-        prop_assert!(<(Registration, Option<RequestId>)>::try_from(register).is_ok());
+        prop_assert!(put.validate().is_ok());
+        prop_assert!(delete.validate().is_ok());
+        prop_assert!(cas.validate().is_ok());
+        prop_assert!(register.validate().is_ok());
         prop_assert!(convert::range(&range).is_ok());
         prop_assert!(convert::request_id(create.request_id).is_ok());
         prop_assert!(convert::topic_spec(create.topic).is_ok());
@@ -406,6 +407,6 @@ fn lying_lengths_reserve_no_memory() {
 
 #[test]
 fn refusals_are_typed() {
-    let refused = <(Operation, Option<RequestId>)>::try_from(v1::PutRequest::default());
+    let refused = v1::PutRequest::default().validate();
     assert_eq!(refused, Err(InvalidRequest::new("key", "must not be empty")));
 }

@@ -2,7 +2,7 @@
 
 use pharos_meta::{Compare, Operation, Registration, RequestId, limits};
 
-use crate::v1;
+use pharos_proto::v1;
 
 /// A request that cannot be turned into a command. Maps to gRPC `INVALID_ARGUMENT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,6 +10,14 @@ use crate::v1;
 pub struct InvalidRequest {
     pub field: &'static str,
     pub reason: String,
+}
+
+/// A wire request that validates into the domain value it carries.
+pub trait Validate {
+    type Valid;
+
+    /// The domain value, or why the request is malformed (nothing is proposed then).
+    fn validate(self) -> Result<Self::Valid, InvalidRequest>;
 }
 
 impl InvalidRequest {
@@ -59,10 +67,11 @@ pub fn request_id(request_id: Option<v1::RequestId>) -> Result<Option<RequestId>
     Ok(Some(RequestId { client_id: request_id.client_id, sequence: request_id.sequence }))
 }
 
-impl TryFrom<v1::PutRequest> for (Operation, Option<RequestId>) {
-    type Error = InvalidRequest;
+impl Validate for v1::PutRequest {
+    type Valid = (Operation, Option<RequestId>);
 
-    fn try_from(request: v1::PutRequest) -> Result<Self, Self::Error> {
+    fn validate(self) -> Result<Self::Valid, InvalidRequest> {
+        let request = self;
         validate_key("key", &request.key)?;
         validate_value(&request.value)?;
         let request_id = request_id(request.request_id)?;
@@ -70,20 +79,22 @@ impl TryFrom<v1::PutRequest> for (Operation, Option<RequestId>) {
     }
 }
 
-impl TryFrom<v1::DeleteRequest> for (Operation, Option<RequestId>) {
-    type Error = InvalidRequest;
+impl Validate for v1::DeleteRequest {
+    type Valid = (Operation, Option<RequestId>);
 
-    fn try_from(request: v1::DeleteRequest) -> Result<Self, Self::Error> {
+    fn validate(self) -> Result<Self::Valid, InvalidRequest> {
+        let request = self;
         validate_key("key", &request.key)?;
         let request_id = request_id(request.request_id)?;
         Ok((Operation::Delete { key: request.key }, request_id))
     }
 }
 
-impl TryFrom<v1::CompareAndSetRequest> for (Operation, Option<RequestId>) {
-    type Error = InvalidRequest;
+impl Validate for v1::CompareAndSetRequest {
+    type Valid = (Operation, Option<RequestId>);
 
-    fn try_from(request: v1::CompareAndSetRequest) -> Result<Self, Self::Error> {
+    fn validate(self) -> Result<Self::Valid, InvalidRequest> {
+        let request = self;
         use v1::compare_and_set_request::Compare as Wire;
         validate_key("key", &request.key)?;
         validate_value(&request.value)?;
@@ -126,10 +137,11 @@ pub fn key_value(key: Vec<u8>, record: pharos_meta::KvRecord) -> v1::KeyValue {
     }
 }
 
-impl TryFrom<v1::RegisterBrokerRequest> for (Registration, Option<RequestId>) {
-    type Error = InvalidRequest;
+impl Validate for v1::RegisterBrokerRequest {
+    type Valid = (Registration, Option<RequestId>);
 
-    fn try_from(request: v1::RegisterBrokerRequest) -> Result<Self, Self::Error> {
+    fn validate(self) -> Result<Self::Valid, InvalidRequest> {
+        let request = self;
         let registration = Registration {
             cluster: if request.cluster.is_empty() { "DefaultCluster".to_string() } else { request.cluster },
             group: request.group,
@@ -299,18 +311,15 @@ mod tests {
     #[test]
     fn empty_and_oversized_keys_are_refused() {
         let empty = v1::PutRequest { key: vec![], value: vec![], request_id: None };
-        assert_eq!(
-            <(Operation, Option<RequestId>)>::try_from(empty),
-            Err(InvalidRequest::new("key", "must not be empty"))
-        );
+        assert_eq!(empty.validate(), Err(InvalidRequest::new("key", "must not be empty")));
         let big = v1::PutRequest { key: vec![1; limits::KEY_BYTES_MAX + 1], value: vec![], request_id: None };
-        assert!(<(Operation, Option<RequestId>)>::try_from(big).is_err());
+        assert!(big.validate().is_err());
     }
 
     #[test]
     fn cas_needs_a_condition_and_sequences_start_at_one() {
         let request = v1::CompareAndSetRequest { key: b"k".to_vec(), value: vec![], compare: None, request_id: None };
-        assert_eq!(<(Operation, Option<RequestId>)>::try_from(request).unwrap_err().field, "compare");
+        assert_eq!(request.validate().unwrap_err().field, "compare");
         let zero = Some(v1::RequestId { client_id: "c".into(), sequence: 0 });
         assert_eq!(request_id(zero).unwrap_err().field, "request_id.sequence");
     }
