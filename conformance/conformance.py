@@ -130,6 +130,20 @@ def wait_until_serving(channel, pool, deadline):
     return False
 
 
+def enum_fields(message_descriptor, depth=0):
+    """Paths of the enum fields of a message and of the messages it holds directly (not
+    repeated, not maps)."""
+    paths = []
+    for field in message_descriptor.fields:
+        if field.label == field.LABEL_REPEATED:
+            continue
+        if field.type == field.TYPE_ENUM:
+            paths.append([field.name])
+        elif field.type == field.TYPE_MESSAGE and depth == 0:
+            paths.extend([field.name] + inner for inner in enum_fields(field.message_type, depth + 1))
+    return paths
+
+
 def message_class(pool, full_name):
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
 
@@ -189,17 +203,32 @@ def run(binary):
                     )
             failures.check(state_of(channel, pool) == before, "undecodable requests changed the log or the state")
 
-            # An unknown enum value (a newer client's, or a hostile one's) is refused, not guessed.
-            get = message_class(pool, "pharos.v1.GetRequest")(key=b"k")
-            consistency_field = get.DESCRIPTOR.fields_by_name["consistency"]
-            raw = get.SerializeToString() + bytes([(consistency_field.number << 3) | 0, 99])
-            answer = unary(channel, "/pharos.v1.KvService/Get", raw)
-            failures.check(
-                isinstance(answer, grpc.RpcError)
-                and answer.code() == grpc.StatusCode.INVALID_ARGUMENT
-                and reason_of(answer) == "INVALID_ARGUMENT",
-                f"Get with consistency 99 gave {getattr(answer, 'code', lambda: 'OK')()}",
-            )
+            # An unknown enum value (a newer client's, or a hostile one's) is refused, not guessed:
+            # every enum field of every request (and of the messages a request holds directly),
+            # found by reflection, set to 99 in an otherwise empty request.
+            enum_probes = 0
+            for path, method in methods:
+                if method.client_streaming:
+                    continue
+                for field_path in enum_fields(method.input_type):
+                    request = message_class(pool, method.input_type.full_name)()
+                    target = request
+                    for name in field_path[:-1]:
+                        target = getattr(target, name)
+                    setattr(target, field_path[-1], 99)
+                    full_path = "/" + path
+                    if method.server_streaming:
+                        answer = server_stream_first(channel, full_path, request.SerializeToString())
+                    else:
+                        answer = unary(channel, full_path, request.SerializeToString())
+                    enum_probes += 1
+                    failures.check(
+                        isinstance(answer, grpc.RpcError) and answer.code() == grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{path} with {'.'.join(field_path)} = 99 gave "
+                        f"{getattr(answer, 'code', lambda: 'OK')()} {reason_of(answer) if isinstance(answer, grpc.RpcError) else ''}",
+                    )
+            failures.check(enum_probes >= 10, f"only {enum_probes} enum fields found in requests")
+            print(f"unknown enum values: {enum_probes} request fields probed")
 
             # Oversize: a 3 MiB value is refused by the transport, before any handler runs.
             put = message_class(pool, "pharos.v1.PutRequest")(key=b"big", value=b"x" * (3 * 1024 * 1024))

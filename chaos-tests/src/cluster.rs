@@ -478,7 +478,7 @@ impl Cluster {
         loop {
             for node in self.nodes.iter().filter(|node| node.is_running()) {
                 if let Some(status) = self.status_of(node.node_id).await
-                    && status.state == "leader"
+                    && status.state() == pharos_client::v1::ServerState::Leader
                 {
                     return Ok(node.node_id);
                 }

@@ -40,7 +40,9 @@ pub async fn start_two_regions(
                     && status
                         .members
                         .iter()
-                        .filter(|member| member.region == DR_REGION && member.role == "learner")
+                        .filter(|member| {
+                            member.region == DR_REGION && member.role() == pharos_client::v1::MemberRole::Learner
+                        })
                         .count() as u64
                         == learners
             });

@@ -697,8 +697,8 @@ async fn wait_for_dr(
                 format!(
                     "last seen: generation {} mode {} state {} voters {:?} primary {}",
                     status.generation,
-                    status.mode,
-                    status.state,
+                    status.mode().label(),
+                    status.state().label(),
                     voters_of(&status),
                     status.primary_region
                 )
@@ -710,7 +710,12 @@ async fn wait_for_dr(
 }
 
 fn voters_of(status: &v1::DrStatusResponse) -> Vec<u64> {
-    status.members.iter().filter(|member| member.role == "voter").map(|member| member.node_id).collect()
+    status
+        .members
+        .iter()
+        .filter(|member| member.role() == pharos_client::v1::MemberRole::Voter)
+        .map(|member| member.node_id)
+        .collect()
 }
 
 impl RunState {
@@ -1161,7 +1166,7 @@ impl RunState {
                 let applied = cluster.status_of(leader).await.ok_or("no leader status")?.applied_index;
                 let wait = Duration::from_millis(WAIT_MS);
                 cluster.wait_for_applied(learner, applied, wait).await.map_err(harness)?;
-                let state = cluster.status_of(learner).await.map(|status| status.state).unwrap_or_default();
+                let state = cluster.status_of(learner).await.map_or("unknown", |status| status.state().label());
                 self.timeline.note(format!("node {learner} caught up to {applied} as {state}"));
                 if state != "learner" {
                     return Err(format!("node {learner} should be a learner, is {state:?}"));
@@ -1170,7 +1175,11 @@ impl RunState {
             Fault::KillLearner => {
                 let mut learners = Vec::new();
                 for node_id in Self::running(cluster) {
-                    if cluster.status_of(node_id).await.is_some_and(|status| status.state == "learner") {
+                    if cluster
+                        .status_of(node_id)
+                        .await
+                        .is_some_and(|status| status.state() == pharos_client::v1::ServerState::Learner)
+                    {
                         learners.push(node_id);
                     }
                 }
@@ -1197,12 +1206,17 @@ impl RunState {
     /// Sets `dr-sync` and waits, bounded, for the state `sync`.
     async fn enter_dr_sync(&mut self, cluster: &Cluster) -> Result<(), String> {
         let client = cluster.client();
-        tokio::time::timeout(Duration::from_millis(WAIT_MS), client.dr_set_mode("dr-sync", DR_SYNC_TIMEOUT_MS))
-            .await
-            .map_err(|_| "setting dr-sync timed out".to_string())?
-            .map_err(|error| format!("setting dr-sync: {error}"))?;
-        let status =
-            wait_for_dr(&client, "state sync", Duration::from_millis(WAIT_MS), |status| status.state == "sync").await?;
+        tokio::time::timeout(
+            Duration::from_millis(WAIT_MS),
+            client.dr_set_mode(pharos_client::v1::DrMode::DrSync, DR_SYNC_TIMEOUT_MS),
+        )
+        .await
+        .map_err(|_| "setting dr-sync timed out".to_string())?
+        .map_err(|error| format!("setting dr-sync: {error}"))?;
+        let status = wait_for_dr(&client, "state sync", Duration::from_millis(WAIT_MS), |status| {
+            status.state() == pharos_client::v1::DrSyncState::Sync
+        })
+        .await?;
         self.timeline.note(format!(
             "dr-sync (timeout {DR_SYNC_TIMEOUT_MS} ms) in state sync (state id {}); primary {}, DR {}",
             status.dr_state_id, status.primary_region, status.dr_region
@@ -1219,7 +1233,9 @@ impl RunState {
         let harness = |error: crate::HarnessError| error.to_string();
         let primary = quick_client(cluster.region_endpoints(crate::PRIMARY_REGION))?;
         let wait = Duration::from_millis(WAIT_MS);
-        let before = wait_for_dr(&primary, "state sync", wait, |status| status.state == "sync").await?;
+        let before =
+            wait_for_dr(&primary, "state sync", wait, |status| status.state() == pharos_client::v1::DrSyncState::Sync)
+                .await?;
         let learners = Self::region_nodes(cluster, crate::DR_REGION);
         for &node_id in &learners {
             cluster.signal(node_id, "STOP").map_err(harness)?;
@@ -1228,7 +1244,7 @@ impl RunState {
         self.timeline.note(format!("SIGSTOP nodes {learners:?} (the DR region)"));
         let bound = Duration::from_millis(DR_SYNC_TIMEOUT_MS + DR_ASYNC_SLACK_MS);
         let result = wait_for_dr(&primary, "state async", bound, |status| {
-            status.state == "async" && status.dr_state_id > before.dr_state_id
+            status.state() == pharos_client::v1::DrSyncState::Async && status.dr_state_id > before.dr_state_id
         })
         .await;
         let went_async = cut_at.elapsed();
@@ -1265,7 +1281,7 @@ impl RunState {
         let asynchronous = outcome?;
         let healed_at = Instant::now();
         let status = wait_for_dr(&primary, "back to sync", wait, |status| {
-            status.state == "sync" && status.dr_state_id > asynchronous.dr_state_id
+            status.state() == pharos_client::v1::DrSyncState::Sync && status.dr_state_id > asynchronous.dr_state_id
         })
         .await?;
         self.timeline.note(format!(
@@ -1280,7 +1296,10 @@ impl RunState {
         let harness = |error: crate::HarnessError| error.to_string();
         let wait = Duration::from_millis(WAIT_MS);
         let survivors = quick_client(cluster.region_endpoints(crate::DR_REGION))?;
-        let before = wait_for_dr(&survivors, "state sync", wait, |status| status.state == "sync").await?;
+        let before = wait_for_dr(&survivors, "state sync", wait, |status| {
+            status.state() == pharos_client::v1::DrSyncState::Sync
+        })
+        .await?;
         let old_region = Self::region_nodes(cluster, crate::PRIMARY_REGION);
         for &node_id in &old_region {
             cluster.kill(node_id).map_err(harness)?;
@@ -1396,7 +1415,7 @@ impl RunState {
             old_region.iter().all(|id| {
                 status.members.iter().any(|member| {
                     member.node_id == *id
-                        && member.role == "learner"
+                        && member.role() == pharos_client::v1::MemberRole::Learner
                         && member.lag_entries.is_some_and(|lag| lag <= 100)
                 })
             })
@@ -1535,7 +1554,7 @@ impl RunState {
         while Instant::now() < deadline {
             for &node_id in majority {
                 if let Some(status) = cluster.status_of(node_id).await
-                    && status.state == "leader"
+                    && status.state() == pharos_client::v1::ServerState::Leader
                 {
                     self.timeline.note(format!("majority side elected node {node_id} (term {})", status.term));
                     return Ok(());

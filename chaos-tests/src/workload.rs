@@ -417,7 +417,7 @@ pub fn summarize_group(view: &v1::BrokerGroupView) -> String {
     let mut brokers: Vec<String> = view
         .brokers
         .iter()
-        .map(|broker| format!("{}:{}:{}", broker.broker_id, broker.state, broker.broker_epoch))
+        .map(|broker| format!("{}:{}:{}", broker.broker_id, broker.state().label(), broker.broker_epoch))
         .collect();
     brokers.sort();
     format!(
@@ -636,7 +636,7 @@ impl RolePoller {
                             node_id: *node_id,
                             generation: status.generation,
                             term: status.term,
-                            leader: status.state == "leader",
+                            leader: status.state() == pharos_client::v1::ServerState::Leader,
                         });
                     }
                 }

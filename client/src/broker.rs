@@ -58,18 +58,18 @@ impl BrokerSession {
         max_offset: u64,
         confirm_offset: u64,
     ) -> Result<&v1::HeartbeatResponse, ClientError> {
-        let role = if self.is_master_now() { "master" } else { "replica" };
+        let role = if self.is_master_now() { v1::BrokerRole::Master } else { v1::BrokerRole::Replica };
         let request = v1::HeartbeatRequest {
             broker_id: self.broker_id,
             broker_epoch: self.broker_epoch,
             max_offset,
             confirm_offset,
-            role: role.to_string(),
+            role: role.into(),
         };
         let sent_at = Instant::now();
         let response = client.heartbeat(request).await?;
         self.lease_valid_until =
-            (response.role == "master").then(|| sent_at + Duration::from_millis(response.lease_ms));
+            (response.role() == v1::BrokerRole::Master).then(|| sent_at + Duration::from_millis(response.lease_ms));
         Ok(self.last.insert(response))
     }
 }

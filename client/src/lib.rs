@@ -699,13 +699,14 @@ impl Client {
         .await
     }
 
-    /// `mode` is `majority` or `dr-sync`; `dr_sync_timeout_ms` 0 keeps the current timeout.
-    pub async fn dr_set_mode(&self, mode: &str, dr_sync_timeout_ms: u64) -> Result<v1::DrChangeResponse, ClientError> {
-        let request = v1::DrSetModeRequest {
-            mode: mode.to_string(),
-            dr_sync_timeout_ms,
-            request_id: Some(self.next_request_id()),
-        };
+    /// `dr_sync_timeout_ms` 0 keeps the current timeout.
+    pub async fn dr_set_mode(
+        &self,
+        mode: v1::DrMode,
+        dr_sync_timeout_ms: u64,
+    ) -> Result<v1::DrChangeResponse, ClientError> {
+        let request =
+            v1::DrSetModeRequest { mode: mode.into(), dr_sync_timeout_ms, request_id: Some(self.next_request_id()) };
         self.call(|channel| {
             let request = request.clone();
             async move { DrServiceClient::new(channel).set_mode(request).await }

@@ -121,6 +121,64 @@ pub fn error_details(status: &tonic::Status) -> Vec<ErrorDetail> {
         .collect()
 }
 
+/// Short lower-case labels of the wire enums, as the CLI prints them and its flags take them
+/// (`master`, `dr-sync`, `sync-recover`). The `match` is exhaustive: a new enum value does not
+/// compile until it has a label.
+macro_rules! labels {
+    ($($enum:ident { $($variant:ident => $label:literal),+ $(,)? })+) => {
+        $(
+            impl v1::$enum {
+                /// The label the CLI prints ("unspecified" for the zero value).
+                pub fn label(self) -> &'static str {
+                    match self {
+                        $(v1::$enum::$variant => $label),+
+                    }
+                }
+
+                /// The value a label names (the CLI's flag values); never the zero value.
+                pub fn from_label(label: &str) -> Option<Self> {
+                    let value = match label {
+                        $($label => v1::$enum::$variant,)+
+                        _ => return None,
+                    };
+                    Some(value).filter(|value| *value != v1::$enum::Unspecified)
+                }
+            }
+        )+
+    };
+}
+
+labels! {
+    BrokerState { Unspecified => "unspecified", Active => "active", Fenced => "fenced", Shutdown => "shutdown" }
+    BrokerRole { Unspecified => "unspecified", Master => "master", Replica => "replica", None => "none" }
+    MemberRole { Unspecified => "unspecified", Voter => "voter", Learner => "learner" }
+    ServerState {
+        Unspecified => "unspecified",
+        Leader => "leader",
+        Follower => "follower",
+        Candidate => "candidate",
+        Learner => "learner",
+        Shutdown => "shutdown",
+    }
+    DrMode { Unspecified => "unspecified", Majority => "majority", DrSync => "dr-sync" }
+    DrSyncState { Unspecified => "unspecified", Sync => "sync", Async => "async", SyncRecover => "sync-recover" }
+    SwitchoverStep {
+        Unspecified => "unspecified",
+        PromoteLearners => "promote-learners",
+        TransferLeader => "transfer-leader",
+        DemoteVoters => "demote-voters",
+        MoveMasters => "move-masters",
+    }
+    ReformRole { Unspecified => "unspecified", Seed => "seed", Rejoin => "rejoin" }
+    MessageType {
+        Unspecified => "unspecified",
+        Normal => "normal",
+        Fifo => "fifo",
+        Delay => "delay",
+        Transactional => "transactional",
+    }
+}
+
 const ERROR_REASON_PREFIX: &str = "ERROR_REASON_";
 
 impl v1::ErrorReason {
@@ -150,6 +208,22 @@ mod tests {
         for value in 1..=41 {
             let reason = v1::ErrorReason::try_from(value).expect("reasons are numbered without gaps");
             assert_eq!(v1::ErrorReason::from_code_name(reason.code_name()), Some(reason));
+        }
+    }
+
+    #[test]
+    fn labels_are_the_short_lower_case_names_and_parse_back() {
+        assert_eq!(v1::DrMode::DrSync.label(), "dr-sync");
+        assert_eq!(v1::DrSyncState::SyncRecover.label(), "sync-recover");
+        assert_eq!(v1::BrokerRole::from_label("master"), Some(v1::BrokerRole::Master));
+        assert_eq!(v1::BrokerRole::from_label("emperor"), None);
+        assert_eq!(v1::MessageType::from_label("unspecified"), None);
+        // Every label is the enum value's name without its prefix, lower case, '-' for '_'.
+        for value in 1..=4 {
+            let step = v1::SwitchoverStep::try_from(value).expect("steps 1..=4");
+            let name = step.as_str_name().strip_prefix("SWITCHOVER_STEP_").expect("prefix");
+            assert_eq!(step.label(), name.to_lowercase().replace('_', "-"));
+            assert_eq!(v1::SwitchoverStep::from_label(step.label()), Some(step));
         }
     }
 

@@ -122,16 +122,6 @@ impl KvService for Api {
     }
 }
 
-fn role_name(state: openraft::ServerState) -> &'static str {
-    match state {
-        openraft::ServerState::Leader => "leader",
-        openraft::ServerState::Follower => "follower",
-        openraft::ServerState::Candidate => "candidate",
-        openraft::ServerState::Learner => "learner",
-        openraft::ServerState::Shutdown => "shutdown",
-    }
-}
-
 pub(crate) fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> {
     let info: NodeInfo =
         info.ok_or_else(|| with_reason(Code::InvalidArgument, Reason::InvalidArgument, "info is required"))?.into();
@@ -171,7 +161,7 @@ impl ClusterService for Api {
                 v1::MemberStatus {
                     node_id: *id,
                     info: Some(info.into()),
-                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                    role: crate::convert::enums::member_role(status.voters.contains(id)).into(),
                     lag_entries: matched.map(|matched| status.last_log_index.saturating_sub(matched)),
                     matched_index: matched,
                 }
@@ -193,7 +183,7 @@ impl ClusterService for Api {
             node_id: status.node_id,
             leader_id: status.leader_id,
             term: status.term,
-            state: role_name(status.state).to_string(),
+            state: crate::convert::enums::server_state(status.state).into(),
             last_log_index: status.last_log_index,
             commit_index: status.commit_index,
             applied_index: status.applied_index,

@@ -167,9 +167,16 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        if v1::BrokerRole::try_from(request.role).is_err() {
+            return Err(with_reason(
+                Code::InvalidArgument,
+                Reason::InvalidArgument,
+                format!("role {} is not a BrokerRole", request.role),
+            ));
+        }
         // Not fenced either: an old-generation leader must not renew any broker's lease.
         let leadership = self.runtime.leadership().map_err(node_error)?;
-        let request = request.into_inner();
         // Only a leader that a quorum still follows may renew a master's lease. A deposed
         // leader that has not noticed yet (partitioned away, or just healed) would otherwise
         // renew it from stale state after the new leader's deadline for that master ran out,
@@ -200,7 +207,7 @@ impl BrokerService for BrokerApi {
         let is_master = barrier_for_master && group.master_broker_id == Some(request.broker_id);
         let mut response = v1::HeartbeatResponse {
             lease_ms: self.runtime.timing.lease_ms,
-            role: if is_master { "master" } else { "replica" }.to_string(),
+            role: if is_master { v1::BrokerRole::Master } else { v1::BrokerRole::Replica }.into(),
             master_broker_id: group.master_broker_id,
             master_epoch: group.master_epoch,
             sync_state_set: group.sync_state_set.iter().copied().collect(),

@@ -82,11 +82,15 @@ pub struct TopicShape {
     #[arg(long, default_value_t = 6)]
     perm: u32,
     /// normal, fifo, delay or transactional.
-    #[arg(long, default_value = "normal")]
-    message_type: String,
+    #[arg(long, default_value = "normal", value_parser = parse_message_type)]
+    message_type: v1::MessageType,
     /// Attributes as KEY=VALUE, repeatable.
     #[arg(long = "attribute")]
     attributes: Vec<String>,
+}
+
+fn parse_message_type(label: &str) -> Result<v1::MessageType, String> {
+    v1::MessageType::from_label(label).ok_or_else(|| format!("{label:?} is not normal, fifo, delay or transactional"))
 }
 
 /// What `topic update` changes; every field left out keeps its current value.
@@ -102,8 +106,8 @@ pub struct TopicChanges {
     #[arg(long)]
     perm: Option<u32>,
     /// normal, fifo, delay or transactional.
-    #[arg(long)]
-    message_type: Option<String>,
+    #[arg(long, value_parser = parse_message_type)]
+    message_type: Option<v1::MessageType>,
     /// Set an attribute, KEY=VALUE, repeatable (the others stay).
     #[arg(long = "attribute")]
     attributes: Vec<String>,
@@ -148,7 +152,7 @@ fn changed_topic(mut topic: v1::TopicInfo, changes: TopicChanges) -> Result<v1::
         topic.perm = perm;
     }
     if let Some(message_type) = changes.message_type {
-        topic.message_type = message_type;
+        topic.message_type = message_type.into();
     }
     for entry in &changes.attributes {
         let (key, value) = parse_attribute(entry)?;
@@ -423,7 +427,7 @@ async fn kv(client: &Client, output: Output, command: KvCommand) -> Result<ExitC
 fn member_json(member: &v1::MemberStatus) -> serde_json::Value {
     let info = member.info.clone().unwrap_or_default();
     json!({
-        "node_id": member.node_id, "role": member.role,
+        "node_id": member.node_id, "role": member.role().label(),
         "client_addr": info.client_addr, "peer_addr": info.peer_addr,
         "zone": info.zone, "region": info.region,
         "lag_entries": member.lag_entries, "matched_index": member.matched_index,
@@ -438,7 +442,7 @@ fn print_members(status: &v1::StatusResponse) {
         println!(
             "{:<6} {:<8} {:<22} {:<22} {:<12} {:<12} {:>8}",
             format!("{}{leader}", member.node_id),
-            member.role,
+            member.role().label(),
             info.client_addr,
             info.peer_addr,
             info.zone,
@@ -453,7 +457,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
         ClusterCommand::Status | ClusterCommand::Members => {
             // Ask the leader when one is known, so lag figures are present.
             let mut status = client.status().await?;
-            if status.state != "leader"
+            if status.state() != pharos_client::v1::ServerState::Leader
                 && let Some(leader) = status.members.iter().find(|member| Some(member.node_id) == status.leader_id)
                 && let Some(address) =
                     leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
@@ -468,7 +472,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
                 }
                 Output::Json => print_json(json!({
                     "cluster_id": status.cluster_id, "generation": status.generation,
-                    "node_id": status.node_id, "state": status.state, "leader_id": status.leader_id,
+                    "node_id": status.node_id, "state": status.state().label(), "leader_id": status.leader_id,
                     "term": status.term, "last_log_index": status.last_log_index,
                     "commit_index": status.commit_index, "applied_index": status.applied_index,
                     "snapshot_index": status.snapshot_index, "purged_index": status.purged_index,
@@ -487,7 +491,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
                     println!(
                         "answered by node {} ({}): last log {}, commit {}, applied {}, snapshot {}",
                         status.node_id,
-                        status.state,
+                        status.state().label(),
                         status.last_log_index,
                         status.commit_index,
                         status.applied_index,
@@ -556,7 +560,7 @@ fn broker_json(group: &v1::BrokerGroupView, broker: &v1::BrokerInfo) -> serde_js
     let role = if group.master_broker_id == Some(broker.broker_id) { "master" } else { "replica" };
     json!({
         "broker_id": broker.broker_id, "name": broker.name, "group": broker.group, "cluster": broker.cluster,
-        "role": if broker.state == "active" { role } else { "none" }, "state": broker.state,
+        "role": if broker.state() == v1::BrokerState::Active { role } else { "none" }, "state": broker.state().label(),
         "broker_epoch": broker.broker_epoch, "incarnation_id": broker.incarnation_id,
         "in_sync": group.sync_state_set.contains(&broker.broker_id),
         "zone": broker.zone, "region": broker.region, "addresses": broker.addresses,
@@ -592,7 +596,7 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
                     for group in &response.groups {
                         let sync = format!("{:?}", group.sync_state_set);
                         for broker in &group.brokers {
-                            let role = if broker.state != "active" {
+                            let role = if broker.state() != v1::BrokerState::Active {
                                 "-"
                             } else if group.master_broker_id == Some(broker.broker_id) {
                                 "master"
@@ -605,7 +609,7 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
                                 broker.broker_id,
                                 broker.name,
                                 role,
-                                broker.state,
+                                broker.state().label(),
                                 group.master_epoch,
                                 sync,
                                 broker.zone,
@@ -701,7 +705,7 @@ async fn topic_info(client: &Client, name: String, shape: TopicShape) -> Result<
             .map(|group| v1::QueueSpec { group, read_queues: shape.queues, write_queues: shape.queues })
             .collect(),
         perm: shape.perm,
-        message_type: shape.message_type,
+        message_type: shape.message_type.into(),
         attributes,
         create_revision: 0,
         revision: 0,
@@ -710,7 +714,7 @@ async fn topic_info(client: &Client, name: String, shape: TopicShape) -> Result<
 
 fn topic_json(topic: &v1::TopicInfo) -> serde_json::Value {
     json!({
-        "name": topic.name, "perm": topic.perm, "message_type": topic.message_type,
+        "name": topic.name, "perm": topic.perm, "message_type": topic.message_type().label(),
         "queues": topic.queues.iter().map(|q| json!({"group": q.group, "read_queues": q.read_queues, "write_queues": q.write_queues})).collect::<Vec<_>>(),
         "attributes": topic.attributes, "create_revision": topic.create_revision, "revision": topic.revision,
     })
@@ -768,7 +772,7 @@ async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result
                             "{:<40} {:>6} {:<14} {:>7}  {}",
                             topic.name,
                             topic.perm,
-                            topic.message_type,
+                            topic.message_type().label(),
                             queues,
                             groups.join(",")
                         );
@@ -784,7 +788,7 @@ async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result
                 Output::Table => {
                     println!("topic        {}", topic.name);
                     println!("perm         {}", topic.perm);
-                    println!("type         {}", topic.message_type);
+                    println!("type         {}", topic.message_type().label());
                     println!("revision     {} (created at {})", topic.revision, topic.create_revision);
                     for queue in &topic.queues {
                         println!(
@@ -811,7 +815,7 @@ async fn topic(client: &Client, output: Output, command: TopicCommand) -> Result
             let header = response.header.unwrap_or_default();
             match output {
                 Output::Json => print_json(json!({
-                    "topic": route.topic, "network": network, "perm": route.perm, "message_type": route.message_type,
+                    "topic": route.topic, "network": network, "perm": route.perm, "message_type": route.message_type().label(),
                     "revision": header.revision, "node_id": header.node_id,
                     "applied_index": header.applied_index, "known_commit_index": header.known_commit_index,
                     "groups": route.groups.iter().map(|group| json!({
@@ -946,7 +950,7 @@ mod tests {
             name: "orders".into(),
             queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: 4, write_queues: 2 }],
             perm: 6,
-            message_type: "fifo".into(),
+            message_type: v1::MessageType::Fifo.into(),
             attributes: [("retention".to_string(), "7d".to_string()), ("tier".to_string(), "gold".to_string())].into(),
             create_revision: 3,
             revision: 9,
@@ -975,7 +979,11 @@ mod tests {
             changed.attributes,
             [("retention".to_string(), "7d".to_string()), ("owner".to_string(), "payments".to_string())].into()
         );
-        assert_eq!((changed.message_type.as_str(), changed.revision), ("fifo", 9), "the read revision is sent back");
+        assert_eq!(
+            (changed.message_type(), changed.revision),
+            (v1::MessageType::Fifo, 9),
+            "the read revision is sent back"
+        );
         let bad = TopicChanges { attributes: vec!["no-equals".into()], ..changes() };
         assert!(changed_topic(current, bad).is_err());
     }

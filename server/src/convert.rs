@@ -185,7 +185,7 @@ pub fn broker_info(broker: &pharos_meta::Broker) -> v1::BrokerInfo {
         region: broker.region.clone(),
         addresses: broker.addresses.clone().into_iter().collect(),
         election_priority: broker.election_priority,
-        state: broker.state.as_str().to_string(),
+        state: enums::broker_state(broker.state).into(),
         broker_epoch: broker.broker_epoch,
         last_heartbeat_age_ms: None,
         max_offset: 0,
@@ -199,11 +199,8 @@ pub fn topic_spec(topic: Option<v1::TopicInfo>) -> Result<pharos_meta::TopicSpec
     let topic = topic.ok_or_else(|| InvalidRequest::new("topic", "is required"))?;
     pharos_meta::topic::validate_topic_name(&topic.name)
         .map_err(|error| InvalidRequest::new("topic.name", error.to_string()))?;
-    let message_type = pharos_meta::MessageType::parse(&topic.message_type).ok_or_else(|| {
-        InvalidRequest::new(
-            "topic.message_type",
-            format!("`{}` is not normal, fifo, delay or transactional", topic.message_type),
-        )
+    let message_type = enums::domain_message_type(topic.message_type).ok_or_else(|| {
+        InvalidRequest::new("topic.message_type", format!("{} is not a MessageType", topic.message_type))
     })?;
     let mut queues = std::collections::BTreeMap::new();
     for spec in topic.queues {
@@ -235,7 +232,7 @@ pub fn topic_info(topic: &pharos_meta::Topic) -> v1::TopicInfo {
             })
             .collect(),
         perm: topic.spec.perm,
-        message_type: topic.spec.message_type.as_str().to_string(),
+        message_type: enums::message_type(topic.spec.message_type).into(),
         attributes: topic.spec.attributes.clone().into_iter().collect(),
         create_revision: topic.create_revision,
         revision: topic.revision,
@@ -255,7 +252,7 @@ pub fn route_info(route: &pharos_meta::Route, network: &str) -> v1::RouteInfo {
     v1::RouteInfo {
         topic: route.topic.spec.name.clone(),
         perm: route.topic.spec.perm,
-        message_type: route.topic.spec.message_type.as_str().to_string(),
+        message_type: enums::message_type(route.topic.spec.message_type).into(),
         groups: route
             .groups
             .iter()
@@ -322,5 +319,85 @@ mod tests {
         assert_eq!(request.validate().unwrap_err().field, "compare");
         let zero = Some(v1::RequestId { client_id: "c".into(), sequence: 0 });
         assert_eq!(request_id(zero).unwrap_err().field, "request_id.sequence");
+    }
+}
+
+/// Domain enums -> wire enums (the wire has an UNSPECIFIED zero value; the domain never does).
+pub mod enums {
+    use pharos_meta::{BrokerState, MessageType, ReplicationMode, SwitchoverStep, SyncState};
+    use pharos_proto::v1;
+
+    pub fn broker_state(state: BrokerState) -> v1::BrokerState {
+        match state {
+            BrokerState::Active => v1::BrokerState::Active,
+            BrokerState::Fenced => v1::BrokerState::Fenced,
+            BrokerState::Shutdown => v1::BrokerState::Shutdown,
+        }
+    }
+
+    pub fn member_role(voter: bool) -> v1::MemberRole {
+        if voter { v1::MemberRole::Voter } else { v1::MemberRole::Learner }
+    }
+
+    pub fn dr_mode(mode: ReplicationMode) -> v1::DrMode {
+        match mode {
+            ReplicationMode::Majority => v1::DrMode::Majority,
+            ReplicationMode::DrSync => v1::DrMode::DrSync,
+        }
+    }
+
+    /// The wire mode a request names; `None` for UNSPECIFIED or a value this release does not know.
+    pub fn replication_mode(mode: i32) -> Option<ReplicationMode> {
+        match v1::DrMode::try_from(mode).ok()? {
+            v1::DrMode::Majority => Some(ReplicationMode::Majority),
+            v1::DrMode::DrSync => Some(ReplicationMode::DrSync),
+            v1::DrMode::Unspecified => None,
+        }
+    }
+
+    pub fn sync_state(state: SyncState) -> v1::DrSyncState {
+        match state {
+            SyncState::Sync => v1::DrSyncState::Sync,
+            SyncState::Async => v1::DrSyncState::Async,
+            SyncState::SyncRecover => v1::DrSyncState::SyncRecover,
+        }
+    }
+
+    pub fn switchover_step(step: SwitchoverStep) -> v1::SwitchoverStep {
+        match step {
+            SwitchoverStep::PromoteLearners => v1::SwitchoverStep::PromoteLearners,
+            SwitchoverStep::TransferLeader => v1::SwitchoverStep::TransferLeader,
+            SwitchoverStep::DemoteVoters => v1::SwitchoverStep::DemoteVoters,
+            SwitchoverStep::MoveMasters => v1::SwitchoverStep::MoveMasters,
+        }
+    }
+
+    pub fn message_type(message_type: MessageType) -> v1::MessageType {
+        match message_type {
+            MessageType::Normal => v1::MessageType::Normal,
+            MessageType::Fifo => v1::MessageType::Fifo,
+            MessageType::Delay => v1::MessageType::Delay,
+            MessageType::Transactional => v1::MessageType::Transactional,
+        }
+    }
+
+    /// The domain type a request names (UNSPECIFIED is NORMAL); `None` for an unknown value.
+    pub fn domain_message_type(message_type: i32) -> Option<MessageType> {
+        match v1::MessageType::try_from(message_type).ok()? {
+            v1::MessageType::Unspecified | v1::MessageType::Normal => Some(MessageType::Normal),
+            v1::MessageType::Fifo => Some(MessageType::Fifo),
+            v1::MessageType::Delay => Some(MessageType::Delay),
+            v1::MessageType::Transactional => Some(MessageType::Transactional),
+        }
+    }
+
+    pub fn server_state(state: openraft::ServerState) -> v1::ServerState {
+        match state {
+            openraft::ServerState::Leader => v1::ServerState::Leader,
+            openraft::ServerState::Follower => v1::ServerState::Follower,
+            openraft::ServerState::Candidate => v1::ServerState::Candidate,
+            openraft::ServerState::Learner => v1::ServerState::Learner,
+            openraft::ServerState::Shutdown => v1::ServerState::Shutdown,
+        }
     }
 }

@@ -6,12 +6,13 @@ use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
 use pharos_dr::failover::{OldMember, Reach, RegionProbe, Survivor};
-use pharos_meta::{Command, DrCommand, Operation, ReplicationMode, Response, SyncState};
+use pharos_meta::{Command, DrCommand, Operation, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::dr_service_server::DrService;
 use pharos_replication::Node;
 use tonic::{Code, Request, Status};
 
+use crate::convert::enums;
 use crate::dr_runtime::DrRuntime;
 use crate::status::{command_error, invalid_request, node_error, with_reason};
 
@@ -65,8 +66,8 @@ fn failover_status(record: &pharos_meta::FailoverRecord) -> v1::FailoverStatus {
         seed_node_id: record.seed_node_id,
         seed_last_log_index: record.seed_last_log_index,
         last_known_commit_index: record.last_known_commit_index,
-        last_mode: record.last_mode.as_str().to_string(),
-        last_state: record.last_state.as_str().to_string(),
+        last_mode: enums::dr_mode(record.last_mode).into(),
+        last_state: enums::sync_state(record.last_state).into(),
         last_dr_state_id: record.last_dr_state_id,
         rpo_zero: record.rpo_zero,
         leader_silence_ms: record.leader_silence_ms,
@@ -174,7 +175,7 @@ impl DrService for DrApi {
                     node_id: *id,
                     zone: info.zone.clone(),
                     region: info.region.clone(),
-                    role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                    role: enums::member_role(status.voters.contains(id)).into(),
                     lag_entries: matched.map(|matched| status.last_log_index.saturating_sub(matched)),
                     lag_ms: lag_ms.get(id).copied(),
                     matched_index: matched,
@@ -185,7 +186,7 @@ impl DrService for DrApi {
             id: operation.id,
             from_region: operation.from_region.clone(),
             to_region: operation.to_region.clone(),
-            step: operation.step.as_str().to_string(),
+            step: enums::switchover_step(operation.step).into(),
             started_at_ms: operation.started_at_ms,
             step_at_ms: operation.step_at_ms,
             result: self.runtime.progress(),
@@ -195,7 +196,7 @@ impl DrService for DrApi {
             id: finished.id,
             from_region: finished.from_region.clone(),
             to_region: finished.to_region.clone(),
-            step: String::new(),
+            step: v1::SwitchoverStep::Unspecified.into(),
             started_at_ms: finished.started_at_ms,
             step_at_ms: finished.finished_at_ms,
             result: finished.result.clone(),
@@ -217,9 +218,9 @@ impl DrService for DrApi {
             leader_id: status.leader_id,
             primary_region: dr.primary_region.clone(),
             dr_region: dr.dr_region.clone(),
-            mode: dr.mode.as_str().to_string(),
-            // Empty in `majority` mode: there is no sync state.
-            state: dr.sync_state().map_or("", SyncState::as_str).to_string(),
+            mode: enums::dr_mode(dr.mode).into(),
+            // UNSPECIFIED in `majority` mode: there is no sync state.
+            state: dr.sync_state().map_or(v1::DrSyncState::Unspecified, enums::sync_state).into(),
             dr_state_id: dr.dr_state_id,
             dr_sync_timeout_ms: dr.dr_sync_timeout_ms,
             members,
@@ -253,8 +254,9 @@ impl DrService for DrApi {
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
-        let mode = ReplicationMode::parse(&request.mode)
-            .ok_or_else(|| invalid(format!("mode must be majority or dr-sync, not {:?}", request.mode)))?;
+        let mode = enums::replication_mode(request.mode).ok_or_else(|| {
+            invalid(format!("mode must be DR_MODE_MAJORITY or DR_MODE_DR_SYNC, not {}", request.mode))
+        })?;
         let dr_sync_timeout_ms = match request.dr_sync_timeout_ms {
             0 => self.node.state_machine.read().state.dr.dr_sync_timeout_ms,
             timeout => timeout,
@@ -448,21 +450,21 @@ impl DrService for DrApi {
         });
         let member_of = |node_id: u64| status.members.get(&node_id).cloned().unwrap_or_default();
         let seed = member_of(plan.seed_node_id);
-        let reform = |role: &str, join_endpoints: Vec<String>, failover_command: Vec<u8>| v1::ReformRequest {
+        let reform = |role: v1::ReformRole, join_endpoints: Vec<String>, failover_command: Vec<u8>| v1::ReformRequest {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: plan.record.generation,
-            role: role.to_string(),
+            role: role.into(),
             join_endpoints,
             auto_promote: true,
             failover_command,
         };
         crate::member_api::peer(&seed.peer_addr)?
-            .reform(reform("seed", Vec::new(), command))
+            .reform(reform(v1::ReformRole::Seed, Vec::new(), command))
             .await
             .map_err(|error| Status::unavailable(format!("the seed (node {}) refused: {error}", plan.seed_node_id)))?;
         for node_id in &plan.rejoining {
             if let Err(error) = crate::member_api::peer(&member_of(*node_id).peer_addr)?
-                .reform(reform("rejoin", vec![seed.peer_addr.clone()], Vec::new()))
+                .reform(reform(v1::ReformRole::Rejoin, vec![seed.peer_addr.clone()], Vec::new()))
                 .await
             {
                 tracing::warn!(node_id, %error, "a survivor did not take the rejoin request");
@@ -489,7 +491,7 @@ impl DrService for DrApi {
             let request = v1::ReformRequest {
                 cluster_id: self.node.identity.cluster_id.clone(),
                 generation: self.node.identity.generation,
-                role: "rejoin".to_string(),
+                role: v1::ReformRole::Rejoin.into(),
                 join_endpoints: endpoints.clone(),
                 auto_promote: false,
                 failover_command: Vec::new(),

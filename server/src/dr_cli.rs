@@ -66,7 +66,8 @@ pub enum DrCommand {
 pub enum ModeCommand {
     /// `majority` or `dr-sync`.
     Set {
-        mode: String,
+        #[arg(value_parser = parse_mode)]
+        mode: v1::DrMode,
         /// How long the DR region may fail to acknowledge before writes continue without it.
         #[arg(long, default_value_t = 0)]
         sync_timeout_ms: u64,
@@ -76,6 +77,10 @@ pub enum ModeCommand {
 /// Learners count as caught up for a failback's switchover within this many entries.
 const FAILBACK_LAG_ENTRIES_MAX: u64 = 100;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+fn parse_mode(label: &str) -> Result<v1::DrMode, String> {
+    v1::DrMode::from_label(label).ok_or_else(|| format!("{label:?} is not majority or dr-sync"))
+}
 
 fn timed_out(what: &str) -> ClientError {
     ClientError::timed_out(what)
@@ -105,17 +110,17 @@ fn status_json(status: &v1::DrStatusResponse) -> serde_json::Value {
     let operation = |operation: &v1::DrOperationStatus| {
         json!({
             "id": operation.id, "from_region": operation.from_region, "to_region": operation.to_region,
-            "step": operation.step, "started_at_ms": operation.started_at_ms, "step_at_ms": operation.step_at_ms,
+            "step": operation.step().label(), "started_at_ms": operation.started_at_ms, "step_at_ms": operation.step_at_ms,
             "result": operation.result, "finished_at_ms": operation.finished_at_ms,
         })
     };
     json!({
         "cluster_id": status.cluster_id, "generation": status.generation, "node_id": status.node_id,
         "leader_id": status.leader_id, "primary_region": status.primary_region, "dr_region": status.dr_region,
-        "mode": status.mode, "state": status.state, "dr_state_id": status.dr_state_id,
+        "mode": status.mode().label(), "state": status.state().label(), "dr_state_id": status.dr_state_id,
         "dr_sync_timeout_ms": status.dr_sync_timeout_ms,
         "members": status.members.iter().map(|member| json!({
-            "node_id": member.node_id, "zone": member.zone, "region": member.region, "role": member.role,
+            "node_id": member.node_id, "zone": member.zone, "region": member.region, "role": member.role().label(),
             "lag_entries": member.lag_entries, "lag_ms": member.lag_ms, "matched_index": member.matched_index,
         })).collect::<Vec<_>>(),
         "operation": status.operation.as_ref().map(operation),
@@ -124,8 +129,8 @@ fn status_json(status: &v1::DrStatusResponse) -> serde_json::Value {
             "generation": failover.generation, "at_ms": failover.at_ms, "from_region": failover.from_region,
             "to_region": failover.to_region, "seed_node_id": failover.seed_node_id,
             "seed_last_log_index": failover.seed_last_log_index,
-            "last_known_commit_index": failover.last_known_commit_index, "last_mode": failover.last_mode,
-            "last_state": failover.last_state, "rpo_zero": failover.rpo_zero, "loss_report": failover.loss_report,
+            "last_known_commit_index": failover.last_known_commit_index, "last_mode": failover.last_mode().label(),
+            "last_state": failover.last_state().label(), "rpo_zero": failover.rpo_zero, "loss_report": failover.loss_report,
             "abandoned_node_ids": failover.abandoned_node_ids,
         })),
         "warnings": status.warnings, "fenced_by_generation": status.fenced_by_generation,
@@ -137,10 +142,12 @@ fn print_status(status: &v1::DrStatusResponse) {
     let or_dash = |text: &str| if text.is_empty() { "-".to_string() } else { text.to_string() };
     println!("cluster     {} generation {}", status.cluster_id, status.generation);
     println!("regions     primary {}   dr {}", or_dash(&status.primary_region), or_dash(&status.dr_region));
-    let state = if status.mode == "dr-sync" { status.state.as_str() } else { "-" };
+    let state = if status.mode() == pharos_client::v1::DrMode::DrSync { status.state().label() } else { "-" };
     println!(
         "mode        {}   state {state} (state id {})   sync timeout {} ms",
-        status.mode, status.dr_state_id, status.dr_sync_timeout_ms
+        status.mode().label(),
+        status.dr_state_id,
+        status.dr_sync_timeout_ms
     );
     println!("leader      {}", status.leader_id.map_or("none".to_string(), |id| id.to_string()));
     println!();
@@ -152,7 +159,7 @@ fn print_status(status: &v1::DrStatusResponse) {
             member.node_id,
             member.region,
             member.zone,
-            member.role,
+            member.role().label(),
             number(member.lag_entries),
             number(member.lag_ms)
         );
@@ -161,7 +168,11 @@ fn print_status(status: &v1::DrStatusResponse) {
         println!();
         println!(
             "operation   {} switchover {} -> {}: step {} ({})",
-            operation.id, operation.from_region, operation.to_region, operation.step, operation.result
+            operation.id,
+            operation.from_region,
+            operation.to_region,
+            operation.step().label(),
+            operation.result
         );
     }
     if let Some(operation) = &status.last_operation {
@@ -207,10 +218,10 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
             Ok(ExitCode::SUCCESS)
         }
         DrCommand::Mode(ModeCommand::Set { mode, sync_timeout_ms }) => {
-            let response = client.dr_set_mode(&mode, sync_timeout_ms).await?;
+            let response = client.dr_set_mode(mode, sync_timeout_ms).await?;
             match output {
                 Output::Json => crate::cli::print_json(json!({"revision": response.revision})),
-                Output::Table => println!("replication mode {mode} (revision {})", response.revision),
+                Output::Table => println!("replication mode {} (revision {})", mode.label(), response.revision),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -267,7 +278,7 @@ async fn follow_switchover(
         if let Ok(status) = leader_status(client).await {
             match (&status.operation, &status.last_operation) {
                 (Some(operation), _) if operation.id == operation_id => {
-                    let line = format!("step {}: {}", operation.step, operation.result);
+                    let line = format!("step {}: {}", operation.step().label(), operation.result);
                     if line != last_line && output == Output::Table {
                         println!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
                     }
@@ -364,7 +375,7 @@ async fn failover(
     loop {
         if let Ok(status) = seed.status().await
             && status.generation == response.generation
-            && status.state == "leader"
+            && status.state() == pharos_client::v1::ServerState::Leader
         {
             break;
         }

@@ -152,7 +152,7 @@ pub async fn survey(node: &Node) -> Result<v1::SurveyResponse, Status> {
             .map(|(id, info)| v1::MemberStatus {
                 node_id: *id,
                 info: Some(info.into()),
-                role: if status.voters.contains(id) { "voter" } else { "learner" }.to_string(),
+                role: crate::convert::enums::member_role(status.voters.contains(id)).into(),
                 lag_entries: None,
                 matched_index: None,
             })
@@ -223,6 +223,24 @@ impl MemberService for MemberApi {
 
     async fn reform(&self, request: Request<v1::ReformRequest>) -> Result<Response<v1::ReformResponse>, Status> {
         let request = request.into_inner();
+        // Malformed first (INVALID_ARGUMENT), then whether it is meant for this node.
+        let role = v1::ReformRole::try_from(request.role).unwrap_or(v1::ReformRole::Unspecified);
+        let malformed = |message: String| with_reason(Code::InvalidArgument, Reason::InvalidArgument, message);
+        match role {
+            v1::ReformRole::Unspecified => {
+                return Err(malformed(format!(
+                    "role must be REFORM_ROLE_SEED or REFORM_ROLE_REJOIN, not {}",
+                    request.role
+                )));
+            }
+            v1::ReformRole::Rejoin if request.join_endpoints.is_empty() => {
+                return Err(malformed("REFORM_ROLE_REJOIN needs join_endpoints".to_string()));
+            }
+            _ => {}
+        }
+        if request.cluster_id.is_empty() {
+            return Err(malformed("cluster_id is required".to_string()));
+        }
         if request.cluster_id != self.node.identity.cluster_id {
             return Err(with_reason(
                 Code::FailedPrecondition,
@@ -235,9 +253,11 @@ impl MemberService for MemberApi {
                 current: self.node.identity.generation,
             }));
         }
-        let restart = match request.role.as_str() {
-            "seed" => Restart::Seed { generation: request.generation, failover_command: request.failover_command },
-            "rejoin" if !request.join_endpoints.is_empty() => Restart::Rejoin {
+        let restart = match role {
+            v1::ReformRole::Seed => {
+                Restart::Seed { generation: request.generation, failover_command: request.failover_command }
+            }
+            _ => Restart::Rejoin {
                 pending: v1::PendingJoin {
                     legacy_client_endpoints: Vec::new(),
                     peer_endpoints: request.join_endpoints,
@@ -247,15 +267,8 @@ impl MemberService for MemberApi {
                     node_id: self.node.identity.node_id,
                 },
             },
-            other => {
-                return Err(with_reason(
-                    Code::InvalidArgument,
-                    Reason::InvalidArgument,
-                    format!("role must be seed or rejoin (with endpoints), not {:?}", crate::status::bounded(other)),
-                ));
-            }
         };
-        tracing::warn!(role = request.role, generation = request.generation, "reform requested: restarting");
+        tracing::warn!(role = role.label(), generation = request.generation, "reform requested: restarting");
         // Learn the new generation now, so nothing is written here until the restart.
         self.node.fence.observe(request.generation);
         let restarter = self.restarter.clone();

@@ -117,7 +117,7 @@ impl Broker {
         match session.heartbeat(&self.client, self.max_offset, self.max_offset).await {
             Ok(response) => {
                 let response = response.clone();
-                if response.role == "master" {
+                if response.role() == v1::BrokerRole::Master {
                     emit(json!({
                         "event": "lease", "broker_id": session.broker_id, "master_epoch": response.master_epoch,
                         "lease_valid_until_unix_ms": sent_unix_ms + response.lease_ms, "max_offset": self.max_offset,

@@ -127,7 +127,10 @@ async fn killing_the_coordinator_leader_fences_no_healthy_broker() {
         tokio::time::sleep(Duration::from_millis(3 * 1_700)).await;
 
         let after = wait_for_group(&client, "g1", "the group under the new leader", |_| true).await;
-        assert!(after.brokers.iter().all(|broker| broker.state == "active"), "a healthy broker was fenced: {after:?}");
+        assert!(
+            after.brokers.iter().all(|broker| broker.state() == v1::BrokerState::Active),
+            "a healthy broker was fenced: {after:?}"
+        );
         assert_eq!(after.master_broker_id, before.master_broker_id, "the master did not change");
         assert_eq!(after.master_epoch, before.master_epoch);
         for broker in &brokers {
@@ -315,7 +318,7 @@ async fn a_master_that_shuts_down_hands_over_without_waiting_for_its_lease() {
         assert!(stopped_at.elapsed() < Duration::from_millis(1_500), "hand-over took {:?}", stopped_at.elapsed());
         assert_eq!(after.master_epoch, view.master_epoch + 1);
         let old = after.brokers.iter().find(|broker| Some(broker.broker_id) == view.master_broker_id).expect("listed");
-        assert_eq!(old.state, "shutdown");
+        assert_eq!(old.state(), v1::BrokerState::Shutdown);
     })
     .await
     .expect("test finished in time");
@@ -460,7 +463,7 @@ async fn retired_broker_records_are_collected_after_the_retention_window_and_liv
         client.fence_broker(dead.broker_id).await.expect("operator fence");
         let view = wait_for_group(&client, "g7", "both retirements", |_| true).await;
         let states: Vec<(u64, &str)> =
-            view.brokers.iter().map(|broker| (broker.broker_id, broker.state.as_str())).collect();
+            view.brokers.iter().map(|broker| (broker.broker_id, broker.state().label())).collect();
         assert_eq!(
             states,
             vec![(live.broker_id, "active"), (leaver.broker_id, "shutdown"), (dead.broker_id, "fenced")],
@@ -497,7 +500,7 @@ async fn retired_broker_records_are_collected_after_the_retention_window_and_liv
         let after = wait_for_group(&client, "g7", "the group", |_| true).await;
         assert_eq!(after.master_broker_id, Some(live.broker_id));
         let kept: Vec<(u64, &str)> =
-            after.brokers.iter().map(|broker| (broker.broker_id, broker.state.as_str())).collect();
+            after.brokers.iter().map(|broker| (broker.broker_id, broker.state().label())).collect();
         assert_eq!(kept, vec![(live.broker_id, "active")]);
         heartbeats.abort();
     })
@@ -573,7 +576,11 @@ async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
         assert_eq!(last_log().await, after_first, "the retried removal was not applied again");
 
         let key = client.next_request_id();
-        let mode = v1::DrSetModeRequest { mode: "majority".into(), dr_sync_timeout_ms: 4_000, request_id: Some(key) };
+        let mode = v1::DrSetModeRequest {
+            mode: v1::DrMode::Majority.into(),
+            dr_sync_timeout_ms: 4_000,
+            request_id: Some(key),
+        };
         let first = dr.set_mode(mode.clone()).await.expect("set mode").into_inner();
         let after_first = last_log().await;
         let retry = dr.set_mode(mode).await.expect("retried set mode").into_inner();

@@ -125,10 +125,10 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
         let applied = cluster.status_of(leader).await.expect("status").applied_index;
         cluster.wait_for_applied(4, applied, WAIT).await.expect("learner catches up");
         let learner = cluster.status_of(4).await.expect("learner status");
-        assert_eq!(learner.state, "learner");
+        assert_eq!(learner.state(), v1::ServerState::Learner);
         assert!(learner.snapshot_index >= 50, "the learner installed a snapshot: {learner:?}");
         let member = learner.members.iter().find(|member| member.node_id == 4).expect("listed");
-        assert_eq!(member.role, "learner");
+        assert_eq!(member.role(), v1::MemberRole::Learner);
 
         let promoted = client.promote(4).await.expect("promote");
         assert!(promoted.voters.contains(&4), "voters {:?}", promoted.voters);
@@ -261,7 +261,7 @@ async fn another_clusters_data_dir_and_peers_are_refused() {
         assert_eq!(unstamped.code(), tonic::Code::FailedPrecondition);
 
         let after = cluster.status_of(leader).await.expect("status");
-        assert_eq!(after.state, "leader", "the refused requests changed nothing");
+        assert_eq!(after.state(), v1::ServerState::Leader, "the refused requests changed nothing");
         assert_eq!(after.term, leader_status.term);
         assert_eq!(
             cluster.client().get("before", v1::Consistency::Linearizable).await.expect("get").kv.expect("kept").value,
@@ -514,7 +514,7 @@ async fn a_voter_restarted_on_a_wiped_disk_is_refused_and_no_acknowledged_write_
         let leader_status =
             cluster.status_of(cluster.wait_for_leader(WAIT).await.expect("leader")).await.expect("status");
         assert_eq!(
-            leader_status.members.iter().filter(|member| member.role == "voter").count(),
+            leader_status.members.iter().filter(|member| member.role() == pharos_client::v1::MemberRole::Voter).count(),
             3,
             "three voters again: {leader_status:?}"
         );

@@ -148,7 +148,12 @@ fn reason<T>(result: Result<T, pharos_client::ClientError>) -> Option<String> {
 }
 
 fn voters(status: &v1::DrStatusResponse) -> Vec<u64> {
-    status.members.iter().filter(|member| member.role == "voter").map(|member| member.node_id).collect()
+    status
+        .members
+        .iter()
+        .filter(|member| member.role() == pharos_client::v1::MemberRole::Voter)
+        .map(|member| member.node_id)
+        .collect()
 }
 
 async fn wait_for_operation(client: &Client, operation_id: u64) -> String {
@@ -178,8 +183,8 @@ async fn a_planned_switchover_under_writes_loses_nothing_and_moves_leader_voters
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        client.dr_set_mode("dr-sync", 2_000).await.expect("dr-sync");
-        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        client.dr_set_mode(v1::DrMode::DrSync, 2_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let writer = tokio::spawn(write_until(client.clone(), "switch".into(), stop.clone(), 100_000));
@@ -277,8 +282,8 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        client.dr_set_mode("dr-sync", 5_000).await.expect("dr-sync");
-        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        client.dr_set_mode(v1::DrMode::DrSync, 5_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
@@ -401,7 +406,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
             [1, 2, 3].iter().all(|id| {
                 status.members.iter().any(|member| {
                     member.node_id == *id
-                        && member.role == "learner"
+                        && member.role() == pharos_client::v1::MemberRole::Learner
                         && member.lag_entries.is_some_and(|lag| lag <= 100)
                 })
             })
@@ -431,8 +436,8 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mut cluster = two_regions().await;
         let client = cluster.client();
-        client.dr_set_mode("dr-sync", 2_000).await.expect("dr-sync");
-        wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        client.dr_set_mode(v1::DrMode::DrSync, 2_000).await.expect("dr-sync");
+        wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
         let primary = quick_client(cluster.region_endpoints("region-1"));
         let stop = Arc::new(AtomicBool::new(false));
         let writer = tokio::spawn(write_until(primary.clone(), "async".into(), stop.clone(), 100_000));
@@ -441,7 +446,7 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
         for node_id in [4, 5] {
             cluster.signal(node_id, "STOP").expect("stop");
         }
-        wait_for_dr(&primary, "async", |status| status.state == "async").await;
+        wait_for_dr(&primary, "async", |status| status.state() == pharos_client::v1::DrSyncState::Async).await;
         // Long enough for writes acknowledged in async, well within the sync timeout: the DR
         // learners wake to heartbeats queued while they slept, sent moments ago but after the
         // switch. Judged by their send time, the leader was "heard from within the timeout";
@@ -496,8 +501,9 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
         let cluster = two_regions().await;
         let client = quick_client(cluster.region_endpoints("region-1"));
         let timeout_ms = 1_500;
-        client.dr_set_mode("dr-sync", timeout_ms).await.expect("dr-sync");
-        let synced = wait_for_dr(&client, "sync", |status| status.state == "sync").await;
+        client.dr_set_mode(v1::DrMode::DrSync, timeout_ms).await.expect("dr-sync");
+        let synced =
+            wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
         client.put("before-cut", "1").await.expect("write in sync");
         for node_id in [4, 5] {
             cluster.signal(node_id, "STOP").expect("stop");
@@ -509,7 +515,8 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
         assert!(stall >= Duration::from_millis(timeout_ms / 2), "the write waited for the DR region ({stall:?})");
         // The bound is the timeout plus one planning pass and a commit; 2 s of slack for a loaded CI.
         assert!(stall <= Duration::from_millis(timeout_ms + 2_000), "stalled {stall:?}, longer than the timeout");
-        let asynchronous = wait_for_dr(&client, "async", |status| status.state == "async").await;
+        let asynchronous =
+            wait_for_dr(&client, "async", |status| status.state() == pharos_client::v1::DrSyncState::Async).await;
         assert!(asynchronous.dr_state_id > synced.dr_state_id, "a new DR state id per switch");
         client.put("in-async", "1").await.expect("writes continue in async");
         let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
@@ -520,7 +527,8 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
         for node_id in [4, 5] {
             cluster.signal(node_id, "CONT").expect("cont");
         }
-        let recovered = wait_for_dr(&client, "back to sync", |status| status.state == "sync").await;
+        let recovered =
+            wait_for_dr(&client, "back to sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
         assert!(recovered.dr_state_id > asynchronous.dr_state_id);
         let audit = client.list_audit(1_000).await.expect("audit");
         let switches: Vec<&str> = audit
@@ -544,13 +552,13 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         let client = cluster.client();
         let before = leader_dr_status(&cluster).await;
         // Majority mode has no sync state: saying `async` would fire RPO alerts (issue 11).
-        assert_eq!((before.mode.as_str(), before.state.as_str()), ("majority", ""), "{before:?}");
+        assert_eq!((before.mode(), before.state()), (v1::DrMode::Majority, v1::DrSyncState::Unspecified), "{before:?}");
         let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
         let metrics = metrics_of(&cluster, leader).await;
         assert!(!metrics.contains("pharos_dr_sync_state{state=\"async\"} 1"), "{metrics}");
         assert!(metrics.contains("pharos_dr_sync_state{state=\"sync\"} 0"), "{metrics}");
-        assert_eq!(reason(client.dr_set_mode("quorum", 0).await).as_deref(), Some("INVALID_ARGUMENT"));
-        assert_eq!(reason(client.dr_set_mode("dr-sync", 5).await).as_deref(), Some("INVALID_DR"));
+        assert_eq!(reason(client.dr_set_mode(v1::DrMode::Unspecified, 0).await).as_deref(), Some("INVALID_ARGUMENT"));
+        assert_eq!(reason(client.dr_set_mode(v1::DrMode::DrSync, 5).await).as_deref(), Some("INVALID_DR"));
         assert_eq!(reason(client.dr_configure("region-1", "region-1").await).as_deref(), Some("INVALID_DR"));
         assert_eq!(reason(client.dr_switchover("region-9", false).await).as_deref(), Some("SWITCHOVER_REFUSED"));
         assert_eq!(reason(client.dr_switchover("region-1", false).await).as_deref(), Some("SWITCHOVER_REFUSED"));
@@ -577,9 +585,16 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         let reform = |cluster_id: &str, generation: u64| v1::ReformRequest {
             cluster_id: cluster_id.to_string(),
             generation,
-            role: "seed".to_string(),
+            role: v1::ReformRole::Seed.into(),
             ..Default::default()
         };
+        // Malformed before anything else: an empty request is not "another cluster".
+        assert_eq!(
+            status_reason(member.reform(v1::ReformRequest::default()).await).as_deref(),
+            Some("INVALID_ARGUMENT")
+        );
+        let unknown_role = v1::ReformRequest { role: 99, ..reform(&identity.cluster_id, 9) };
+        assert_eq!(status_reason(member.reform(unknown_role).await).as_deref(), Some("INVALID_ARGUMENT"));
         assert_eq!(
             status_reason(member.reform(reform("another-cluster", 9)).await).as_deref(),
             Some("CLUSTER_MISMATCH")
@@ -596,8 +611,8 @@ async fn bad_dr_requests_get_typed_errors_and_change_nothing() {
         assert_eq!(reason(client.dr_failback().await).as_deref(), Some("FAILBACK_REFUSED"));
         let after = leader_dr_status(&cluster).await;
         assert_eq!(
-            (after.generation, after.dr_state_id, after.mode.as_str(), after.primary_region.as_str()),
-            (before.generation, before.dr_state_id, before.mode.as_str(), before.primary_region.as_str())
+            (after.generation, after.dr_state_id, after.mode(), after.primary_region.as_str()),
+            (before.generation, before.dr_state_id, before.mode(), before.primary_region.as_str())
         );
         assert!(after.operation.is_none());
     })
@@ -641,7 +656,7 @@ async fn a_primary_that_is_alive_but_silent_is_not_failed_over_without_the_opera
         // Nothing changed: the survivors are still generation 1 learners.
         for node_id in [4, 5] {
             let status = cluster.status_of(node_id).await.expect("survivor status");
-            assert_eq!((status.generation, status.state.as_str()), (1, "learner"), "node {node_id}");
+            assert_eq!((status.generation, status.state()), (1, v1::ServerState::Learner), "node {node_id}");
         }
         // The operator fences the old region (here for real: kill -9) and says so.
         for node_id in [1, 2, 3] {

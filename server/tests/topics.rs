@@ -271,7 +271,7 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
             "INVALID_TOPIC"
         );
         let mut bad_type = topic("typed", &["g1"], 2);
-        bad_type.message_type = "weird".into();
+        bad_type.message_type = 99;
         assert_eq!(reason(client.create_topic(bad_type).await.expect_err("type")), "INVALID_ARGUMENT");
         assert_eq!(
             reason(client.get_route("missing", "internal", v1::Consistency::Local).await.expect_err("route")),
@@ -391,7 +391,7 @@ async fn a_topic_update_changes_only_what_it_names_and_never_loses_a_concurrent_
         let client = cluster.client();
         register_one_broker(&client, "g1").await;
         let fifo = v1::TopicInfo {
-            message_type: "fifo".into(),
+            message_type: v1::MessageType::Fifo.into(),
             attributes: [("retention".to_string(), "7d".to_string())].into(),
             ..topic("orders", &["g1"], 4)
         };
@@ -404,7 +404,7 @@ async fn a_topic_update_changes_only_what_it_names_and_never_loses_a_concurrent_
             .expect("run the CLI");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let updated = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("get").topic.expect("t");
-        assert_eq!((updated.perm, updated.message_type.as_str()), (4, "fifo"), "the type is kept");
+        assert_eq!((updated.perm, updated.message_type()), (4, v1::MessageType::Fifo), "the type is kept");
         assert_eq!(updated.attributes.get("retention").map(String::as_str), Some("7d"), "old attributes kept");
         assert_eq!(updated.attributes.get("owner").map(String::as_str), Some("payments"));
         assert_eq!(updated.queues.len(), 1);
@@ -413,11 +413,11 @@ async fn a_topic_update_changes_only_what_it_names_and_never_loses_a_concurrent_
         // Two operators read the same revision; the second write back is refused.
         let first = v1::TopicInfo { perm: 6, ..updated.clone() };
         client.update_topic(first).await.expect("the first update");
-        let second = v1::TopicInfo { message_type: "normal".into(), ..updated.clone() };
+        let second = v1::TopicInfo { message_type: v1::MessageType::Normal.into(), ..updated.clone() };
         let stale = client.update_topic(second).await.expect_err("stale revision");
         assert_eq!(reason(stale), "STALE_TOPIC_REVISION");
         let now = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("get").topic.expect("t");
-        assert_eq!((now.perm, now.message_type.as_str()), (6, "fifo"), "the first update stands, whole");
+        assert_eq!((now.perm, now.message_type()), (6, v1::MessageType::Fifo), "the first update stands, whole");
     })
     .await
     .expect("test finished in time");

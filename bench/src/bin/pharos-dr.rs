@@ -78,7 +78,7 @@ fn quick(endpoints: Vec<String>) -> anyhow::Result<Client> {
 async fn switchover(rounds: u64) -> anyhow::Result<()> {
     let cluster = start_two_regions(ClusterOptions::default(), 2, WAIT).await.context("starting the cluster")?;
     let client = cluster.client();
-    client.dr_set_mode("dr-sync", 5_000).await?;
+    client.dr_set_mode(pharos_client::v1::DrMode::DrSync, 5_000).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(write_until(quick(cluster.client_endpoints())?, "switchover".into(), stop.clone()));
     let mut durations = Vec::new();
@@ -138,9 +138,9 @@ async fn failover(rounds: u64) -> anyhow::Result<()> {
         let mut cluster =
             start_two_regions(ClusterOptions::default(), 2, WAIT).await.context("starting the cluster")?;
         let client = cluster.client();
-        client.dr_set_mode("dr-sync", 5_000).await?;
+        client.dr_set_mode(pharos_client::v1::DrMode::DrSync, 5_000).await?;
         let deadline = Instant::now() + WAIT;
-        while client.dr_status().await?.state != "sync" {
+        while client.dr_status().await?.state() != pharos_client::v1::DrSyncState::Sync {
             anyhow::ensure!(Instant::now() < deadline, "never reached sync");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

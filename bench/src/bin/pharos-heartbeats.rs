@@ -121,8 +121,12 @@ async fn main() -> anyhow::Result<()> {
     let term_after = cluster.status_of(leader).await.map(|status| status.term).unwrap_or(0);
     let client = Client::with_options(endpoints.clone(), client_options)?;
     let groups = client.list_broker_groups(v1::Consistency::Linearizable).await?;
-    let fenced =
-        groups.groups.iter().flat_map(|group| &group.brokers).filter(|broker| broker.state != "active").count();
+    let fenced = groups
+        .groups
+        .iter()
+        .flat_map(|group| &group.brokers)
+        .filter(|broker| broker.state() != pharos_client::v1::BrokerState::Active)
+        .count();
     let heartbeats_per_second = latencies.len() as f64 / args.duration_secs as f64;
     println!(
         "{}",
