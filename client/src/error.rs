@@ -11,6 +11,10 @@ pub enum ClientError {
     Config(String),
     #[error("no node could serve the request after {attempts} attempts; last error: {last_error}")]
     Unavailable { attempts: u32, last_error: String },
+    /// An at-most-once request ([`RetryClass::AtMostOnce`](crate::RetryClass::AtMostOnce)) may
+    /// have been applied, and was not sent again: read the state, then decide.
+    #[error("{rpc} may or may not have been applied (not retried) after {attempts} attempts; last error: {last_error}")]
+    OutcomeUnknown { rpc: &'static str, attempts: u32, last_error: String },
     #[error("{}: {message}", reason_label(*.code, *.reason))]
     Rejected {
         code: tonic::Code,

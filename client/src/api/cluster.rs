@@ -1,0 +1,44 @@
+//! Membership, status and maintenance of the cluster, and its audit log.
+
+use crate::rpc::cluster;
+use crate::{Client, ClientError, v1};
+
+impl Client {
+    /// Status of whichever node answers first (not necessarily the leader).
+    pub async fn status(&self) -> Result<v1::StatusResponse, ClientError> {
+        self.send::<cluster::Status>(v1::StatusRequest {}).await
+    }
+
+    pub async fn identity(&self) -> Result<v1::IdentityResponse, ClientError> {
+        self.send::<cluster::Identity>(v1::IdentityRequest {}).await
+    }
+
+    /// Adds `node_id` as a learner (`cluster add-learner`). A node joining by itself uses the
+    /// peer port's `MemberService` instead.
+    pub async fn add_learner(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
+        self.send::<cluster::AddLearner>(v1::JoinRequest { node_id, info: Some(info) }).await
+    }
+
+    pub async fn promote(&self, node_id: u64) -> Result<v1::PromoteResponse, ClientError> {
+        self.send::<cluster::Promote>(v1::PromoteRequest { node_id }).await
+    }
+
+    pub async fn remove(&self, node_id: u64) -> Result<v1::RemoveResponse, ClientError> {
+        self.send::<cluster::Remove>(v1::RemoveRequest { node_id }).await
+    }
+
+    pub async fn transfer_leader(&self, to_node_id: u64) -> Result<v1::TransferLeaderRpcResponse, ClientError> {
+        self.send::<cluster::TransferLeader>(v1::TransferLeaderRpcRequest { to_node_id }).await
+    }
+
+    /// Snapshot + log purge on the first endpoint that answers.
+    pub async fn compact(&self) -> Result<v1::CompactResponse, ClientError> {
+        self.send::<cluster::Compact>(v1::CompactRequest {}).await
+    }
+
+    /// The audit log, newest first.
+    pub async fn list_audit(&self, limit: u32) -> Result<v1::ListAuditResponse, ClientError> {
+        let request = v1::ListAuditRequest { limit, consistency: v1::Consistency::Linearizable as i32 };
+        self.send::<cluster::ListAudit>(request).await
+    }
+}
