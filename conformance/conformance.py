@@ -135,7 +135,7 @@ def enum_fields(message_descriptor, depth=0):
     repeated, not maps)."""
     paths = []
     for field in message_descriptor.fields:
-        if field.label == field.LABEL_REPEATED:
+        if field.is_repeated:
             continue
         if field.type == field.TYPE_ENUM:
             paths.append([field.name])
