@@ -16,6 +16,7 @@ pub mod dr_runtime;
 pub mod handler;
 pub mod http;
 pub mod member_api;
+pub mod page_token;
 pub mod reflection;
 pub mod restart;
 pub mod server;

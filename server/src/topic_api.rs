@@ -156,21 +156,22 @@ impl TopicService for TopicApi {
             }
             limit => limit,
         };
+        let after = crate::page_token::decode(&request.page_token, &request.prefix).map_err(invalid_request)?;
         prepare_read(&self.node, request.consistency).await?;
         let applied = self.node.state_machine.read();
-        let start = if request.page_token.is_empty() { request.prefix.clone() } else { request.page_token.clone() };
+        let start = after.clone().unwrap_or_else(|| request.prefix.clone());
         let mut topics: Vec<v1::TopicInfo> = applied
             .state
             .topics
             .range(start..)
-            .filter(|(name, _)| request.page_token.is_empty() || **name != request.page_token)
+            .filter(|(name, _)| after.as_ref() != Some(*name))
             .take_while(|(name, _)| name.starts_with(&request.prefix))
             .take(limit + 1)
             .map(|(_, topic)| crate::convert::topic_info(topic))
             .collect();
         let next_page_token = if topics.len() > limit {
             topics.truncate(limit);
-            topics.last().map(|topic| topic.name.clone()).unwrap_or_default()
+            topics.last().map(|topic| crate::page_token::encode(&request.prefix, &topic.name)).unwrap_or_default()
         } else {
             String::new()
         };

@@ -326,6 +326,28 @@ async fn invalid_topics_unknown_groups_and_huge_batches_are_refused() {
         assert!(operator[1].target.contains("topic ok (force)"));
         assert!(operator[0].actor.starts_with("127.0.0.1:"), "the caller's address: {}", operator[0].actor);
         assert!(client.fetch_offsets("cg", "", v1::Consistency::Linearizable).await.expect("fetch").offsets.is_empty());
+        // Pages: tokens are opaque and belong to their listing; a topic name is not a token.
+        for name in ["ok-a", "ok-b", "ok-c"] {
+            client.create_topic(topic(name, &["g1"], 1)).await.expect("create");
+        }
+        let list = |prefix: &str, page_token: String| v1::ListTopicsRequest {
+            prefix: prefix.to_string(),
+            limit: 2,
+            page_token,
+            consistency: 0,
+        };
+        let first = client.list_topics(list("ok", String::new())).await.expect("first page");
+        let names = |page: &v1::ListTopicsResponse| page.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&first), ["ok-a", "ok-b"]);
+        assert_ne!(first.next_page_token, "ok-b", "the token is not the bare name");
+        let second = client.list_topics(list("ok", first.next_page_token.clone())).await.expect("second page");
+        assert_eq!((names(&second), second.next_page_token.as_str()), (vec!["ok-c".to_string()], ""));
+        let foreign = client.list_topics(list("ok-", first.next_page_token.clone())).await.expect_err("other listing");
+        assert_eq!(reason(foreign), "INVALID_ARGUMENT");
+        assert_eq!(
+            reason(client.list_topics(list("ok", "ok-b".into())).await.expect_err("a name")),
+            "INVALID_ARGUMENT"
+        );
     })
     .await
     .expect("test finished in time");
