@@ -64,12 +64,12 @@
 //! | `TopicService/WatchRoutes` | `Read` | retried until the stream opens, not after |
 //! | `OffsetService/CommitOffsets` | `AtMostOnce` | a late repeat moves an offset back (`offsets-through-paused-leaders`) |
 //! | `OffsetService/FetchOffsets` | `Read` | |
-//! | `OffsetService/ResetOffsets` | `AtMostOnce` | as `CommitOffsets` |
+//! | `OffsetService/ResetOffsets` | `Idempotent` | |
 //! | `OffsetService/ListConsumerGroups` | `Read` | |
 //! | `DrService/Status` | `Read` | |
 //! | `DrService/Configure` | `Idempotent` | |
 //! | `DrService/SetMode` | `Idempotent` | |
-//! | `DrService/Switchover` | `AtMostOnce` | committed without a key; a repeat is refused as in progress, hiding the start |
+//! | `DrService/Switchover` | `Idempotent` | a repeat gets the operation the first attempt began |
 //! | `DrService/Failover` | `AtMostOnce` | a repeat after the seed restarted would plan another generation |
 //! | `DrService/Failback` | `AtMostOnce` | a repeat sends the rejoin requests again |
 

@@ -129,14 +129,14 @@ rpcs! {
     offset = OffsetService via offset_service_client::OffsetServiceClient {
         CommitOffsets = commit_offsets(CommitOffsetsRequest) -> v1::CommitOffsetsResponse, AtMostOnce;
         FetchOffsets = fetch_offsets(FetchOffsetsRequest) -> v1::FetchOffsetsResponse, Read;
-        ResetOffsets = reset_offsets(ResetOffsetsRequest) -> v1::ResetOffsetsResponse, AtMostOnce;
+        ResetOffsets = reset_offsets(ResetOffsetsRequest) -> v1::ResetOffsetsResponse, Idempotent;
         ListConsumerGroups = list_consumer_groups(ListConsumerGroupsRequest) -> v1::ListConsumerGroupsResponse, Read;
     }
     dr = DrService via dr_service_client::DrServiceClient {
         Status = status(DrStatusRequest) -> v1::DrStatusResponse, Read;
         Configure = configure(DrConfigureRequest) -> v1::DrChangeResponse, Idempotent;
         SetMode = set_mode(DrSetModeRequest) -> v1::DrChangeResponse, Idempotent;
-        Switchover = switchover(SwitchoverRequest) -> v1::SwitchoverResponse, AtMostOnce;
+        Switchover = switchover(SwitchoverRequest) -> v1::SwitchoverResponse, Idempotent;
         Failover = failover(RegionFailoverRequest) -> v1::RegionFailoverResponse, AtMostOnce;
         Failback = failback(FailbackRequest) -> v1::FailbackResponse, AtMostOnce;
     }

@@ -146,6 +146,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The answer remembered for `sequence`, if this session still holds it.
+    pub fn remembered(&self, sequence: u64) -> Option<&Response> {
+        self.responses.get(&sequence).map(|(_, response)| response)
+    }
+
     /// Log index of the client's most recent remembered request.
     pub fn last_active_index(&self) -> u64 {
         self.responses.values().map(|(index, _)| *index).max().unwrap_or(0)

@@ -276,9 +276,19 @@ impl DrService for DrApi {
         if request.to_region.is_empty() {
             return Err(invalid("to_region is required"));
         }
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let status = self.node.status();
         let (from_region, plan) = {
             let applied = self.node.state_machine.read();
+            // A retry of a request that already began an operation gets that operation, not
+            // "in progress" (the apply would answer it the same way; this answers before planning).
+            if let Some(id) = &request_id
+                && let Some(Response::DrChanged { revision }) =
+                    applied.state.sessions.get(&id.client_id).and_then(|session| session.remembered(id.sequence))
+            {
+                let plan = vec![format!("operation {revision} was begun by the first attempt of this request")];
+                return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: *revision, plan }));
+            }
             let dr = &applied.state.dr;
             if let Some(operation) = &dr.operation {
                 return Err(command_error(pharos_meta::CommandError::DrOperationInProgress {
@@ -309,8 +319,9 @@ impl DrService for DrApi {
         if request.dry_run {
             return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: 0, plan }));
         }
-        let operation_id =
-            self.commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, None, actor).await?;
+        let operation_id = self
+            .commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, request_id, actor)
+            .await?;
         Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id, plan }))
     }
 

@@ -411,9 +411,10 @@ impl OffsetService for OffsetApi {
                 ));
             }
         };
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let operation =
             TopicOperation::ResetOffsets { consumer_group: request.consumer_group, topic: request.topic, to };
-        match propose(&self.node, Operation::Topic(operation), None, actor).await? {
+        match propose(&self.node, Operation::Topic(operation), request_id, actor).await? {
             Response::OffsetsReset { revision, queues_reset } => {
                 tracing::info!(revision, queues_reset, "consumer offsets reset");
                 Ok(tonic::Response::new(v1::ResetOffsetsResponse { revision, queues_reset }))

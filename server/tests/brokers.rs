@@ -587,6 +587,37 @@ async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
         assert_eq!(retry.revision, first.revision);
         assert_eq!(last_log().await, after_first, "the retried mode change was not applied again");
 
+        // An offset reset (its consumer group needs a topic and a commit first).
+        client
+            .create_topic(v1::TopicInfo {
+                name: "reset-me".into(),
+                queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: 1, write_queues: 1 }],
+                ..Default::default()
+            })
+            .await
+            .expect("topic");
+        let commit =
+            v1::OffsetEntry { consumer_group: "cg".into(), topic: "reset-me".into(), offset: 5, ..Default::default() };
+        client.commit_offsets(vec![commit], false).await.expect("commit");
+        let mut offsets = v1::offset_service_client::OffsetServiceClient::new(
+            tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect"),
+        );
+        let reset = v1::ResetOffsetsRequest {
+            consumer_group: "cg".into(),
+            topic: "reset-me".into(),
+            to: Some(v1::reset_offsets_request::To::Earliest(true)),
+            request_id: Some(client.next_request_id()),
+        };
+        let first = offsets.reset_offsets(reset.clone()).await.expect("reset").into_inner();
+        let after_first = last_log().await;
+        let retry = offsets.reset_offsets(reset).await.expect("retried reset").into_inner();
+        assert_eq!((retry.revision, retry.queues_reset), (first.revision, first.queues_reset));
+        assert_eq!(last_log().await, after_first, "the retried reset was not applied again");
+
         let key = client.next_request_id();
         let configure =
             v1::DrConfigureRequest { primary_region: "east".into(), dr_region: "west".into(), request_id: Some(key) };

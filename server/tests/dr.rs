@@ -192,7 +192,23 @@ async fn a_planned_switchover_under_writes_loses_nothing_and_moves_leader_voters
         let plan = client.dr_switchover("region-2", true).await.expect("dry run");
         assert_eq!(plan.operation_id, 0, "a dry run begins nothing");
         assert!(plan.plan.iter().any(|step| step.contains("nodes 4,5 become voters")), "{:?}", plan.plan);
-        let started = client.dr_switchover("region-2", false).await.expect("switchover begins");
+        // Sent twice with one key (an answer lost on the way): both get the operation the first
+        // one began; the second begins nothing and is not refused as "in progress".
+        let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
+        let mut raw = v1::dr_service_client::DrServiceClient::connect(format!(
+            "http://{}",
+            cluster.node(leader).expect("leader").client_addr
+        ))
+        .await
+        .expect("leader's client port");
+        let switchover = v1::SwitchoverRequest {
+            to_region: "region-2".into(),
+            dry_run: false,
+            request_id: Some(client.next_request_id()),
+        };
+        let started = raw.switchover(switchover.clone()).await.expect("switchover begins").into_inner();
+        let retried = raw.switchover(switchover).await.expect("the retry gets the first answer").into_inner();
+        assert_eq!(retried.operation_id, started.operation_id);
         assert_eq!(wait_for_operation(&client, started.operation_id).await, "ok");
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Release);

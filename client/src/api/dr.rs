@@ -36,7 +36,12 @@ impl Client {
     }
 
     pub async fn dr_switchover(&self, to_region: &str, dry_run: bool) -> Result<v1::SwitchoverResponse, ClientError> {
-        self.send::<dr::Switchover>(v1::SwitchoverRequest { to_region: to_region.to_string(), dry_run }).await
+        self.send::<dr::Switchover>(v1::SwitchoverRequest {
+            to_region: to_region.to_string(),
+            dry_run,
+            request_id: None,
+        })
+        .await
     }
 
     /// Unplanned failover: send it to a surviving node of `request.to_region`.

@@ -37,6 +37,7 @@ impl Client {
             consumer_group: consumer_group.to_string(),
             topic: topic.to_string(),
             to: Some(to),
+            request_id: None,
         };
         self.send::<offset::ResetOffsets>(request).await
     }
