@@ -54,7 +54,7 @@
 //! | `BrokerService/WatchBrokerGroup` | `Read` | retried until the stream opens, not after |
 //! | `BrokerService/FenceBroker` | `Idempotent` | |
 //! | `BrokerService/RemoveBroker` | `Idempotent` | |
-//! | `BrokerService/Failover` | `AtMostOnce` | a repeat excludes the master the first one elected and elects another |
+//! | `BrokerService/Failover` | `Idempotent` | the election is committed under the key: a repeat gets it, never a second one |
 //! | `TopicService/CreateTopic` | `Idempotent` | |
 //! | `TopicService/UpdateTopic` | `Idempotent` | |
 //! | `TopicService/DeleteTopic` | `Idempotent` | |

@@ -115,7 +115,7 @@ rpcs! {
         WatchBrokerGroup = watch_broker_group(WatchBrokerGroupRequest) -> tonic::Streaming<v1::BrokerGroupEvent>, Read;
         FenceBroker = fence_broker(FenceBrokerRequest) -> v1::FenceBrokerResponse, Idempotent;
         RemoveBroker = remove_broker(RemoveBrokerRequest) -> v1::RemoveBrokerResponse, Idempotent;
-        Failover = failover(FailoverRequest) -> v1::FailoverResponse, AtMostOnce;
+        Failover = failover(FailoverRequest) -> v1::FailoverResponse, Idempotent;
     }
     topic = TopicService via topic_service_client::TopicServiceClient {
         CreateTopic = create_topic(CreateTopicRequest) -> v1::TopicResponse, Idempotent;

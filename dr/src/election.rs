@@ -45,6 +45,9 @@ pub struct ElectionRequest {
     pub unclean: bool,
     /// Brokers that must not be chosen (the master being failed over).
     pub exclude: Vec<u64>,
+    /// The operator request's idempotency key: the election is committed under it, so a retry
+    /// of the request gets this election's answer instead of starting another.
+    pub request_id: Option<pharos_meta::RequestId>,
 }
 
 /// Chooses the master of `group` among `live` brokers. Ranking: members of the sync state set

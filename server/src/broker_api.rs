@@ -397,6 +397,22 @@ impl BrokerService for BrokerApi {
         self.ensure_leader()?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
+        if let Some(id) = &request_id {
+            let applied = self.node.state_machine.read();
+            let remembered =
+                applied.state.sessions.get(&id.client_id).and_then(|session| session.remembered(id.sequence));
+            match remembered {
+                Some(Response::MasterElected { master_broker_id, master_epoch, .. }) => {
+                    return Ok(tonic::Response::new(v1::FailoverResponse {
+                        master_broker_id: *master_broker_id,
+                        master_epoch: *master_epoch,
+                    }));
+                }
+                Some(Response::Error(error)) => return Err(command_error(error.clone())),
+                _ => {}
+            }
+        }
         let group =
             self.node.state_machine.read().state.groups.get(&request.group).cloned().ok_or_else(|| {
                 command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
@@ -405,7 +421,7 @@ impl BrokerService for BrokerApi {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "--to names the current master"));
         }
         let exclude = group.master_broker_id.into_iter().collect();
-        let election = ElectionRequest { to: request.to, unclean: request.unclean, exclude };
+        let election = ElectionRequest { to: request.to, unclean: request.unclean, exclude, request_id };
         // Before anything changes: the target exists, is a member, and the election could pick
         // it (or, without a target, someone) from the brokers alive now. A failover that cannot
         // elect must not fence the master it was asked to replace.

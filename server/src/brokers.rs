@@ -188,7 +188,7 @@ impl BrokerRuntime {
             let policy = Policy { primary_region: Some(primary_region.clone()).filter(|region| !region.is_empty()) };
             let requests = table.requests.clone();
             let actions = table.leases.decide(leadership, now, state, &self.timing, &policy, &requests);
-            (actions, requests.into_keys().collect::<BTreeSet<_>>())
+            (actions, requests)
         };
         let mut leaderless = BTreeMap::new();
         for action in actions {
@@ -201,8 +201,19 @@ impl BrokerRuntime {
                     tracing::info!(%group, broker_id, master_epoch = expected_master_epoch + 1, unclean, "electing master");
                     let operation =
                         BrokerOperation::ElectMaster { group: group.clone(), broker_id, expected_master_epoch };
-                    if self.commit(operation).await && requests.contains(&group) {
-                        self.cancel_failover(&group);
+                    // An operator's election is committed under the request's key.
+                    let request_id = requests.get(&group).and_then(|request| request.request_id.clone());
+                    let keyed = request_id.is_some();
+                    if self.commit_as(operation, request_id).await {
+                        if requests.contains_key(&group) {
+                            self.cancel_failover(&group);
+                        }
+                    } else if keyed {
+                        // The key now answers with this refusal (the operator's retry sees it);
+                        // the next pass elects without it, or it would get the same answer.
+                        if let Some(request) = self.table().requests.get_mut(&group) {
+                            request.request_id = None;
+                        }
                     }
                 }
                 Action::Leaderless { group, reason } => {
@@ -246,9 +257,14 @@ impl BrokerRuntime {
 
     /// Commits one broker operation; returns whether it was applied.
     async fn commit(&self, operation: BrokerOperation) -> bool {
+        self.commit_as(operation, None).await
+    }
+
+    /// [`Self::commit`] under an operator request's idempotency key.
+    async fn commit_as(&self, operation: BrokerOperation, request_id: Option<pharos_meta::RequestId>) -> bool {
         match self
             .node
-            .write(crate::handler::command(Operation::Broker(operation), None, "coordinator".to_string()))
+            .write(crate::handler::command(Operation::Broker(operation), request_id, "coordinator".to_string()))
             .await
         {
             Ok((Response::Error(error), _)) => {

@@ -266,8 +266,12 @@ impl DrRuntime {
 
     async fn move_master(&self, group: &str, to: u64) -> Result<(), NodeError> {
         let Some(record) = self.node.state_machine.read().state.groups.get(group).cloned() else { return Ok(()) };
-        let request =
-            ElectionRequest { to: Some(to), unclean: false, exclude: record.master_broker_id.into_iter().collect() };
+        let request = ElectionRequest {
+            to: Some(to),
+            unclean: false,
+            exclude: record.master_broker_id.into_iter().collect(),
+            request_id: None,
+        };
         tracing::info!(%group, to, "switchover: moving the master into the new primary region");
         if let Some(Response::Error(error)) =
             self.brokers.begin_failover(&record, request, "coordinator (switchover)".to_string()).await?

@@ -361,6 +361,47 @@ async fn a_failover_that_cannot_elect_changes_nothing() {
     .expect("test finished in time");
 }
 
+/// Issue 11, safe retries: an operator failover whose answer was lost, retried with its key,
+/// gets the election the first attempt caused; without the key the retry would exclude the new
+/// master and fail it over in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_failover_elects_once() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let _a = cluster.spawn_broker("g1", "broker-a", &["--priority", "5"]).expect("broker a");
+        wait_for_group(&client, "g1", "broker a to be master", |view| view.master_broker_id.is_some()).await;
+        let _b = cluster.spawn_broker("g1", "broker-b", &[]).expect("broker b");
+        let before = wait_for_group(&client, "g1", "both brokers in sync", |view| view.sync_state_set.len() == 2).await;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut brokers = v1::broker_service_client::BrokerServiceClient::new(channel);
+        let failover = v1::FailoverRequest {
+            group: "g1".into(),
+            to: None,
+            unclean: false,
+            request_id: Some(client.next_request_id()),
+        };
+        let first = brokers.failover(failover.clone()).await.expect("failover").into_inner();
+        assert_ne!(Some(first.master_broker_id), before.master_broker_id, "the master moved");
+        assert_eq!(first.master_epoch, before.master_epoch + 1);
+        let retry = brokers.failover(failover).await.expect("the retry gets the first answer").into_inner();
+        assert_eq!((retry.master_broker_id, retry.master_epoch), (first.master_broker_id, first.master_epoch));
+        let after = wait_for_group(&client, "g1", "the group", |_| true).await;
+        assert_eq!(
+            (after.master_broker_id, after.master_epoch),
+            (Some(first.master_broker_id), first.master_epoch),
+            "the retry elected nobody else"
+        );
+    })
+    .await
+    .expect("test finished in time");
+}
+
 /// One `pharos serve` node started by hand, for a flag the cluster harness does not pass. Killed
 /// (and its data removed) when dropped.
 struct ServeProcess {

@@ -69,14 +69,15 @@ impl Client {
         self.send::<broker::RemoveBroker>(v1::RemoveBrokerRequest { broker_id, request_id: None }).await
     }
 
-    /// Replaces `group`'s master (by `to`, or by election). At most once: after an unknown
-    /// outcome, read the group to see whether it happened.
+    /// Replaces `group`'s master (by `to`, or by election). Retried under one key: a retry gets
+    /// the election the first attempt caused, never a second one.
     pub async fn failover(
         &self,
         group: &str,
         to: Option<u64>,
         unclean: bool,
     ) -> Result<v1::FailoverResponse, ClientError> {
-        self.send::<broker::Failover>(v1::FailoverRequest { group: group.to_string(), to, unclean }).await
+        self.send::<broker::Failover>(v1::FailoverRequest { group: group.to_string(), to, unclean, request_id: None })
+            .await
     }
 }
