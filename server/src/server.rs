@@ -445,7 +445,7 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
         if *recorded == info && !wants_promotion {
             continue;
         }
-        if node.raft.is_leader() {
+        if node.is_leader() {
             if *recorded != info
                 && let Err(error) = node.update_member(node_id, info.clone()).await
             {
