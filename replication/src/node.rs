@@ -240,6 +240,16 @@ impl Node {
         self.raft.is_initialized().await.map_err(|error| NodeError::Stopped(error.to_string()))
     }
 
+    /// Whether the membership Raft holds names this node. Asked of Raft itself: right after
+    /// [`Self::start`] its metrics (what [`Self::status`] reads) may not show the loaded log yet.
+    pub async fn is_member(&self) -> Result<bool, NodeError> {
+        let node_id = self.identity.node_id;
+        self.raft
+            .with_raft_state(move |state| state.membership_state.effective().membership().get_node(&node_id).is_some())
+            .await
+            .map_err(|error| NodeError::Stopped(error.to_string()))
+    }
+
     /// Initializes a new cluster with `voters` (same call, same arguments, on every bootstrap
     /// voter). A no-op error from an already initialized node is not an error here.
     pub async fn initialize(&self, voters: BTreeMap<NodeId, NodeInfo>) -> Result<(), NodeError> {
