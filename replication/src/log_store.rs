@@ -20,8 +20,8 @@ use crate::codec::{self, decode_entry, encode_entry, log_id_from_wire, log_id_to
 use crate::storage::{Storage, io_error};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
-pub(crate) const KEY_VOTE: &str = "vote";
-pub(crate) const KEY_COMMITTED: &str = "committed";
+const KEY_VOTE: &str = "vote";
+const KEY_COMMITTED: &str = "committed";
 const KEY_PURGED: &str = "last_purged";
 
 /// Log store and log reader (the same handles; readers are clones).
@@ -33,6 +33,16 @@ pub struct LogStore {
 impl LogStore {
     pub fn new(storage: Storage) -> Self {
         LogStore { storage }
+    }
+
+    /// Adds to `batch` the writes that make `entry` the last entry of the log, `vote` the vote
+    /// and `entry` committed: how a DR reform seeds a new generation in a stopped node's log
+    /// (`reform::reform_as_seed`). The caller commits `batch` with its own writes, atomically,
+    /// and fsyncs it.
+    pub(crate) fn stage_seed(&self, batch: &mut fjall::OwnedWriteBatch, entry: &Entry, vote: &Vote) {
+        batch.insert(&self.storage.raft_log, index_key(entry.log_id.index), encode_entry(entry));
+        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::frame(&vote_to_wire(vote)));
+        batch.insert(&self.storage.raft_meta, KEY_COMMITTED, codec::frame(&log_id_to_wire(&entry.log_id)));
     }
 
     fn read_log_id(&self, key: &str) -> io::Result<Option<LogId>> {

@@ -107,7 +107,8 @@ pub struct NodeStatus {
 /// One running node. Cheap to clone.
 #[derive(Clone)]
 pub struct Node {
-    pub raft: Raft,
+    /// Private: callers get narrow methods, so what the server may do with Raft is listed here.
+    raft: Raft,
     pub state_machine: StateMachineStore,
     pub identity: Arc<ClusterIdentity>,
     pub info: NodeInfo,
@@ -212,8 +213,41 @@ impl Node {
         )
     }
 
+    /// Whether this node leads, as far as it knows (no quorum check: see
+    /// [`Self::linearizable_barrier`] for that).
+    pub fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    /// Whether Raft still runs (it stops for good on a fatal storage error).
+    pub fn is_raft_running(&self) -> bool {
+        self.raft.metrics().borrow_watched().running_state.is_ok()
+    }
+
+    /// On the leader: how long ago a quorum last acknowledged it.
+    pub fn since_quorum_ack(&self) -> Option<Duration> {
+        use openraft::Instant as _;
+        self.raft.metrics().borrow_watched().last_quorum_acked.as_ref().map(|acked| acked.elapsed())
+    }
+
+    /// The shortest election timeout: how long a leader that lost its quorum may still believe
+    /// it leads.
+    pub fn election_timeout_min_ms(&self) -> u64 {
+        self.raft.config().election_timeout_min
+    }
+
     pub async fn is_initialized(&self) -> Result<bool, NodeError> {
         self.raft.is_initialized().await.map_err(|error| NodeError::Stopped(error.to_string()))
+    }
+
+    /// Whether the membership Raft holds names this node. Asked of Raft itself: right after
+    /// [`Self::start`] its metrics (what [`Self::status`] reads) may not show the loaded log yet.
+    pub async fn is_member(&self) -> Result<bool, NodeError> {
+        let node_id = self.identity.node_id;
+        self.raft
+            .with_raft_state(move |state| state.membership_state.effective().membership().get_node(&node_id).is_some())
+            .await
+            .map_err(|error| NodeError::Stopped(error.to_string()))
     }
 
     /// Initializes a new cluster with `voters` (same call, same arguments, on every bootstrap

@@ -113,17 +113,7 @@ pub async fn reform_as_seed(
         Entry { log_id: LogId::new(leader_id, last_log_id.index + 1), payload: EntryPayload::Membership(membership) };
     let new_identity = ClusterIdentity { generation, ..identity.clone() };
     let mut batch = storage.database.batch();
-    batch.insert(&storage.raft_log, entry.log_id.index.to_be_bytes(), codec::encode_entry(&entry));
-    batch.insert(
-        &storage.raft_meta,
-        crate::log_store::KEY_VOTE,
-        codec::frame(&codec::vote_to_wire(&Vote::new_committed(term, node_id))),
-    );
-    batch.insert(
-        &storage.raft_meta,
-        crate::log_store::KEY_COMMITTED,
-        codec::frame(&codec::log_id_to_wire(&entry.log_id)),
-    );
+    LogStore::new(storage.clone()).stage_seed(&mut batch, &entry, &Vote::new_committed(term, node_id));
     batch.insert(&storage.raft_meta, KEY_PENDING_FAILOVER, failover_command.to_vec());
     batch.commit().map_err(io_error)?;
     new_identity.save(storage)?;
@@ -153,4 +143,61 @@ pub fn quarantine(data_dir: &Path, generation: u64) -> io::Result<PathBuf> {
     std::fs::File::open(&target)?.sync_all()?;
     tracing::warn!(quarantined_to = %target.display(), "moved this node's data aside");
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn membership_entry(term: u64, index: u64, node_id: u64) -> Entry {
+        let membership =
+            Membership::new(vec![BTreeSet::from([node_id])], BTreeMap::from([(node_id, NodeInfo::default())]))
+                .expect("one voter");
+        Entry { log_id: LogId::new(CommittedLeaderId::new(term), index), payload: EntryPayload::Membership(membership) }
+    }
+
+    #[tokio::test]
+    async fn a_seed_continues_its_log_under_a_new_term_with_the_failover_pending() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Storage::open(dir.path()).expect("storage");
+        let identity = ClusterIdentity { cluster_id: "cluster".into(), generation: 1, node_id: 2 };
+        let failover = pharos_meta::codec::encode_command(&pharos_meta::Command {
+            request_id: None,
+            issued_at_ms: 7,
+            actor: "coordinator".into(),
+            operation: pharos_meta::Operation::Noop,
+        });
+        // No log: nothing to continue from.
+        assert!(reform_as_seed(&storage, &identity, NodeInfo::default(), 2, &failover).await.is_err());
+
+        // A log up to (term 3, index 5), and a vote of term 4 seen since.
+        let mut batch = storage.database.batch();
+        LogStore::new(storage.clone()).stage_seed(&mut batch, &membership_entry(3, 5, 1), &Vote::new(4, 1));
+        batch.commit().expect("commit");
+        assert!(reform_as_seed(&storage, &identity, NodeInfo::default(), 1, &failover).await.is_err(), "not above");
+
+        let info = NodeInfo { peer_addr: "b:2".into(), ..NodeInfo::default() };
+        let seeded = reform_as_seed(&storage, &identity, info, 2, &failover).await.expect("re-formed");
+        assert_eq!(seeded, ClusterIdentity { generation: 2, ..identity });
+        assert_eq!(ClusterIdentity::load(&storage).expect("identity"), Some(seeded));
+
+        let mut log_store = LogStore::new(storage.clone());
+        let seed_log_id = LogId::new(CommittedLeaderId::new(5), 6);
+        assert_eq!(
+            log_position(&storage).await.expect("position"),
+            (Some(seed_log_id), Some(Vote::new_committed(5, 2)))
+        );
+        assert_eq!(log_store.read_committed().await.expect("committed"), Some(seed_log_id));
+        let entries = log_store.try_get_log_entries(6..7).await.expect("entries");
+        let [entry] = entries.as_slice() else { panic!("one seed entry, got {entries:?}") };
+        let EntryPayload::Membership(membership) = &entry.payload else { panic!("a membership entry: {entry:?}") };
+        assert_eq!(membership.voter_ids().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(membership.get_node(&2).map(|info| info.peer_addr.as_str()), Some("b:2"));
+        assert_eq!(
+            load_pending_failover(&storage).expect("pending failover").map(|command| command.issued_at_ms),
+            Some(7)
+        );
+        clear_pending_failover(&storage).expect("cleared");
+        assert_eq!(load_pending_failover(&storage).expect("pending failover"), None);
+    }
 }

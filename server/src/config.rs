@@ -172,7 +172,7 @@ pub enum Bootstrap {
     Single,
     /// Every listed node is a voter: node id -> peer address.
     InitialCluster { members: BTreeMap<u64, String>, token: String },
-    /// Join a running cluster through these client endpoints.
+    /// Join a running cluster through these members' peer addresses.
     Join { endpoints: Vec<String> },
 }
 
@@ -320,6 +320,16 @@ impl ServeConfig {
             heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
             lease_ms: self.broker_lease_ms,
             clock_drift_ms: self.broker_clock_drift_ms,
+        }
+    }
+
+    /// This node's addresses and placement, as its membership record should say them.
+    pub fn node_info(&self) -> pharos_replication::NodeInfo {
+        pharos_replication::NodeInfo {
+            client_addr: self.advertise_client.clone(),
+            peer_addr: self.advertise_peer.clone(),
+            zone: self.zone.clone(),
+            region: self.region.clone(),
         }
     }
 

@@ -16,8 +16,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::Instant as _;
-use openraft::async_runtime::watch::WatchReceiver;
 use pharos_dr::election::ElectionRequest;
 use pharos_dr::switchover::{self, Action, GroupPlacement, Member, Observation};
 use pharos_dr::sync_mode::{self, BehindTracker, DrObservation};
@@ -71,12 +69,12 @@ impl DrRuntime {
 
     /// Lag in milliseconds per member (leader only; empty elsewhere).
     pub fn lag_ms(&self) -> BTreeMap<u64, u64> {
-        if self.node.raft.is_leader() { self.soft().lag_ms.clone() } else { BTreeMap::new() }
+        if self.node.is_leader() { self.soft().lag_ms.clone() } else { BTreeMap::new() }
     }
 
     /// What the switchover in progress is doing (leader only: elsewhere it would be stale).
     pub fn progress(&self) -> String {
-        if self.node.raft.is_leader() { self.soft().progress.clone() } else { String::new() }
+        if self.node.is_leader() { self.soft().progress.clone() } else { String::new() }
     }
 
     /// Runs the two leader loops until `shutdown`: replication (lag, sync state) and operations
@@ -136,11 +134,11 @@ impl DrRuntime {
     /// (and, since `sync_promise_until` gives none when a switch is due, before proposing one).
     fn announce_sync_promise(&self, dr: &pharos_meta::DrRecord, observed: &DrObservation) {
         let now_wall_ms = pharos_replication::codec::unix_ms();
-        let quorum_acked_wall_ms = self.node.raft.metrics().borrow_watched().last_quorum_acked.as_ref().map(|acked| {
-            let since = u64::try_from(acked.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let quorum_acked_wall_ms = self.node.since_quorum_ack().map(|since| {
+            let since = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
             now_wall_ms.saturating_sub(since)
         });
-        let lease_ms = self.node.raft.config().election_timeout_min;
+        let lease_ms = self.node.election_timeout_min_ms();
         match sync_mode::sync_promise_until(dr, observed, now_wall_ms, quorum_acked_wall_ms, lease_ms) {
             Some(until_ms) => self.node.sync_promise.promise(dr.dr_state_id, until_ms),
             None => self.node.sync_promise.withdraw(),

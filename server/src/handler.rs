@@ -82,7 +82,7 @@ pub async fn every_leader_pass<F, Fut>(
             () = &mut stop => return,
             _ = ticks.tick() => {}
         }
-        if node.raft.is_leader() && node.fence.fenced_by().is_none() {
+        if node.is_leader() && node.fence.fenced_by().is_none() {
             pass().await;
         }
     }

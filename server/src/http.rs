@@ -127,10 +127,7 @@ async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> St
 }
 
 async fn healthz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode, &'static str) {
-    match node.raft.metrics().borrow_watched().running_state {
-        Ok(()) => (StatusCode::OK, "ok\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "raft stopped\n"),
-    }
+    if node.is_raft_running() { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "raft stopped\n") }
 }
 
 /// Ready when a leader is known and the local state machine has applied what this node knows
@@ -151,5 +148,3 @@ async fn readyz(State(HttpState { node, .. }): State<HttpState>) -> (StatusCode,
         Some(leader) => (StatusCode::OK, format!("ready; leader {leader}\n")),
     }
 }
-
-use openraft::async_runtime::watch::WatchReceiver;

@@ -1,10 +1,9 @@
-//! The `pharos` binary's library: configuration, bootstrap, the gRPC client API, HTTP metrics
+//! The `pharos` binary's library: configuration, the start-up plan, the gRPC client API, HTTP metrics
 //! and health, and the operator CLI. Handlers stay thin (decode -> node -> encode); consensus
 //! lives in `pharos-replication`, state changes in `pharos-meta`.
 
 pub mod access_table;
 pub mod api;
-pub mod bootstrap;
 pub mod broker_api;
 pub mod brokers;
 pub mod cli;
@@ -22,5 +21,6 @@ pub mod restart;
 pub mod server;
 pub mod shutdown;
 pub mod simulate;
+pub mod startup;
 pub mod status;
 pub mod topic_api;

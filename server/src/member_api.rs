@@ -44,7 +44,7 @@ impl MemberApi {
 
     /// The leader's peer address, when this node is not the leader and a request may be forwarded.
     fn forward_target<T>(&self, request: &Request<T>) -> Result<Option<String>, Status> {
-        if self.node.raft.is_leader() {
+        if self.node.is_leader() {
             return Ok(None);
         }
         let not_leader = || node_error(self.node.not_leader_error());

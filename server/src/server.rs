@@ -1,7 +1,8 @@
-//! `pharos serve`: opens the data dir, resolves the identity, starts Raft, serves the peer API,
-//! the client API (with gRPC health and reflection) and HTTP, and keeps this node's membership
-//! record true. A DR reform (unplanned failover, failback) restarts all of it in process, from
-//! the changed data dir, on the same ports.
+//! `pharos serve`: opens the data dir, carries out the start-up plan (`crate::startup`: the
+//! identity, then how this node becomes a member), starts Raft, serves the peer API, the client
+//! API (with gRPC health and reflection) and HTTP, and keeps this node's membership record true.
+//! A DR reform (unplanned failover, failback) changes the stopped node's data dir and restarts
+//! all of it in process, from that data dir, on the same ports.
 
 use std::time::Duration;
 
@@ -12,15 +13,15 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
-use crate::bootstrap::{BootstrapCheck, resolve_identity, this_node};
 use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
-use crate::config::{Bootstrap, ServeConfig};
+use crate::config::ServeConfig;
 use crate::dr_api::DrApi;
 use crate::dr_runtime::DrRuntime;
 use crate::member_api::MemberApi;
 use crate::restart::Restart;
 use crate::shutdown::Shutdown;
+use crate::startup::{BootstrapCheck, IdentityPlan, MembershipStep, Promotion, RaftFacts, StartupFacts};
 use crate::topic_api::{OffsetApi, OffsetCommitter, TopicApi};
 
 /// Largest client request accepted (a 1 MiB value plus envelope). Larger ones get
@@ -39,29 +40,38 @@ pub async fn run(config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> 
     let mut storage = Node::open_storage(&config.data_dir).context("opening the data dir")?;
     loop {
         let Some(restart) = serve(&config, storage.clone(), shutdown.clone()).await? else { return Ok(()) };
-        let identity = ClusterIdentity::load(&storage)?.context("the data dir lost its identity")?;
-        match restart {
-            Restart::Seed { generation, failover_command } => {
-                reform::reform_as_seed(&storage, &identity, this_node(&config), generation, &failover_command)
-                    .await
-                    .context("re-forming as the seed of a new generation")?;
-            }
-            Restart::Rejoin { pending } => {
-                // Intent first (a crash after it still joins), then the old data moves aside.
-                reform::write_pending_join(&config.data_dir, &pending).context("recording the pending join")?;
-                drop(storage);
-                reform::quarantine(&config.data_dir, identity.generation).context("quarantining the data dir")?;
-                storage = Node::open_storage(&config.data_dir).context("opening the new data dir")?;
-            }
-        }
+        storage = reform_data_dir(&config, storage, restart).await?;
         tracing::warn!("restarting in process");
+    }
+}
+
+/// Changes a stopped node's data dir as a DR reform asked; returns the storage to start from.
+/// What the next start does with it is the start-up plan's business: a seed resumes from its
+/// continued log, a quarantined node finds an empty data dir and the pending join.
+async fn reform_data_dir(config: &ServeConfig, storage: Storage, restart: Restart) -> anyhow::Result<Storage> {
+    let identity = ClusterIdentity::load(&storage)?.context("the data dir lost its identity")?;
+    match restart {
+        Restart::Seed { generation, failover_command } => {
+            reform::reform_as_seed(&storage, &identity, config.node_info(), generation, &failover_command)
+                .await
+                .context("re-forming as the seed of a new generation")?;
+            Ok(storage)
+        }
+        Restart::Rejoin { pending } => {
+            // Intent first (a crash after it still joins), then the old data moves aside.
+            reform::write_pending_join(&config.data_dir, &pending).context("recording the pending join")?;
+            drop(storage);
+            reform::quarantine(&config.data_dir, identity.generation).context("quarantining the data dir")?;
+            Node::open_storage(&config.data_dir).context("opening the new data dir")
+        }
     }
 }
 
 /// Serves until `shutdown` fires (`None`) or a DR reform asks for a restart.
 async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown) -> anyhow::Result<Option<Restart>> {
-    let identity = resolve_identity(config, &storage).await?;
-    let info = this_node(config);
+    let facts = startup_facts(config, &storage)?;
+    let identity = take_identity(&facts, &storage).await?;
+    let info = config.node_info();
     let (restarter, mut restart_requests) = crate::restart::channel();
     let (trigger, shutdown) = crate::shutdown::channel();
     let restart_requested = tokio::spawn(async move {
@@ -86,6 +96,8 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         .with_context(|| format!("binding HTTP port {}", config.listen_http))?;
 
     let node = Node::start(storage, identity, info.clone(), &config.raft_tuning()).await.context("starting raft")?;
+    // Read before this node takes part in Raft (its gate is closed): what the data dir holds.
+    let raft_facts = RaftFacts { initialized: node.is_initialized().await?, member: node.is_member().await? };
     learn_newer_generation(&node).await;
 
     let peer_server = tokio::spawn(
@@ -149,7 +161,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 
-    let promotion = join_cluster(config, &node, &info, &shutdown).await?;
+    let promotion = take_part(&facts, &node, raft_facts, &shutdown).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
@@ -251,78 +263,95 @@ fn identity_headers(
     }
 }
 
-/// First start of a data dir: initialize the cluster, or ask to join it. A pending join (left by
-/// a DR reform) wins over the bootstrap flags, and a data dir of a later generation never
-/// bootstraps from flags. Returns when this node should ask for promotion once caught up.
-async fn join_cluster(
-    config: &ServeConfig,
+/// What the start-up plan is decided on: the configuration and the data dir. Reads only.
+fn startup_facts(config: &ServeConfig, storage: &Storage) -> anyhow::Result<StartupFacts> {
+    Ok(StartupFacts {
+        node_id: config.node_id,
+        data_dir: config.data_dir.clone(),
+        bootstrap: config.bootstrap()?,
+        auto_promote: config.auto_promote,
+        stored_identity: ClusterIdentity::load(storage).context("reading the cluster identity")?,
+        pending_join: reform::read_pending_join(&config.data_dir).context("reading the pending join")?,
+        new_cluster_id: uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// Carries out [`crate::startup::identity_plan`]: the identity Raft starts with, recorded
+/// (fsynced) before this node talks to any peer. A refusal happens before anything is written.
+async fn take_identity(facts: &StartupFacts, storage: &Storage) -> anyhow::Result<ClusterIdentity> {
+    let identity = match crate::startup::identity_plan(facts)? {
+        IdentityPlan::Resume(identity) => return Ok(identity),
+        IdentityPlan::Record(identity) => identity,
+        IdentityPlan::AskCluster { endpoints } => {
+            let remote = crate::member_api::identity_through(&endpoints).await.map_err(|status| {
+                anyhow::anyhow!(
+                    "cannot reach the cluster to join through {}: {}",
+                    endpoints.join(","),
+                    crate::member_api::describe(&status)
+                )
+            })?;
+            ClusterIdentity { cluster_id: remote.cluster_id, generation: remote.generation, node_id: facts.node_id }
+        }
+    };
+    identity.save(storage).context("recording the cluster identity")?;
+    tracing::info!(cluster_id = %identity.cluster_id, node_id = identity.node_id, generation = identity.generation, "initialized data dir");
+    Ok(identity)
+}
+
+/// Carries out [`crate::startup::membership_plan`] on the started node: opens its `RaftGate`
+/// when the step allows, initializes, joins or finishes a pending join, and on a first static
+/// start asks the peers first and plans again with their verdict. Returns when this node should
+/// ask for promotion once caught up.
+async fn take_part(
+    facts: &StartupFacts,
     node: &Node,
-    info: &NodeInfo,
+    raft: RaftFacts,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Promotion> {
-    let first_static_start = matches!(config.bootstrap()?, Bootstrap::InitialCluster { .. })
-        && !node.is_initialized().await?
-        && reform::read_pending_join(&config.data_dir)?.is_none();
-    if !first_static_start {
-        node.raft_gate.open();
-    }
-    if let Some(pending) = reform::read_pending_join(&config.data_dir)? {
-        if !node.status().members.contains_key(&config.node_id) {
-            if pending.peer_endpoints.is_empty() {
-                anyhow::bail!(
-                    "the data dir holds a pending join through client addresses ({}), written by an older \
-                     version; nodes join through peer addresses now: start it with --join PEER_ADDR",
-                    pending.legacy_client_endpoints.join(",")
-                );
-            }
-            rejoin(config, node, info, &pending.peer_endpoints).await?;
+    let node_id = node.identity.node_id;
+    let mut verdict = None;
+    loop {
+        let plan = crate::startup::membership_plan(facts, &node.identity, raft, verdict.as_ref())?;
+        if plan.step.takes_part_at_once() {
+            node.raft_gate.open();
         }
-        reform::remove_pending_join(&config.data_dir)?;
-        return Ok(match (config.auto_promote, pending.auto_promote) {
-            (true, _) => Promotion::Always,
-            (false, true) => Promotion::Once,
-            (false, false) => Promotion::Never,
-        });
-    }
-    if node.identity.generation > 1 && !node.is_initialized().await? {
-        anyhow::bail!(
-            "data dir of generation {} holds no membership and no pending join; \
-             join the cluster again with --join (or `pharos dr failback` from the cluster)",
-            node.identity.generation
-        );
-    }
-    match config.bootstrap()? {
-        Bootstrap::Single => {
-            if !node.is_initialized().await? {
-                node.initialize([(config.node_id, info.clone())].into()).await?;
+        match plan.step {
+            MembershipStep::Resume => {}
+            MembershipStep::InitializeSingle => {
+                node.initialize([(node_id, node.info.clone())].into()).await?;
                 tracing::info!("initialized a single-node cluster");
             }
-        }
-        Bootstrap::InitialCluster { members, .. } => {
-            if !node.is_initialized().await? {
-                ensure_first_start(config, node, &members, shutdown).await?;
+            MembershipStep::ProbePeers { members } => {
+                verdict = Some(probe_initial_cluster(node, &members, shutdown).await?);
+                continue;
+            }
+            MembershipStep::InitializeStatic { members } => {
                 node.raft_gate.open();
                 // Every bootstrap voter proposes the identical membership: peer addresses
                 // only. Each node then records its own client address and placement.
                 let voters = members
                     .into_iter()
-                    .map(|(id, peer_addr)| (id, NodeInfo { peer_addr, ..NodeInfo::default() }))
+                    .map(|(id, peer_addr)| (id, NodeInfo { peer_addr, ..Default::default() }))
                     .collect();
                 node.initialize(voters).await?;
                 tracing::info!("initialized a static cluster");
             }
-        }
-        Bootstrap::Join { endpoints } => {
-            if !node.status().members.contains_key(&config.node_id) {
-                crate::member_api::join_through(&endpoints, config.node_id, info)
+            MembershipStep::Join { endpoints } => {
+                crate::member_api::join_through(&endpoints, node_id, &node.info)
                     .await
                     .map_err(|status| anyhow::anyhow!(crate::member_api::describe(&status)))
                     .with_context(|| format!("joining the cluster through {}", endpoints.join(",")))?;
                 tracing::info!("joined the cluster as a learner");
             }
+            MembershipStep::FinishPendingJoin { rejoin_through } => {
+                if let Some(endpoints) = rejoin_through {
+                    rejoin(node, &endpoints).await?;
+                }
+                reform::remove_pending_join(&facts.data_dir).context("removing the pending join")?;
+            }
         }
+        return Ok(plan.promotion);
     }
-    Ok(if config.auto_promote { Promotion::Always } else { Promotion::Never })
 }
 
 /// How often a node on an empty data dir asks its initial cluster again.
@@ -334,15 +363,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const PROBE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A node on an empty data dir with `--initial-cluster` asks the listed peers whether the
-/// cluster has seen it before, and waits until enough of them answered
-/// (`crate::bootstrap::bootstrap_check`). A node that ran before lost its data: it stops, with
-/// the replace-a-member procedure, rather than come back as a voter with an empty log.
-async fn ensure_first_start(
-    config: &ServeConfig,
+/// cluster has seen it before, until enough of them answered to tell
+/// (`crate::startup::bootstrap_check`); returns that verdict, `Initialize` or
+/// `AlreadyBootstrapped`.
+async fn probe_initial_cluster(
     node: &Node,
     members: &std::collections::BTreeMap<u64, String>,
     shutdown: &Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<BootstrapCheck> {
     let mut logged_at: Option<tokio::time::Instant> = None;
     // Answers are kept across rounds, and each round asks only the peers not heard yet. That is
     // safe: a node that holds this node's committed address record says so whenever it answers,
@@ -355,17 +383,7 @@ async fn ensure_first_start(
             heard.insert(answer.node_id, answer);
         }
         let answers: Vec<_> = heard.values().cloned().collect();
-        match crate::bootstrap::bootstrap_check(members.len(), &answers) {
-            BootstrapCheck::Initialize => return Ok(()),
-            BootstrapCheck::AlreadyBootstrapped { answered_by } => anyhow::bail!(
-                "member {node_id} already bootstrapped: node {answered_by} remembers it running, but data dir {} is \
-                 empty (a lost or wiped disk). It must not rejoin as a voter with an empty log. Replace it: \
-                 `pharos cluster remove {node_id}`, then start it on an empty data dir with --join \
-                 <client address of a running node> instead of --initial-cluster, then `pharos cluster promote \
-                 {node_id}` (docs/operations.md, \"Replace a member\")",
-                config.data_dir.display(),
-                node_id = node.identity.node_id,
-            ),
+        match crate::startup::bootstrap_check(members.len(), &answers) {
             BootstrapCheck::Wait { answered, needed } => {
                 if logged_at.is_none_or(|at| at.elapsed() >= PROBE_LOG_INTERVAL) {
                     tracing::warn!(
@@ -377,6 +395,7 @@ async fn ensure_first_start(
                     logged_at = Some(tokio::time::Instant::now());
                 }
             }
+            verdict => return Ok(verdict),
         }
         tokio::select! {
             () = shutdown.clone().wait() => anyhow::bail!("shut down while waiting for the initial cluster"),
@@ -385,23 +404,12 @@ async fn ensure_first_start(
     }
 }
 
-/// When a learner asks to be promoted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Promotion {
-    Never,
-    /// `--auto-promote`: whenever it is a caught-up learner.
-    Always,
-    /// A failover survivor re-joining: until it has been a voter once. A later switchover that
-    /// demotes it (moving the primary away) must not be undone.
-    Once,
-}
-
 /// Joins `endpoints` (peer addresses) as a learner after a reform, retrying while the new
 /// generation forms.
-async fn rejoin(config: &ServeConfig, node: &Node, info: &NodeInfo, endpoints: &[String]) -> anyhow::Result<()> {
+async fn rejoin(node: &Node, endpoints: &[String]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + REJOIN_TIMEOUT;
     loop {
-        match crate::member_api::join_through(endpoints, config.node_id, info).await {
+        match crate::member_api::join_through(endpoints, node.identity.node_id, &node.info).await {
             Ok(_) => {
                 tracing::warn!(generation = node.identity.generation, "re-joined the cluster as a learner");
                 return Ok(());
@@ -445,7 +453,7 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
         if *recorded == info && !wants_promotion {
             continue;
         }
-        if node.raft.is_leader() {
+        if node.is_leader() {
             if *recorded != info
                 && let Err(error) = node.update_member(node_id, info.clone()).await
             {
