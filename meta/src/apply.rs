@@ -113,10 +113,10 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
         };
         return Applied { response: Response::Error(error), changes: Vec::new() };
     }
+    if let Some(response) = state.remembered(request_id) {
+        return Applied { response: response.clone(), changes: Vec::new() };
+    }
     if let Some(session) = state.sessions.get(&request_id.client_id) {
-        if let Some((_, response)) = session.responses.get(&request_id.sequence) {
-            return Applied { response: response.clone(), changes: Vec::new() };
-        }
         let full = session.responses.len() >= limits::SESSION_RESPONSES_MAX;
         if let Some((&oldest, _)) = session.responses.first_key_value()
             && full

@@ -146,11 +146,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// The answer remembered for `sequence`, if this session still holds it.
-    pub fn remembered(&self, sequence: u64) -> Option<&Response> {
-        self.responses.get(&sequence).map(|(_, response)| response)
-    }
-
     /// Log index of the client's most recent remembered request.
     pub fn last_active_index(&self) -> u64 {
         self.responses.values().map(|(index, _)| *index).max().unwrap_or(0)
@@ -181,6 +176,13 @@ pub struct State {
 }
 
 impl State {
+    /// The answer the state machine remembers for `request_id` (what a retry with it gets), if
+    /// the client's idempotency window still holds it.
+    pub fn remembered(&self, request_id: &crate::command::RequestId) -> Option<&Response> {
+        let (_, response) = self.sessions.get(&request_id.client_id)?.responses.get(&request_id.sequence)?;
+        Some(response)
+    }
+
     /// Rebuilds the derived indexes after `sessions` was filled directly (load, snapshot).
     pub fn rebuild_indexes(&mut self) {
         self.session_activity =

@@ -400,9 +400,7 @@ impl BrokerService for BrokerApi {
         let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         if let Some(id) = &request_id {
             let applied = self.node.state_machine.read();
-            let remembered =
-                applied.state.sessions.get(&id.client_id).and_then(|session| session.remembered(id.sequence));
-            match remembered {
+            match applied.state.remembered(id) {
                 Some(Response::MasterElected { master_broker_id, master_epoch, .. }) => {
                     return Ok(tonic::Response::new(v1::FailoverResponse {
                         master_broker_id: *master_broker_id,

@@ -282,9 +282,8 @@ impl DrService for DrApi {
             let applied = self.node.state_machine.read();
             // A retry of a request that already began an operation gets that operation, not
             // "in progress" (the apply would answer it the same way; this answers before planning).
-            if let Some(id) = &request_id
-                && let Some(Response::DrChanged { revision }) =
-                    applied.state.sessions.get(&id.client_id).and_then(|session| session.remembered(id.sequence))
+            if let Some(Response::DrChanged { revision }) =
+                request_id.as_ref().and_then(|id| applied.state.remembered(id))
             {
                 let plan = vec![format!("operation {revision} was begun by the first attempt of this request")];
                 return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: *revision, plan }));
