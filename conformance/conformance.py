@@ -87,6 +87,9 @@ def start_node(binary, data_dir):
             "--listen-client", f"127.0.0.1:{ports['client']}",
             "--listen-peer", f"127.0.0.1:{ports['peer']}",
             "--listen-http", f"127.0.0.1:{ports['http']}",
+            # The probes are about the wire contract; authentication has its own tests
+            # (server/tests/security.rs).
+            "--insecure",
         ],
         stdout=log, stderr=subprocess.STDOUT,
     )

@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pharos/v1/dr.proto",
         "pharos/v1/member.proto",
         "pharos/v1/errors.proto",
+        "pharos/v1/acl.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

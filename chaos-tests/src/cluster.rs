@@ -86,6 +86,9 @@ pub struct ClusterOptions {
     /// Region of each bootstrap voter, in node-id order; voters past its end (all, when empty)
     /// are in `region-1`.
     pub voter_regions: Vec<String>,
+    /// Run with authentication and access control (the server's default). Off, nodes run
+    /// `--insecure`, so fault scenarios need no credentials.
+    pub secure: bool,
 }
 
 impl Default for ClusterOptions {
@@ -105,6 +108,7 @@ impl Default for ClusterOptions {
             inherit_output: false,
             peer_proxy: false,
             voter_regions: Vec::new(),
+            secure: false,
         }
     }
 }
@@ -254,6 +258,9 @@ impl Cluster {
             format!("--broker-lease-ms={}", options.broker_lease_ms),
             format!("--broker-clock-drift-ms={}", options.broker_clock_drift_ms),
         ];
+        if !options.secure {
+            args.push("--insecure".to_string());
+        }
         args.extend(bootstrap);
         args
     }

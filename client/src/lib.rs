@@ -72,6 +72,17 @@
 //! | `DrService/Switchover` | `Idempotent` | a repeat gets the operation the first attempt began |
 //! | `DrService/Failover` | `AtMostOnce` | a repeat after the seed restarted would plan another generation |
 //! | `DrService/Failback` | `AtMostOnce` | a repeat sends the rejoin requests again |
+//! | `AclService/AddUser` | `Idempotent` | |
+//! | `AclService/DeleteUser` | `Idempotent` | |
+//! | `AclService/SetUserEnabled` | `Idempotent` | |
+//! | `AclService/RotateToken` | `Idempotent` | |
+//! | `AclService/ListUsers` | `Read` | |
+//! | `AclService/Grant` | `Idempotent` | |
+//! | `AclService/Revoke` | `Idempotent` | |
+//! | `AclService/ListPolicies` | `Read` | |
+//! | `AclService/Check` | `Read` | |
+//! | `AclService/WhoAmI` | `Read` | |
+//! | `AclService/ListDenials` | `Read` | |
 
 mod api;
 pub mod broker;
@@ -79,6 +90,7 @@ mod error;
 pub mod offsets;
 mod retry;
 mod rpc;
+pub mod token;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,13 +113,25 @@ pub struct ClientOptions {
     /// Deadline of one attempt.
     pub request_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// Bearer token sent with every call (`authorization: Bearer <token>`); `None` sends no
+    /// credentials (a node running `--insecure`, or the public `Identity`).
+    pub token: Option<String>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { attempts_max: 30, retry_backoff_ms: 100, request_timeout_ms: 5_000, connect_timeout_ms: 1_000 }
+        ClientOptions {
+            attempts_max: 30,
+            retry_backoff_ms: 100,
+            request_timeout_ms: 5_000,
+            connect_timeout_ms: 1_000,
+            token: None,
+        }
     }
 }
+
+/// The metadata key credentials travel in.
+pub const AUTHORIZATION: &str = "authorization";
 
 #[derive(Debug)]
 struct Endpoints {
@@ -128,6 +152,8 @@ pub struct Client {
     /// Highest cluster generation any answer carried: answers from a lower one come from a
     /// region that was failed over and are refused (docs/architecture.md, "Regions and disaster recovery").
     generation: Arc<AtomicU64>,
+    /// `Bearer <token>`, when the options carry a token.
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 /// Records `answered` (an answer's generation, if it carried one) into `highest` and says
@@ -157,7 +183,16 @@ impl Client {
             return Err(ClientError::Config("no endpoints given".to_string()));
         }
         let channels = vec![None; addresses.len()];
+        let authorization = match &options.token {
+            None => None,
+            Some(token) => Some(
+                format!("Bearer {}", token.trim())
+                    .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+                    .map_err(|_| ClientError::Config("the token holds characters a header cannot carry".into()))?,
+            ),
+        };
         Ok(Client {
+            authorization,
             endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels })),
             options,
             client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
@@ -166,9 +201,23 @@ impl Client {
         })
     }
 
+    /// A client for the one endpoint `address`, with this client's options (credentials too).
+    pub fn at(&self, address: &str) -> Result<Client, ClientError> {
+        Client::with_options([address.to_string()], self.options.clone())
+    }
+
     /// The highest cluster generation this client has seen in an answer (0: none yet).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// `message` as one call's request, with this client's credentials.
+    pub(crate) fn with_credentials<M>(&self, message: M) -> tonic::Request<M> {
+        let mut request = tonic::Request::new(message);
+        if let Some(authorization) = &self.authorization {
+            request.metadata_mut().insert(AUTHORIZATION, authorization.clone());
+        }
+        request
     }
 
     /// This client's idempotency id.

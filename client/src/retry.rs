@@ -67,7 +67,7 @@ impl Client {
         let mut last_error = String::new();
         for attempt in 1..=self.options.attempts_max {
             let (index, address, channel) = self.channel()?;
-            let status = match R::attempt(channel, request.clone()).await {
+            let status = match R::attempt(channel, self.with_credentials(request.clone())).await {
                 Ok(response) => match accept_generation(&self.generation, crate::generation_of(response.metadata())) {
                     Ok(()) => return Ok(response.into_inner()),
                     // Answered from a region that was failed over: whatever it did belongs to

@@ -21,10 +21,10 @@ pub(crate) trait Rpc {
     /// asserts that these are exactly the requests with a `request_id` field).
     fn request_id(request: &mut Self::Request) -> Option<&mut Option<v1::RequestId>>;
 
-    /// One attempt over `channel`.
+    /// One attempt over `channel` (`request` carries the call's metadata, e.g. credentials).
     fn attempt(
         channel: Channel,
-        request: Self::Request,
+        request: tonic::Request<Self::Request>,
     ) -> impl Future<Output = Result<tonic::Response<Self::Response>, tonic::Status>> + Send;
 }
 
@@ -70,7 +70,7 @@ macro_rules! rpcs {
 
                         async fn attempt(
                             channel: Channel,
-                            request: v1::$request,
+                            request: tonic::Request<v1::$request>,
                         ) -> Result<tonic::Response<$response>, tonic::Status> {
                             $client::new(channel).$method(request).await
                         }
@@ -140,6 +140,19 @@ rpcs! {
         Failover = failover(RegionFailoverRequest) -> v1::RegionFailoverResponse, AtMostOnce;
         Failback = failback(FailbackRequest) -> v1::FailbackResponse, AtMostOnce;
     }
+    acl = AclService via acl_service_client::AclServiceClient {
+        AddUser = add_user(AddUserRequest) -> v1::AclChangeResponse, Idempotent;
+        DeleteUser = delete_user(DeleteUserRequest) -> v1::AclChangeResponse, Idempotent;
+        SetUserEnabled = set_user_enabled(SetUserEnabledRequest) -> v1::AclChangeResponse, Idempotent;
+        RotateToken = rotate_token(RotateTokenRequest) -> v1::AclChangeResponse, Idempotent;
+        ListUsers = list_users(ListUsersRequest) -> v1::ListUsersResponse, Read;
+        Grant = grant(GrantRequest) -> v1::AclChangeResponse, Idempotent;
+        Revoke = revoke(RevokeRequest) -> v1::AclChangeResponse, Idempotent;
+        ListPolicies = list_policies(ListPoliciesRequest) -> v1::ListPoliciesResponse, Read;
+        Check = check(CheckRequest) -> v1::CheckResponse, Read;
+        WhoAmI = who_am_i(WhoAmIRequest) -> v1::WhoAmIResponse, Read;
+        ListDenials = list_denials(ListDenialsRequest) -> v1::ListDenialsResponse, Read;
+    }
 }
 
 /// The retry class of `rpc` (`pharos.v1.<Service>/<Method>`), if the client sends it.
@@ -159,7 +172,7 @@ mod tests {
     /// The services of the client port (the peer port's `RaftService` and `MemberService` are
     /// not the client's).
     const CLIENT_SERVICES: &[&str] =
-        &["KvService", "ClusterService", "BrokerService", "TopicService", "OffsetService", "DrService"];
+        &["KvService", "ClusterService", "BrokerService", "TopicService", "OffsetService", "DrService", "AclService"];
 
     /// Every method of the client services, with whether its request has a `request_id` field.
     fn schema() -> BTreeMap<String, bool> {

@@ -68,6 +68,20 @@ pub enum Change {
     DrPut {
         record: Box<crate::dr::DrRecord>,
     },
+    UserPut {
+        user: crate::access::User,
+    },
+    UserDelete {
+        name: String,
+    },
+    /// A subject's policy as it now is.
+    PolicyPut {
+        subject: String,
+        entries: Vec<crate::access::PolicyEntry>,
+    },
+    PolicyDelete {
+        subject: String,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -93,6 +107,7 @@ pub fn validate(operation: &Operation) -> Result<(), CommandError> {
             | BrokerOperation::Unregister { broker_id: 0, .. },
         ) => Err(CommandError::UnknownBroker { broker_id: 0 }),
         Operation::Broker(BrokerOperation::Collect { brokers, .. }) => crate::broker::validate_collection(brokers),
+        Operation::Acl(operation) => crate::acl::validate(operation),
         _ => Ok(()),
     }
 }
@@ -183,6 +198,7 @@ fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<C
         Operation::Broker(operation) => crate::broker::execute(state, index, command.issued_at_ms, operation, changes),
         Operation::Topic(operation) => crate::topic::execute(state, index, operation, changes),
         Operation::Dr(dr_command) => crate::dr::execute(state, index, command.issued_at_ms, dr_command, changes),
+        Operation::Acl(operation) => crate::acl::execute(state, index, operation, changes),
     }
 }
 

@@ -43,6 +43,7 @@ fn target(command: &Command) -> String {
             format!("consumer group {consumer_group} on topic {topic} to {to:?}")
         }
         Operation::Dr(dr_command) => dr_command.describe(),
+        Operation::Acl(operation) => operation.target(),
         other => other.kind().to_string(),
     }
 }

@@ -48,6 +48,9 @@ fn unframe<M: Message + Default>(bytes: &[u8]) -> Result<M, DecodeError> {
     M::decode(body).map_err(|error| DecodeError::Malformed(error.to_string()))
 }
 
+#[path = "codec_access.rs"]
+mod access_record;
+
 mod record {
     //! Protobuf messages of the persisted formats. Tags are forever: never reuse one.
 
@@ -67,7 +70,10 @@ mod record {
         pub issued_at_ms: u64,
         #[prost(string, tag = "3")]
         pub actor: String,
-        #[prost(oneof = "Operation", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27")]
+        #[prost(
+            oneof = "Operation",
+            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28"
+        )]
         pub operation: Option<Operation>,
     }
 
@@ -110,6 +116,8 @@ mod record {
         UpdateTopicIfRevision(UpdateTopicIfRevision),
         #[prost(message, tag = "27")]
         CollectBrokers(CollectBrokers),
+        #[prost(message, tag = "28")]
+        Acl(super::access_record::Command),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -399,7 +407,7 @@ mod record {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Response {
-        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
         pub kind: Option<ResponseKind>,
     }
 
@@ -431,6 +439,8 @@ mod record {
         OffsetsReset(OffsetsReset),
         #[prost(uint64, tag = "13")]
         DrChanged(u64),
+        #[prost(uint64, tag = "14")]
+        AclChanged(u64),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -515,6 +525,10 @@ mod record {
         pub audit: Vec<AuditRecord>,
         #[prost(message, optional, tag = "10")]
         pub dr: Option<super::dr_record::Record>,
+        #[prost(message, repeated, tag = "11")]
+        pub users: Vec<super::access_record::UserRecord>,
+        #[prost(message, repeated, tag = "12")]
+        pub policies: Vec<super::access_record::PolicyRecord>,
     }
 }
 
@@ -540,6 +554,7 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
         Operation::Broker(operation) => broker_operation_to_message(operation),
         Operation::Topic(operation) => topic_operation_to_message(operation),
         Operation::Dr(command) => record::Operation::Dr(dr_record::command_to_message(command)),
+        Operation::Acl(operation) => record::Operation::Acl(access_record::command_to_message(operation)),
     };
     frame(&record::Command {
         request_id: command
@@ -632,6 +647,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
                 .collect::<Result<_, DecodeError>>()?,
         }),
         record::Operation::Dr(command) => Operation::Dr(dr_record::command_from_message(command)?),
+        record::Operation::Acl(command) => Operation::Acl(access_record::command_from_message(command)?),
         record::Operation::ResetOffsets(reset) => Operation::Topic(TopicOperation::ResetOffsets {
             consumer_group: reset.consumer_group,
             topic: reset.topic,
@@ -1039,6 +1055,15 @@ mod error_code {
     pub const STALE_TOPIC_REVISION: u32 = 27;
     pub const BROKER_NOT_COLLECTABLE: u32 = 28;
     pub const COLLECTION_SIZE: u32 = 29;
+    pub const INVALID_ACL: u32 = 30;
+    pub const UNKNOWN_USER: u32 = 31;
+    pub const USER_EXISTS: u32 = 32;
+    pub const TOO_MANY_USERS: u32 = 33;
+    pub const TOKEN_IN_USE: u32 = 34;
+    pub const LAST_SUPER_USER: u32 = 35;
+    pub const UNKNOWN_POLICY_ENTRY: u32 = 36;
+    pub const TOO_MANY_POLICY_ENTRIES: u32 = 37;
+    pub const ACL_BOOTSTRAPPED: u32 = 38;
 }
 
 /// Persisted codes of [`NotCollectable`]. Never renumber.
@@ -1135,6 +1160,17 @@ fn error_to_message(error: &CommandError) -> record::Error {
         CommandError::CollectionSize { brokers, max } => {
             (code::COLLECTION_SIZE, *brokers, *max, String::new(), 0, None)
         }
+        CommandError::InvalidAcl { reason } => (code::INVALID_ACL, 0, 0, reason.clone(), 0, None),
+        CommandError::UnknownUser { name } => (code::UNKNOWN_USER, 0, 0, name.clone(), 0, None),
+        CommandError::UserExists { name } => (code::USER_EXISTS, 0, 0, name.clone(), 0, None),
+        CommandError::TooManyUsers { max } => (code::TOO_MANY_USERS, *max, 0, String::new(), 0, None),
+        CommandError::TokenInUse => (code::TOKEN_IN_USE, 0, 0, String::new(), 0, None),
+        CommandError::LastSuperUser { name } => (code::LAST_SUPER_USER, 0, 0, name.clone(), 0, None),
+        CommandError::UnknownPolicyEntry { subject } => (code::UNKNOWN_POLICY_ENTRY, 0, 0, subject.clone(), 0, None),
+        CommandError::TooManyPolicyEntries { subject, max } => {
+            (code::TOO_MANY_POLICY_ENTRIES, *max, 0, subject.clone(), 0, None)
+        }
+        CommandError::AclBootstrapped => (code::ACL_BOOTSTRAPPED, 0, 0, String::new(), 0, None),
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -1187,6 +1223,15 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
             CommandError::BrokerNotCollectable { broker_id: first, reason: not_collectable_from_code(second)? }
         }
         code::COLLECTION_SIZE => CommandError::CollectionSize { brokers: first, max: second },
+        code::INVALID_ACL => CommandError::InvalidAcl { reason: text },
+        code::UNKNOWN_USER => CommandError::UnknownUser { name: text },
+        code::USER_EXISTS => CommandError::UserExists { name: text },
+        code::TOO_MANY_USERS => CommandError::TooManyUsers { max: first },
+        code::TOKEN_IN_USE => CommandError::TokenInUse,
+        code::LAST_SUPER_USER => CommandError::LastSuperUser { name: text },
+        code::UNKNOWN_POLICY_ENTRY => CommandError::UnknownPolicyEntry { subject: text },
+        code::TOO_MANY_POLICY_ENTRIES => CommandError::TooManyPolicyEntries { subject: text, max: first },
+        code::ACL_BOOTSTRAPPED => CommandError::AclBootstrapped,
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }
@@ -1225,6 +1270,7 @@ fn response_to_message(response: &Response) -> record::Response {
             Kind::OffsetsReset(record::OffsetsReset { revision: *revision, queues_reset: *queues_reset })
         }
         Response::DrChanged { revision } => Kind::DrChanged(*revision),
+        Response::AclChanged { revision } => Kind::AclChanged(*revision),
         Response::Error(error) => Kind::Error(error_to_message(error)),
     };
     record::Response { kind: Some(kind) }
@@ -1264,6 +1310,7 @@ fn response_from_message(message: record::Response) -> Result<Response, DecodeEr
             Response::OffsetsReset { revision: reset.revision, queues_reset: reset.queues_reset }
         }
         Kind::DrChanged(revision) => Response::DrChanged { revision },
+        Kind::AclChanged(revision) => Response::AclChanged { revision },
         Kind::Error(error) => Response::Error(error_from_message(error)?),
     })
 }
@@ -1327,6 +1374,13 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
             .collect(),
         audit: state.audit.values().map(audit_to_message).collect(),
         dr: Some(dr_record::record_to_message(&state.dr)),
+        users: state.access.users.values().map(access_record::user_to_message).collect(),
+        policies: state
+            .access
+            .policies
+            .iter()
+            .map(|(subject, entries)| access_record::policy_to_message(subject, entries))
+            .collect(),
     })
 }
 
@@ -1353,6 +1407,14 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
         let record = audit_from_message(record);
         state.audit.insert(record.index, record);
     }
+    for user in message.users {
+        let user = access_record::user_from_message(user)?;
+        state.access.users.insert(user.name.clone(), user);
+    }
+    for policy in message.policies {
+        let (subject, entries) = access_record::policy_from_message(policy)?;
+        state.access.policies.insert(subject, entries);
+    }
     for offset in message.offsets {
         let key = offset_key_from_message(offset.key.ok_or(DecodeError::MissingField("snapshot.offsets.key"))?);
         let record = offset.record.ok_or(DecodeError::MissingField("snapshot.offsets.record"))?;
@@ -1376,6 +1438,25 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     }
     state.rebuild_indexes();
     Ok(state)
+}
+
+// ---- access control ----
+
+pub fn encode_user(user: &crate::access::User) -> Vec<u8> {
+    frame(&access_record::user_to_message(user))
+}
+
+pub fn decode_user(bytes: &[u8]) -> Result<crate::access::User, DecodeError> {
+    access_record::user_from_message(unframe(bytes)?)
+}
+
+/// A subject's policy (its entries, in grant order).
+pub fn encode_policy(subject: &str, entries: &[crate::access::PolicyEntry]) -> Vec<u8> {
+    frame(&access_record::policy_to_message(subject, entries))
+}
+
+pub fn decode_policy(bytes: &[u8]) -> Result<(String, Vec<crate::access::PolicyEntry>), DecodeError> {
+    access_record::policy_from_message(unframe(bytes)?)
 }
 
 // ---- disaster recovery ----

@@ -50,6 +50,7 @@ pub enum Operation {
     Broker(crate::broker::BrokerOperation),
     Topic(crate::topic::TopicOperation),
     Dr(crate::dr::DrCommand),
+    Acl(crate::acl::AclOperation),
 }
 
 impl Operation {
@@ -64,6 +65,7 @@ impl Operation {
             ) | Operation::Topic(
                 Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
             ) | Operation::Dr(_)
+                | Operation::Acl(_)
         )
     }
 
@@ -77,6 +79,7 @@ impl Operation {
             Operation::Broker(operation) => operation.kind(),
             Operation::Topic(operation) => operation.kind(),
             Operation::Dr(command) => command.kind(),
+            Operation::Acl(operation) => operation.kind(),
         }
     }
 }

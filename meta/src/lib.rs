@@ -9,6 +9,7 @@
 //! state, byte for byte (invariant 6 of docs/architecture.md, checked through [`State::digest`]).
 
 pub mod access;
+pub mod acl;
 pub mod apply;
 pub mod audit;
 pub mod broker;

@@ -85,6 +85,26 @@ pub enum CommandError {
     BrokerNotCollectable { broker_id: u64, reason: crate::broker::NotCollectable },
     #[error("a collection names {brokers} brokers; 1..={max} are allowed")]
     CollectionSize { brokers: u64, max: u64 },
+    #[error("invalid ACL change: {reason}")]
+    InvalidAcl { reason: String },
+    #[error("user {name} is unknown")]
+    UnknownUser { name: String },
+    #[error("user {name} already exists")]
+    UserExists { name: String },
+    #[error("the state holds {max} users, the limit")]
+    TooManyUsers { max: u64 },
+    /// The hash of a token another user holds (which user is not said).
+    #[error("another user holds this token; generate a new one")]
+    TokenInUse,
+    #[error("{name} is the last enabled super user; add or enable another super user first")]
+    LastSuperUser { name: String },
+    #[error("user {subject} holds no such policy entry")]
+    UnknownPolicyEntry { subject: String },
+    #[error("user {subject} already holds {max} policy entries, the limit")]
+    TooManyPolicyEntries { subject: String, max: u64 },
+    /// Access control was bootstrapped already: the first user exists.
+    #[error("access control is bootstrapped already")]
+    AclBootstrapped,
 }
 
 /// The answer to one command.
@@ -136,6 +156,10 @@ pub enum Response {
     DrChanged {
         revision: u64,
     },
+    /// A user or policy changed (or a grant already held: `revision` is then the current one).
+    AclChanged {
+        revision: u64,
+    },
     Error(CommandError),
 }
 
@@ -170,6 +194,10 @@ pub struct State {
     pub audit: BTreeMap<u64, crate::audit::AuditRecord>,
     /// Placement policy, replication mode, generation and DR operations (docs/architecture.md, "Regions and disaster recovery").
     pub dr: crate::dr::DrRecord,
+    /// Users and their policies (docs/security.md).
+    pub access: crate::access::AccessState,
+    /// Token hash -> user name: derived from `access.users`, kept so authentication is a lookup.
+    pub(crate) tokens: BTreeMap<String, String>,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
     /// the least recently active client is found without a scan.
     pub(crate) session_activity: BTreeSet<(u64, String)>,
@@ -187,6 +215,17 @@ impl State {
     pub fn rebuild_indexes(&mut self) {
         self.session_activity =
             self.sessions.iter().map(|(client_id, session)| (session.last_active_index(), client_id.clone())).collect();
+        self.rebuild_token_index();
+    }
+
+    /// Rebuilds the token-hash index from `access.users`.
+    pub(crate) fn rebuild_token_index(&mut self) {
+        self.tokens = self.access.users.values().map(|user| (user.token_sha256.clone(), user.name.clone())).collect();
+    }
+
+    /// The user whose token hashes to `token_sha256` (lowercase hex), if any.
+    pub fn user_by_token(&self, token_sha256: &str) -> Option<&crate::access::User> {
+        self.access.users.get(self.tokens.get(token_sha256)?)
     }
 
     /// Keys in `[prefix, ...)` that start with `prefix`, at most `limit` of them.
@@ -228,6 +267,12 @@ impl State {
             hasher.update(crate::codec::encode_audit_record(record));
         }
         hasher.update(crate::codec::encode_dr_record(&self.dr));
+        for user in self.access.users.values() {
+            hasher.update(crate::codec::encode_user(user));
+        }
+        for (subject, entries) in &self.access.policies {
+            hasher.update(crate::codec::encode_policy(subject, entries));
+        }
         for (client_id, session) in &self.sessions {
             hasher.update((client_id.len() as u64).to_be_bytes());
             hasher.update(client_id.as_bytes());

@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use pharos_fuzz_support::*;
+use pharos_meta::access::{Action, Decision, Pattern, PolicyEntry, Resource, ResourceType, User, UserKind};
+use pharos_meta::acl::AclOperation;
 use pharos_meta::codec::{self, DecodeError};
 use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
@@ -352,6 +354,66 @@ fn command_error() -> impl Strategy<Value = CommandError> {
             .prop_map(|(broker_id, reason)| CommandError::BrokerNotCollectable { broker_id, reason })
             .boxed(),
         (u(), u()).prop_map(|(brokers, max)| CommandError::CollectionSize { brokers, max }).boxed(),
+        s().prop_map(|reason| CommandError::InvalidAcl { reason }).boxed(),
+        s().prop_map(|name| CommandError::UnknownUser { name }).boxed(),
+        s().prop_map(|name| CommandError::UserExists { name }).boxed(),
+        u().prop_map(|max| CommandError::TooManyUsers { max }).boxed(),
+        Just(CommandError::TokenInUse).boxed(),
+        s().prop_map(|name| CommandError::LastSuperUser { name }).boxed(),
+        s().prop_map(|subject| CommandError::UnknownPolicyEntry { subject }).boxed(),
+        (s(), u()).prop_map(|(subject, max)| CommandError::TooManyPolicyEntries { subject, max }).boxed(),
+        Just(CommandError::AclBootstrapped).boxed(),
+    ]
+}
+
+fn user_kind() -> impl Strategy<Value = UserKind> {
+    proptest::sample::select(UserKind::ALL.to_vec())
+}
+
+fn user() -> impl Strategy<Value = User> {
+    (name(), user_kind(), any::<bool>(), text()).prop_map(|(name, kind, enabled, token_sha256)| User {
+        name,
+        kind,
+        enabled,
+        token_sha256,
+    })
+}
+
+fn policy_entry() -> impl Strategy<Value = PolicyEntry> {
+    let cidrs = ["10.0.0.0/8", "192.168.1.0/24", "127.0.0.1/32", "fd00::/8", "::1/128", "0.0.0.0/0"];
+    (
+        proptest::sample::select(ResourceType::ALL.to_vec()),
+        text(),
+        proptest::sample::select(Pattern::ALL.to_vec()),
+        vec(proptest::sample::select(Action::ALL_ACTIONS.to_vec()), 0..4),
+        vec(proptest::sample::select(cidrs.to_vec()), 0..3),
+        proptest::sample::select(Decision::ALL.to_vec()),
+    )
+        .prop_map(|(kind, name, pattern, actions, source_cidrs, decision)| PolicyEntry {
+            resource: Resource { kind, name, pattern },
+            actions,
+            source_cidrs: source_cidrs.into_iter().map(|cidr| cidr.parse().expect("a valid CIDR")).collect(),
+            decision,
+        })
+}
+
+fn policy() -> impl Strategy<Value = (String, Vec<PolicyEntry>)> {
+    (name(), vec(policy_entry(), 0..3))
+}
+
+fn acl_operation() -> impl Strategy<Value = AclOperation> {
+    prop_oneof![
+        (name(), text()).prop_map(|(name, token_sha256)| AclOperation::Bootstrap { name, token_sha256 }),
+        (name(), user_kind(), text()).prop_map(|(name, kind, token_sha256)| AclOperation::AddUser {
+            name,
+            kind,
+            token_sha256
+        }),
+        name().prop_map(|name| AclOperation::DeleteUser { name }),
+        (name(), any::<bool>()).prop_map(|(name, enabled)| AclOperation::SetEnabled { name, enabled }),
+        (name(), text()).prop_map(|(name, token_sha256)| AclOperation::RotateToken { name, token_sha256 }),
+        (name(), policy_entry()).prop_map(|(subject, entry)| AclOperation::Grant { subject, entry }),
+        (name(), policy_entry()).prop_map(|(subject, entry)| AclOperation::Revoke { subject, entry }),
     ]
 }
 
@@ -384,6 +446,7 @@ fn response() -> impl Strategy<Value = Response> {
             .boxed(),
         (u(), u()).prop_map(|(revision, queues_reset)| Response::OffsetsReset { revision, queues_reset }).boxed(),
         u().prop_map(|revision| Response::DrChanged { revision }).boxed(),
+        u().prop_map(|revision| Response::AclChanged { revision }).boxed(),
         command_error().prop_map(Response::Error).boxed(),
     ]
 }
@@ -463,6 +526,7 @@ fn operation() -> impl Strategy<Value = Operation> {
         broker_operation().prop_map(Operation::Broker),
         topic_operation().prop_map(Operation::Topic),
         dr_command().prop_map(Operation::Dr),
+        acl_operation().prop_map(Operation::Acl),
     ]
 }
 
@@ -492,25 +556,36 @@ fn state() -> impl Strategy<Value = State> {
         (vec(broker(), 0..3), vec(group(), 0..3), vec(topic(), 0..3)),
         (btree_map(offset_key(), offset_record(), 0..4), vec(audit_record(), 0..3), dr_record()),
         btree_map(text(), btree_map(any::<u64>(), session_entry(), 1..3), 0..3),
+        (vec(user(), 0..3), btree_map(name(), vec(policy_entry(), 1..3), 0..3)),
     )
-        .prop_map(|((revision, kv, next_broker_id), (brokers, groups, topics), (offsets, audit, dr), sessions)| {
-            let mut state = State::default();
-            state.revision = revision;
-            state.kv = kv;
-            state.brokers = brokers.into_iter().map(|broker| (broker.broker_id, broker)).collect();
-            state.groups = groups.into_iter().map(|group| (group.name.clone(), group)).collect();
-            state.next_broker_id = next_broker_id;
-            state.topics = topics.into_iter().map(|topic| (topic.spec.name.clone(), topic)).collect();
-            state.offsets = offsets;
-            state.audit = audit.into_iter().map(|record| (record.index, record)).collect();
-            state.dr = dr;
-            state.sessions = sessions
-                .into_iter()
-                .map(|(client_id, responses)| (client_id, Session { responses }))
-                .collect::<BTreeMap<_, _>>();
-            state.rebuild_indexes();
-            state
-        })
+        .prop_map(
+            |(
+                (revision, kv, next_broker_id),
+                (brokers, groups, topics),
+                (offsets, audit, dr),
+                sessions,
+                (users, policies),
+            )| {
+                let mut state = State::default();
+                state.revision = revision;
+                state.kv = kv;
+                state.brokers = brokers.into_iter().map(|broker| (broker.broker_id, broker)).collect();
+                state.groups = groups.into_iter().map(|group| (group.name.clone(), group)).collect();
+                state.next_broker_id = next_broker_id;
+                state.topics = topics.into_iter().map(|topic| (topic.spec.name.clone(), topic)).collect();
+                state.offsets = offsets;
+                state.audit = audit.into_iter().map(|record| (record.index, record)).collect();
+                state.dr = dr;
+                state.access.users = users.into_iter().map(|user| (user.name.clone(), user)).collect();
+                state.access.policies = policies;
+                state.sessions = sessions
+                    .into_iter()
+                    .map(|(client_id, responses)| (client_id, Session { responses }))
+                    .collect::<BTreeMap<_, _>>();
+                state.rebuild_indexes();
+                state
+            },
+        )
 }
 
 // ---- the targets ----
@@ -579,6 +654,13 @@ decoder_target!(audit_record, audit_record(), codec::encode_audit_record, codec:
 decoder_target!(dr_record, dr_record(), codec::encode_dr_record, codec::decode_dr_record);
 decoder_target!(response, response(), codec::encode_response, codec::decode_response);
 decoder_target!(snapshot, state(), codec::encode_snapshot, codec::decode_snapshot);
+decoder_target!(user, user(), codec::encode_user, codec::decode_user);
+decoder_target!(
+    policy,
+    policy(),
+    |(subject, entries): &(String, Vec<PolicyEntry>)| codec::encode_policy(subject, entries),
+    codec::decode_policy
+);
 
 /// A decoder, type-erased: did it decode?
 type Decodes = fn(&[u8]) -> bool;
@@ -598,6 +680,8 @@ fn all_decoders() -> Vec<(&'static str, Decodes)> {
         ("dr_record", |bytes| codec::decode_dr_record(bytes).is_ok()),
         ("response", |bytes| codec::decode_response(bytes).is_ok()),
         ("snapshot", |bytes| codec::decode_snapshot(bytes).is_ok()),
+        ("user", |bytes| codec::decode_user(bytes).is_ok()),
+        ("policy", |bytes| codec::decode_policy(bytes).is_ok()),
     ]
 }
 

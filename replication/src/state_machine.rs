@@ -32,6 +32,17 @@ const KEY_REVISION: &str = "revision";
 const KEY_NEXT_BROKER_ID: &str = "next_broker_id";
 const KEY_DR: &str = "dr";
 const SNAPSHOT_FILE: &str = "current.snapshot";
+/// Key prefixes of `sm_access` (user names and subjects never hold a `/`).
+const USER_PREFIX: &str = "user/";
+const POLICY_PREFIX: &str = "policy/";
+
+fn user_key(name: &str) -> String {
+    format!("{USER_PREFIX}{name}")
+}
+
+fn policy_key(subject: &str) -> String {
+    format!("{POLICY_PREFIX}{subject}")
+}
 
 /// What readers see: the state plus the log position it reflects.
 #[derive(Debug)]
@@ -93,6 +104,18 @@ impl StateMachineStore {
             let (_, value) = guard.into_inner().map_err(io_error)?;
             let record = meta_codec::decode_audit_record(&value).map_err(io_error)?;
             state.audit.insert(record.index, record);
+        }
+        for guard in storage.sm_access.iter() {
+            let (key, value) = guard.into_inner().map_err(io_error)?;
+            if key.starts_with(USER_PREFIX.as_bytes()) {
+                let user = meta_codec::decode_user(&value).map_err(io_error)?;
+                state.access.users.insert(user.name.clone(), user);
+            } else if key.starts_with(POLICY_PREFIX.as_bytes()) {
+                let (subject, entries) = meta_codec::decode_policy(&value).map_err(io_error)?;
+                state.access.policies.insert(subject, entries);
+            } else {
+                return Err(io_error(format!("unknown access record key {:?}", String::from_utf8_lossy(&key))));
+            }
         }
         if let Some(bytes) = storage.sm_meta.get(KEY_NEXT_BROKER_ID).map_err(io_error)? {
             state.next_broker_id = read_u64(&bytes)?;
@@ -378,6 +401,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for record in state.audit.values() {
                 batch.insert(&storage.sm_audit, record.index.to_be_bytes(), meta_codec::encode_audit_record(record));
             }
+            for user in state.access.users.values() {
+                batch.insert(&storage.sm_access, user_key(&user.name), meta_codec::encode_user(user));
+            }
+            for (subject, entries) in &state.access.policies {
+                batch.insert(&storage.sm_access, policy_key(subject), meta_codec::encode_policy(subject, entries));
+            }
             for (key, record) in &state.offsets {
                 batch.insert(
                     &storage.sm_offsets,
@@ -467,6 +496,14 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, next_broker_id.to_be_bytes().to_vec())
         }
         Change::DrPut { record } => batch.insert(&storage.sm_meta, KEY_DR, meta_codec::encode_dr_record(&record)),
+        Change::UserPut { user } => {
+            batch.insert(&storage.sm_access, user_key(&user.name), meta_codec::encode_user(&user))
+        }
+        Change::UserDelete { name } => batch.remove(&storage.sm_access, user_key(&name)),
+        Change::PolicyPut { subject, entries } => {
+            batch.insert(&storage.sm_access, policy_key(&subject), meta_codec::encode_policy(&subject, &entries))
+        }
+        Change::PolicyDelete { subject } => batch.remove(&storage.sm_access, policy_key(&subject)),
     }
 }
 

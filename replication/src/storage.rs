@@ -3,7 +3,8 @@
 //!
 //! Layout under `data_dir`:
 //! - `fjall/` keyspaces `raft_log` (big-endian index -> entry), `raft_meta`, `sm_kv`,
-//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_topics`, `sm_offsets`, `sm_audit`, `sm_meta`;
+//!   `sm_sessions`, `sm_brokers`, `sm_groups`, `sm_topics`, `sm_offsets`, `sm_audit`, `sm_meta`,
+//!   `sm_access` (`user/<name>` -> user, `policy/<subject>` -> its entries);
 //! - `snapshots/current.snapshot`: the last snapshot built or installed.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub struct Storage {
     pub sm_offsets: Keyspace,
     pub sm_audit: Keyspace,
     pub sm_meta: Keyspace,
+    pub sm_access: Keyspace,
     pub snapshot_dir: PathBuf,
 }
 
@@ -63,6 +65,7 @@ impl Storage {
             sm_offsets: keyspace("sm_offsets")?,
             sm_audit: keyspace("sm_audit")?,
             sm_meta: keyspace("sm_meta")?,
+            sm_access: keyspace("sm_access")?,
             database,
             snapshot_dir,
         })
@@ -71,7 +74,7 @@ impl Storage {
 
 impl Storage {
     /// Every keyspace the state machine owns: what a snapshot install replaces.
-    pub fn state_machine_keyspaces(&self) -> [&Keyspace; 8] {
+    pub fn state_machine_keyspaces(&self) -> [&Keyspace; 9] {
         [
             &self.sm_kv,
             &self.sm_sessions,
@@ -81,6 +84,7 @@ impl Storage {
             &self.sm_offsets,
             &self.sm_audit,
             &self.sm_meta,
+            &self.sm_access,
         ]
     }
 }

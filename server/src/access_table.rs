@@ -19,6 +19,8 @@ pub enum Guard {
     Public,
     /// Served on the peer port only, to members of the cluster; never on the client port.
     PeerOnly,
+    /// Needs a valid token of an enabled user, and nothing else (it only describes the caller).
+    Authenticated,
     /// Needs `action` on the resource of type `kind` named by the request's `name_from`.
     Resource { kind: ResourceType, action: Action, name_from: &'static str },
 }
@@ -39,7 +41,7 @@ const fn coordinator(action: Action) -> Guard {
     Guard::Resource { kind: ResourceType::Cluster, action, name_from: "(coordinator-wide)" }
 }
 
-use Action::{Admin, Audit, Create, Delete, Dr, Failover, Get, List, Register, Sub, Update};
+use Action::{Acl, Admin, Audit, Create, Delete, Dr, Failover, Get, List, Register, Sub, Update};
 use ResourceType::{Cluster, Group, Namespace, Topic};
 
 /// Every RPC of every service the `pharos` binary serves.
@@ -96,6 +98,18 @@ pub const RPC_ACCESS: &[RpcAccess] = &[
     RpcAccess { method: "/pharos.v1.DrService/Switchover", guard: coordinator(Dr) },
     RpcAccess { method: "/pharos.v1.DrService/Failover", guard: coordinator(Dr) },
     RpcAccess { method: "/pharos.v1.DrService/Failback", guard: coordinator(Dr) },
+    // AclService: users and policies.
+    RpcAccess { method: "/pharos.v1.AclService/AddUser", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/DeleteUser", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/SetUserEnabled", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/RotateToken", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/ListUsers", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/Grant", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/Revoke", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/ListPolicies", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/Check", guard: coordinator(Acl) },
+    RpcAccess { method: "/pharos.v1.AclService/WhoAmI", guard: Guard::Authenticated },
+    RpcAccess { method: "/pharos.v1.AclService/ListDenials", guard: coordinator(Audit) },
     // RaftService and MemberService: node to node, peer port only.
     RpcAccess { method: "/pharos.v1.RaftService/Vote", guard: Guard::PeerOnly },
     RpcAccess { method: "/pharos.v1.RaftService/PreVote", guard: Guard::PeerOnly },
@@ -125,6 +139,7 @@ pub fn markdown() -> String {
         let line = match row.guard {
             Guard::Public => format!("| `{method}` | public | — | — | — |\n"),
             Guard::PeerOnly => format!("| `{method}` | peer port only | — | — | — |\n"),
+            Guard::Authenticated => format!("| `{method}` | any enabled user | — | — | — |\n"),
             Guard::Resource { kind, action, name_from } => {
                 format!("| `{method}` | ACL | `{}` | `{}` | {name_from} |\n", kind.as_str(), action.as_str())
             }

@@ -51,6 +51,7 @@ fn unexpected(response: Response) -> Status {
 #[tonic::async_trait]
 impl KvService for Api {
     async fn put(&self, request: Request<v1::PutRequest>) -> Result<tonic::Response<v1::PutResponse>, Status> {
+        crate::auth::authorize(&request, &String::from_utf8_lossy(&request.get_ref().key))?;
         let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
@@ -62,6 +63,7 @@ impl KvService for Api {
     }
 
     async fn get(&self, request: Request<v1::GetRequest>) -> Result<tonic::Response<v1::GetResponse>, Status> {
+        crate::auth::authorize(&request, &String::from_utf8_lossy(&request.get_ref().key))?;
         let request = request.into_inner();
         crate::convert::validate_key("key", &request.key).map_err(invalid_request)?;
         self.prepare_read(request.consistency).await?;
@@ -76,6 +78,7 @@ impl KvService for Api {
     }
 
     async fn delete(&self, request: Request<v1::DeleteRequest>) -> Result<tonic::Response<v1::DeleteResponse>, Status> {
+        crate::auth::authorize(&request, &String::from_utf8_lossy(&request.get_ref().key))?;
         let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
@@ -90,6 +93,7 @@ impl KvService for Api {
         &self,
         request: Request<v1::CompareAndSetRequest>,
     ) -> Result<tonic::Response<v1::CompareAndSetResponse>, Status> {
+        crate::auth::authorize(&request, &String::from_utf8_lossy(&request.get_ref().key))?;
         let actor = crate::handler::actor(&request);
         let (operation, request_id) = request.into_inner().validate().map_err(invalid_request)?;
         match self.write(operation, request_id, actor).await? {
@@ -105,6 +109,7 @@ impl KvService for Api {
     }
 
     async fn range(&self, request: Request<v1::RangeRequest>) -> Result<tonic::Response<v1::RangeResponse>, Status> {
+        crate::auth::authorize(&request, &String::from_utf8_lossy(&request.get_ref().prefix))?;
         let request = request.into_inner();
         let (prefix, limit) = crate::convert::range(&request).map_err(invalid_request)?;
         self.prepare_read(request.consistency).await?;
@@ -151,7 +156,8 @@ impl ClusterService for Api {
         }))
     }
 
-    async fn status(&self, _: Request<v1::StatusRequest>) -> Result<tonic::Response<v1::StatusResponse>, Status> {
+    async fn status(&self, request: Request<v1::StatusRequest>) -> Result<tonic::Response<v1::StatusResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let status = self.node.status();
         let members = status
             .members
@@ -172,11 +178,18 @@ impl ClusterService for Api {
             .iter()
             .map(|(id, info)| (*id, info.zone.as_str(), info.region.as_str(), status.voters.contains(id)))
             .collect();
-        let (digest, warnings) = {
+        let (digest, mut warnings) = {
             let applied = self.node.state_machine.read();
             let dr = &applied.state.dr;
             (applied.state.digest(), pharos_dr::placement_warnings(&dr.primary_region, &dr.dr_region, &placement))
         };
+        let insecure = request.extensions().get::<crate::auth::Caller>().is_some_and(crate::auth::Caller::insecure);
+        if insecure {
+            warnings.push(format!(
+                "node {} runs --insecure: its client port serves everyone without authentication or access control",
+                status.node_id
+            ));
+        }
         Ok(tonic::Response::new(v1::StatusResponse {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: self.node.identity.generation,
@@ -192,6 +205,7 @@ impl ClusterService for Api {
             members,
             joint_consensus: status.joint_consensus,
             state_digest: digest,
+            insecure,
             warnings,
         }))
     }
@@ -200,6 +214,7 @@ impl ClusterService for Api {
         &self,
         request: Request<v1::JoinRequest>,
     ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let request = request.into_inner();
         if request.node_id == 0 {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "node_id must be at least 1"));
@@ -217,12 +232,14 @@ impl ClusterService for Api {
         &self,
         request: Request<v1::PromoteRequest>,
     ) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let node_id = required_node_id(request.into_inner().node_id)?;
         let voters = self.node.promote(node_id).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
     }
 
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let node_id = required_node_id(request.into_inner().node_id)?;
         let status = self.node.remove(node_id).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::RemoveResponse {
@@ -235,6 +252,7 @@ impl ClusterService for Api {
         &self,
         request: Request<v1::TransferLeaderRpcRequest>,
     ) -> Result<tonic::Response<v1::TransferLeaderRpcResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let leader_id =
             self.node.transfer_leader(request.into_inner().to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::TransferLeaderRpcResponse { leader_id }))
@@ -244,6 +262,7 @@ impl ClusterService for Api {
         &self,
         request: Request<v1::ListAuditRequest>,
     ) -> Result<tonic::Response<v1::ListAuditResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let request = request.into_inner();
         let limit = match request.limit as usize {
             0 => 100,
@@ -272,7 +291,11 @@ impl ClusterService for Api {
         Ok(tonic::Response::new(v1::ListAuditResponse { entries }))
     }
 
-    async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<tonic::Response<v1::CompactResponse>, Status> {
+    async fn compact(
+        &self,
+        request: Request<v1::CompactRequest>,
+    ) -> Result<tonic::Response<v1::CompactResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let (snapshot_index, purged_index) = self.node.compact(ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::CompactResponse { snapshot_index, purged_index }))
     }

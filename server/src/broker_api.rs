@@ -52,6 +52,13 @@ impl BrokerApi {
         self.node.ensure_leader().map_err(node_error)
     }
 
+    /// The group of broker `broker_id`, the resource its own requests act on (`""` for an
+    /// unknown broker, which only a grant on every group covers).
+    fn group_of(&self, broker_id: u64) -> String {
+        let applied = self.node.state_machine.read();
+        applied.state.brokers.get(&broker_id).map(|broker| broker.group.clone()).unwrap_or_default()
+    }
+
     async fn commit(
         &self,
         operation: BrokerOperation,
@@ -137,6 +144,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::RegisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::RegisterBrokerResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().group)?;
         let actor = crate::handler::actor(&request);
         let (registration, request_id) =
             request.into_inner().validate().map_err(|error: crate::convert::InvalidRequest| {
@@ -167,6 +175,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<tonic::Response<v1::HeartbeatResponse>, Status> {
+        crate::auth::authorize(&request, &self.group_of(request.get_ref().broker_id))?;
         let request = request.into_inner();
         if v1::BrokerRole::try_from(request.role).is_err() {
             return Err(with_reason(
@@ -243,6 +252,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::UnregisterBrokerRequest>,
     ) -> Result<tonic::Response<v1::UnregisterBrokerResponse>, Status> {
+        crate::auth::authorize(&request, &self.group_of(request.get_ref().broker_id))?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
@@ -260,6 +270,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::AlterSyncStateSetRequest>,
     ) -> Result<tonic::Response<v1::AlterSyncStateSetResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().group)?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         Self::group_name(&request.group)?;
@@ -282,6 +293,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::GetBrokerGroupRequest>,
     ) -> Result<tonic::Response<v1::GetBrokerGroupResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().group)?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
         self.prepare_read(request.consistency).await?;
@@ -298,6 +310,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::ListBrokerGroupsRequest>,
     ) -> Result<tonic::Response<v1::ListBrokerGroupsResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         self.prepare_read(request.into_inner().consistency).await?;
         let (views, revision) = {
             let applied = self.node.state_machine.read();
@@ -316,6 +329,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::WatchBrokerGroupRequest>,
     ) -> Result<tonic::Response<Self::WatchBrokerGroupStream>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().group)?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
         crate::handler::check_watch_start(&self.node, request.from_revision)?;
@@ -351,6 +365,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::FenceBrokerRequest>,
     ) -> Result<tonic::Response<v1::FenceBrokerResponse>, Status> {
+        crate::auth::authorize(&request, &self.group_of(request.get_ref().broker_id))?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let (broker_id, request_id) = (request.broker_id, request.request_id);
@@ -376,6 +391,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::RemoveBrokerRequest>,
     ) -> Result<tonic::Response<v1::RemoveBrokerResponse>, Status> {
+        crate::auth::authorize(&request, &self.group_of(request.get_ref().broker_id))?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let broker_id = request.broker_id;
@@ -393,6 +409,7 @@ impl BrokerService for BrokerApi {
         &self,
         request: Request<v1::FailoverRequest>,
     ) -> Result<tonic::Response<v1::FailoverResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().group)?;
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();

@@ -24,6 +24,35 @@ pub struct GlobalArgs {
     pub endpoints: String,
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// File holding the bearer token to send (docs/security.md). Without it and without
+    /// PHAROS_TOKEN, the CLI reads the default data dir's root token (`./pharos-data/root.token`)
+    /// if there is one, so the single-node default needs no flag.
+    #[arg(long, global = true, env = "PHAROS_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+/// The data dir `pharos serve` uses without flags, whose root token the CLI finds by itself.
+const DEFAULT_ROOT_TOKEN: &str = "pharos-data/root.token";
+
+impl GlobalArgs {
+    /// The token to send: `PHAROS_TOKEN`, else `--token-file`, else the default data dir's root
+    /// token when it exists, else none.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        if let Ok(token) = std::env::var("PHAROS_TOKEN")
+            && !token.trim().is_empty()
+        {
+            return Ok(Some(token.trim().to_string()));
+        }
+        let (path, required) = match &self.token_file {
+            Some(path) => (path.clone(), true),
+            None => (std::path::PathBuf::from(DEFAULT_ROOT_TOKEN), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(token) => Ok(Some(token.trim().to_string())),
+            Err(error) if required => Err(format!("cannot read the token file {}: {error}", path.display())),
+            Err(_) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -317,7 +346,12 @@ pub enum ClusterCommand {
 /// Runs one CLI command; prints one line on failure and exits non-zero.
 pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     let endpoints: Vec<String> = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
-    let client = match Client::new(endpoints) {
+    let token = match global.token() {
+        Ok(token) => token,
+        Err(error) => return fail(&error),
+    };
+    let options = pharos_client::ClientOptions { token: token.clone(), ..Default::default() };
+    let client = match Client::with_options(endpoints, options) {
         Ok(client) => client,
         Err(error) => return fail(&error.to_string()),
     };
@@ -332,7 +366,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Dr(command) => crate::dr_cli::run(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
-            crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
+            crate::simulate::run(endpoints, token, args).await.map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
@@ -461,7 +495,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
                 && let Some(leader) = status.members.iter().find(|member| Some(member.node_id) == status.leader_id)
                 && let Some(address) =
                     leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
-                && let Ok(leader_status) = Client::new([address])?.status().await
+                && let Ok(leader_status) = client.at(&address)?.status().await
             {
                 status = leader_status;
             }
@@ -478,7 +512,7 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
                     "snapshot_index": status.snapshot_index, "purged_index": status.purged_index,
                     "joint_consensus": status.joint_consensus, "state_digest": status.state_digest,
                     "members": status.members.iter().map(member_json).collect::<Vec<_>>(),
-                    "warnings": status.warnings,
+                    "warnings": status.warnings, "insecure": status.insecure,
                 })),
                 Output::Table if members_only => print_members(&status),
                 Output::Table => {

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// (docs/brokers.md, "Record retention").
     #[arg(long, env = "PHAROS_BROKER_RECORD_RETENTION_MS")]
     pub broker_record_retention_ms: Option<u64>,
+    /// Serve the client port without authentication or access control (docs/security.md):
+    /// anyone who reaches it may do anything. Logged at every start, shown in `cluster status`
+    /// and in the `pharos_auth_insecure` metric.
+    #[arg(long, env = "PHAROS_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<bool>,
     /// `text` or `json`.
     #[arg(long, env = "PHAROS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -121,6 +126,7 @@ pub struct ServeConfig {
     pub broker_lease_ms: u64,
     pub broker_clock_drift_ms: u64,
     pub broker_record_retention_ms: u64,
+    pub insecure: bool,
     pub log_format: String,
     pub log_level: String,
 }
@@ -151,6 +157,7 @@ struct FileConfig {
     broker_lease_ms: Option<u64>,
     broker_clock_drift_ms: Option<u64>,
     broker_record_retention_ms: Option<u64>,
+    insecure: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
 }
@@ -227,6 +234,7 @@ impl ServeConfig {
                 .broker_record_retention_ms
                 .or(file.broker_record_retention_ms)
                 .unwrap_or(BROKER_RECORD_RETENTION_MS_DEFAULT),
+            insecure: args.insecure.or(file.insecure).unwrap_or(false),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
         };

@@ -161,7 +161,11 @@ fn survivor(survey: &v1::SurveyResponse) -> Result<Survivor, Status> {
 
 #[tonic::async_trait]
 impl DrService for DrApi {
-    async fn status(&self, _: Request<v1::DrStatusRequest>) -> Result<tonic::Response<v1::DrStatusResponse>, Status> {
+    async fn status(
+        &self,
+        request: Request<v1::DrStatusRequest>,
+    ) -> Result<tonic::Response<v1::DrStatusResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let status = self.node.status();
         let lag_ms = self.runtime.lag_ms();
         let applied = self.node.state_machine.read();
@@ -238,6 +242,7 @@ impl DrService for DrApi {
         &self,
         request: Request<v1::DrConfigureRequest>,
     ) -> Result<tonic::Response<v1::DrChangeResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
@@ -251,6 +256,7 @@ impl DrService for DrApi {
         &self,
         request: Request<v1::DrSetModeRequest>,
     ) -> Result<tonic::Response<v1::DrChangeResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
@@ -270,6 +276,7 @@ impl DrService for DrApi {
         &self,
         request: Request<v1::SwitchoverRequest>,
     ) -> Result<tonic::Response<v1::SwitchoverResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         self.ensure_leader()?;
         let request = request.into_inner();
@@ -328,6 +335,7 @@ impl DrService for DrApi {
         &self,
         request: Request<v1::RegionFailoverRequest>,
     ) -> Result<tonic::Response<v1::RegionFailoverResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         if request.to_region.is_empty() {
@@ -486,7 +494,11 @@ impl DrService for DrApi {
         Ok(tonic::Response::new(response))
     }
 
-    async fn failback(&self, _: Request<v1::FailbackRequest>) -> Result<tonic::Response<v1::FailbackResponse>, Status> {
+    async fn failback(
+        &self,
+        request: Request<v1::FailbackRequest>,
+    ) -> Result<tonic::Response<v1::FailbackResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         self.ensure_leader()?;
         let (record, members) = {
             let applied = self.node.state_machine.read();

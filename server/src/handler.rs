@@ -21,9 +21,14 @@ pub fn command(operation: Operation, request_id: Option<RequestId>, actor: Strin
     Command { request_id, issued_at_ms: unix_ms(), actor, operation }
 }
 
-/// Who sent `request`, for the audit log: the peer address (there is no authentication yet).
+/// Who sent `request`, for the audit log: the authenticated user and the peer address
+/// (`root@127.0.0.1:50412`), or the address alone on a node running `--insecure`.
 pub fn actor<T>(request: &tonic::Request<T>) -> String {
-    request.remote_addr().map_or_else(|| "unknown".to_string(), |address| address.to_string())
+    let address = request.remote_addr().map_or_else(|| "unknown".to_string(), |address| address.to_string());
+    match crate::auth::subject(request) {
+        Some(subject) => format!("{subject}@{address}"),
+        None => address,
+    }
 }
 
 /// Proposes `operation` on this node, which must be the leader; a refusal by the state machine

@@ -3,7 +3,9 @@
 //! lives in `pharos-replication`, state changes in `pharos-meta`.
 
 pub mod access_table;
+pub mod acl_api;
 pub mod api;
+pub mod auth;
 pub mod broker_api;
 pub mod brokers;
 pub mod cli;

@@ -32,6 +32,7 @@ pub const SERVED_SERVICES: &[&str] = &[
     "pharos.v1.TopicService",
     "pharos.v1.OffsetService",
     "pharos.v1.DrService",
+    "pharos.v1.AclService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

@@ -12,6 +12,7 @@ use pharos_replication::{ClusterIdentity, Node, NodeInfo, Storage, reform};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::acl_api::AclApi;
 use crate::api::Api;
 use crate::broker_api::BrokerApi;
 use crate::brokers::BrokerRuntime;
@@ -119,10 +120,18 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     health_reporter.set_serving::<v1::dr_service_server::DrServiceServer<DrApi>>().await;
     let (reflection_v1, reflection_v1alpha) = crate::reflection::services().context("building gRPC reflection")?;
     let api = Api::new(node.clone());
+    let authority = crate::auth::Authority::new(node.clone(), config.insecure);
+    if config.insecure {
+        tracing::warn!(
+            "INSECURE: the client port serves everyone without authentication or access control (--insecure)"
+        );
+    }
+    health_reporter.set_serving::<v1::acl_service_server::AclServiceServer<AclApi>>().await;
     let stamp_identity = identity_headers(&node.identity.cluster_id, node.identity.generation);
     let client_server = tokio::spawn(
         tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(stamp_identity))
+            .layer(crate::auth::AuthLayer::new(authority.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -153,6 +162,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                 v1::dr_service_server::DrServiceServer::new(DrApi::new(node.clone(), dr_runtime.clone()))
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
+            .add_service(AclApi::new(node.clone(), authority.clone()).into_server())
             .serve_with_incoming_shutdown(no_delay(client_listener), shutdown.clone().wait()),
     );
     let http_server = tokio::spawn({
@@ -165,6 +175,8 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
+    let root_bootstrap =
+        tokio::spawn(crate::auth::bootstrap_root(node.clone(), config.data_dir.clone(), shutdown.clone().wait()));
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
         "serving"
@@ -173,7 +185,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     shutdown.wait().await;
     let restart = restart_requested.await.unwrap_or(None);
     tracing::info!(restarting = restart.is_some(), "shutting down");
-    for task in [reconciler, broker_planner, dr_planner] {
+    for task in [reconciler, broker_planner, dr_planner, root_bootstrap] {
         task.abort();
         let _ = task.await;
     }

@@ -138,6 +138,16 @@ pub fn command_error(error: CommandError) -> Status {
         }
         // Only the coordinator proposes collections; an operator never sees these.
         CommandError::BrokerNotCollectable { .. } => (Code::FailedPrecondition, Reason::BrokerNotCollectable, None),
+        CommandError::InvalidAcl { .. } => (Code::InvalidArgument, Reason::InvalidAcl, None),
+        CommandError::UnknownUser { .. } => (Code::NotFound, Reason::UnknownUser, None),
+        CommandError::UserExists { .. } => (Code::AlreadyExists, Reason::UserExists, None),
+        CommandError::TooManyUsers { .. } | CommandError::TooManyPolicyEntries { .. } => {
+            (Code::ResourceExhausted, Reason::AclLimit, None)
+        }
+        CommandError::TokenInUse => (Code::AlreadyExists, Reason::TokenInUse, None),
+        CommandError::LastSuperUser { .. } => (Code::FailedPrecondition, Reason::LastSuperUser, None),
+        CommandError::UnknownPolicyEntry { .. } => (Code::NotFound, Reason::UnknownPolicyEntry, None),
+        CommandError::AclBootstrapped => (Code::FailedPrecondition, Reason::AclBootstrapped, None),
     };
     let status = with_reason(code, reason, error.to_string());
     match detail {

@@ -92,6 +92,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::CreateTopicRequest>,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        crate::auth::authorize(&request, request.get_ref().topic.as_ref().map_or("", |topic| topic.name.as_str()))?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         self.upsert(request.topic, request.request_id, actor, TopicOperation::Create).await
@@ -101,6 +102,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::UpdateTopicRequest>,
     ) -> Result<tonic::Response<v1::TopicResponse>, Status> {
+        crate::auth::authorize(&request, request.get_ref().topic.as_ref().map_or("", |topic| topic.name.as_str()))?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         // A non-zero revision in the request is the one the caller read: compare-and-set.
@@ -113,6 +115,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::DeleteTopicRequest>,
     ) -> Result<tonic::Response<v1::DeleteTopicResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().name)?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         topic_name("name", &request.name)?;
@@ -126,6 +129,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::GetTopicRequest>,
     ) -> Result<tonic::Response<v1::GetTopicResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().name)?;
         let request = request.into_inner();
         topic_name("name", &request.name)?;
         prepare_read(&self.node, request.consistency).await?;
@@ -144,6 +148,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::ListTopicsRequest>,
     ) -> Result<tonic::Response<v1::ListTopicsResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         let request = request.into_inner();
         let limit = match request.limit as usize {
             0 => LIST_TOPICS_MAX,
@@ -182,6 +187,7 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::GetRouteRequest>,
     ) -> Result<tonic::Response<v1::GetRouteResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().topic)?;
         let request = request.into_inner();
         topic_name("topic", &request.topic)?;
         prepare_read(&self.node, request.consistency).await?;
@@ -204,6 +210,15 @@ impl TopicService for TopicApi {
         &self,
         request: Request<v1::WatchRoutesRequest>,
     ) -> Result<tonic::Response<Self::WatchRoutesStream>, Status> {
+        {
+            let watch = request.get_ref();
+            if watch.topics.is_empty() {
+                crate::auth::authorize(&request, &watch.prefix)?;
+            }
+            for topic in &watch.topics {
+                crate::auth::authorize(&request, topic)?;
+            }
+        }
         let request = request.into_inner();
         if request.topics.len() > LIST_TOPICS_MAX {
             return Err(with_reason(
@@ -367,6 +382,9 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::CommitOffsetsRequest>,
     ) -> Result<tonic::Response<v1::CommitOffsetsResponse>, Status> {
+        for entry in &request.get_ref().offsets {
+            crate::auth::authorize(&request, &entry.consumer_group)?;
+        }
         self.node.ensure_leader().map_err(node_error)?;
         let batch = crate::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
         let revision = self.committer.commit(batch).await?;
@@ -377,6 +395,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::FetchOffsetsRequest>,
     ) -> Result<tonic::Response<v1::FetchOffsetsResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().consumer_group)?;
         let request = request.into_inner();
         if request.consumer_group.is_empty() {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "consumer_group is required"));
@@ -398,6 +417,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::ResetOffsetsRequest>,
     ) -> Result<tonic::Response<v1::ResetOffsetsResponse>, Status> {
+        crate::auth::authorize(&request, &request.get_ref().consumer_group)?;
         let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         let to = match request.to {
@@ -427,6 +447,7 @@ impl OffsetService for OffsetApi {
         &self,
         request: Request<v1::ListConsumerGroupsRequest>,
     ) -> Result<tonic::Response<v1::ListConsumerGroupsResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
         prepare_read(&self.node, request.into_inner().consistency).await?;
         let applied = self.node.state_machine.read();
         let groups: std::collections::BTreeSet<&String> =

@@ -427,6 +427,7 @@ impl ServeProcess {
             .arg(format!("--listen-peer={}", free_address()))
             .arg(format!("--listen-http={}", free_address()))
             .args(["--broker-heartbeat-interval-ms=300", "--broker-lease-ms=1500", "--broker-clock-drift-ms=200"])
+            .arg("--insecure")
             .args(extra)
             .env("PHAROS_LOG_LEVEL", "info,openraft=warn")
             .stdin(std::process::Stdio::null())

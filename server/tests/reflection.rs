@@ -14,13 +14,14 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Exactly what the client port serves; `pharos.v1.RaftService` and `pharos.v1.MemberService`
 /// are peer-port only.
-const SERVED: [&str; 9] = [
+const SERVED: [&str; 10] = [
     "pharos.v1.KvService",
     "pharos.v1.ClusterService",
     "pharos.v1.BrokerService",
     "pharos.v1.TopicService",
     "pharos.v1.OffsetService",
     "pharos.v1.DrService",
+    "pharos.v1.AclService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
