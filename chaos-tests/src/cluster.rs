@@ -461,16 +461,25 @@ impl Cluster {
         self.nodes.iter().filter(|node| node.is_running()).map(|node| node.client_addr.clone()).collect()
     }
 
-    /// A client over every node's endpoint (running or not), with generous retries.
+    /// The root token of a secure cluster: the `root.token` some node's bootstrap wrote.
+    pub fn root_token(&self) -> Option<String> {
+        self.nodes
+            .iter()
+            .find_map(|node| std::fs::read_to_string(node.data_dir.join("root.token")).ok())
+            .map(|token| token.trim().to_string())
+    }
+
+    /// A client over every node's endpoint (running or not), with generous retries (and the
+    /// root token, on a secure cluster).
     pub fn client(&self) -> Client {
         let endpoints: Vec<String> = self.nodes.iter().map(|node| node.client_addr.clone()).collect();
-        Client::with_options(endpoints, ClientOptions { attempts_max: 60, ..ClientOptions::default() })
-            .expect("endpoints are non-empty")
+        let options = ClientOptions { attempts_max: 60, token: self.root_token(), ..ClientOptions::default() };
+        Client::with_options(endpoints, options).expect("endpoints are non-empty")
     }
 
     /// A client bound to one node, with a single attempt (no redirects followed).
     pub fn client_of(&self, node_id: u64) -> Result<Client, HarnessError> {
-        let options = ClientOptions { attempts_max: 1, ..ClientOptions::default() };
+        let options = ClientOptions { attempts_max: 1, token: self.root_token(), ..ClientOptions::default() };
         Ok(Client::with_options([self.node(node_id)?.client_addr.clone()], options).expect("one endpoint"))
     }
 
