@@ -101,11 +101,20 @@ pub struct ClientOptions {
     /// Deadline of one attempt.
     pub request_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// CA (PEM) that signed the servers' certificates: when set, endpoints are dialed with TLS
+    /// and a server whose certificate this CA did not sign is refused.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { attempts_max: 30, retry_backoff_ms: 100, request_timeout_ms: 5_000, connect_timeout_ms: 1_000 }
+        ClientOptions {
+            attempts_max: 30,
+            retry_backoff_ms: 100,
+            request_timeout_ms: 5_000,
+            connect_timeout_ms: 1_000,
+            ca_file: None,
+        }
     }
 }
 
@@ -116,6 +125,8 @@ struct Endpoints {
     /// Index into `addresses` of the node to try first.
     current: usize,
     channels: Vec<Option<Channel>>,
+    /// Dials TLS when the options name a CA; read once, when the client is made.
+    tls: Option<pharos_tls::Connector>,
 }
 
 /// A Pharos client. Cheap to clone; clones share the leader hint and the idempotency sequence.
@@ -157,8 +168,15 @@ impl Client {
             return Err(ClientError::Config("no endpoints given".to_string()));
         }
         let channels = vec![None; addresses.len()];
+        let tls = match &options.ca_file {
+            Some(ca_file) => Some(
+                pharos_tls::Connector::verifying(ca_file)
+                    .map_err(|error| ClientError::Config(format!("loading the CA: {error}")))?,
+            ),
+            None => None,
+        };
         Ok(Client {
-            endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels })),
+            endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels, tls })),
             options,
             client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             sequence: Arc::new(AtomicU64::new(0)),
@@ -191,17 +209,21 @@ impl Client {
         if let Some(channel) = &endpoints.channels[index] {
             return Ok((index, address, channel.clone()));
         }
+        let scheme = if endpoints.tls.is_some() { "https" } else { "http" };
         let url = if address.starts_with("http://") || address.starts_with("https://") {
             address.clone()
         } else {
-            format!("http://{address}")
+            format!("{scheme}://{address}")
         };
-        let channel = Endpoint::from_shared(url)
+        let endpoint = Endpoint::from_shared(url)
             .map_err(|error| ClientError::Config(format!("bad endpoint {address}: {error}")))?
             .connect_timeout(Duration::from_millis(self.options.connect_timeout_ms))
             .timeout(Duration::from_millis(self.options.request_timeout_ms))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        let channel = match &endpoints.tls {
+            Some(connector) => endpoint.connect_with_connector_lazy(connector.clone()),
+            None => endpoint.connect_lazy(),
+        };
         endpoints.channels[index] = Some(channel.clone());
         Ok((index, address, channel))
     }

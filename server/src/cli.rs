@@ -24,6 +24,9 @@ pub struct GlobalArgs {
     pub endpoints: String,
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// CA (PEM) of the cluster's TLS: dial the endpoints with TLS and verify them against it.
+    #[arg(long, global = true, env = "PHAROS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,6 +62,9 @@ pub enum Command {
     /// Zones, regions and disaster recovery: status, mode, switchover, failover, failback.
     #[command(subcommand)]
     Dr(crate::dr_cli::DrCommand),
+    /// A cluster CA and node certificates for TLS (files only; talks to no node).
+    #[command(subcommand)]
+    Cert(crate::cert_cli::CertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,12 +323,16 @@ pub enum ClusterCommand {
 /// Runs one CLI command; prints one line on failure and exits non-zero.
 pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     let endpoints: Vec<String> = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
-    let client = match Client::new(endpoints) {
+    if let Command::Cert(command) = command {
+        return crate::cert_cli::run(command).unwrap_or_else(|error| fail(&format!("{error:#}")));
+    }
+    let options = pharos_client::ClientOptions { ca_file: global.ca_file.clone(), ..Default::default() };
+    let client = match Client::with_options(endpoints, options) {
         Ok(client) => client,
         Err(error) => return fail(&error.to_string()),
     };
     let result = match command {
-        Command::Serve(_) => return fail("serve is not a client command"),
+        Command::Serve(_) | Command::Cert(_) => return fail("serve is not a client command"),
         Command::Kv(command) => kv(&client, global.output, command).await,
         Command::Cluster(command) => cluster(&client, global.output, command).await,
         Command::Broker(command) => broker(&client, global.output, command).await,
