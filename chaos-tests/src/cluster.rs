@@ -86,6 +86,10 @@ pub struct ClusterOptions {
     /// Region of each bootstrap voter, in node-id order; voters past its end (all, when empty)
     /// are in `region-1`.
     pub voter_regions: Vec<String>,
+    /// TLS on every port: node N starts with `DIR/node-N.pem`, `DIR/node-N.key` and
+    /// `DIR/ca.pem` (as `pharos cert` writes them), and the harness's clients verify the nodes
+    /// against `DIR/ca.pem`. `None`: plaintext.
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -105,6 +109,7 @@ impl Default for ClusterOptions {
             inherit_output: false,
             peer_proxy: false,
             voter_regions: Vec::new(),
+            tls_dir: None,
         }
     }
 }
@@ -254,6 +259,11 @@ impl Cluster {
             format!("--broker-lease-ms={}", options.broker_lease_ms),
             format!("--broker-clock-drift-ms={}", options.broker_clock_drift_ms),
         ];
+        if let Some(dir) = &options.tls_dir {
+            args.push(format!("--tls-cert-file={}", dir.join(format!("node-{}.pem", node.node_id)).display()));
+            args.push(format!("--tls-key-file={}", dir.join(format!("node-{}.key", node.node_id)).display()));
+            args.push(format!("--tls-ca-file={}", dir.join("ca.pem").display()));
+        }
         args.extend(bootstrap);
         args
     }
@@ -454,16 +464,24 @@ impl Cluster {
         self.nodes.iter().filter(|node| node.is_running()).map(|node| node.client_addr.clone()).collect()
     }
 
+    /// Client options that dial the nodes the way they serve: with TLS under `tls_dir`.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_file: self.options.tls_dir.as_ref().map(|dir| dir.join("ca.pem")),
+            ..ClientOptions::default()
+        }
+    }
+
     /// A client over every node's endpoint (running or not), with generous retries.
     pub fn client(&self) -> Client {
         let endpoints: Vec<String> = self.nodes.iter().map(|node| node.client_addr.clone()).collect();
-        Client::with_options(endpoints, ClientOptions { attempts_max: 60, ..ClientOptions::default() })
+        Client::with_options(endpoints, ClientOptions { attempts_max: 60, ..self.client_options() })
             .expect("endpoints are non-empty")
     }
 
     /// A client bound to one node, with a single attempt (no redirects followed).
     pub fn client_of(&self, node_id: u64) -> Result<Client, HarnessError> {
-        let options = ClientOptions { attempts_max: 1, ..ClientOptions::default() };
+        let options = ClientOptions { attempts_max: 1, ..self.client_options() };
         Ok(Client::with_options([self.node(node_id)?.client_addr.clone()], options).expect("one endpoint"))
     }
 

@@ -146,7 +146,13 @@ impl Drop for WatchTask {
 
 /// Client limits for workers: short attempts, so a fault turns into "unknown" quickly.
 pub fn worker_client_options() -> ClientOptions {
-    ClientOptions { attempts_max: 10, retry_backoff_ms: 50, request_timeout_ms: 1_000, connect_timeout_ms: 500 }
+    ClientOptions {
+        attempts_max: 10,
+        retry_backoff_ms: 50,
+        request_timeout_ms: 1_000,
+        connect_timeout_ms: 500,
+        ..ClientOptions::default()
+    }
 }
 
 /// Worker ids of pinned readers start here (one per node, in endpoint order).
@@ -619,8 +625,13 @@ impl RolePoller {
     pub fn start(nodes: Vec<(u64, String)>, interval_ms: u64) -> RolePoller {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let options =
-            ClientOptions { attempts_max: 1, retry_backoff_ms: 10, request_timeout_ms: 300, connect_timeout_ms: 300 };
+        let options = ClientOptions {
+            attempts_max: 1,
+            retry_backoff_ms: 10,
+            request_timeout_ms: 300,
+            connect_timeout_ms: 300,
+            ..ClientOptions::default()
+        };
         let clients: Vec<(u64, Client)> = nodes
             .into_iter()
             .filter_map(|(node_id, address)| {
