@@ -184,6 +184,11 @@ impl Client {
         })
     }
 
+    /// The options this client was made with (to make another one that dials the same way).
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
     /// The highest cluster generation this client has seen in an answer (0: none yet).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)

@@ -342,7 +342,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Dr(command) => crate::dr_cli::run(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
-            crate::simulate::run(endpoints, args).await.map(|()| ExitCode::SUCCESS)
+            crate::simulate::run(endpoints, args, global.ca_file.clone()).await.map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
