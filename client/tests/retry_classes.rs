@@ -141,6 +141,7 @@ fn client(endpoints: Vec<String>) -> Client {
         retry_backoff_ms: 1,
         request_timeout_ms: 300,
         connect_timeout_ms: 300,
+        ..ClientOptions::default()
     };
     Client::with_options(endpoints, options).expect("endpoints")
 }
