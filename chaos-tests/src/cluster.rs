@@ -89,6 +89,10 @@ pub struct ClusterOptions {
     /// Run with authentication and access control (the server's default). Off, nodes run
     /// `--insecure`, so fault scenarios need no credentials.
     pub secure: bool,
+    /// TLS on every port: node N starts with `DIR/node-N.pem`, `DIR/node-N.key` and
+    /// `DIR/ca.pem` (as `pharos cert` writes them), and the harness's clients verify the nodes
+    /// against `DIR/ca.pem`. `None`: plaintext.
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -109,6 +113,7 @@ impl Default for ClusterOptions {
             peer_proxy: false,
             voter_regions: Vec::new(),
             secure: false,
+            tls_dir: None,
         }
     }
 }
@@ -260,6 +265,11 @@ impl Cluster {
         ];
         if !options.secure {
             args.push("--insecure".to_string());
+        }
+        if let Some(dir) = &options.tls_dir {
+            args.push(format!("--tls-cert-file={}", dir.join(format!("node-{}.pem", node.node_id)).display()));
+            args.push(format!("--tls-key-file={}", dir.join(format!("node-{}.key", node.node_id)).display()));
+            args.push(format!("--tls-ca-file={}", dir.join("ca.pem").display()));
         }
         args.extend(bootstrap);
         args
@@ -469,17 +479,26 @@ impl Cluster {
             .map(|token| token.trim().to_string())
     }
 
-    /// A client over every node's endpoint (running or not), with generous retries (and the
-    /// root token, on a secure cluster).
+    /// Client options that dial the nodes the way they serve: with TLS under `tls_dir`, and
+    /// the root token on a secure cluster.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_file: self.options.tls_dir.as_ref().map(|dir| dir.join("ca.pem")),
+            token: self.root_token(),
+            ..ClientOptions::default()
+        }
+    }
+
+    /// A client over every node's endpoint (running or not), with generous retries.
     pub fn client(&self) -> Client {
         let endpoints: Vec<String> = self.nodes.iter().map(|node| node.client_addr.clone()).collect();
-        let options = ClientOptions { attempts_max: 60, token: self.root_token(), ..ClientOptions::default() };
-        Client::with_options(endpoints, options).expect("endpoints are non-empty")
+        Client::with_options(endpoints, ClientOptions { attempts_max: 60, ..self.client_options() })
+            .expect("endpoints are non-empty")
     }
 
     /// A client bound to one node, with a single attempt (no redirects followed).
     pub fn client_of(&self, node_id: u64) -> Result<Client, HarnessError> {
-        let options = ClientOptions { attempts_max: 1, token: self.root_token(), ..ClientOptions::default() };
+        let options = ClientOptions { attempts_max: 1, ..self.client_options() };
         Ok(Client::with_options([self.node(node_id)?.client_addr.clone()], options).expect("one endpoint"))
     }
 

@@ -151,7 +151,7 @@ pub fn worker_client_options() -> ClientOptions {
         retry_backoff_ms: 50,
         request_timeout_ms: 1_000,
         connect_timeout_ms: 500,
-        token: None,
+        ..ClientOptions::default()
     }
 }
 
@@ -630,7 +630,7 @@ impl RolePoller {
             retry_backoff_ms: 10,
             request_timeout_ms: 300,
             connect_timeout_ms: 300,
-            token: None,
+            ..ClientOptions::default()
         };
         let clients: Vec<(u64, Client)> = nodes
             .into_iter()

@@ -116,6 +116,9 @@ pub struct ClientOptions {
     /// Bearer token sent with every call (`authorization: Bearer <token>`); `None` sends no
     /// credentials (a node running `--insecure`, or the public `Identity`).
     pub token: Option<String>,
+    /// CA (PEM) that signed the servers' certificates: when set, endpoints are dialed with TLS
+    /// and a server whose certificate this CA did not sign is refused.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -126,6 +129,7 @@ impl Default for ClientOptions {
             request_timeout_ms: 5_000,
             connect_timeout_ms: 1_000,
             token: None,
+            ca_file: None,
         }
     }
 }
@@ -140,6 +144,8 @@ struct Endpoints {
     /// Index into `addresses` of the node to try first.
     current: usize,
     channels: Vec<Option<Channel>>,
+    /// Dials TLS when the options name a CA; read once, when the client is made.
+    tls: Option<pharos_tls::Connector>,
 }
 
 /// A Pharos client. Cheap to clone; clones share the leader hint and the idempotency sequence.
@@ -191,9 +197,16 @@ impl Client {
                     .map_err(|_| ClientError::Config("the token holds characters a header cannot carry".into()))?,
             ),
         };
+        let tls = match &options.ca_file {
+            Some(ca_file) => Some(
+                pharos_tls::Connector::verifying(ca_file)
+                    .map_err(|error| ClientError::Config(format!("loading the CA: {error}")))?,
+            ),
+            None => None,
+        };
         Ok(Client {
             authorization,
-            endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels })),
+            endpoints: Arc::new(Mutex::new(Endpoints { addresses, current: 0, channels, tls })),
             options,
             client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             sequence: Arc::new(AtomicU64::new(0)),
@@ -204,6 +217,11 @@ impl Client {
     /// A client for the one endpoint `address`, with this client's options (credentials too).
     pub fn at(&self, address: &str) -> Result<Client, ClientError> {
         Client::with_options([address.to_string()], self.options.clone())
+    }
+
+    /// The options this client was made with (to make another one that dials the same way).
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     /// The highest cluster generation this client has seen in an answer (0: none yet).
@@ -240,17 +258,21 @@ impl Client {
         if let Some(channel) = &endpoints.channels[index] {
             return Ok((index, address, channel.clone()));
         }
+        let scheme = if endpoints.tls.is_some() { "https" } else { "http" };
         let url = if address.starts_with("http://") || address.starts_with("https://") {
             address.clone()
         } else {
-            format!("http://{address}")
+            format!("{scheme}://{address}")
         };
-        let channel = Endpoint::from_shared(url)
+        let endpoint = Endpoint::from_shared(url)
             .map_err(|error| ClientError::Config(format!("bad endpoint {address}: {error}")))?
             .connect_timeout(Duration::from_millis(self.options.connect_timeout_ms))
             .timeout(Duration::from_millis(self.options.request_timeout_ms))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        let channel = match &endpoints.tls {
+            Some(connector) => endpoint.connect_with_connector_lazy(connector.clone()),
+            None => endpoint.connect_lazy(),
+        };
         endpoints.channels[index] = Some(channel.clone());
         Ok((index, address, channel))
     }

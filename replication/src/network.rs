@@ -54,7 +54,7 @@ impl PeerNetwork {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_while_idle(true);
-        let channel = endpoint.connect_lazy();
+        let channel = pharos_tls::dial::connect_lazy(endpoint);
         channels.insert(peer_addr.to_string(), channel.clone());
         Ok(channel)
     }
@@ -268,7 +268,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
 pub async fn probe_peer(identity: &ClusterIdentity, peer_addr: &str, timeout: Duration) -> Option<v1::ProbeResponse> {
     let endpoint = Endpoint::from_shared(format!("http://{peer_addr}")).ok()?.connect_timeout(timeout);
     let attempt = async {
-        let channel = endpoint.connect().await.ok()?;
+        let channel = pharos_tls::dial::connect(endpoint).await.ok()?;
         let mut request = tonic::Request::new(v1::ProbeRequest { node_id: identity.node_id });
         identity.stamp(request.metadata_mut());
         RaftServiceClient::new(channel).probe(request).await.ok().map(tonic::Response::into_inner)

@@ -29,6 +29,9 @@ pub struct GlobalArgs {
     /// if there is one, so the single-node default needs no flag.
     #[arg(long, global = true, env = "PHAROS_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// CA (PEM) of the cluster's TLS: dial the endpoints with TLS and verify them against it.
+    #[arg(long, global = true, env = "PHAROS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The data dir `pharos serve` uses without flags, whose root token the CLI finds by itself.
@@ -88,6 +91,9 @@ pub enum Command {
     /// Zones, regions and disaster recovery: status, mode, switchover, failover, failback.
     #[command(subcommand)]
     Dr(crate::dr_cli::DrCommand),
+    /// A cluster CA and node certificates for TLS (files only; talks to no node).
+    #[command(subcommand)]
+    Cert(crate::cert_cli::CertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,17 +352,21 @@ pub enum ClusterCommand {
 /// Runs one CLI command; prints one line on failure and exits non-zero.
 pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     let endpoints: Vec<String> = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
+    if let Command::Cert(command) = command {
+        return crate::cert_cli::run(command).unwrap_or_else(|error| fail(&format!("{error:#}")));
+    }
     let token = match global.token() {
         Ok(token) => token,
         Err(error) => return fail(&error),
     };
-    let options = pharos_client::ClientOptions { token: token.clone(), ..Default::default() };
+    let options =
+        pharos_client::ClientOptions { token: token.clone(), ca_file: global.ca_file.clone(), ..Default::default() };
     let client = match Client::with_options(endpoints, options) {
         Ok(client) => client,
         Err(error) => return fail(&error.to_string()),
     };
     let result = match command {
-        Command::Serve(_) => return fail("serve is not a client command"),
+        Command::Serve(_) | Command::Cert(_) => return fail("serve is not a client command"),
         Command::Kv(command) => kv(&client, global.output, command).await,
         Command::Cluster(command) => cluster(&client, global.output, command).await,
         Command::Broker(command) => broker(&client, global.output, command).await,
@@ -366,7 +376,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Dr(command) => crate::dr_cli::run(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
-            crate::simulate::run(endpoints, token, args).await.map(|()| ExitCode::SUCCESS)
+            crate::simulate::run(endpoints, token, args, global.ca_file.clone()).await.map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

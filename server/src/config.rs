@@ -96,6 +96,15 @@ pub struct ServeArgs {
     /// tracing filter, e.g. `info` or `pharos=debug,openraft=info`.
     #[arg(long, env = "PHAROS_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// This node's certificate (PEM), for both ports; with --tls-key-file and --tls-ca-file.
+    #[arg(long, env = "PHAROS_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert-file.
+    #[arg(long, env = "PHAROS_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The cluster CA (PEM): peers must present a certificate it signed.
+    #[arg(long, env = "PHAROS_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -129,6 +138,55 @@ pub struct ServeConfig {
     pub insecure: bool,
     pub log_format: String,
     pub log_level: String,
+    /// TLS on both ports (mutual on the peer port); none: plaintext. Last: a TOML table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The `[tls]` table: all three files or none (docs/security.md, "TLS").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
+}
+
+/// The `[tls]` table of the file, before the all-or-none check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    pub fn files(&self) -> pharos_tls::TlsFiles {
+        pharos_tls::TlsFiles {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+
+    /// Flags over the file, then all three or none.
+    fn resolve(args: &ServeArgs, file: Option<FileTls>) -> Result<Option<TlsConfig>, ConfigError> {
+        let file = file.unwrap_or_default();
+        let cert_file = args.tls_cert_file.clone().or(file.cert_file);
+        let key_file = args.tls_key_file.clone().or(file.key_file);
+        let ca_file = args.tls_ca_file.clone().or(file.ca_file);
+        match (cert_file, key_file, ca_file) {
+            (None, None, None) => Ok(None),
+            (Some(cert_file), Some(key_file), Some(ca_file)) => Ok(Some(TlsConfig { cert_file, key_file, ca_file })),
+            _ => Err(ConfigError::Invalid {
+                field: "tls",
+                reason: "give all three of cert_file, key_file and ca_file (--tls-cert-file, --tls-key-file, \
+                         --tls-ca-file), or none for plaintext"
+                    .into(),
+            }),
+        }
+    }
 }
 
 /// The TOML file: every key optional.
@@ -160,6 +218,7 @@ struct FileConfig {
     insecure: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
+    tls: Option<FileTls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +296,7 @@ impl ServeConfig {
             insecure: args.insecure.or(file.insecure).unwrap_or(false),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
+            tls: TlsConfig::resolve(args, file.tls)?,
         };
         config.validate()?;
         Ok(config)
@@ -414,6 +474,24 @@ mod tests {
             let args = ServeArgs { broker_record_retention_ms: Some(accepted), ..ServeArgs::default() };
             assert_eq!(ServeConfig::resolve(&args).expect("valid").broker_record_retention_ms, accepted);
         }
+    }
+
+    #[test]
+    fn tls_takes_all_three_files_or_none() {
+        assert_eq!(ServeConfig::resolve(&ServeArgs::default()).expect("plaintext").tls, None);
+        let partial = ServeArgs { tls_cert_file: Some("node.pem".into()), ..ServeArgs::default() };
+        let error = ServeConfig::resolve(&partial).expect_err("a partial set");
+        assert!(matches!(error, ConfigError::Invalid { field: "tls", .. }), "{error}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pharos.toml");
+        std::fs::write(&path, "[tls]\ncert_file = \"n.pem\"\nkey_file = \"n.key\"\nca_file = \"ca.pem\"\n")
+            .expect("write");
+        let args = ServeArgs { config: Some(path), tls_ca_file: Some("other-ca.pem".into()), ..ServeArgs::default() };
+        let config = ServeConfig::resolve(&args).expect("file and flag");
+        let tls = config.tls.clone().expect("tls");
+        assert_eq!((tls.cert_file, tls.ca_file), ("n.pem".into(), "other-ca.pem".into()), "the flag wins");
+        let printed: ServeConfig = toml::from_str(&config.to_toml()).expect("--print-config reads back");
+        assert_eq!(printed, config);
     }
 
     #[test]

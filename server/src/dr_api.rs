@@ -51,6 +51,7 @@ fn single_attempt(endpoint: &str) -> Result<pharos_client::Client, Status> {
         attempts_max: 1,
         request_timeout_ms: PROBE_TIMEOUT_MS,
         connect_timeout_ms: PROBE_TIMEOUT_MS,
+        ca_file: crate::tls::cluster_ca_file(),
         ..Default::default()
     };
     pharos_client::Client::with_options([endpoint.to_string()], options)

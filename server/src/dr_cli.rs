@@ -370,7 +370,7 @@ async fn failover(
     // The seed restarts as the new generation's only voter; wait until it leads.
     let seed = Client::with_options(
         [response.seed_client_addr.clone()],
-        pharos_client::ClientOptions { attempts_max: 1, ..Default::default() },
+        pharos_client::ClientOptions { attempts_max: 1, ..client.options().clone() },
     )?;
     loop {
         if let Ok(status) = seed.status().await

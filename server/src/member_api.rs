@@ -64,7 +64,7 @@ pub fn peer(peer_addr: &str) -> Result<MemberServiceClient<Channel>, Status> {
         .connect_timeout(PEER_CALL_TIMEOUT)
         .timeout(PEER_CALL_TIMEOUT)
         .tcp_nodelay(true);
-    Ok(MemberServiceClient::new(endpoint.connect_lazy()))
+    Ok(MemberServiceClient::new(pharos_tls::dial::connect_lazy(endpoint)))
 }
 
 /// One line for an operator: the code and message of a member call's refusal, with the likely

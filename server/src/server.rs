@@ -96,6 +96,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         .await
         .with_context(|| format!("binding HTTP port {}", config.listen_http))?;
 
+    let tls = crate::tls::PortsTls::load(config.tls.as_ref())?;
     let node = Node::start(storage, identity, info.clone(), &config.raft_tuning()).await.context("starting raft")?;
     // Read before this node takes part in Raft (its gate is closed): what the data dir holds.
     let raft_facts = RaftFacts { initialized: node.is_initialized().await?, member: node.is_member().await? };
@@ -105,7 +106,10 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
         tonic::transport::Server::builder()
             .add_service(node.peer_service().into_server())
             .add_service(MemberApi::new(node.clone(), restarter.clone()).into_server())
-            .serve_with_incoming_shutdown(no_delay(peer_listener), shutdown.clone().wait()),
+            .serve_with_incoming_shutdown(
+                pharos_tls::incoming(no_delay(peer_listener), tls.peer.clone()),
+                shutdown.clone().wait(),
+            ),
     );
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -163,7 +167,10 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                     .max_decoding_message_size(CLIENT_MESSAGE_BYTES_MAX),
             )
             .add_service(AclApi::new(node.clone(), authority.clone()).into_server())
-            .serve_with_incoming_shutdown(no_delay(client_listener), shutdown.clone().wait()),
+            .serve_with_incoming_shutdown(
+                pharos_tls::incoming(no_delay(client_listener), tls.client.clone()),
+                shutdown.clone().wait(),
+            ),
     );
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -245,6 +252,7 @@ async fn learn_newer_generation(node: &Node) {
                 attempts_max: 1,
                 request_timeout_ms: GENERATION_PROBE_TIMEOUT_MS,
                 connect_timeout_ms: GENERATION_PROBE_TIMEOUT_MS,
+                ca_file: crate::tls::cluster_ca_file(),
                 ..Default::default()
             };
             let client = pharos_client::Client::with_options([info.client_addr.clone()], options);

@@ -181,9 +181,20 @@ impl Broker {
     }
 }
 
-pub async fn run(endpoints: Vec<String>, token: Option<String>, args: SimulateArgs) -> Result<(), ClientError> {
-    let options =
-        ClientOptions { attempts_max: 4, retry_backoff_ms: 50, request_timeout_ms: 1_000, token, ..Default::default() };
+pub async fn run(
+    endpoints: Vec<String>,
+    token: Option<String>,
+    args: SimulateArgs,
+    ca_file: Option<std::path::PathBuf>,
+) -> Result<(), ClientError> {
+    let options = ClientOptions {
+        attempts_max: 4,
+        retry_backoff_ms: 50,
+        request_timeout_ms: 1_000,
+        token,
+        ca_file,
+        ..Default::default()
+    };
     let client = Client::with_options(endpoints, options)?;
     let deadline = (args.run_secs > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(args.run_secs));
     let mut broker = Broker { args, client, max_offset: 0, role: "none" };
