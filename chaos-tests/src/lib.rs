@@ -15,6 +15,7 @@ pub mod checker;
 mod cluster;
 pub mod history;
 pub mod proxy;
+pub mod raw_codec;
 mod regions;
 mod rng;
 pub mod scenario;

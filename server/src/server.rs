@@ -182,8 +182,16 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
-    let root_bootstrap =
-        tokio::spawn(crate::auth::bootstrap_root(node.clone(), config.data_dir.clone(), shutdown.clone().wait()));
+    // An insecure node leaves the root to the first secure start: nothing to authenticate yet.
+    let root_bootstrap = tokio::spawn({
+        let (node, data_dir, stop) = (node.clone(), config.data_dir.clone(), shutdown.clone());
+        let insecure = config.insecure;
+        async move {
+            if !insecure {
+                crate::auth::bootstrap_root(node, data_dir, stop.wait()).await;
+            }
+        }
+    });
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
         "serving"

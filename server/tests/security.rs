@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use pharos_chaos::raw_codec::RawCodec;
 use pharos_chaos::{Cluster, ClusterOptions};
 use pharos_client::{Client, ClientError, ClientOptions, token, v1};
 use pharos_server::access_table::{Guard, RPC_ACCESS};
@@ -57,47 +58,6 @@ fn refusal(result: Result<impl std::fmt::Debug, ClientError>) -> (tonic::Code, v
     match result {
         Err(ClientError::Rejected { code, reason, .. }) => (code, reason),
         other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-struct RawCodec;
-
-#[derive(Debug, Clone, Default)]
-struct RawBytes;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawBytes;
-    type Decoder = RawBytes;
-
-    fn encoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-
-    fn decoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-}
-
-impl tonic::codec::Encoder for RawBytes {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        prost::bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawBytes {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let length = prost::bytes::Buf::remaining(src);
-        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, length).to_vec()))
     }
 }
 
