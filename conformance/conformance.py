@@ -38,6 +38,7 @@ PHAROS_SERVICES = {
     "pharos.v1.TopicService",
     "pharos.v1.OffsetService",
     "pharos.v1.DrService",
+    "pharos.v1.AclService",
 }
 EXPECTED_LISTING = PHAROS_SERVICES | {
     "grpc.health.v1.Health",
