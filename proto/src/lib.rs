@@ -177,6 +177,8 @@ labels! {
         Delay => "delay",
         Transactional => "transactional",
     }
+    UserKind { Unspecified => "unspecified", Super => "super", Normal => "normal" }
+    Decision { Unspecified => "unspecified", Allow => "allow", Deny => "deny" }
 }
 
 const ERROR_REASON_PREFIX: &str = "ERROR_REASON_";
@@ -205,10 +207,11 @@ mod tests {
         assert_eq!(v1::ErrorReason::from_code_name("ERROR_REASON_NOT_LEADER"), None);
         assert_eq!(v1::ErrorReason::from_code_name("UNSPECIFIED"), None);
         assert_eq!(v1::ErrorReason::from_code_name("NO_SUCH_REASON"), None);
-        for value in 1..=41 {
+        for value in 1..=51 {
             let reason = v1::ErrorReason::try_from(value).expect("reasons are numbered without gaps");
             assert_eq!(v1::ErrorReason::from_code_name(reason.code_name()), Some(reason));
         }
+        assert!(v1::ErrorReason::try_from(52).is_err(), "a new reason extends this loop");
     }
 
     #[test]

@@ -278,15 +278,24 @@ impl ClusterService for Api {
             .audit
             .values()
             .rev()
-            .take(limit)
-            .map(|record| v1::AuditEntry {
-                index: record.index,
-                at_ms: record.at_ms,
-                actor: record.actor.clone(),
-                action: record.action.clone(),
-                target: record.target.clone(),
-                result: record.result.clone(),
+            // A filter, not take_while: leader clocks may differ, so times need not grow with the index.
+            .filter(|record| record.at_ms >= request.since_ms)
+            .map(|record| {
+                let (subject, source) = split_actor(&record.actor);
+                v1::AuditEntry {
+                    index: record.index,
+                    at_ms: record.at_ms,
+                    actor: record.actor.clone(),
+                    action: record.action.clone(),
+                    target: record.target.clone(),
+                    result: record.result.clone(),
+                    subject: subject.to_string(),
+                    source: source.to_string(),
+                }
             })
+            .filter(|entry| request.subject.is_empty() || entry.subject == request.subject)
+            .filter(|entry| request.action.is_empty() || entry.action == request.action)
+            .take(limit)
             .collect();
         Ok(tonic::Response::new(v1::ListAuditResponse { entries }))
     }
@@ -302,6 +311,18 @@ impl ClusterService for Api {
 }
 
 /// Node ids start at 1: 0 is an absent field, a malformed request rather than an unknown node.
+/// `root@127.0.0.1:5000` → (`root`, `127.0.0.1:5000`); a bare address (a node running
+/// `--insecure`) has no subject; anything else (`coordinator`) has no source.
+fn split_actor(actor: &str) -> (&str, &str) {
+    if let Some((subject, source)) = actor.rsplit_once('@') {
+        (subject, source)
+    } else if actor.parse::<std::net::SocketAddr>().is_ok() {
+        ("", actor)
+    } else {
+        (actor, "")
+    }
+}
+
 fn required_node_id(node_id: u64) -> Result<u64, Status> {
     if node_id == 0 {
         return Err(crate::status::with_reason(

@@ -94,6 +94,9 @@ pub enum Command {
     /// A cluster CA and node certificates for TLS (files only; talks to no node).
     #[command(subcommand)]
     Cert(crate::cert_cli::CertCommand),
+    /// Users, tokens and access policies.
+    #[command(subcommand)]
+    Acl(crate::acl_cli::AclCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +105,36 @@ pub enum AuditCommand {
     List {
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Only entries since this time: RFC 3339 (`2026-12-03T10:00:00Z`) or an age (`90m`, `2h`).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
+        /// Only entries by this user (`root`, `coordinator`).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only entries of this action (`fence_broker`, `acl_grant`).
+        #[arg(long)]
+        action: Option<String>,
     },
+}
+
+/// `--since`: an RFC 3339 time or an age before now, as Unix milliseconds.
+fn parse_since(text: &str) -> Result<u64, String> {
+    let at = match humantime::parse_rfc3339_weak(text) {
+        Ok(at) => at,
+        Err(_) => {
+            let age = humantime::parse_duration(text)
+                .map_err(|_| format!("{text:?} is neither an RFC 3339 time nor an age such as 90m"))?;
+            std::time::SystemTime::now().checked_sub(age).ok_or_else(|| format!("{text:?} reaches before 1970"))?
+        }
+    };
+    let since = at.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{text:?} is before 1970"))?;
+    Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time with milliseconds, as tables show times.
+pub(crate) fn rfc3339(at_ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -372,7 +404,17 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Broker(command) => broker(&client, global.output, command).await,
         Command::Topic(command) => topic(&client, global.output, command).await,
         Command::Offset(command) => offset(&client, global.output, command).await,
-        Command::Audit(AuditCommand::List { limit }) => audit(&client, global.output, limit).await,
+        Command::Audit(AuditCommand::List { limit, since, subject, action }) => {
+            let request = v1::ListAuditRequest {
+                limit,
+                since_ms: since.unwrap_or(0),
+                subject: subject.unwrap_or_default(),
+                action: action.unwrap_or_default(),
+                ..Default::default()
+            };
+            audit(&client, global.output, request).await
+        }
+        Command::Acl(command) => crate::acl_cli::run(&client, global.output, command).await,
         Command::Dr(command) => crate::dr_cli::run(&client, global.output, command).await,
         Command::SimulateBroker(args) => {
             let endpoints = global.endpoints.split(',').map(str::trim).map(str::to_string).collect();
@@ -947,25 +989,34 @@ async fn offset(client: &Client, output: Output, command: OffsetCommand) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit(client: &Client, output: Output, limit: u32) -> Result<ExitCode, ClientError> {
-    let response = client.list_audit(limit).await?;
+async fn audit(client: &Client, output: Output, request: v1::ListAuditRequest) -> Result<ExitCode, ClientError> {
+    let response = client.query_audit(request).await?;
     match output {
         Output::Json => print_json(json!(
             response
                 .entries
                 .iter()
                 .map(|entry| json!({
-                    "index": entry.index, "at_ms": entry.at_ms, "actor": entry.actor, "action": entry.action,
-                    "target": entry.target, "result": entry.result,
+                    "index": entry.index, "at_ms": entry.at_ms, "at": rfc3339(entry.at_ms), "subject": entry.subject,
+                    "source": entry.source, "action": entry.action, "target": entry.target, "result": entry.result,
                 }))
                 .collect::<Vec<_>>()
         )),
         Output::Table => {
-            println!("{:>8} {:>14} {:<22} {:<16} {:<40} RESULT", "INDEX", "AT (UNIX MS)", "ACTOR", "ACTION", "TARGET");
+            println!(
+                "{:>8} {:<24} {:<14} {:<22} {:<16} {:<40} RESULT",
+                "INDEX", "AT", "SUBJECT", "SOURCE", "ACTION", "TARGET"
+            );
             for entry in &response.entries {
+                let subject = if entry.subject.is_empty() { "-" } else { entry.subject.as_str() };
+                let source = if entry.source.is_empty() { "-" } else { entry.source.as_str() };
                 println!(
-                    "{:>8} {:>14} {:<22} {:<16} {:<40} {}",
-                    entry.index, entry.at_ms, entry.actor, entry.action, entry.target, entry.result
+                    "{:>8} {:<24} {subject:<14} {source:<22} {:<16} {:<40} {}",
+                    entry.index,
+                    rfc3339(entry.at_ms),
+                    entry.action,
+                    entry.target,
+                    entry.result
                 );
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod access_table;
 pub mod acl_api;
+pub mod acl_cli;
 pub mod api;
 pub mod auth;
 pub mod broker_api;

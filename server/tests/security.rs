@@ -231,3 +231,108 @@ async fn grants_disable_and_rotation_take_effect_and_the_last_super_user_stays()
     .await
     .expect("test finished in time");
 }
+
+/// Runs the CLI against `cluster` with `token`; returns the exit code and the JSON it printed.
+fn cli(cluster: &Cluster, token: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .arg(format!("--endpoints={}", cluster.nodes[0].client_addr))
+        .args(["--output", "json"])
+        .args(args)
+        .env("PHAROS_TOKEN", token)
+        .env_remove("PHAROS_TOKEN_FILE")
+        .output()
+        .expect("run the CLI");
+    let code = output.status.code().expect("exited");
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    assert!(code != 0 || !json.is_null(), "{args:?} printed no JSON: {}", String::from_utf8_lossy(&output.stderr));
+    (code, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_acl_cli_manages_users_and_policies_and_the_audit_filters_find_the_changes() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (cluster, _root) = secure_node().await;
+        let root_token = cluster.root_token().expect("root token");
+        let root = |args: &[&str]| cli(&cluster, &root_token, args);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("alice.token");
+        let token_path = token_file.to_str().expect("utf-8 path");
+
+        let (code, added) = root(&["acl", "user", "add", "alice", "--write-token", token_path]);
+        assert_eq!(code, 0, "{added}");
+        assert!(added["token"].is_null(), "a token written to a file is not printed: {added}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).expect("token file").permissions().mode() & 0o777, 0o600);
+        let alice_token = std::fs::read_to_string(&token_file).expect("token").trim().to_string();
+        assert_eq!(
+            root(&["acl", "user", "add", "bob", "--write-token", token_path]).0,
+            1,
+            "an existing token file is never overwritten"
+        );
+        assert_eq!(std::fs::read_to_string(&token_file).expect("token").trim(), alice_token);
+
+        let alice = |args: &[&str]| cli(&cluster, &alice_token, args);
+        assert_eq!(alice(&["acl", "whoami"]).1["user"], "alice");
+        assert_eq!(alice(&["kv", "put", "orders/1", "x"]).0, 1, "no grant yet");
+
+        let grant = ["acl", "grant", "alice", "--resource", "namespace:orders/*", "--actions", "update,get"];
+        assert_eq!(root(&grant).0, 0);
+        assert_eq!(alice(&["kv", "put", "orders/1", "x"]).0, 0, "granted");
+        let (code, allowed) = root(&["acl", "check", "alice", "namespace:orders/9", "update"]);
+        assert_eq!((code, allowed["allowed"].as_bool()), (0, Some(true)), "{allowed}");
+        assert_eq!(allowed["entry"]["resource"], "namespace:orders/*");
+        let (code, denied) = root(&["acl", "check", "alice", "namespace:billing/1", "update"]);
+        assert_eq!((code, denied["allowed"].as_bool()), (2, Some(false)), "a denial exits 2: {denied}");
+        let (_, policies) = root(&["acl", "list", "alice"]);
+        assert_eq!(
+            policies["policies"][0]["entries"][0]["actions"],
+            serde_json::json!(["get", "update"]),
+            "actions are kept in a canonical order"
+        );
+
+        assert_eq!(root(&["acl", "user", "disable", "alice"]).0, 0);
+        assert_eq!(alice(&["kv", "put", "orders/1", "y"]).0, 1, "a disabled user is refused");
+        assert_eq!(root(&["acl", "user", "enable", "alice"]).0, 0);
+        let (code, rotated) = root(&["acl", "user", "rotate-token", "alice"]);
+        assert_eq!(code, 0, "{rotated}");
+        let new_token = rotated["token"].as_str().expect("a rotated token without a file is printed").to_string();
+        assert_eq!(alice(&["kv", "put", "orders/1", "y"]).0, 1, "the old token is dead");
+        assert_eq!(cli(&cluster, &new_token, &["kv", "put", "orders/1", "y"]).0, 0, "the new token works");
+
+        let revoke = ["acl", "revoke", "alice", "--resource", "namespace:orders/*", "--actions", "get,update"];
+        assert_eq!(root(&revoke).0, 0, "actions in any order");
+        let (_, policies) = root(&["acl", "list", "alice"]);
+        let entries = policies["policies"].as_array().map_or(0, |policies| {
+            policies.iter().map(|policy| policy["entries"].as_array().map_or(0, Vec::len)).sum::<usize>()
+        });
+        assert_eq!(entries, 0, "{policies}");
+        let (_, users) = root(&["acl", "user", "list"]);
+        let names: Vec<&str> =
+            users["users"].as_array().expect("users").iter().filter_map(|u| u["name"].as_str()).collect();
+        assert_eq!(names, ["alice", "root"]);
+
+        // The audit filters: subject, action, since.
+        let (_, grants) = root(&["audit", "list", "--subject", "root", "--action", "acl_grant"]);
+        let grants = grants.as_array().expect("entries");
+        assert_eq!(grants.len(), 1, "{grants:?}");
+        assert_eq!(grants[0]["subject"], "root");
+        assert!(grants[0]["source"].as_str().expect("source").starts_with("127.0.0.1:"), "{grants:?}");
+        assert!(grants[0]["at"].as_str().expect("at").ends_with('Z'), "RFC 3339 UTC: {grants:?}");
+        let (_, recent) = root(&["audit", "list", "--since", "10m", "--action", "acl_add_user"]);
+        assert_eq!(recent.as_array().map(Vec::len), Some(1), "{recent}");
+        let (_, future) = root(&["audit", "list", "--since", "2999-01-01T00:00:00Z"]);
+        assert_eq!(future.as_array().map(Vec::len), Some(0), "{future}");
+        let (_, by_alice) = root(&["audit", "list", "--subject", "alice"]);
+        assert!(by_alice.as_array().expect("entries").iter().all(|entry| entry["subject"] == "alice"), "{by_alice}");
+
+        let (_, denials) = root(&["acl", "denials"]);
+        assert!(
+            denials["denials"].as_array().expect("denials").iter().any(|denial| denial["subject"] == "alice"),
+            "alice's refused put is listed: {denials}"
+        );
+        assert_eq!(root(&["acl", "user", "delete", "alice"]).0, 0);
+        assert_eq!(cli(&cluster, &new_token, &["acl", "whoami"]).0, 1, "a deleted user's token is dead");
+    })
+    .await
+    .expect("test finished in time");
+}

@@ -38,7 +38,12 @@ impl Client {
 
     /// The audit log, newest first.
     pub async fn list_audit(&self, limit: u32) -> Result<v1::ListAuditResponse, ClientError> {
-        let request = v1::ListAuditRequest { limit, consistency: v1::Consistency::Linearizable as i32 };
+        let request = v1::ListAuditRequest { limit, ..Default::default() };
+        self.query_audit(request).await
+    }
+
+    /// The audit entries matching `request`'s filters (since, subject, action), newest first.
+    pub async fn query_audit(&self, request: v1::ListAuditRequest) -> Result<v1::ListAuditResponse, ClientError> {
         self.send::<cluster::ListAudit>(request).await
     }
 }
