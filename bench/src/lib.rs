@@ -1,9 +1,16 @@
 //! Shared pieces of the Pharos benchmarks: a bounded closed-loop load driver and percentiles.
-//! The benchmarks themselves are the binaries in `src/bin/` (see docs/benchmarks.md).
+//! The benchmarks themselves are the binaries in `src/bin/` (see docs/benchmarks.md);
+//! `compare` and `etcd` hold `pharos-bench compare`, Pharos side by side with etcd.
+//! Nothing here runs in `cargo test`: the unit tests cover only the pure rendering and
+//! statistics, never a cluster.
 
 use std::time::{Duration, Instant};
 
 use pharos_client::{Client, ClientOptions};
+
+pub mod compare;
+pub mod etcd;
+mod ports;
 
 /// The `fraction` percentile of sorted latencies, in milliseconds (0 when empty).
 pub fn percentile_ms(sorted: &[Duration], fraction: f64) -> f64 {
