@@ -83,6 +83,7 @@
 //! | `AclService/Check` | `Read` | |
 //! | `AclService/WhoAmI` | `Read` | |
 //! | `AclService/ListDenials` | `Read` | |
+//! | `AclService/WatchAcls` | `Read` | retried until the stream opens, not after |
 
 mod api;
 pub mod broker;

@@ -152,6 +152,7 @@ rpcs! {
         Check = check(CheckRequest) -> v1::CheckResponse, Read;
         WhoAmI = who_am_i(WhoAmIRequest) -> v1::WhoAmIResponse, Read;
         ListDenials = list_denials(ListDenialsRequest) -> v1::ListDenialsResponse, Read;
+        WatchAcls = watch_acls(WatchAclsRequest) -> tonic::Streaming<v1::AclEvent>, Read;
     }
 }
 

@@ -601,6 +601,13 @@ pub struct Policy {
     pub entries: Vec<PolicyEntry>,
 }
 
+/// What a subject is allowed, as ACL watchers see it: its user (if it exists) and its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectView {
+    pub user: Option<User>,
+    pub entries: Vec<PolicyEntry>,
+}
+
 /// The access-control part of the replicated state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessState {
@@ -614,6 +621,13 @@ impl AccessState {
     /// The entries of `subject`, in grant order (empty if it has none).
     pub fn entries(&self, subject: &str) -> &[PolicyEntry] {
         self.policies.get(subject).map_or(&[], Vec::as_slice)
+    }
+
+    /// `subject`'s user and entries; `None` when it has neither.
+    pub fn subject_view(&self, subject: &str) -> Option<SubjectView> {
+        let user = self.users.get(subject).cloned();
+        let entries = self.entries(subject).to_vec();
+        (user.is_some() || !entries.is_empty()).then_some(SubjectView { user, entries })
     }
 
     /// The policy of `subject`.

@@ -54,6 +54,8 @@ pub struct Applied {
     pub group_events: EventLog<pharos_meta::GroupView>,
     /// Recent route changes (`None`: the topic was deleted), for route watches.
     pub route_events: EventLog<Option<pharos_meta::Route>>,
+    /// Recent user and policy changes, keyed by subject (`None`: it has neither any more).
+    pub acl_events: EventLog<Option<pharos_meta::access::SubjectView>>,
 }
 
 /// Cheap to clone; all clones share the same state.
@@ -140,6 +142,7 @@ impl StateMachineStore {
         let applied = Applied {
             group_events: EventLog::starting_at(state.revision),
             route_events: EventLog::starting_at(state.revision),
+            acl_events: EventLog::starting_at(state.revision),
             state,
             last_applied,
             last_membership,
@@ -312,6 +315,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         let result = pharos_meta::apply(&mut applied.state, index, &command);
                         let mut changed_groups = BTreeSet::new();
                         let mut changed_topics = BTreeSet::new();
+                        let mut changed_subjects = BTreeSet::new();
                         for change in result.changes {
                             match &change {
                                 Change::GroupPut { group } => {
@@ -323,11 +327,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                                 Change::TopicDelete { name } => {
                                     changed_topics.insert(name.clone());
                                 }
+                                Change::UserPut { user } => {
+                                    changed_subjects.insert(user.name.clone());
+                                }
+                                Change::UserDelete { name: subject }
+                                | Change::PolicyPut { subject, .. }
+                                | Change::PolicyDelete { subject } => {
+                                    changed_subjects.insert(subject.clone());
+                                }
                                 _ => {}
                             }
                             write_change(&self.storage, &mut batch, change);
                         }
                         record_events(&mut applied, index, changed_groups, changed_topics);
+                        for subject in changed_subjects {
+                            let view = applied.state.access.subject_view(&subject);
+                            applied.acl_events.push(Event { revision: index, key: subject, payload: view });
+                        }
                         result.response
                     }
                     EntryPayload::Membership(membership) => {
@@ -429,6 +445,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         *applied = Applied {
             group_events: EventLog::starting_at(state.revision),
             route_events: EventLog::starting_at(state.revision),
+            acl_events: EventLog::starting_at(state.revision),
             state,
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),

@@ -110,6 +110,7 @@ pub const RPC_ACCESS: &[RpcAccess] = &[
     RpcAccess { method: "/pharos.v1.AclService/Check", guard: coordinator(Acl) },
     RpcAccess { method: "/pharos.v1.AclService/WhoAmI", guard: Guard::Authenticated },
     RpcAccess { method: "/pharos.v1.AclService/ListDenials", guard: coordinator(Audit) },
+    RpcAccess { method: "/pharos.v1.AclService/WatchAcls", guard: coordinator(Acl) },
     // RaftService and MemberService: node to node, peer port only.
     RpcAccess { method: "/pharos.v1.RaftService/Vote", guard: Guard::PeerOnly },
     RpcAccess { method: "/pharos.v1.RaftService/PreVote", guard: Guard::PeerOnly },

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use pharos_meta::access::{Action, Cidr, Decision, PolicyEntry, Resource, ResourceType, UserKind};
+use pharos_meta::access::{Action, Cidr, Decision, PolicyEntry, Resource, ResourceType, SubjectView, User, UserKind};
 use pharos_meta::acl::AclOperation;
 use pharos_meta::{Operation, RequestId, Response};
 use pharos_proto::v1;
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tonic::{Code, Request, Status};
 
 use crate::auth::{Authority, Caller, authorize};
+use crate::handler::{WATCH_BATCH_MAX, WatchStream, check_watch_start, compacted, watch_stream};
 use crate::status::{command_error, node_error, with_reason};
 
 /// Denials listed when the request names no limit, and at most.
@@ -179,17 +180,7 @@ impl AclService for AclApi {
         authorize(&request, "")?;
         self.read_barrier().await?;
         let applied = self.node.state_machine.read();
-        let users = applied
-            .state
-            .access
-            .users
-            .values()
-            .map(|user| v1::User {
-                name: user.name.clone(),
-                kind: kind_to_wire(user.kind) as i32,
-                enabled: user.enabled,
-            })
-            .collect();
+        let users = applied.state.access.users.values().map(user_to_wire).collect();
         Ok(tonic::Response::new(v1::ListUsersResponse { users, revision: applied.state.revision }))
     }
 
@@ -305,4 +296,57 @@ impl AclService for AclApi {
             node_id: self.node.status().node_id,
         }))
     }
+
+    type WatchAclsStream = WatchStream<v1::AclEvent>;
+
+    async fn watch_acls(
+        &self,
+        request: Request<v1::WatchAclsRequest>,
+    ) -> Result<tonic::Response<Self::WatchAclsStream>, Status> {
+        authorize(&request, "")?;
+        let request = request.into_inner();
+        let subject = request.subject.clone();
+        let matches = move |name: &str| subject.is_empty() || name == subject;
+        check_watch_start(&self.node, request.from_revision)?;
+        let (initial, last) = {
+            let applied = self.node.state_machine.read();
+            if request.from_revision == 0 {
+                let revision = applied.state.revision;
+                let access = &applied.state.access;
+                let subjects: std::collections::BTreeSet<&String> =
+                    access.users.keys().chain(access.policies.keys()).filter(|name| matches(name)).collect();
+                let events = subjects
+                    .into_iter()
+                    .map(|name| acl_event(revision, name, access.subject_view(name).as_ref()))
+                    .collect();
+                (events, revision)
+            } else {
+                applied.acl_events.since(&matches, request.from_revision, 0).map_err(compacted)?;
+                (Vec::new(), request.from_revision)
+            }
+        };
+        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+            let events = applied.acl_events.since(&matches, last, WATCH_BATCH_MAX)?;
+            Ok(events
+                .into_iter()
+                .map(|event| (event.revision, acl_event(event.revision, &event.key, event.payload.as_ref())))
+                .collect())
+        });
+        Ok(tonic::Response::new(stream))
+    }
+}
+
+/// The wire form of a subject after `revision` (never the token's hash).
+fn acl_event(revision: u64, subject: &str, view: Option<&SubjectView>) -> v1::AclEvent {
+    v1::AclEvent {
+        revision,
+        subject: subject.to_string(),
+        deleted: view.is_none(),
+        user: view.and_then(|view| view.user.as_ref()).map(user_to_wire),
+        entries: view.map(|view| view.entries.iter().map(entry_to_wire).collect()).unwrap_or_default(),
+    }
+}
+
+fn user_to_wire(user: &User) -> v1::User {
+    v1::User { name: user.name.clone(), kind: kind_to_wire(user.kind) as i32, enabled: user.enabled }
 }

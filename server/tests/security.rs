@@ -336,3 +336,55 @@ async fn the_acl_cli_manages_users_and_policies_and_the_audit_filters_find_the_c
     .await
     .expect("test finished in time");
 }
+
+async fn next(stream: &mut tonic::Streaming<v1::AclEvent>) -> v1::AclEvent {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("an event in time")
+        .expect("stream open")
+        .expect("not ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acl_watchers_see_users_and_policies_change_and_resume_from_a_revision() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (cluster, root) = secure_node().await;
+        let mut all = root.watch_acls(v1::WatchAclsRequest::default()).await.expect("watch");
+        let first = next(&mut all).await;
+        assert_eq!((first.subject.as_str(), first.deleted), ("root", false), "the current users come first");
+        assert_eq!(first.user.as_ref().map(|user| user.kind()), Some(v1::UserKind::Super));
+
+        let app_token = add_user(&root, "app").await;
+        let added = next(&mut all).await;
+        assert_eq!((added.subject.as_str(), added.entries.len()), ("app", 0));
+        assert!(added.user.as_ref().is_some_and(|user| user.enabled));
+        let granted_at = root.grant("app", entry("topic:orders*", &["pub"])).await.expect("grant").revision;
+        let granted = next(&mut all).await;
+        assert_eq!((granted.revision, granted.entries[0].resource.as_str()), (granted_at, "topic:orders*"));
+
+        // A watcher resuming after the grant sees only what came later, and only its subject.
+        let mut resumed = root
+            .watch_acls(v1::WatchAclsRequest { subject: "app".into(), from_revision: granted_at })
+            .await
+            .expect("resume");
+        root.set_user_enabled("app", false).await.expect("disable");
+        let disabled = next(&mut resumed).await;
+        assert_eq!(disabled.subject, "app");
+        assert!(disabled.user.as_ref().is_some_and(|user| !user.enabled), "{disabled:?}");
+        root.delete_user("app").await.expect("delete");
+        let deleted = next(&mut resumed).await;
+        assert!(deleted.deleted && deleted.user.is_none() && deleted.entries.is_empty(), "{deleted:?}");
+
+        // Watching needs the `acl` grant like listing does.
+        let stranger = client_with(&cluster, Some(app_token));
+        assert_eq!(
+            refusal(stranger.watch_acls(v1::WatchAclsRequest::default()).await).0,
+            tonic::Code::Unauthenticated,
+            "a deleted user's token"
+        );
+        let future = root.watch_acls(v1::WatchAclsRequest { subject: String::new(), from_revision: u64::MAX });
+        assert_eq!(refusal(future.await).1, v1::ErrorReason::FutureRevision);
+    })
+    .await
+    .expect("test finished in time");
+}

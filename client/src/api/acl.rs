@@ -63,6 +63,14 @@ impl Client {
         self.send::<acl::WhoAmI>(v1::WhoAmIRequest {}).await
     }
 
+    /// Users and policies as they change; see [`v1::WatchAclsRequest`] for resuming.
+    pub async fn watch_acls(
+        &self,
+        request: v1::WatchAclsRequest,
+    ) -> Result<tonic::Streaming<v1::AclEvent>, ClientError> {
+        self.send::<acl::WatchAcls>(request).await
+    }
+
     pub async fn list_denials(&self, limit: u32) -> Result<v1::ListDenialsResponse, ClientError> {
         self.send::<acl::ListDenials>(v1::ListDenialsRequest { limit }).await
     }
