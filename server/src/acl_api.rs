@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tonic::{Code, Request, Status};
 
 use crate::auth::{Authority, Caller, authorize};
-use crate::handler::{WATCH_BATCH_MAX, WatchStream, check_watch_start, compacted, watch_stream};
+use crate::handler::{WATCH_BATCH_MAX, WatchSlot, WatchStream, check_watch_start, compacted, watch_stream};
 use crate::status::{command_error, node_error, with_reason};
 
 /// Denials listed when the request names no limit, and at most.
@@ -304,6 +304,7 @@ impl AclService for AclApi {
         request: Request<v1::WatchAclsRequest>,
     ) -> Result<tonic::Response<Self::WatchAclsStream>, Status> {
         authorize(&request, "")?;
+        let slot = WatchSlot::take(&request)?;
         let request = request.into_inner();
         let subject = request.subject.clone();
         let matches = move |name: &str| subject.is_empty() || name == subject;
@@ -325,7 +326,7 @@ impl AclService for AclApi {
                 (Vec::new(), request.from_revision)
             }
         };
-        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+        let stream = watch_stream(&self.node, slot, initial, last, move |applied, last| {
             let events = applied.acl_events.since(&matches, last, WATCH_BATCH_MAX)?;
             Ok(events
                 .into_iter()

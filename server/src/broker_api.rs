@@ -330,6 +330,7 @@ impl BrokerService for BrokerApi {
         request: Request<v1::WatchBrokerGroupRequest>,
     ) -> Result<tonic::Response<Self::WatchBrokerGroupStream>, Status> {
         crate::auth::authorize(&request, &request.get_ref().group)?;
+        let slot = crate::handler::WatchSlot::take(&request)?;
         let request = request.into_inner();
         Self::group_name(&request.group)?;
         crate::handler::check_watch_start(&self.node, request.from_revision)?;
@@ -348,7 +349,7 @@ impl BrokerService for BrokerApi {
             }
         };
         let group = request.group;
-        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+        let stream = watch_stream(&self.node, slot, initial, last, move |applied, last| {
             let events = applied.group_events.since(|key| key == group, last, WATCH_BATCH_MAX)?;
             Ok(events
                 .into_iter()

@@ -2,6 +2,7 @@
 //! state for a read of the requested consistency.
 
 use pharos_proto::v1::ErrorReason as Reason;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use pharos_meta::{Command, Operation, RequestId, Response};
@@ -122,10 +123,57 @@ pub fn compacted(error: pharos_replication::events::Compacted) -> Status {
     with_detail(status, pharos_proto::ErrorDetail::CompactedRevision(error.compacted_through))
 }
 
+/// Open watch streams one client connection may hold. Each holds a task and a buffer on the
+/// node, so a client cannot pin unbounded memory by opening streams it never reads.
+pub const WATCHES_PER_CONNECTION_MAX: usize = 256;
+
+/// Open watches per connection (its remote address), for [`WATCHES_PER_CONNECTION_MAX`]. One
+/// per process: a connection belongs to the one server this process runs.
+static OPEN_WATCHES: std::sync::Mutex<BTreeMap<std::net::SocketAddr, usize>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// One open watch of one connection; dropping it frees the slot.
+#[derive(Debug)]
+pub struct WatchSlot {
+    connection: Option<std::net::SocketAddr>,
+}
+
+impl WatchSlot {
+    /// A slot for a new watch on `request`'s connection, or `RESOURCE_EXHAUSTED` /
+    /// `TOO_MANY_WATCHES` when it holds [`WATCHES_PER_CONNECTION_MAX`] already.
+    pub fn take<T>(request: &tonic::Request<T>) -> Result<WatchSlot, Status> {
+        let Some(connection) = request.remote_addr() else { return Ok(WatchSlot { connection: None }) };
+        let mut open = OPEN_WATCHES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(connection).or_default();
+        if *count >= WATCHES_PER_CONNECTION_MAX {
+            return Err(with_reason(
+                Code::ResourceExhausted,
+                Reason::TooManyWatches,
+                format!("this connection has {WATCHES_PER_CONNECTION_MAX} open watches, the most a node allows"),
+            ));
+        }
+        *count += 1;
+        Ok(WatchSlot { connection: Some(connection) })
+    }
+}
+
+impl Drop for WatchSlot {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection else { return };
+        let mut open = OPEN_WATCHES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&connection) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&connection);
+            }
+        }
+    }
+}
+
 /// The stream behind every watch RPC: `initial` first, then every event `fetch(applied, last)`
 /// returns after revision `last` (at most `WATCH_BATCH_MAX` per call), waiting on the applied
-/// index between batches. It ends when the client goes away, or with `COMPACTED`.
-pub fn watch_stream<M, F>(node: &Node, initial: Vec<M>, mut last: u64, fetch: F) -> WatchStream<M>
+/// index between batches. It ends when the client goes away, or with `COMPACTED`; `slot` is
+/// held until then.
+pub fn watch_stream<M, F>(node: &Node, slot: WatchSlot, initial: Vec<M>, mut last: u64, fetch: F) -> WatchStream<M>
 where
     M: Send + 'static,
     F: Fn(
@@ -139,6 +187,7 @@ where
     let mut applied_index = state_machine.subscribe();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<M, Status>>(WATCH_BATCH_MAX);
     tokio::spawn(async move {
+        let _slot = slot;
         for event in initial {
             if sender.send(Ok(event)).await.is_err() {
                 return;

@@ -28,6 +28,10 @@ use crate::topic_api::{OffsetApi, OffsetCommitter, TopicApi};
 /// Largest client request accepted (a 1 MiB value plus envelope). Larger ones get
 /// `OUT_OF_RANGE` from the transport before any handler runs.
 pub(crate) const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Requests one client connection may have in flight at once (HTTP/2 concurrent streams, open
+/// watches included); a client queues the rest. Watches alone are capped lower
+/// ([`crate::handler::WATCHES_PER_CONNECTION_MAX`]).
+const CLIENT_STREAMS_PER_CONNECTION_MAX: u32 = 1024;
 /// How often a node checks that the membership describes it correctly.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -134,6 +138,8 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let stamp_identity = identity_headers(&node.identity.cluster_id, node.identity.generation);
     let client_server = tokio::spawn(
         tonic::transport::Server::builder()
+            // In-flight requests per connection (HTTP/2 streams): clients queue beyond it.
+            .max_concurrent_streams(Some(CLIENT_STREAMS_PER_CONNECTION_MAX))
             .layer(tower::util::MapResponseLayer::new(stamp_identity))
             .layer(crate::auth::AuthLayer::new(authority.clone()))
             .add_service(health_service)

@@ -219,6 +219,7 @@ impl TopicService for TopicApi {
                 crate::auth::authorize(&request, topic)?;
             }
         }
+        let slot = crate::handler::WatchSlot::take(&request)?;
         let request = request.into_inner();
         if request.topics.len() > LIST_TOPICS_MAX {
             return Err(with_reason(
@@ -256,7 +257,7 @@ impl TopicService for TopicApi {
                 (Vec::new(), request.from_revision)
             }
         };
-        let stream = watch_stream(&self.node, initial, last, move |applied, last| {
+        let stream = watch_stream(&self.node, slot, initial, last, move |applied, last| {
             let events = applied.route_events.since(&matches, last, WATCH_BATCH_MAX)?;
             Ok(events
                 .into_iter()

@@ -388,3 +388,29 @@ async fn acl_watchers_see_users_and_policies_change_and_resume_from_a_revision()
     .await
     .expect("test finished in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_connection_holds_at_most_256_watches_and_a_closed_one_frees_its_slot() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (_cluster, root) = secure_node().await;
+        let mut open = Vec::new();
+        for _ in 0..pharos_server::handler::WATCHES_PER_CONNECTION_MAX {
+            open.push(root.watch_acls(v1::WatchAclsRequest::default()).await.expect("a watch within the limit"));
+        }
+        let refused = root.watch_routes(v1::WatchRoutesRequest::default()).await;
+        assert_eq!(
+            refusal(refused),
+            (tonic::Code::ResourceExhausted, v1::ErrorReason::TooManyWatches),
+            "the limit covers every kind of watch"
+        );
+        root.list_users().await.expect("other requests still pass");
+        drop(open.pop());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while root.watch_acls(v1::WatchAclsRequest::default()).await.is_err() {
+            assert!(Instant::now() < deadline, "a closed watch never gave its slot back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("test finished in time");
+}
