@@ -314,6 +314,19 @@ impl Cluster {
         Ok(&self.nodes[self.index_of(node_id)?])
     }
 
+    /// `GET path` on one node's HTTP port (metrics, health): the whole response, status line
+    /// and headers included (plain HTTP/1.1 on loopback).
+    pub async fn http_get(&self, node_id: u64, path: &str) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.node(node_id).map_err(std::io::Error::other)?.http_addr.clone();
+        let mut stream = tokio::net::TcpStream::connect(&address).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok(response)
+    }
+
     /// The directory holding every node's data dir and log.
     pub fn root(&self) -> &Path {
         self.root.path()

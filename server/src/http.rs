@@ -1,6 +1,7 @@
 //! HTTP `/metrics` (Prometheus text), `/healthz` and `/readyz`.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use pharos_replication::Node;
 
+use crate::auth::Authority;
 use crate::brokers::BrokerRuntime;
 use crate::dr_runtime::DrRuntime;
 
@@ -16,17 +18,18 @@ pub struct HttpState {
     node: Node,
     brokers: BrokerRuntime,
     dr: DrRuntime,
+    authority: Arc<Authority>,
 }
 
-pub fn router(node: Node, brokers: BrokerRuntime, dr: DrRuntime) -> Router {
+pub fn router(node: Node, brokers: BrokerRuntime, dr: DrRuntime, authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { node, brokers, dr })
+        .with_state(HttpState { node, brokers, dr, authority })
 }
 
-async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> String {
+async fn metrics(State(HttpState { node, brokers, dr, authority }): State<HttpState>) -> String {
     let status = node.status();
     let (active_brokers, groups, dr_record) = {
         let applied = node.state_machine.read();
@@ -71,6 +74,11 @@ async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> St
         node.fence.fenced_by().unwrap_or(0),
     );
     gauge(
+        "pharos_insecure",
+        "1 if the node runs --insecure: its client port authenticates and authorizes nothing.",
+        u64::from(authority.insecure()),
+    );
+    gauge(
         "pharos_dr_state_id",
         "Log index of the switch that set the current DR mode and state.",
         dr_record.dr_state_id,
@@ -80,6 +88,22 @@ async fn metrics(State(HttpState { node, brokers, dr }): State<HttpState>) -> St
         "Step of the switchover in progress (0 none, 1 promote-learners, 2 transfer-leader, 3 demote-voters, 4 move-masters).",
         dr_record.operation.as_ref().map_or(0, |operation| u64::from(operation.step.code())),
     );
+    let denials = &authority.denials;
+    for (name, help, value) in [
+        (
+            "pharos_auth_denials_total",
+            "Requests this node refused (unauthenticated or not granted).",
+            &denials.denied_total,
+        ),
+        (
+            "pharos_auth_denials_suppressed_total",
+            "Denials not recorded in the denial log because their caller exceeded the rate limit.",
+            &denials.suppressed_total,
+        ),
+    ] {
+        let value = value.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
     let _ = writeln!(text, "# HELP pharos_dr_mode 1 for the current replication mode.\n# TYPE pharos_dr_mode gauge");
     for mode in [pharos_meta::ReplicationMode::Majority, pharos_meta::ReplicationMode::DrSync] {
         let _ = writeln!(text, "pharos_dr_mode{{mode=\"{}\"}} {}", mode.as_str(), u64::from(dr_record.mode == mode));

@@ -180,7 +180,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     );
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
-        let router = crate::http::router(node.clone(), broker_runtime.clone(), dr_runtime.clone());
+        let router = crate::http::router(node.clone(), broker_runtime.clone(), dr_runtime.clone(), authority.clone());
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
 

@@ -126,17 +126,9 @@ async fn metrics_of(cluster: &Cluster, node_id: u64) -> String {
 
 /// `GET path` of one node's HTTP port: the whole response, status line first.
 async fn http_get(cluster: &Cluster, node_id: u64, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = cluster.node(node_id).expect("node").http_addr.clone();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect to the HTTP port");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    response
+    cluster.http_get(node_id, path).await.expect("GET on the HTTP port")
 }
 
-/// The server's reason of a refusal (`None` when the call succeeded).
 /// The `pharos-error` reason of a raw gRPC refusal.
 fn status_reason<T>(result: Result<T, tonic::Status>) -> Option<String> {
     let status = result.err()?;
@@ -540,6 +532,7 @@ async fn cutting_the_dr_region_in_dr_sync_stalls_writes_for_at_most_the_timeout_
         assert!(metrics.contains("pharos_dr_mode{mode=\"dr-sync\"} 1"), "{metrics}");
         assert!(metrics.contains("pharos_dr_sync_state{state=\"async\"} 1"), "{metrics}");
         assert!(metrics.contains("pharos_dr_member_lag_ms{node_id=\"4\",region=\"region-2\"}"), "{metrics}");
+        assert!(metrics.contains("\npharos_insecure 1\n"), "the harness runs --insecure, and it shows: {metrics}");
         for node_id in [4, 5] {
             cluster.signal(node_id, "CONT").expect("cont");
         }

@@ -138,6 +138,13 @@ async fn every_rpc_refuses_strangers_and_callers_without_a_grant_and_changes_not
         assert!(denials.denials.iter().any(|denial| denial.subject.is_empty() && denial.code == "UNAUTHENTICATED"));
         // One caller's flood is rate-limited, not kept whole.
         assert!(denials.suppressed_total > 0, "{} denials kept, none suppressed", denials.denials.len());
+        let metrics = cluster.http_get(cluster.nodes[0].node_id, "/metrics").await.expect("metrics");
+        let value = |name: &str| {
+            metrics.lines().find_map(|line| line.strip_prefix(&format!("{name} "))).and_then(|v| v.parse::<u64>().ok())
+        };
+        assert_eq!(value("pharos_insecure"), Some(0), "{metrics}");
+        assert!(value("pharos_auth_denials_total") > Some(denials.suppressed_total), "{metrics}");
+        assert_eq!(value("pharos_auth_denials_suppressed_total"), Some(denials.suppressed_total));
     })
     .await
     .expect("test finished in time");
