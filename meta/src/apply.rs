@@ -155,7 +155,7 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
 
 fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<Change>) -> Response {
     match &command.operation {
-        Operation::Noop => Response::Noop { revision: state.revision },
+        Operation::Noop | Operation::RecordMembershipChange(_) => Response::Noop { revision: state.revision },
         Operation::Put { key, value } => {
             if let Err(error) = check_key(key).and_then(|()| check_value(value)) {
                 return Response::Error(error);

@@ -44,6 +44,7 @@ fn target(command: &Command) -> String {
         }
         Operation::Dr(dr_command) => dr_command.describe(),
         Operation::Acl(operation) => operation.target(),
+        Operation::RecordMembershipChange(change) => format!("node {}", change.node_id()),
         other => other.kind().to_string(),
     }
 }

@@ -9,7 +9,7 @@
 use prost::Message;
 
 use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, NotCollectable, Registration};
-use crate::command::{Command, Compare, Operation, RequestId};
+use crate::command::{Command, Compare, MembershipChange, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
 use crate::topic::{
     MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Topic, TopicOperation,
@@ -72,7 +72,7 @@ mod record {
         pub actor: String,
         #[prost(
             oneof = "Operation",
-            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28"
+            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29"
         )]
         pub operation: Option<Operation>,
     }
@@ -118,6 +118,17 @@ mod record {
         CollectBrokers(CollectBrokers),
         #[prost(message, tag = "28")]
         Acl(super::access_record::Command),
+        #[prost(message, tag = "29")]
+        RecordMembershipChange(MembershipChange),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MembershipChange {
+        /// 1 add learner, 2 promote, 3 remove, 4 transfer leadership.
+        #[prost(uint32, tag = "1")]
+        pub kind: u32,
+        #[prost(uint64, tag = "2")]
+        pub node_id: u64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -555,6 +566,15 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
         Operation::Topic(operation) => topic_operation_to_message(operation),
         Operation::Dr(command) => record::Operation::Dr(dr_record::command_to_message(command)),
         Operation::Acl(operation) => record::Operation::Acl(access_record::command_to_message(operation)),
+        Operation::RecordMembershipChange(change) => {
+            let kind = match change {
+                MembershipChange::AddLearner { .. } => 1,
+                MembershipChange::Promote { .. } => 2,
+                MembershipChange::Remove { .. } => 3,
+                MembershipChange::TransferLeader { .. } => 4,
+            };
+            record::Operation::RecordMembershipChange(record::MembershipChange { kind, node_id: change.node_id() })
+        }
     };
     frame(&record::Command {
         request_id: command
@@ -648,6 +668,16 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
         }),
         record::Operation::Dr(command) => Operation::Dr(dr_record::command_from_message(command)?),
         record::Operation::Acl(command) => Operation::Acl(access_record::command_from_message(command)?),
+        record::Operation::RecordMembershipChange(change) => {
+            let node_id = change.node_id;
+            Operation::RecordMembershipChange(match change.kind {
+                1 => MembershipChange::AddLearner { node_id },
+                2 => MembershipChange::Promote { node_id },
+                3 => MembershipChange::Remove { node_id },
+                4 => MembershipChange::TransferLeader { to_node_id: node_id },
+                _ => return Err(DecodeError::UnknownCommandKind),
+            })
+        }
         record::Operation::ResetOffsets(reset) => Operation::Topic(TopicOperation::ResetOffsets {
             consumer_group: reset.consumer_group,
             topic: reset.topic,

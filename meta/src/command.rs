@@ -51,6 +51,39 @@ pub enum Operation {
     Topic(crate::topic::TopicOperation),
     Dr(crate::dr::DrCommand),
     Acl(crate::acl::AclOperation),
+    /// Records, for the audit log, a membership change the leader just made: membership lives in
+    /// Raft's own entries, which carry no caller. Changes nothing else.
+    RecordMembershipChange(MembershipChange),
+}
+
+/// A membership change an operator asked for, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    AddLearner { node_id: u64 },
+    Promote { node_id: u64 },
+    Remove { node_id: u64 },
+    TransferLeader { to_node_id: u64 },
+}
+
+impl MembershipChange {
+    pub fn kind(self) -> &'static str {
+        match self {
+            MembershipChange::AddLearner { .. } => "add_learner",
+            MembershipChange::Promote { .. } => "promote_voter",
+            MembershipChange::Remove { .. } => "remove_member",
+            MembershipChange::TransferLeader { .. } => "transfer_leader",
+        }
+    }
+
+    /// The node it acted on.
+    pub fn node_id(self) -> u64 {
+        match self {
+            MembershipChange::AddLearner { node_id }
+            | MembershipChange::Promote { node_id }
+            | MembershipChange::Remove { node_id }
+            | MembershipChange::TransferLeader { to_node_id: node_id } => node_id,
+        }
+    }
 }
 
 impl Operation {
@@ -66,6 +99,7 @@ impl Operation {
                 Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
             ) | Operation::Dr(_)
                 | Operation::Acl(_)
+                | Operation::RecordMembershipChange(_)
         )
     }
 
@@ -80,6 +114,7 @@ impl Operation {
             Operation::Topic(operation) => operation.kind(),
             Operation::Dr(command) => command.kind(),
             Operation::Acl(operation) => operation.kind(),
+            Operation::RecordMembershipChange(change) => change.kind(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub use broker::{
     Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, GroupView, NotCollectable, Registration,
 };
 pub use codec::DecodeError;
-pub use command::{Command, Compare, Operation, RequestId};
+pub use command::{Command, Compare, MembershipChange, Operation, RequestId};
 pub use dr::{
     AbandonedMember, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, ReplicationMode,
     SwitchoverStep, SyncState,

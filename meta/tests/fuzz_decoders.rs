@@ -28,9 +28,9 @@ use pharos_meta::acl::AclOperation;
 use pharos_meta::codec::{self, DecodeError};
 use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
-    Compare, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, KvRecord, MessageType,
-    NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation, QueueCounts, Registration,
-    ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep, SyncState, Topic,
+    Compare, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, KvRecord, MembershipChange,
+    MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation, QueueCounts,
+    Registration, ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep, SyncState, Topic,
     TopicOperation, TopicSpec,
 };
 use proptest::collection::{btree_map, btree_set, vec};
@@ -527,6 +527,14 @@ fn operation() -> impl Strategy<Value = Operation> {
         topic_operation().prop_map(Operation::Topic),
         dr_command().prop_map(Operation::Dr),
         acl_operation().prop_map(Operation::Acl),
+        any::<u64>()
+            .prop_flat_map(|node_id| prop_oneof![
+                Just(MembershipChange::AddLearner { node_id }),
+                Just(MembershipChange::Promote { node_id }),
+                Just(MembershipChange::Remove { node_id }),
+                Just(MembershipChange::TransferLeader { to_node_id: node_id }),
+            ])
+            .prop_map(Operation::RecordMembershipChange),
     ]
 }
 

@@ -4,7 +4,7 @@ use crate::convert::Validate;
 use pharos_proto::v1::ErrorReason as Reason;
 use std::time::Duration;
 
-use pharos_meta::{Operation, RequestId, Response};
+use pharos_meta::{MembershipChange, Operation, RequestId, Response};
 use pharos_proto::v1;
 use pharos_proto::v1::cluster_service_server::ClusterService;
 use pharos_proto::v1::kv_service_server::KvService;
@@ -41,6 +41,15 @@ impl Api {
 
     async fn prepare_read(&self, consistency: i32) -> Result<(), Status> {
         crate::handler::prepare_read(&self.node, consistency).await
+    }
+
+    /// Records an operator's membership change in the audit log (membership lives in Raft's own
+    /// entries, which name no caller). The change is made already: a failure to record it is
+    /// logged, not returned.
+    async fn audit_membership(&self, change: MembershipChange, actor: String) {
+        if let Err(status) = self.write(Operation::RecordMembershipChange(change), None, actor).await {
+            tracing::warn!(?change, error = %status.message(), "membership change made but not audited");
+        }
     }
 }
 
@@ -215,12 +224,14 @@ impl ClusterService for Api {
         request: Request<v1::JoinRequest>,
     ) -> Result<tonic::Response<v1::JoinResponse>, Status> {
         crate::auth::authorize(&request, "")?;
+        let actor = crate::handler::actor(&request);
         let request = request.into_inner();
         if request.node_id == 0 {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "node_id must be at least 1"));
         }
         let info = node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
+        self.audit_membership(MembershipChange::AddLearner { node_id: request.node_id }, actor).await;
         Ok(tonic::Response::new(v1::JoinResponse {
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: self.node.identity.generation,
@@ -233,15 +244,19 @@ impl ClusterService for Api {
         request: Request<v1::PromoteRequest>,
     ) -> Result<tonic::Response<v1::PromoteResponse>, Status> {
         crate::auth::authorize(&request, "")?;
+        let actor = crate::handler::actor(&request);
         let node_id = required_node_id(request.into_inner().node_id)?;
         let voters = self.node.promote(node_id).await.map_err(node_error)?;
+        self.audit_membership(MembershipChange::Promote { node_id }, actor).await;
         Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
     }
 
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
         crate::auth::authorize(&request, "")?;
+        let actor = crate::handler::actor(&request);
         let node_id = required_node_id(request.into_inner().node_id)?;
         let status = self.node.remove(node_id).await.map_err(node_error)?;
+        self.audit_membership(MembershipChange::Remove { node_id }, actor).await;
         Ok(tonic::Response::new(v1::RemoveResponse {
             voters: status.voters.iter().copied().collect(),
             learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
@@ -253,8 +268,13 @@ impl ClusterService for Api {
         request: Request<v1::TransferLeaderRpcRequest>,
     ) -> Result<tonic::Response<v1::TransferLeaderRpcResponse>, Status> {
         crate::auth::authorize(&request, "")?;
-        let leader_id =
-            self.node.transfer_leader(request.into_inner().to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
+        let actor = crate::handler::actor(&request);
+        let to_node_id = request.into_inner().to_node_id;
+        // Recorded when asked, while this node still leads (afterwards it cannot propose).
+        if self.node.ensure_leader().is_ok() {
+            self.audit_membership(MembershipChange::TransferLeader { to_node_id }, actor).await;
+        }
+        let leader_id = self.node.transfer_leader(to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(tonic::Response::new(v1::TransferLeaderRpcResponse { leader_id }))
     }
 

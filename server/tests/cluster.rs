@@ -147,6 +147,17 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
         assert_eq!(removed.voters, vec![2, 3, 4]);
         cluster.kill(1).expect("stop the removed node");
         client.put("after-removal", "ok").await.expect("writes continue without node 1");
+
+        // Operators' membership changes are audited, with who asked.
+        let audit = client.list_audit(100).await.expect("audit").entries;
+        for (action, target) in
+            [("promote_voter", "node 4"), ("transfer_leader", "node 4"), ("remove_member", "node 1")]
+        {
+            let entry =
+                audit.iter().find(|entry| entry.action == action).unwrap_or_else(|| panic!("{action}: {audit:?}"));
+            assert_eq!((entry.target.as_str(), entry.result.as_str()), (target, "ok"));
+            assert!(entry.source.starts_with("127.0.0.1:"), "{entry:?}");
+        }
     })
     .await
     .expect("test finished in time");
