@@ -68,7 +68,12 @@ pub(crate) fn record(state: &mut State, index: u64, command: &Command, response:
     };
     state.audit.insert(index, record.clone());
     changes.push(Change::AuditPut { record });
-    while state.audit.len() > limits::AUDIT_RECORDS_MAX {
+    // Bounded by count and by age; the age is judged by the times in the commands, so every
+    // replica drops the same records.
+    let oldest_kept = command.issued_at_ms.saturating_sub(limits::AUDIT_RECORD_AGE_MAX_MS);
+    while state.audit.len() > limits::AUDIT_RECORDS_MAX
+        || state.audit.first_key_value().is_some_and(|(_, oldest)| oldest.at_ms < oldest_kept)
+    {
         if let Some((evicted, _)) = state.audit.pop_first() {
             changes.push(Change::AuditDelete { index: evicted });
         }

@@ -28,5 +28,8 @@ pub const TOPIC_ATTRIBUTES_MAX: usize = 64;
 pub const OFFSET_COMMITS_MAX: usize = 10_000;
 /// Audit records kept; the oldest are dropped first.
 pub const AUDIT_RECORDS_MAX: usize = 10_000;
+/// Audit records older than this (by the proposing leader's clock, against the newest record's)
+/// are dropped as new ones arrive: 90 days.
+pub const AUDIT_RECORD_AGE_MAX_MS: u64 = 90 * 24 * 60 * 60 * 1000;
 /// Most broker records one `CollectBrokers` command forgets (the retention batch).
 pub const COLLECTED_BROKERS_MAX: usize = 100;

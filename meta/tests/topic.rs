@@ -245,6 +245,31 @@ fn administrative_changes_and_refusals_are_audited_with_actor_and_time() {
 }
 
 #[test]
+fn audit_records_older_than_the_age_limit_are_dropped_by_every_replica_alike() {
+    let mut state = with_groups();
+    let command = |name: &str, at: u64| Command {
+        request_id: None,
+        issued_at_ms: at,
+        actor: "ops".into(),
+        operation: Operation::Topic(TopicOperation::Create(spec(name, &[("g1", 2)]))),
+    };
+    let day = 24 * 60 * 60 * 1000;
+    let start = 1_000 * day;
+    apply(&mut state, 10, &command("a", start));
+    apply(&mut state, 11, &command("b", start + 30 * day));
+    let before: Vec<u64> = state.audit.keys().copied().collect();
+    assert!(before.contains(&10) && before.contains(&11), "{before:?}");
+    // 90 days after the first record, plus one millisecond: it goes, the second stays.
+    let applied = apply(&mut state, 12, &command("c", start + pharos_meta::limits::AUDIT_RECORD_AGE_MAX_MS + 1));
+    assert!(!state.audit.contains_key(&10), "too old");
+    assert!(state.audit.contains_key(&11) && state.audit.contains_key(&12));
+    assert!(
+        applied.changes.iter().any(|change| matches!(change, pharos_meta::Change::AuditDelete { index: 10 })),
+        "the drop is persisted like any change"
+    );
+}
+
+#[test]
 fn shape_checks_run_before_proposing_and_agree_with_apply() {
     let good = spec("orders", &[("g1", 8)]);
     assert_eq!(pharos_meta::validate(&Operation::Topic(TopicOperation::Create(good))), Ok(()));
