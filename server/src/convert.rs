@@ -152,8 +152,14 @@ impl Validate for v1::RegisterBrokerRequest {
             addresses: request.addresses.into_iter().collect(),
             election_priority: request.election_priority,
         };
-        pharos_meta::broker::validate_registration(&registration)
-            .map_err(|error| InvalidRequest::new("registration", error.to_string()))?;
+        pharos_meta::broker::validate_registration(&registration).map_err(|error| {
+            // The field name already says "registration"; keep only the reason.
+            let reason = match error {
+                pharos_meta::CommandError::InvalidRegistration { reason } => reason,
+                other => other.to_string(),
+            };
+            InvalidRequest::new("registration", reason)
+        })?;
         Ok((registration, request_id(request.request_id)?))
     }
 }
@@ -319,6 +325,14 @@ mod tests {
         assert_eq!(request.validate().unwrap_err().field, "compare");
         let zero = Some(v1::RequestId { client_id: "c".into(), sequence: 0 });
         assert_eq!(request_id(zero).unwrap_err().field, "request_id.sequence");
+    }
+
+    #[test]
+    fn a_bad_registration_says_what_is_wrong_once() {
+        let request = v1::RegisterBrokerRequest { group: "bad group".into(), ..Default::default() };
+        let message = request.validate().unwrap_err().to_string();
+        assert!(message.starts_with("invalid registration: group `bad group`"), "{message}");
+        assert_eq!(message.matches("invalid registration").count(), 1, "{message}");
     }
 }
 
