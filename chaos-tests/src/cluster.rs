@@ -44,7 +44,8 @@ const LISTEN_PORT_MAX: u16 = 32_000;
 /// Ports tried before falling back to one the kernel picks.
 const LISTEN_PORT_ATTEMPTS_MAX: u32 = 200;
 
-fn free_port() -> Result<u16, HarnessError> {
+/// A loopback port no other caller of this function in any process was given recently, free now.
+pub fn free_port() -> Result<u16, HarnessError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static DRAWS: AtomicU64 = AtomicU64::new(0);
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =

@@ -21,6 +21,6 @@ mod rng;
 pub mod scenario;
 pub mod workload;
 
-pub use cluster::{BrokerProcess, Cluster, ClusterOptions, HarnessError, NodeHandle, pharos_binary};
+pub use cluster::{BrokerProcess, Cluster, ClusterOptions, HarnessError, NodeHandle, free_port, pharos_binary};
 pub use regions::{DR_REGION, PRIMARY_REGION, start_two_regions};
 pub use rng::SplitMix64;
