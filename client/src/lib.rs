@@ -40,8 +40,8 @@
 //! | `ClusterService/Identity` | `Read` | |
 //! | `ClusterService/Status` | `Read` | |
 //! | `ClusterService/AddLearner` | `AtMostOnce` | a late repeat re-adds a node removed meanwhile |
-//! | `ClusterService/Promote` | `AtMostOnce` | a repeat is refused as "already a voter", hiding the success |
-//! | `ClusterService/Remove` | `AtMostOnce` | a late repeat removes a node re-added meanwhile |
+//! | `ClusterService/Promote` | `Convergent` | promoting a voter succeeds with `changed = false` |
+//! | `ClusterService/Remove` | `AtMostOnce` | a late repeat could remove a node re-added meanwhile; a repeat by hand answers `changed = false` |
 //! | `ClusterService/TransferLeader` | `Convergent` | answers at once when the target already leads |
 //! | `ClusterService/Compact` | `Convergent` | a second snapshot of the same state |
 //! | `ClusterService/ListAudit` | `Read` | |

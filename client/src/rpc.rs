@@ -99,7 +99,7 @@ rpcs! {
         Identity = identity(IdentityRequest) -> v1::IdentityResponse, Read;
         Status = status(StatusRequest) -> v1::StatusResponse, Read;
         AddLearner = add_learner(JoinRequest) -> v1::JoinResponse, AtMostOnce;
-        Promote = promote(PromoteRequest) -> v1::PromoteResponse, AtMostOnce;
+        Promote = promote(PromoteRequest) -> v1::PromoteResponse, Convergent;
         Remove = remove(RemoveRequest) -> v1::RemoveResponse, AtMostOnce;
         TransferLeader = transfer_leader(TransferLeaderRpcRequest) -> v1::TransferLeaderRpcResponse, Convergent;
         Compact = compact(CompactRequest) -> v1::CompactResponse, Convergent;

@@ -488,18 +488,19 @@ impl Node {
         Ok(())
     }
 
-    /// Learner -> voter through joint consensus.
-    pub async fn promote(&self, node_id: NodeId) -> Result<BTreeSet<NodeId>, NodeError> {
+    /// Learner -> voter through joint consensus. Convergent: promoting a voter changes nothing
+    /// and succeeds, so a retry after a lost answer is safe. `Ok(false)`: it was a voter already.
+    pub async fn promote(&self, node_id: NodeId) -> Result<bool, NodeError> {
         self.ensure_leader()?;
         let status = self.status();
         if !status.members.contains_key(&node_id) {
             return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member; join it first")));
         }
         if status.voters.contains(&node_id) {
-            return Err(NodeError::InvalidMembership(format!("node {node_id} is already a voter")));
+            return Ok(false);
         }
         self.change_membership(ChangeMembers::AddVoterIds([node_id].into()), true).await?;
-        Ok(self.status().voters)
+        Ok(true)
     }
 
     /// Adds several learners as voters in one joint-consensus change (a switchover's first step).
@@ -540,12 +541,13 @@ impl Node {
         self.change_membership(ChangeMembers::ReplaceAllVoters(newer), true).await
     }
 
-    /// Removes a voter or a learner from the cluster.
-    pub async fn remove(&self, node_id: NodeId) -> Result<NodeStatus, NodeError> {
+    /// Removes a voter or a learner from the cluster. Convergent: removing a node that is not a
+    /// member changes nothing and succeeds. `Ok(false)`: it was not a member.
+    pub async fn remove(&self, node_id: NodeId) -> Result<bool, NodeError> {
         self.ensure_leader()?;
         let status = self.status();
         if !status.members.contains_key(&node_id) {
-            return Err(NodeError::InvalidMembership(format!("node {node_id} is not a member")));
+            return Ok(false);
         }
         if status.voters.contains(&node_id) {
             if status.voters.len() == 1 {
@@ -555,7 +557,7 @@ impl Node {
         } else {
             self.change_membership(ChangeMembers::RemoveNodes([node_id].into()), false).await?;
         }
-        Ok(self.status())
+        Ok(true)
     }
 
     /// Records a member's current addresses and placement in the membership.

@@ -246,20 +246,27 @@ impl ClusterService for Api {
         crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         let node_id = required_node_id(request.into_inner().node_id)?;
-        let voters = self.node.promote(node_id).await.map_err(node_error)?;
-        self.audit_membership(MembershipChange::Promote { node_id }, actor).await;
-        Ok(tonic::Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
+        let changed = self.node.promote(node_id).await.map_err(node_error)?;
+        if changed {
+            self.audit_membership(MembershipChange::Promote { node_id }, actor).await;
+        }
+        let voters = self.node.status().voters.into_iter().collect();
+        Ok(tonic::Response::new(v1::PromoteResponse { voters, changed }))
     }
 
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
         crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
         let node_id = required_node_id(request.into_inner().node_id)?;
-        let status = self.node.remove(node_id).await.map_err(node_error)?;
-        self.audit_membership(MembershipChange::Remove { node_id }, actor).await;
+        let changed = self.node.remove(node_id).await.map_err(node_error)?;
+        if changed {
+            self.audit_membership(MembershipChange::Remove { node_id }, actor).await;
+        }
+        let status = self.node.status();
         Ok(tonic::Response::new(v1::RemoveResponse {
             voters: status.voters.iter().copied().collect(),
             learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
+            changed,
         }))
     }
 

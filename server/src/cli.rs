@@ -607,15 +607,24 @@ async fn cluster(client: &Client, output: Output, command: ClusterCommand) -> Re
         ClusterCommand::Promote { node_id } => {
             let response = client.promote(node_id).await?;
             match output {
-                Output::Json => print_json(json!({"node_id": node_id, "voters": response.voters})),
+                Output::Json => {
+                    print_json(json!({"node_id": node_id, "voters": response.voters, "changed": response.changed}))
+                }
+                Output::Table if !response.changed => {
+                    println!("node {node_id} was a voter already; voters: {:?}", response.voters)
+                }
                 Output::Table => println!("node {node_id} is a voter; voters: {:?}", response.voters),
             }
         }
         ClusterCommand::Remove { node_id } => {
             let response = client.remove(node_id).await?;
             match output {
-                Output::Json => {
-                    print_json(json!({"removed": node_id, "voters": response.voters, "learners": response.learners}))
+                Output::Json => print_json(json!({
+                    "removed": node_id, "voters": response.voters, "learners": response.learners,
+                    "changed": response.changed,
+                })),
+                Output::Table if !response.changed => {
+                    println!("node {node_id} was not a member; nothing changed; voters: {:?}", response.voters)
                 }
                 Output::Table => println!("node {node_id} removed; voters: {:?}", response.voters),
             }

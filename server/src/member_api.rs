@@ -213,8 +213,9 @@ impl MemberService for MemberApi {
         if let Some(leader) = self.forward_target(&request)? {
             return peer(&leader)?.promote_self(forwarded(request.into_inner())).await;
         }
-        let voters = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
-        Ok(Response::new(v1::PromoteResponse { voters: voters.into_iter().collect() }))
+        let changed = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
+        let voters = self.node.status().voters.into_iter().collect();
+        Ok(Response::new(v1::PromoteResponse { voters, changed }))
     }
 
     async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<Response<v1::SurveyResponse>, Status> {

@@ -131,7 +131,9 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
         assert_eq!(member.role(), v1::MemberRole::Learner);
 
         let promoted = client.promote(4).await.expect("promote");
-        assert!(promoted.voters.contains(&4), "voters {:?}", promoted.voters);
+        assert!(promoted.voters.contains(&4) && promoted.changed, "voters {:?}", promoted.voters);
+        let again = client.promote(4).await.expect("promoting a voter converges");
+        assert_eq!((again.voters, again.changed), (promoted.voters.clone(), false), "a repeat changes nothing");
         let transferred = client.transfer_leader(4).await.expect("transfer leadership");
         assert_eq!(transferred.leader_id, 4);
 
@@ -144,12 +146,19 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
 
         // Removing a voter shrinks the voter set; the cluster keeps serving.
         let removed = client.remove(1).await.expect("remove node 1");
-        assert_eq!(removed.voters, vec![2, 3, 4]);
+        assert_eq!((removed.voters.as_slice(), removed.changed), (&[2, 3, 4][..], true));
+        let again = client.remove(1).await.expect("removing a non-member converges");
+        assert_eq!((again.voters, again.changed), (vec![2, 3, 4], false));
         cluster.kill(1).expect("stop the removed node");
         client.put("after-removal", "ok").await.expect("writes continue without node 1");
 
         // Operators' membership changes are audited, with who asked.
         let audit = client.list_audit(100).await.expect("audit").entries;
+        assert_eq!(
+            audit.iter().filter(|entry| entry.action == "promote_voter").count(),
+            1,
+            "only the change is audited"
+        );
         for (action, target) in
             [("promote_voter", "node 4"), ("transfer_leader", "node 4"), ("remove_member", "node 1")]
         {
