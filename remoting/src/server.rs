@@ -31,6 +31,10 @@ pub struct ServeLimits {
     pub frame: FrameLimits,
     /// Once a frame's length has arrived, the rest of it must arrive within this time.
     pub frame_timeout_ms: u64,
+    /// A connection that starts no frame for this long is closed, so idle connections cannot
+    /// hold every slot of `connections_max` (Apache's NameServer closes them after 120 s too).
+    /// Clients reconnect when they next need a route.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ServeLimits {
@@ -40,6 +44,7 @@ impl Default for ServeLimits {
             in_flight_per_connection_max: 64,
             frame: FrameLimits::default(),
             frame_timeout_ms: 30_000,
+            idle_timeout_ms: 120_000,
         }
     }
 }
@@ -127,14 +132,19 @@ async fn serve_connection<H: Handler>(
     let in_flight = Arc::new(Semaphore::new(limits.in_flight_per_connection_max));
     let result = loop {
         let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
+        let idle = Duration::from_millis(limits.idle_timeout_ms);
         let read = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
-            read = read_prefix(&mut reader, &mut prefix) => read,
+            read = tokio::time::timeout(idle, read_prefix(&mut reader, &mut prefix)) => read,
         };
         match read {
-            Ok(true) => {}
-            Ok(false) => break Ok(()),
-            Err(error) => break Err(ConnectionError::Read(error)),
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => break Ok(()),
+            Ok(Err(error)) => break Err(ConnectionError::Read(error)),
+            Err(_) => {
+                tracing::debug!(idle_timeout_ms = limits.idle_timeout_ms, "remoting: closing an idle connection");
+                break Ok(());
+            }
         }
         let frame_bytes = match codec::frame_length(prefix, limits.frame) {
             Ok(frame_bytes) => frame_bytes,
@@ -280,6 +290,24 @@ mod tests {
         assert!(read_reply(&mut bad).await.is_none(), "closed without a reply");
         healthy.write_all(&codec::encode(&RemotingCommand::request(1, 3))).await.expect("write");
         assert_eq!(read_reply(&mut healthy).await.expect("reply").opaque, 3);
+        let _ = stop.send(());
+        tokio::time::timeout(WAIT, task).await.expect("stops").expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_slow_frames_too() {
+        let limits = ServeLimits { idle_timeout_ms: 200, frame_timeout_ms: 200, ..ServeLimits::default() };
+        let (address, stop, task) = start(limits).await;
+        let mut idle = TcpStream::connect(address).await.expect("connect");
+        let mut slow = TcpStream::connect(address).await.expect("connect");
+        slow.write_all(&[0, 0, 0, 100, 0]).await.expect("a length and one byte of 100");
+        let started = tokio::time::Instant::now();
+        assert!(read_reply(&mut idle).await.is_none(), "the idle connection is closed");
+        assert!(read_reply(&mut slow).await.is_none(), "the slow frame's connection is closed");
+        assert!(started.elapsed() < WAIT);
+        let mut fresh = TcpStream::connect(address).await.expect("connect");
+        fresh.write_all(&codec::encode(&RemotingCommand::request(1, 5))).await.expect("write");
+        assert_eq!(read_reply(&mut fresh).await.expect("reply").opaque, 5);
         let _ = stop.send(());
         tokio::time::timeout(WAIT, task).await.expect("stops").expect("no panic");
     }
