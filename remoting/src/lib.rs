@@ -14,7 +14,9 @@ pub mod codes;
 pub mod command;
 pub mod namesrv;
 mod server;
+mod stats;
 
 pub use codec::{DecodeError, FrameLimits};
 pub use command::{RemotingCommand, SerializeType};
 pub use server::{Handler, ServeLimits, serve};
+pub use stats::{ServeStats, StatsSnapshot};

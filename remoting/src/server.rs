@@ -11,7 +11,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::codec::{self, DecodeError, FrameLimits, LENGTH_PREFIX_BYTES};
+use crate::codes::response;
 use crate::command::RemotingCommand;
+use crate::stats::ServeStats;
 
 /// Answers requests. `handle` gets every request that is not a response; what it returns is
 /// sent back (made the answer to the request: its opaque, the response flag, a JSON header)
@@ -53,11 +55,12 @@ impl Default for ServeLimits {
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `listener` until `shutdown` resolves, then closes every connection and returns once
-/// their tasks have ended.
+/// their tasks have ended. `stats` counts what happens.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     limits: ServeLimits,
+    stats: ServeStats,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     assert!(limits.connections_max > 0 && limits.in_flight_per_connection_max > 0, "limits must allow some work");
@@ -80,17 +83,21 @@ pub async fn serve<H: Handler>(
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
+            stats.connection_refused();
             tracing::debug!(%peer, connections_max = limits.connections_max, "remoting: too many connections, closing");
             continue;
         };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "remoting: cannot set TCP_NODELAY");
         }
-        let (handler, stop) = (handler.clone(), stop.clone());
+        let (handler, stop, stats) = (handler.clone(), stop.clone(), stats.clone());
+        stats.connection_opened();
         tasks.spawn(async move {
-            if let Err(reason) = serve_connection(stream, handler, limits, stop).await {
+            let result = serve_connection(stream, handler, limits, stats.clone(), stop).await;
+            if let Err(reason) = &result {
                 tracing::warn!(%peer, %reason, "remoting: closing the connection");
             }
+            stats.connection_closed(result.is_err());
             drop(permit);
         });
     }
@@ -117,6 +124,7 @@ async fn serve_connection<H: Handler>(
     stream: TcpStream,
     handler: Arc<H>,
     limits: ServeLimits,
+    stats: ServeStats,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     let (mut reader, mut writer) = stream.into_split();
@@ -177,9 +185,14 @@ async fn serve_connection<H: Handler>(
             continue;
         }
         let Ok(permit) = in_flight.clone().acquire_owned().await else { break Ok(()) };
-        let (handler, replies) = (handler.clone(), replies.clone());
+        let (handler, replies, stats) = (handler.clone(), replies.clone(), stats.clone());
         tokio::spawn(async move {
             let reply = handler.handle(&request).await.answering(&request);
+            let not_supported = reply.code == response::REQUEST_CODE_NOT_SUPPORTED;
+            if not_supported {
+                tracing::debug!(code = request.code, language = %request.language, "remoting: request code not supported");
+            }
+            stats.request_answered(not_supported);
             if !request.is_oneway() {
                 let _ = replies.send(codec::encode(&reply)).await;
             }
@@ -220,7 +233,6 @@ async fn read_full(reader: &mut (impl AsyncReadExt + Unpin), buffer: &mut [u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codes::response;
     use crate::namesrv;
 
     /// Answers every request with `REQUEST_CODE_NOT_SUPPORTED`, echoing the code in an ext field.
@@ -234,13 +246,17 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
-    async fn start(
-        limits: ServeLimits,
-    ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    type Started = (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>);
+
+    async fn start(limits: ServeLimits) -> Started {
+        start_counted(limits, ServeStats::default()).await
+    }
+
+    async fn start_counted(limits: ServeLimits, stats: ServeStats) -> Started {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, Arc::new(Echo), limits, async move {
+        let task = tokio::spawn(serve(listener, Arc::new(Echo), limits, stats, async move {
             let _ = stopped.await;
         }));
         (address, stop, task)
@@ -283,15 +299,29 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_frame_closes_only_its_connection() {
-        let (address, stop, task) = start(ServeLimits::default()).await;
+        let stats = ServeStats::default();
+        let (address, stop, task) = start_counted(ServeLimits::default(), stats.clone()).await;
         let mut healthy = TcpStream::connect(address).await.expect("connect");
         let mut bad = TcpStream::connect(address).await.expect("connect");
         bad.write_all(&[0, 0, 0, 6, 7, 0, 0, 2, b'{', b'}']).await.expect("write");
         assert!(read_reply(&mut bad).await.is_none(), "closed without a reply");
         healthy.write_all(&codec::encode(&RemotingCommand::request(1, 3))).await.expect("write");
         assert_eq!(read_reply(&mut healthy).await.expect("reply").opaque, 3);
+        // The close is counted just after the peer saw it.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while stats.snapshot().connections_closed_malformed_total == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let counted = stats.snapshot();
+        assert_eq!(
+            (counted.connections_open, counted.connections_closed_malformed_total),
+            (1, 1),
+            "the healthy connection is open, the bad one counted"
+        );
+        assert_eq!((counted.requests_total, counted.requests_not_supported_total), (1, 1));
         let _ = stop.send(());
         tokio::time::timeout(WAIT, task).await.expect("stops").expect("no panic");
+        assert_eq!(stats.snapshot().connections_open, 0, "every connection closed at shutdown");
     }
 
     #[tokio::test]

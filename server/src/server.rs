@@ -175,15 +175,18 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                 shutdown.clone().wait(),
             ),
     );
+    let remoting_stats = pharos_remoting::ServeStats::default();
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
-        let router = crate::http::router(node.clone(), broker_runtime.clone(), dr_runtime.clone());
+        let router =
+            crate::http::router(node.clone(), broker_runtime.clone(), dr_runtime.clone(), remoting_stats.clone());
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
     let remoting_server = tokio::spawn(pharos_remoting::serve(
         remoting_listener,
         std::sync::Arc::new(crate::remoting::NameServer::new(node.clone())),
         pharos_remoting::ServeLimits::default(),
+        remoting_stats,
         shutdown.clone().wait(),
     ));
 

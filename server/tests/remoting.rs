@@ -245,7 +245,38 @@ async fn bad_frames_close_only_their_connection_and_write_nothing() {
 
         let status = client.status().await.expect("the node is alive");
         assert_eq!(status.last_log_index, before, "bad remoting input took log entries");
+
+        // A close is counted just after the peer sees it: poll, bounded.
+        let deadline = Instant::now() + WAIT;
+        let metrics = loop {
+            let metrics = metrics_of(&cluster.nodes[0].http_addr).await;
+            if metric(&metrics, "pharos_remoting_connections_closed_malformed_total") >= 5 || Instant::now() > deadline
+            {
+                break metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let closed = metric(&metrics, "pharos_remoting_connections_closed_malformed_total");
+        assert_eq!(closed, 5, "every bad frame's connection is counted once:\n{metrics}");
+        assert!(metric(&metrics, "pharos_remoting_requests_total") >= 7, "{metrics}");
     })
     .await
     .expect("test finished in time");
+}
+
+/// `GET /metrics` of a node's HTTP port (plain HTTP/1.1 on loopback), the whole response.
+async fn metrics_of(address: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.expect("connect to the HTTP port");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    tokio::time::timeout(REPLY_TIMEOUT, stream.read_to_string(&mut response)).await.expect("in time").expect("read");
+    response
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    let prefix = format!("{name} ");
+    let line = text.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name}:\n{text}"));
+    line[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("{name} is not a number: {line}"))
 }
