@@ -27,6 +27,40 @@ pub fn answer(state: &State, network: &str, request: &RemotingCommand) -> Remoti
     }
 }
 
+/// Why a node must not answer NameServer reads from its state at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The node has applied no log entry yet: it knows no topic, and "no such topic" would be a
+    /// lie (a Java producer falls back to the auto-create route on `TOPIC_NOT_EXIST`).
+    NothingApplied,
+    /// A newer generation exists (a region failover went on without this node): its routes may
+    /// name the old region's masters.
+    Fenced { generation: u64 },
+}
+
+/// The refusal of a node that is [`Unavailable`]: `SYSTEM_ERROR`, so the client keeps the route
+/// it has and asks again, instead of dropping it.
+pub fn unavailable(reason: Unavailable) -> RemotingCommand {
+    let remark = match reason {
+        Unavailable::NothingApplied => "this Pharos node has not applied any state yet".to_string(),
+        Unavailable::Fenced { generation } => {
+            format!("this Pharos node is fenced by generation {generation}: ask the nodes of the current generation")
+        }
+    };
+    RemotingCommand::response(response::SYSTEM_ERROR, Some(remark))
+}
+
+/// Whether a node with this view of itself may answer: fenced wins over everything.
+pub fn availability(fenced_by: Option<u64>, applied_index: Option<u64>) -> Result<(), Unavailable> {
+    if let Some(generation) = fenced_by {
+        return Err(Unavailable::Fenced { generation });
+    }
+    match applied_index {
+        None | Some(0) => Err(Unavailable::NothingApplied),
+        Some(_) => Ok(()),
+    }
+}
+
 /// `REQUEST_CODE_NOT_SUPPORTED`, with a remark naming the code.
 pub fn not_supported(code: i32) -> RemotingCommand {
     RemotingCommand::response(
@@ -246,6 +280,17 @@ mod tests {
         let reply =
             answer(&state(), "internal", &RemotingCommand::request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER, 1));
         assert_eq!(String::from_utf8(reply.body).expect("utf-8"), r#"{"topicList":["orders"]}"#);
+    }
+
+    #[test]
+    fn a_fenced_or_empty_node_refuses_with_system_error() {
+        assert_eq!(availability(None, Some(7)), Ok(()));
+        assert_eq!(availability(None, None), Err(Unavailable::NothingApplied));
+        assert_eq!(availability(None, Some(0)), Err(Unavailable::NothingApplied));
+        assert_eq!(availability(Some(3), Some(7)), Err(Unavailable::Fenced { generation: 3 }));
+        let refusal = unavailable(Unavailable::Fenced { generation: 3 });
+        assert_eq!(refusal.code, response::SYSTEM_ERROR);
+        assert!(refusal.remark.expect("remark").contains("generation 3"));
     }
 
     #[test]
