@@ -80,7 +80,7 @@ def reason_of(error):
 
 
 def start_node(binary, data_dir):
-    ports = {name: free_port() for name in ("client", "peer", "http")}
+    ports = {name: free_port() for name in ("client", "peer", "http", "remoting")}
     log = open(os.path.join(data_dir, "node.log"), "wb")
     process = subprocess.Popen(
         [
@@ -88,6 +88,7 @@ def start_node(binary, data_dir):
             "--listen-client", f"127.0.0.1:{ports['client']}",
             "--listen-peer", f"127.0.0.1:{ports['peer']}",
             "--listen-http", f"127.0.0.1:{ports['http']}",
+            "--listen-remoting", f"127.0.0.1:{ports['remoting']}",
             # The probes are about the wire contract; authentication has its own tests
             # (server/tests/security.rs).
             "--insecure",

@@ -129,6 +129,9 @@ pub struct NodeHandle {
     /// Where the node itself listens for peers (equal to `peer_addr` without a proxy).
     pub listen_peer_addr: String,
     pub http_addr: String,
+    /// RocketMQ remoting (NameServer) address: a free port, never the default 9876, so that
+    /// clusters of parallel tests do not collide.
+    pub remoting_addr: String,
     pub zone: String,
     pub region: String,
     pub data_dir: PathBuf,
@@ -144,7 +147,7 @@ impl NodeHandle {
     /// Holds the node's ports while it is down (best effort: a port another process holds
     /// already stays theirs, and the restart will say so).
     fn reserve_ports(&mut self) {
-        self.reserved = [&self.client_addr, &self.listen_peer_addr, &self.http_addr]
+        self.reserved = [&self.client_addr, &self.listen_peer_addr, &self.http_addr, &self.remoting_addr]
             .into_iter()
             .filter_map(|address| address.parse::<std::net::SocketAddr>().ok())
             .filter_map(|address| {
@@ -231,6 +234,7 @@ impl Cluster {
             peer_addr,
             listen_peer_addr,
             http_addr: format!("127.0.0.1:{}", free_port()?),
+            remoting_addr: format!("127.0.0.1:{}", free_port()?),
             zone: zone.to_string(),
             region: region.to_string(),
             data_dir: self.root.path().join(format!("node-{node_id}")),
@@ -253,6 +257,7 @@ impl Cluster {
             format!("--listen-peer={}", node.listen_peer_addr),
             format!("--advertise-peer={}", node.peer_addr),
             format!("--listen-http={}", node.http_addr),
+            format!("--listen-remoting={}", node.remoting_addr),
             format!("--zone={}", node.zone),
             format!("--region={}", node.region),
             format!("--heartbeat-interval-ms={}", options.heartbeat_interval_ms),

@@ -224,19 +224,28 @@ impl State {
             .queues
             .iter()
             .map(|(name, counts)| {
-                let group = self.groups.get(name);
-                let master_id = group.and_then(|group| group.master_broker_id);
-                let active = |id: &u64| self.brokers.get(id).filter(|broker| broker.state == BrokerState::Active);
-                let master = master_id.as_ref().and_then(active).cloned();
-                let replicas = group
-                    .map(|group| {
-                        group.members.iter().filter(|id| Some(**id) != master_id).filter_map(active).cloned().collect()
-                    })
-                    .unwrap_or_default();
-                GroupRoute { group: name.clone(), queues: *counts, master, replicas }
+                let (master, replicas) = self.serving_brokers(name);
+                GroupRoute {
+                    group: name.clone(),
+                    queues: *counts,
+                    master: master.cloned(),
+                    replicas: replicas.into_iter().cloned().collect(),
+                }
             })
             .collect();
         Some(Route { topic, groups })
+    }
+
+    /// Who serves broker group `group` in a route: its master if active, and its other active
+    /// members. One rule for every reader of routes (the gRPC API and the RocketMQ NameServer
+    /// codes).
+    pub fn serving_brokers(&self, group: &str) -> (Option<&Broker>, Vec<&Broker>) {
+        let Some(group) = self.groups.get(group) else { return (None, Vec::new()) };
+        let active = |id: &u64| self.brokers.get(id).filter(|broker| broker.state == BrokerState::Active);
+        let master = group.master_broker_id.as_ref().and_then(active);
+        let replicas =
+            group.members.iter().filter(|id| Some(**id) != group.master_broker_id).filter_map(active).collect();
+        (master, replicas)
     }
 
     /// Topics with queues on broker group `group`.

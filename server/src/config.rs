@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// HTTP /metrics /healthz /readyz listen address.
     #[arg(long, env = "PHAROS_LISTEN_HTTP")]
     pub listen_http: Option<String>,
+    /// RocketMQ remoting (NameServer codes) listen address (docs/rocketmq.md).
+    #[arg(long, env = "PHAROS_LISTEN_REMOTING")]
+    pub listen_remoting: Option<String>,
     /// Client address other nodes and clients use to reach this node (default: --listen-client).
     #[arg(long, env = "PHAROS_ADVERTISE_CLIENT")]
     pub advertise_client: Option<String>,
@@ -116,6 +119,8 @@ pub struct ServeConfig {
     pub listen_client: String,
     pub listen_peer: String,
     pub listen_http: String,
+    /// RocketMQ clients' NameServer address (docs/rocketmq.md).
+    pub listen_remoting: String,
     pub advertise_client: String,
     pub advertise_peer: String,
     pub zone: String,
@@ -198,6 +203,7 @@ struct FileConfig {
     listen_client: Option<String>,
     listen_peer: Option<String>,
     listen_http: Option<String>,
+    listen_remoting: Option<String>,
     advertise_client: Option<String>,
     advertise_peer: Option<String>,
     zone: Option<String>,
@@ -263,6 +269,8 @@ impl ServeConfig {
             listen_client,
             listen_peer,
             listen_http: args.listen_http.clone().or(file.listen_http).unwrap_or("127.0.0.1:7390".into()),
+            // RocketMQ's NameServer port, so clients find Pharos where they look by default.
+            listen_remoting: args.listen_remoting.clone().or(file.listen_remoting).unwrap_or("127.0.0.1:9876".into()),
             // No invented names: a node that was not told its zone or region says so (empty),
             // and placement warnings say what that means.
             zone: args.zone.clone().or(file.zone).unwrap_or_default(),
@@ -423,6 +431,7 @@ mod tests {
         assert_eq!(config.listen_client, "127.0.0.1:7370");
         assert_eq!(config.listen_peer, "127.0.0.1:7380");
         assert_eq!(config.listen_http, "127.0.0.1:7390");
+        assert_eq!(config.listen_remoting, "127.0.0.1:9876");
         assert_eq!(config.data_dir, PathBuf::from("./pharos-data"));
         assert_eq!(config.bootstrap().expect("bootstrap"), Bootstrap::Single);
     }
@@ -490,6 +499,20 @@ mod tests {
         let config = ServeConfig::resolve(&args).expect("file and flag");
         let tls = config.tls.clone().expect("tls");
         assert_eq!((tls.cert_file, tls.ca_file), ("n.pem".into(), "other-ca.pem".into()), "the flag wins");
+        let printed: ServeConfig = toml::from_str(&config.to_toml()).expect("--print-config reads back");
+        assert_eq!(printed, config);
+    }
+
+    #[test]
+    fn the_remoting_address_comes_from_the_flag_then_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pharos.toml");
+        std::fs::write(&path, "listen_remoting = \"127.0.0.1:19876\"\n").expect("write");
+        let from_file = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        assert_eq!(ServeConfig::resolve(&from_file).expect("valid").listen_remoting, "127.0.0.1:19876");
+        let from_flag = ServeArgs { listen_remoting: Some("0.0.0.0:9876".into()), ..from_file };
+        let config = ServeConfig::resolve(&from_flag).expect("valid");
+        assert_eq!(config.listen_remoting, "0.0.0.0:9876");
         let printed: ServeConfig = toml::from_str(&config.to_toml()).expect("--print-config reads back");
         assert_eq!(printed, config);
     }

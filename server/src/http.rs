@@ -19,17 +19,24 @@ pub struct HttpState {
     brokers: BrokerRuntime,
     dr: DrRuntime,
     authority: Arc<Authority>,
+    remoting: pharos_remoting::ServeStats,
 }
 
-pub fn router(node: Node, brokers: BrokerRuntime, dr: DrRuntime, authority: Arc<Authority>) -> Router {
+pub fn router(
+    node: Node,
+    brokers: BrokerRuntime,
+    dr: DrRuntime,
+    authority: Arc<Authority>,
+    remoting: pharos_remoting::ServeStats,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { node, brokers, dr, authority })
+        .with_state(HttpState { node, brokers, dr, authority, remoting })
 }
 
-async fn metrics(State(HttpState { node, brokers, dr, authority }): State<HttpState>) -> String {
+async fn metrics(State(HttpState { node, brokers, dr, authority, remoting }): State<HttpState>) -> String {
     let status = node.status();
     let (active_brokers, groups, dr_record) = {
         let applied = node.state_machine.read();
@@ -88,22 +95,38 @@ async fn metrics(State(HttpState { node, brokers, dr, authority }): State<HttpSt
         "Step of the switchover in progress (0 none, 1 promote-learners, 2 transfer-leader, 3 demote-voters, 4 move-masters).",
         dr_record.operation.as_ref().map_or(0, |operation| u64::from(operation.step.code())),
     );
-    let denials = &authority.denials;
-    for (name, help, value) in [
-        (
-            "pharos_auth_denials_total",
-            "Requests this node refused (unauthenticated or not granted).",
-            &denials.denied_total,
-        ),
-        (
-            "pharos_auth_denials_suppressed_total",
-            "Denials not recorded in the denial log because their caller exceeded the rate limit.",
-            &denials.suppressed_total,
-        ),
-    ] {
-        let value = value.load(std::sync::atomic::Ordering::Relaxed);
+    let remoting = remoting.snapshot();
+    gauge("pharos_remoting_connections", "Open RocketMQ remoting connections.", remoting.connections_open);
+    let mut counter = |name: &str, help: &str, value: u64| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
-    }
+    };
+    let denials = &authority.denials;
+    counter(
+        "pharos_auth_denials_total",
+        "Requests this node refused (unauthenticated or not granted).",
+        denials.denied_total.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    counter(
+        "pharos_auth_denials_suppressed_total",
+        "Denials not recorded in the denial log because their caller exceeded the rate limit.",
+        denials.suppressed_total.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    counter(
+        "pharos_remoting_connections_refused_total",
+        "Remoting connections closed on accept because the connection limit was reached.",
+        remoting.connections_refused_total,
+    );
+    counter(
+        "pharos_remoting_connections_closed_malformed_total",
+        "Remoting connections closed for a malformed, cut-short or too slow frame.",
+        remoting.connections_closed_malformed_total,
+    );
+    counter("pharos_remoting_requests_total", "Remoting requests answered.", remoting.requests_total);
+    counter(
+        "pharos_remoting_requests_not_supported_total",
+        "Remoting requests answered REQUEST_CODE_NOT_SUPPORTED.",
+        remoting.requests_not_supported_total,
+    );
     let _ = writeln!(text, "# HELP pharos_dr_mode 1 for the current replication mode.\n# TYPE pharos_dr_mode gauge");
     for mode in [pharos_meta::ReplicationMode::Majority, pharos_meta::ReplicationMode::DrSync] {
         let _ = writeln!(text, "pharos_dr_mode{{mode=\"{}\"}} {}", mode.as_str(), u64::from(dr_record.mode == mode));

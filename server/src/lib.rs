@@ -21,6 +21,7 @@ pub mod http;
 pub mod member_api;
 pub mod page_token;
 pub mod reflection;
+pub mod remoting;
 pub mod restart;
 pub mod server;
 pub mod shutdown;

@@ -99,6 +99,9 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let http_listener = TcpListener::bind(&config.listen_http)
         .await
         .with_context(|| format!("binding HTTP port {}", config.listen_http))?;
+    let remoting_listener = TcpListener::bind(&config.listen_remoting)
+        .await
+        .with_context(|| format!("binding RocketMQ remoting port {}", config.listen_remoting))?;
 
     let tls = crate::tls::PortsTls::load(config.tls.as_ref())?;
     let node = Node::start(storage, identity, info.clone(), &config.raft_tuning()).await.context("starting raft")?;
@@ -178,11 +181,25 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
                 shutdown.clone().wait(),
             ),
     );
+    let remoting_stats = pharos_remoting::ServeStats::default();
     let http_server = tokio::spawn({
         let shutdown = shutdown.clone();
-        let router = crate::http::router(node.clone(), broker_runtime.clone(), dr_runtime.clone(), authority.clone());
+        let router = crate::http::router(
+            node.clone(),
+            broker_runtime.clone(),
+            dr_runtime.clone(),
+            authority.clone(),
+            remoting_stats.clone(),
+        );
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
+    let remoting_server = tokio::spawn(pharos_remoting::serve(
+        remoting_listener,
+        std::sync::Arc::new(crate::remoting::NameServer::new(node.clone())),
+        pharos_remoting::ServeLimits::default(),
+        remoting_stats,
+        shutdown.clone().wait(),
+    ));
 
     let promotion = take_part(&facts, &node, raft_facts, &shutdown).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
@@ -200,7 +217,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     });
     tracing::info!(
         client = %config.listen_client, peer = %config.listen_peer, http = %config.listen_http,
-        "serving"
+        remoting = %config.listen_remoting, "serving"
     );
 
     shutdown.wait().await;
@@ -223,12 +240,17 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
             }
         }
     }
-    let mut http_server = http_server;
-    if tokio::time::timeout(RESTART_DRAIN, &mut http_server).await.is_err() {
-        http_server.abort();
-        let _ = http_server.await;
-    }
+    drain(http_server).await;
+    drain(remoting_server).await;
     Ok(restart)
+}
+
+/// Waits for `server` to finish its graceful shutdown, at most [`RESTART_DRAIN`], then stops it.
+async fn drain<T>(mut server: tokio::task::JoinHandle<T>) {
+    if tokio::time::timeout(RESTART_DRAIN, &mut server).await.is_err() {
+        server.abort();
+        let _ = server.await;
+    }
 }
 
 /// The accepted connections of `listener`, each with `TCP_NODELAY` set. tonic ignores its own

@@ -426,6 +426,7 @@ impl ServeProcess {
             .arg(format!("--listen-client={client_addr}"))
             .arg(format!("--listen-peer={}", free_address()))
             .arg(format!("--listen-http={}", free_address()))
+            .arg(format!("--listen-remoting={}", free_address()))
             .args(["--broker-heartbeat-interval-ms=300", "--broker-lease-ms=1500", "--broker-clock-drift-ms=200"])
             .arg("--insecure")
             .args(extra)

@@ -235,6 +235,7 @@ async fn another_clusters_data_dir_and_peers_are_refused() {
                 format!("--listen-client={}", node3.client_addr),
                 format!("--listen-peer={}", node3.peer_addr),
                 format!("--listen-http={}", node3.http_addr),
+                format!("--listen-remoting={}", node3.remoting_addr),
                 format!(
                     "--initial-cluster=1={},2={},3={}",
                     cluster.nodes[0].peer_addr, cluster.nodes[1].peer_addr, node3.peer_addr
@@ -252,6 +253,7 @@ async fn another_clusters_data_dir_and_peers_are_refused() {
             format!("--listen-client={}", node3.client_addr),
             format!("--listen-peer={}", node3.peer_addr),
             format!("--listen-http={}", node3.http_addr),
+            format!("--listen-remoting={}", node3.remoting_addr),
         ]);
         assert!(!started);
         assert!(stderr.contains("belongs to node 3"), "clear error expected, got: {stderr}");

@@ -24,12 +24,13 @@ use proptest::prelude::*;
 
 // ---- inputs ----
 
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "node_id",
     "data_dir",
     "listen_client",
     "listen_peer",
     "listen_http",
+    "listen_remoting",
     "advertise_client",
     "advertise_peer",
     "zone",

@@ -33,6 +33,7 @@ fn serve(data_dir: &Path, log: &Path) -> Node {
         .arg(format!("--listen-client={client_addr}"))
         .arg(format!("--listen-peer=127.0.0.1:{}", port()))
         .arg(format!("--listen-http=127.0.0.1:{}", port()))
+        .arg(format!("--listen-remoting=127.0.0.1:{}", port()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

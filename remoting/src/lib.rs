@@ -1,0 +1,22 @@
+//! RocketMQ's remoting protocol, so that unmodified RocketMQ clients can use Pharos as their
+//! NameServer (docs/rocketmq.md).
+//!
+//! [`codec`] decodes frames with JSON or binary headers and encodes replies in JSON; [`serve`]
+//! runs a bounded TCP listener over a [`Handler`]; [`namesrv`] answers the NameServer read codes
+//! from a `pharos_meta::State` as plain functions. This crate must never change the replicated
+//! state or reach Raft: it reads the state it is given, and a write (broker registration) must
+//! go through the same commands as the gRPC API. No input may make it panic: every decoder is
+//! total and returns a typed error.
+
+pub mod body;
+pub mod codec;
+pub mod codes;
+pub mod command;
+pub mod namesrv;
+mod server;
+mod stats;
+
+pub use codec::{DecodeError, FrameLimits};
+pub use command::{RemotingCommand, SerializeType};
+pub use server::{Handler, ServeLimits, serve};
+pub use stats::{ServeStats, StatsSnapshot};

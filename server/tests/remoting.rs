@@ -1,0 +1,282 @@
+//! The RocketMQ remoting port on a real `pharos serve` process (docs/rocketmq.md): NameServer
+//! reads in both header encodings give the routes and broker groups the gRPC API reports;
+//! unknown codes, unknown topics and bad frames get RocketMQ's answers; a bad frame closes only
+//! its own connection and writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use pharos_chaos::{Cluster, ClusterOptions};
+use pharos_client::{Client, v1};
+use pharos_remoting::body::{BrokerData, ClusterInfo, QueueData, TopicList, TopicRouteData};
+use pharos_remoting::codes::{request, response};
+use pharos_remoting::{FrameLimits, RemotingCommand, SerializeType, codec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+const WAIT: Duration = Duration::from_secs(30);
+/// How long one reply (or the close of a connection) may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn options() -> ClusterOptions {
+    ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters: 1, ..ClusterOptions::default() }
+}
+
+/// A RocketMQ client connection, just enough for the NameServer codes.
+struct RemotingClient {
+    stream: TcpStream,
+    received: Vec<u8>,
+    next_opaque: i32,
+}
+
+impl RemotingClient {
+    async fn connect(address: &str) -> RemotingClient {
+        let stream = TcpStream::connect(address).await.expect("connect to the remoting port");
+        RemotingClient { stream, received: Vec::new(), next_opaque: 1 }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// The next reply, or `None` once the server closed the connection.
+    async fn reply(&mut self) -> Option<RemotingCommand> {
+        loop {
+            if let Some((command, used)) =
+                codec::try_decode(&self.received, FrameLimits::default()).expect("a valid reply")
+            {
+                self.received.drain(..used);
+                return Some(command);
+            }
+            let mut chunk = [0u8; 8192];
+            let read = tokio::time::timeout(REPLY_TIMEOUT, self.stream.read(&mut chunk)).await.expect("reply in time");
+            match read {
+                Ok(0) => return None,
+                Ok(bytes) => self.received.extend_from_slice(&chunk[..bytes]),
+                // The server closed with our bytes unread: a close too.
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(error) => panic!("read: {error}"),
+            }
+        }
+    }
+
+    async fn call(&mut self, code: i32, ext: &[(&str, &str)], serialize_type: SerializeType) -> RemotingCommand {
+        let mut command = RemotingCommand::request(code, self.next_opaque);
+        self.next_opaque += 1;
+        for (key, value) in ext {
+            command = command.with_ext_field(key, *value);
+        }
+        self.send_raw(&codec::encode_as(&command, serialize_type)).await;
+        let reply = self.reply().await.expect("a reply, not a close");
+        assert_eq!(reply.opaque, command.opaque, "the reply carries the request's opaque");
+        assert!(reply.is_response(), "the response flag is set");
+        assert_eq!(reply.serialize_type, SerializeType::Json, "replies are JSON");
+        reply
+    }
+
+    async fn route(&mut self, topic: &str, serialize_type: SerializeType) -> RemotingCommand {
+        self.call(request::GET_ROUTEINFO_BY_TOPIC, &[("topic", topic)], serialize_type).await
+    }
+}
+
+/// The `TopicRouteData` a RocketMQ client must get for the route the gRPC API reports.
+fn expected_route(route: &v1::RouteInfo, cluster: &str, zone_of: &BTreeMap<u64, String>) -> TopicRouteData {
+    let mut broker_datas = Vec::new();
+    let mut queue_datas = Vec::new();
+    for group in &route.groups {
+        queue_datas.push(QueueData {
+            broker_name: group.group.clone(),
+            perm: route.perm,
+            read_queue_nums: group.read_queues,
+            topic_sys_flag: 0,
+            write_queue_nums: group.write_queues,
+        });
+        let mut broker_addrs: BTreeMap<u64, String> =
+            group.replicas.iter().map(|replica| (replica.broker_id, replica.address.clone())).collect();
+        if let Some(master) = &group.master {
+            broker_addrs.insert(0, master.address.clone());
+        }
+        broker_datas.push(BrokerData {
+            broker_addrs,
+            broker_name: group.group.clone(),
+            cluster: cluster.to_string(),
+            enable_acting_master: false,
+            zone_name: group.master.as_ref().map(|master| zone_of[&master.broker_id].clone()).unwrap_or_default(),
+        });
+    }
+    TopicRouteData { broker_datas, filter_server_table: BTreeMap::new(), queue_datas }
+}
+
+async fn wait_for_group(client: &Client, group: &str, members: usize) -> v1::BrokerGroupView {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(response) = client.get_broker_group(group, v1::Consistency::Linearizable).await
+            && let Some(view) = response.group
+            && view.master_broker_id.is_some()
+            && view.brokers.iter().filter(|broker| broker.state() == v1::BrokerState::Active).count() == members
+        {
+            return view;
+        }
+        assert!(Instant::now() < deadline, "{group} never got a master and {members} active brokers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rocketmq_clients_read_the_routes_and_groups_the_grpc_api_reports() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options()).await.expect("node starts");
+        let client = cluster.client();
+        let _first = cluster
+            .spawn_broker("g1", "broker-a", &["--address", "internal=127.0.0.1:10911", "--priority", "5"])
+            .expect("broker a");
+        let _second = cluster.spawn_broker("g1", "broker-b", &["--address", "internal=127.0.0.1:10921"]).expect("broker b");
+        let view = wait_for_group(&client, "g1", 2).await;
+        let topic = v1::TopicInfo {
+            name: "orders".into(),
+            queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: 4, write_queues: 2 }],
+            ..Default::default()
+        };
+        client.create_topic(topic).await.expect("create topic");
+        let api_route = client
+            .get_route("orders", "", v1::Consistency::Linearizable)
+            .await
+            .expect("route")
+            .route
+            .expect("a route");
+        assert!(api_route.groups[0].master.is_some() && !api_route.groups[0].replicas.is_empty(), "{api_route:?}");
+        let cluster_name = view.brokers[0].cluster.clone();
+        let zone_of = view.brokers.iter().map(|broker| (broker.broker_id, broker.zone.clone())).collect();
+        let expected = expected_route(&api_route, &cluster_name, &zone_of);
+
+        let mut remoting = RemotingClient::connect(&cluster.nodes[0].remoting_addr).await;
+        for serialize_type in [SerializeType::Json, SerializeType::Binary] {
+            let reply = remoting.route("orders", serialize_type).await;
+            assert_eq!(reply.code, response::SUCCESS, "{serialize_type:?}: {:?}", reply.remark);
+            let route: TopicRouteData = serde_json::from_slice(&reply.body).expect("TopicRouteData");
+            assert_eq!(route, expected, "{serialize_type:?}: the route the gRPC API reports");
+            let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+            for field in ["filterServerTable", "brokerDatas", "queueDatas"] {
+                assert!(json.get(field).is_some(), "{field} is always written");
+            }
+            assert_eq!(json["brokerDatas"][0]["enableActingMaster"], false);
+            assert_eq!(json["queueDatas"][0]["topicSysFlag"], 0);
+
+            let missing = remoting.route("no-such-topic", serialize_type).await;
+            assert_eq!(missing.code, response::TOPIC_NOT_EXIST, "{serialize_type:?}");
+            assert!(missing.remark.is_some_and(|remark| remark.contains("no-such-topic")));
+
+            let unknown = remoting.call(request::REGISTER_BROKER, &[], serialize_type).await;
+            assert_eq!(unknown.code, response::REQUEST_CODE_NOT_SUPPORTED, "{serialize_type:?}");
+            assert!(unknown.remark.is_some_and(|remark| remark.contains("103")));
+        }
+
+        // A header exactly as the Java client writes it.
+        let java = br#"{"code":105,"extFields":{"topic":"orders"},"flag":0,"language":"JAVA","opaque":77,"serializeTypeCurrentRPC":"JSON","version":453}"#;
+        let mut frame = ((4 + java.len()) as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&(java.len() as u32).to_be_bytes());
+        frame.extend_from_slice(java);
+        remoting.send_raw(&frame).await;
+        let reply = remoting.reply().await.expect("reply");
+        assert_eq!((reply.code, reply.opaque), (response::SUCCESS, 77));
+        assert_eq!(serde_json::from_slice::<TopicRouteData>(&reply.body).expect("route"), expected);
+
+        let reply = remoting.call(request::GET_BROKER_CLUSTER_INFO, &[], SerializeType::Json).await;
+        assert_eq!(reply.code, response::SUCCESS);
+        let info: ClusterInfo = serde_json::from_slice(&reply.body).expect("ClusterInfo");
+        assert_eq!(info.cluster_addr_table, BTreeMap::from([(cluster_name.clone(), BTreeSet::from(["g1".to_string()]))]));
+        assert_eq!(info.broker_addr_table["g1"], expected.broker_datas[0], "the route's broker data");
+
+        let reply = remoting.call(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER, &[], SerializeType::Binary).await;
+        let list: TopicList = serde_json::from_slice(&reply.body).expect("TopicList");
+        assert_eq!(list.topic_list, BTreeSet::from(["orders".to_string()]));
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// The last log index once it has stopped moving (start-up writes its membership record).
+async fn settled_last_log_index(client: &Client) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    let mut last = client.status().await.expect("status").last_log_index;
+    loop {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let now = client.status().await.expect("status").last_log_index;
+        if now == last {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the log never settled");
+        last = now;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_frames_close_only_their_connection_and_write_nothing() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options()).await.expect("node starts");
+        let client = cluster.client();
+        let address = cluster.nodes[0].remoting_addr.clone();
+        let before = settled_last_log_index(&client).await;
+        let mut bystander = RemotingClient::connect(&address).await;
+        assert_eq!(bystander.route("t", SerializeType::Json).await.code, response::TOPIC_NOT_EXIST);
+
+        let oversized = (16i32 * 1024 * 1024).to_be_bytes();
+        let mut truncated = 100i32.to_be_bytes().to_vec();
+        truncated.extend_from_slice(&[0, 0, 0, 2, b'{', b'}']);
+        let bad_frames: [(&str, Vec<u8>); 5] = [
+            ("an oversized frame", oversized.to_vec()),
+            ("a negative length", (-5i32).to_be_bytes().to_vec()),
+            ("an unknown serialize type", [0, 0, 0, 6, 9, 0, 0, 2, b'{', b'}'].to_vec()),
+            ("a header that is not JSON", [0, 0, 0, 7, 0, 0, 0, 3, b'x', b'y', b'z'].to_vec()),
+            ("a truncated frame", truncated),
+        ];
+        for (what, bytes) in bad_frames {
+            let mut bad = RemotingClient::connect(&address).await;
+            bad.send_raw(&bytes).await;
+            if what == "a truncated frame" {
+                bad.stream.shutdown().await.expect("half-close");
+            }
+            assert!(bad.reply().await.is_none(), "{what}: the connection is closed without a reply");
+            let mut fresh = RemotingClient::connect(&address).await;
+            assert_eq!(fresh.route("t", SerializeType::Binary).await.code, response::TOPIC_NOT_EXIST, "after {what}");
+        }
+        assert_eq!(bystander.route("t", SerializeType::Json).await.code, response::TOPIC_NOT_EXIST, "untouched");
+
+        let status = client.status().await.expect("the node is alive");
+        assert_eq!(status.last_log_index, before, "bad remoting input took log entries");
+
+        // A close is counted just after the peer sees it: poll, bounded.
+        let deadline = Instant::now() + WAIT;
+        let metrics = loop {
+            let metrics = metrics_of(&cluster.nodes[0].http_addr).await;
+            if metric(&metrics, "pharos_remoting_connections_closed_malformed_total") >= 5 || Instant::now() > deadline
+            {
+                break metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let closed = metric(&metrics, "pharos_remoting_connections_closed_malformed_total");
+        assert_eq!(closed, 5, "every bad frame's connection is counted once:\n{metrics}");
+        assert!(metric(&metrics, "pharos_remoting_requests_total") >= 7, "{metrics}");
+    })
+    .await
+    .expect("test finished in time");
+}
+
+/// `GET /metrics` of a node's HTTP port (plain HTTP/1.1 on loopback), the whole response.
+async fn metrics_of(address: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.expect("connect to the HTTP port");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    tokio::time::timeout(REPLY_TIMEOUT, stream.read_to_string(&mut response)).await.expect("in time").expect("read");
+    response
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    let prefix = format!("{name} ");
+    let line = text.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name}:\n{text}"));
+    line[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("{name} is not a number: {line}"))
+}
