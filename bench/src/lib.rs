@@ -33,13 +33,33 @@ where
     F: Fn(Client, u64, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let warmup_end = Instant::now() + Duration::from_secs(1);
-    let end = warmup_end + Duration::from_secs(duration_secs);
-    let mut tasks = Vec::new();
+    let mut connections = Vec::new();
     for index in 0..clients {
         let mut rotated = endpoints.clone();
         rotated.rotate_left(index as usize % endpoints.len().max(1));
-        let client = Client::with_options(rotated, ClientOptions { attempts_max: 10, ..Default::default() })?;
+        connections.push(Client::with_options(rotated, ClientOptions { attempts_max: 10, ..Default::default() })?);
+    }
+    closed_loops(connections, Duration::from_secs(1), Duration::from_secs(duration_secs), work).await
+}
+
+/// One closed loop per connection of `work(connection, connection_index, round)`, for
+/// `duration` after `warmup` (calls sent during the warm-up are not counted). Returns the
+/// sorted latencies of successful calls and the error count.
+pub async fn closed_loops<C, F, Fut>(
+    connections: Vec<C>,
+    warmup: Duration,
+    duration: Duration,
+    work: F,
+) -> anyhow::Result<(Vec<Duration>, u64)>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let warmup_end = Instant::now() + warmup;
+    let end = warmup_end + duration;
+    let mut tasks = Vec::new();
+    for (index, connection) in connections.into_iter().enumerate() {
         let work = work.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -48,7 +68,7 @@ where
             while Instant::now() < end {
                 round += 1;
                 let sent = Instant::now();
-                let ok = work(client.clone(), index, round).await;
+                let ok = work(connection.clone(), index as u64, round).await;
                 if sent >= warmup_end {
                     if ok {
                         latencies.push(sent.elapsed());

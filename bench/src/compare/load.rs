@@ -1,7 +1,7 @@
 //! The closed-loop load generator both systems are driven with: every client sends one request,
 //! waits for its answer and sends the next, for a fixed time after a warm-up.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pharos_client::{Client, ClientOptions, v1};
 
@@ -88,38 +88,14 @@ pub async fn run_cell(
     operation: Operation,
     cell_secs: u64,
 ) -> anyhow::Result<CellResult> {
-    let warmup_end = Instant::now() + Duration::from_millis(WARMUP_MS);
-    let end = warmup_end + Duration::from_secs(cell_secs);
-    let mut tasks = Vec::new();
-    for (index, connection) in connections.iter().enumerate() {
-        let connection = connection.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut round = 0u64;
-            while Instant::now() < end {
-                round += 1;
-                let sent = Instant::now();
-                let ok = connection.send(operation, key_of(index as u64, round)).await;
-                if sent >= warmup_end {
-                    if ok {
-                        latencies.push(sent.elapsed());
-                    } else {
-                        errors += 1;
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (mut task_latencies, task_errors) = task.await?;
-        latencies.append(&mut task_latencies);
-        errors += task_errors;
-    }
-    latencies.sort();
+    // Behind an Arc: the loop hands each call its own handle, and that must cost both systems
+    // the same (a reference count), not a copy of etcd's per-member stubs.
+    let work = move |connection: std::sync::Arc<Connection>, index: u64, round: u64| async move {
+        connection.send(operation, key_of(index, round)).await
+    };
+    let shared = connections.iter().cloned().map(std::sync::Arc::new).collect();
+    let warmup = Duration::from_millis(WARMUP_MS);
+    let (latencies, errors) = crate::closed_loops(shared, warmup, Duration::from_secs(cell_secs), work).await?;
     Ok(CellResult {
         system,
         operation,
