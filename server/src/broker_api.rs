@@ -151,10 +151,26 @@ impl BrokerService for BrokerApi {
                 with_reason(Code::InvalidArgument, Reason::InvalidRegistration, error.to_string())
             })?;
         let group = registration.group.clone();
-        let Response::BrokerRegistered { broker_id, broker_epoch } =
-            self.commit(BrokerOperation::Register(registration), request_id, actor).await?
-        else {
-            return Err(Status::internal("unexpected answer to a registration"));
+        // On the leader, a retry of an active registration is answered from the state and a
+        // refusal is decided before proposing: neither takes a log entry (`apply` checks the
+        // same way, for a registration proposed anyway).
+        let known = if self.node.is_leader() {
+            let applied = self.node.state_machine.read();
+            let known = applied.state.check_registration(&registration).map_err(command_error)?;
+            known.map(|broker| (broker.broker_id, broker.broker_epoch))
+        } else {
+            None
+        };
+        let (broker_id, broker_epoch) = match known {
+            Some(known) => known,
+            None => {
+                let Response::BrokerRegistered { broker_id, broker_epoch } =
+                    self.commit(BrokerOperation::Register(registration), request_id, actor).await?
+                else {
+                    return Err(Status::internal("unexpected answer to a registration"));
+                };
+                (broker_id, broker_epoch)
+            }
         };
         self.runtime.registered();
         let (view, revision) = {

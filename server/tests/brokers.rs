@@ -175,6 +175,10 @@ async fn stale_epochs_unknown_brokers_duplicates_and_bad_addresses_are_refused()
         assert_eq!(reason(bad_address), "INVALID_REGISTRATION");
         let bad_name = client.register_broker(registration("", "inc-9", "127.0.0.1:1")).await.expect_err("empty name");
         assert_eq!(reason(bad_name), "INVALID_REGISTRATION");
+        let retried = client.register_broker(registration("b1", "inc-1", "127.0.0.1:1")).await.expect("a retry");
+        assert_eq!((retried.broker_id, retried.broker_epoch), (registered.broker_id, registered.broker_epoch));
+        let after = client.get_broker_group("g2", v1::Consistency::Linearizable).await.expect("get").revision;
+        assert_eq!(after, revision, "a retried registration and three refused ones took no log entry");
 
         let stale_heartbeat = v1::HeartbeatRequest {
             broker_id: registered.broker_id,

@@ -3,16 +3,61 @@
 //! - `pharos-metadata routes --clients N --duration-secs S --topics T`: N clients spread over
 //!   the nodes look up routes (local reads, the default) for S seconds; prints lookups/s and
 //!   latency percentiles.
+//! - `pharos-metadata remoting-routes --clients N --duration-secs S --topics T`: the same
+//!   lookups as RocketMQ clients make them, `GET_ROUTEINFO_BY_TOPIC` (105) over the remoting
+//!   port, one connection per client, spread over the nodes.
 //! - `pharos-metadata offsets --clients N --duration-secs S --batch B`: N clients each commit
 //!   batches of B offsets; prints offsets/s, requests/s and latency percentiles.
 //!
 //! Uses the release `pharos` next to this binary (or `$PHAROS_BIN`). Bounded; loopback only.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pharos_bench::{drive, percentile_ms};
+use pharos_bench::{closed_loops, drive, percentile_ms};
 use pharos_chaos::{Cluster, ClusterOptions};
 use pharos_client::v1;
+use pharos_remoting::codes::request;
+use pharos_remoting::{FrameLimits, RemotingCommand, codec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// One RocketMQ client connection to a node's remoting port, one request at a time.
+struct RemotingConnection {
+    stream: TcpStream,
+    received: Vec<u8>,
+    opaque: i32,
+}
+
+impl RemotingConnection {
+    async fn connect(address: &str) -> anyhow::Result<RemotingConnection> {
+        let stream = TcpStream::connect(address).await.with_context(|| format!("connecting to {address}"))?;
+        stream.set_nodelay(true)?;
+        Ok(RemotingConnection { stream, received: Vec::new(), opaque: 0 })
+    }
+
+    /// `GET_ROUTEINFO_BY_TOPIC` for `topic`: the reply's code.
+    async fn route(&mut self, topic: &str) -> anyhow::Result<i32> {
+        self.opaque = self.opaque.wrapping_add(1);
+        let request =
+            RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC, self.opaque).with_ext_field("topic", topic);
+        self.stream.write_all(&codec::encode(&request)).await?;
+        loop {
+            if let Some((reply, used)) = codec::try_decode(&self.received, FrameLimits::default())? {
+                self.received.drain(..used);
+                anyhow::ensure!(reply.opaque == self.opaque, "a reply to another request");
+                return Ok(reply.code);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let read = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk)).await??;
+            anyhow::ensure!(read > 0, "the node closed the connection");
+            self.received.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -23,6 +68,14 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Mode {
     Routes {
+        #[arg(long, default_value_t = 64)]
+        clients: u64,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        #[arg(long, default_value_t = 100)]
+        topics: u64,
+    },
+    RemotingRoutes {
         #[arg(long, default_value_t = 64)]
         clients: u64,
         #[arg(long, default_value_t = 10)]
@@ -85,6 +138,34 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({
                     "mode": "routes", "clients": clients, "topics": topics, "duration_secs": duration_secs,
+                    "lookups": latencies.len(), "errors": errors,
+                    "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
+                    "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
+                })
+            );
+        }
+        Mode::RemotingRoutes { clients, duration_secs, topics } => {
+            let cluster = setup(topics, 8).await?;
+            let mut connections = Vec::new();
+            for index in 0..clients as usize {
+                let address = &cluster.nodes[index % cluster.nodes.len()].remoting_addr;
+                connections.push(Arc::new(Mutex::new(RemotingConnection::connect(address).await?)));
+            }
+            let duration = Duration::from_secs(duration_secs);
+            let (latencies, errors) = closed_loops(
+                connections,
+                Duration::from_secs(1),
+                duration,
+                move |connection, index, round| async move {
+                    let topic = format!("topic-{}", (index + round) % topics);
+                    connection.lock().await.route(&topic).await.is_ok_and(|code| code == 0)
+                },
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "mode": "remoting-routes", "clients": clients, "topics": topics, "duration_secs": duration_secs,
                     "lookups": latencies.len(), "errors": errors,
                     "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
                     "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
