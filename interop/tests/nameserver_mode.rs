@@ -1,0 +1,366 @@
+//! Pharos as the NameServer of real rocketmq-rust brokers in their ordinary (non-controller)
+//! mode, with a real producer and push consumer (docs/rocketmq.md, "Interop tests").
+//!
+//! Three Pharos nodes; two broker groups, one master each, registering over remoting with all
+//! three nodes; a topic created with `pharos topic create` on both groups. A producer sends
+//! 1,000 messages while the Pharos leader is killed -9 half-way; a push consumer must receive
+//! every message the producer saw acknowledged; `pharos topic route` must name both brokers;
+//! and over a quiet window holding at least one re-registration of every broker with every
+//! running node, the Raft log must not grow: a registration that changes nothing is no write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use pharos_interop::broker::{Broker, BrokerSpec};
+use pharos_interop::pharos::PharosCluster;
+use pharos_interop::{broker_binary, pharos_binary, wait};
+use rocketmq_client_rust::{
+    ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_observability::TelemetryRuntimeGuard;
+use rocketmq_runtime::RuntimeOwner;
+use serde_json::Value;
+
+/// The whole scenario, processes started and stopped included.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(360);
+const CLUSTER_NAME: &str = "InteropCluster";
+const GROUPS: [&str; 2] = ["broker-a", "broker-b"];
+const TOPIC: &str = "interop-orders";
+/// Queues per group: what the producer asks a broker to auto-create the topic with (its
+/// `defaultTopicQueueNums`), so Pharos's route and the brokers' own topic config agree.
+const QUEUES_PER_GROUP: u32 = 4;
+const MESSAGES: usize = 1_000;
+/// The Pharos leader is killed before this message is sent.
+const KILL_LEADER_BEFORE_MESSAGE: usize = MESSAGES / 2;
+/// Below this many acknowledged sends the delivery check proves too little.
+const ACKNOWLEDGED_MIN: usize = MESSAGES * 95 / 100;
+const SEND_TIMEOUT_MS: u64 = 5_000;
+/// How long groups and routes may take to show up after the brokers started.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the consumer may take to receive every acknowledged message.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The quiet window lasts at least one broker registration period (30 s) plus margin, and
+/// until every broker logged a registration with every running node; at most this long.
+const QUIET_WINDOW_MIN: Duration = Duration::from_secs(35);
+const QUIET_WINDOW_MAX: Duration = Duration::from_secs(80);
+
+#[test]
+fn nameserver_mode() {
+    let owner = RuntimeOwner::new().expect("build the RocketMQ client's runtime");
+    let telemetry = TelemetryRuntimeGuard::noop();
+    let client_runtime = ClientRuntime::try_new(
+        owner.root_context().component("pharos-interop"),
+        ClientRuntimeConfig::default(),
+        telemetry.handle(),
+    )
+    .expect("create the RocketMQ client runtime");
+    let started = Instant::now();
+    let outcome = owner.block_on(scenario(Arc::clone(&client_runtime)));
+    let client_report = owner.block_on(client_runtime.shutdown());
+    drop(owner.shutdown_runtime_blocking());
+    match outcome {
+        Ok(report) => println!("nameserver_mode passed in {:.1?}\n{report}", started.elapsed()),
+        Err(error) => panic!("nameserver_mode failed after {:.1?}: {error:#}", started.elapsed()),
+    }
+    assert!(client_report.is_healthy(), "the RocketMQ client did not shut down cleanly: {}", client_report.to_json());
+}
+
+/// Starts everything, runs the steps within [`SCENARIO_TIMEOUT`], and keeps every log and data
+/// dir when they fail.
+async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<String> {
+    let pharos = pharos_binary()?;
+    let broker_bin = broker_binary()?;
+    let brokers_root = tempfile::Builder::new().prefix("pharos-interop-brokers-").tempdir()?;
+    let mut cluster = PharosCluster::start(pharos, 3).await?;
+    let mut brokers = Vec::new();
+    let outcome = match tokio::time::timeout(
+        SCENARIO_TIMEOUT,
+        steps(&mut cluster, &mut brokers, &broker_bin, brokers_root.path(), client_runtime),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow::anyhow!("the scenario did not finish within {SCENARIO_TIMEOUT:?}")),
+    };
+    if outcome.is_err() {
+        cluster.keep();
+        let kept = brokers_root.keep();
+        eprintln!("the brokers' configs and logs are kept in {}", kept.display());
+        eprintln!("{}", cluster.log_excerpts());
+        for broker in &brokers {
+            eprintln!(
+                "--- {} ({})\n{}",
+                broker.process.name,
+                broker.process.log_path.display(),
+                broker.process.log_excerpt()
+            );
+        }
+    }
+    outcome
+}
+
+async fn steps(
+    cluster: &mut PharosCluster,
+    brokers: &mut Vec<Broker>,
+    broker_bin: &Path,
+    brokers_root: &Path,
+    client_runtime: Arc<ClientRuntime>,
+) -> anyhow::Result<String> {
+    let mut report = Vec::new();
+    let namesrv_addr = cluster.namesrv_addr();
+
+    // Brokers: they start only once a NameServer (here: a Pharos node) accepted them.
+    let brokers_started = Instant::now();
+    for group in GROUPS {
+        let spec = BrokerSpec { cluster_name: CLUSTER_NAME.to_string(), broker_name: group.to_string(), broker_id: 0 };
+        brokers.push(Broker::spawn(broker_bin, &brokers_root.join(group), spec, &namesrv_addr)?);
+    }
+    for broker in brokers.iter() {
+        broker.wait_started().await?;
+    }
+    report.push(format!("brokers registered and started in {:.1?}", brokers_started.elapsed()));
+
+    create_topic(cluster).await?;
+    let expected: BTreeMap<String, String> =
+        brokers.iter().map(|broker| (broker.spec.broker_name.clone(), broker.address.clone())).collect();
+    wait_for_route(cluster, &expected).await?;
+    report.push(format!(
+        "topic {TOPIC} routed to both groups {:.1?} after the brokers started",
+        brokers_started.elapsed()
+    ));
+
+    // Consumer first, from the first offset: it must see every message, however late its
+    // first rebalance comes.
+    let received = Arc::new(Mutex::new(BTreeSet::new()));
+    let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
+        .consumer_group("pharos-interop-consumer")
+        .name_server_addr(namesrv_addr.clone())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build();
+    let mut producer = DefaultMQProducer::builder(Arc::clone(&client_runtime))
+        .producer_group("pharos-interop-producer")
+        .name_server_addr(namesrv_addr.clone())
+        .build();
+    let traffic = async {
+        consumer.subscribe(TOPIC, "*").await.context("subscribe the push consumer")?;
+        consumer.register_message_listener_concurrently(Collect(Arc::clone(&received)));
+        consumer.start().await.context("start the push consumer")?;
+        producer.start().await.context("start the producer")?;
+        let sent = send_killing_the_leader(cluster, &producer, &mut report).await?;
+        await_delivery(&sent, &received, &mut report).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    Box::pin(producer.shutdown()).await;
+    Box::pin(consumer.shutdown()).await;
+    traffic?;
+
+    // The route as Pharos's own CLI shows it, after the leader change.
+    wait_for_route(cluster, &expected).await?;
+    report.push(format!("pharos topic route {TOPIC} names {expected:?}"));
+
+    quiet_window(cluster, brokers, &mut report).await?;
+
+    cluster.fail_on_exits()?;
+    for broker in brokers.iter() {
+        if let Some(status) = broker.process.exit_status() {
+            anyhow::bail!("{} exited during the test ({status})", broker.process.name);
+        }
+    }
+    Ok(report.join("\n"))
+}
+
+/// `pharos topic create` on both groups, retried until Pharos knows both groups. A create
+/// whose answer was lost but which took effect shows up in `topic describe`.
+async fn create_topic(cluster: &PharosCluster) -> anyhow::Result<()> {
+    let groups = GROUPS.join(",");
+    let queues = QUEUES_PER_GROUP.to_string();
+    wait::until(&format!("pharos topic create {TOPIC} on {groups}"), ROUTE_TIMEOUT, || async {
+        if cluster.cli_json(&["topic", "describe", TOPIC]).await.is_ok() {
+            return Ok(Some(()));
+        }
+        cluster.cli_json(&["topic", "create", TOPIC, "--groups", &groups, "--queues", &queues]).await.map(|_| Some(()))
+    })
+    .await
+}
+
+/// Waits until `pharos topic route` names every group's broker as its master, with the
+/// topic's queues.
+async fn wait_for_route(cluster: &PharosCluster, expected: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    wait::until(&format!("pharos topic route {TOPIC} to name {expected:?}"), ROUTE_TIMEOUT, || async {
+        let route = cluster.cli_json(&["topic", "route", TOPIC]).await?;
+        let masters: BTreeMap<String, String> = route
+            .get("groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|group| group.get("write_queues").and_then(Value::as_u64) == Some(u64::from(QUEUES_PER_GROUP)))
+            .filter_map(|group| {
+                let name = group.get("group")?.as_str()?.to_string();
+                let master = group.get("master")?.get("address")?.as_str()?.to_string();
+                Some((name, master))
+            })
+            .collect();
+        anyhow::ensure!(&masters == expected, "the route names masters {masters:?}: {route}");
+        Ok(Some(()))
+    })
+    .await
+}
+
+/// Sends [`MESSAGES`] messages one at a time and kills the Pharos leader half-way. Returns
+/// the bodies of the acknowledged ones.
+async fn send_killing_the_leader(
+    cluster: &mut PharosCluster,
+    producer: &DefaultMQProducer,
+    report: &mut Vec<String>,
+) -> anyhow::Result<BTreeSet<String>> {
+    let started = Instant::now();
+    let mut acknowledged = BTreeSet::new();
+    let mut per_group: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for index in 0..MESSAGES {
+        if index == KILL_LEADER_BEFORE_MESSAGE {
+            let leader = cluster.progress().await.context("find the Pharos leader to kill")?.leader_id;
+            anyhow::ensure!(leader != 0, "no Pharos leader to kill");
+            cluster.kill(leader)?;
+            report.push(format!("killed -9 the Pharos leader (node {leader}) before message {index}"));
+        }
+        let body = format!("interop-{index:04}");
+        let message = Message::builder()
+            .topic(TOPIC)
+            .keys(vec![body.clone()])
+            .body_slice(body.as_bytes())
+            .build()
+            .context("build a message")?;
+        match producer.send_with_timeout(message, SEND_TIMEOUT_MS).await {
+            Ok(Some(result)) => {
+                let group =
+                    result.message_queue.as_ref().map(|queue| queue.broker_name().to_string()).unwrap_or_default();
+                *per_group.entry(group).or_default() += 1;
+                acknowledged.insert(body);
+            }
+            Ok(None) => failures.push(format!("{body}: no send result")),
+            Err(error) => failures.push(format!("{body}: {error}")),
+        }
+    }
+    report.push(format!(
+        "sent {MESSAGES} messages in {:.1?}: {} acknowledged ({per_group:?}), {} failed{}",
+        started.elapsed(),
+        acknowledged.len(),
+        failures.len(),
+        failures.first().map(|first| format!(", first: {first}")).unwrap_or_default()
+    ));
+    anyhow::ensure!(
+        acknowledged.len() >= ACKNOWLEDGED_MIN,
+        "only {} of {MESSAGES} sends were acknowledged (at least {ACKNOWLEDGED_MIN} needed); failures: {:?}",
+        acknowledged.len(),
+        &failures[..failures.len().min(10)]
+    );
+    for group in GROUPS {
+        anyhow::ensure!(
+            per_group.get(group).copied().unwrap_or(0) > 0,
+            "no message went to group {group} ({per_group:?}): the producer did not use Pharos's route to both groups"
+        );
+    }
+    Ok(acknowledged)
+}
+
+async fn await_delivery(
+    acknowledged: &BTreeSet<String>,
+    received: &Mutex<BTreeSet<String>>,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    wait::until("the push consumer to receive every acknowledged message", DELIVERY_TIMEOUT, || {
+        let seen = received.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let missing: Vec<&String> = acknowledged.difference(&seen).collect();
+        let outcome = if missing.is_empty() {
+            Ok(Some(()))
+        } else {
+            Err(anyhow::anyhow!(
+                "{} of {} acknowledged messages not received yet, e.g. {:?}",
+                missing.len(),
+                acknowledged.len(),
+                &missing[..missing.len().min(5)]
+            ))
+        };
+        async move { outcome }
+    })
+    .await?;
+    report.push(format!(
+        "the consumer received all {} acknowledged messages {:.1?} after the last send",
+        acknowledged.len(),
+        started.elapsed()
+    ));
+    Ok(())
+}
+
+/// Over at least one registration period, during which every broker re-registers with every
+/// running node, the leader's log must not grow.
+async fn quiet_window(cluster: &mut PharosCluster, brokers: &[Broker], report: &mut Vec<String>) -> anyhow::Result<()> {
+    let before = wait::until("a Pharos leader after the kill", ROUTE_TIMEOUT, || async {
+        let progress = cluster.progress().await?;
+        Ok((progress.leader_id != 0).then_some(progress))
+    })
+    .await?;
+    let running_nodes = cluster.running().count();
+    let registrations_before: Vec<usize> = brokers.iter().map(Broker::registrations_logged).collect();
+    let started = Instant::now();
+    wait::until("every broker to re-register with every running node", QUIET_WINDOW_MAX, || {
+        let registered_enough = brokers
+            .iter()
+            .zip(&registrations_before)
+            .all(|(broker, before)| broker.registrations_logged() >= before + running_nodes);
+        let outcome = Ok((registered_enough && started.elapsed() >= QUIET_WINDOW_MIN).then_some(()));
+        async move { outcome }
+    })
+    .await?;
+    let after = cluster.progress().await?;
+    let registrations: Vec<usize> = brokers
+        .iter()
+        .zip(&registrations_before)
+        .map(|(broker, before)| broker.registrations_logged() - before)
+        .collect();
+    anyhow::ensure!(
+        after.last_log_index == before.last_log_index
+            && after.commit_index == before.commit_index
+            && after.term == before.term,
+        "the Raft log moved during a quiet window of {:.1?} in which the brokers registered {registrations:?} times: \
+         before {before:?}, after {after:?} (re-registrations must not be Raft writes)",
+        started.elapsed()
+    );
+    report.push(format!(
+        "quiet window of {:.1?}: brokers re-registered {registrations:?} times with {running_nodes} running nodes; \
+         last log index stayed {}, commit index {}",
+        started.elapsed(),
+        after.last_log_index,
+        after.commit_index
+    ));
+    Ok(())
+}
+
+/// Records the body of every message the push consumer is given.
+struct Collect(Arc<Mutex<BTreeSet<String>>>);
+
+impl MessageListenerConcurrently for Collect {
+    fn consume_message(
+        &self,
+        messages: &[&MessageExt],
+        _context: &ConsumeConcurrentlyContext,
+    ) -> ClientResult<ConsumeConcurrentlyStatus> {
+        let mut received = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for message in messages {
+            if let Some(body) = message.body() {
+                received.insert(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
