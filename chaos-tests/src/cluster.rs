@@ -94,6 +94,8 @@ pub struct ClusterOptions {
     /// `DIR/ca.pem` (as `pharos cert` writes them), and the harness's clients verify the nodes
     /// against `DIR/ca.pem`. `None`: plaintext.
     pub tls_dir: Option<PathBuf>,
+    /// More `pharos serve` flags for every node, after the harness's own.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -115,6 +117,7 @@ impl Default for ClusterOptions {
             voter_regions: Vec::new(),
             secure: false,
             tls_dir: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -277,6 +280,7 @@ impl Cluster {
             args.push(format!("--tls-key-file={}", dir.join(format!("node-{}.key", node.node_id)).display()));
             args.push(format!("--tls-ca-file={}", dir.join("ca.pem").display()));
         }
+        args.extend(options.extra_args.iter().cloned());
         args.extend(bootstrap);
         args
     }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
+use pharos_meta::{Broker, BrokerGroup, BrokerState, ElectionMode, State};
 
 use crate::lease::BrokerLease;
 
@@ -137,6 +137,12 @@ pub fn plan(
         });
         let request = requests.get(&group.name).cloned().unwrap_or_default();
         if master_alive {
+            continue;
+        }
+        if group.election_mode == ElectionMode::Declared {
+            // Its brokers say who is master: the group waits for one to declare itself.
+            let reason = "no active broker declares itself master (brokerId 0)".to_string();
+            actions.push(Action::Leaderless { group: group.name.clone(), reason });
             continue;
         }
         if held.contains(group.name.as_str()) {

@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 
-use pharos_meta::{BrokerState, State};
+use pharos_meta::{Broker, BrokerState, ElectionMode, State};
 
 use crate::election::{Action, ElectionRequest, Policy, plan};
 
@@ -38,12 +38,23 @@ pub struct LeaseTiming {
     pub lease_ms: u64,
     /// Bound on how far the broker's and the coordinator's clocks may drift apart over one lease.
     pub clock_drift_ms: u64,
+    /// How long a broker of a group with declared masters (a RocketMQ broker registered over
+    /// the remoting port) stays live after its last registration or heartbeat: it holds no
+    /// lease and never fences itself, so this is liveness only (RocketMQ's broker timeout).
+    pub registration_timeout_ms: u64,
 }
 
 impl LeaseTiming {
     /// Time from a grant until the broker may be declared dead.
     pub fn grace_ms(&self) -> u64 {
         self.lease_ms + self.clock_drift_ms
+    }
+
+    /// [`Self::grace_ms`] of `broker`, by its group's election mode in `state`.
+    pub fn grace_of(&self, state: &State, broker: &Broker) -> u64 {
+        let declared =
+            state.groups.get(&broker.group).is_some_and(|group| group.election_mode == ElectionMode::Declared);
+        if declared { self.registration_timeout_ms } else { self.grace_ms() }
     }
 }
 
@@ -107,10 +118,10 @@ impl LeaseTable {
         &self.brokers
     }
 
-    fn fresh(group: &str, now_ms: u64, timing: &LeaseTiming) -> BrokerLease {
+    fn fresh(state: &State, broker: &Broker, now_ms: u64, timing: &LeaseTiming) -> BrokerLease {
         BrokerLease {
-            group: group.to_string(),
-            deadline_ms: now_ms + timing.grace_ms(),
+            group: broker.group.clone(),
+            deadline_ms: now_ms + timing.grace_of(state, broker),
             last_heartbeat_ms: None,
             max_offset: 0,
             confirm_offset: 0,
@@ -130,7 +141,7 @@ impl LeaseTable {
             .brokers
             .values()
             .filter(|broker| matches!(broker.state, BrokerState::Active | BrokerState::Fenced))
-            .map(|broker| (broker.broker_id, Self::fresh(&broker.group, now_ms, timing)))
+            .map(|broker| (broker.broker_id, Self::fresh(state, broker, now_ms, timing)))
             .collect();
     }
 
@@ -140,7 +151,7 @@ impl LeaseTable {
     pub fn observe(&mut self, leadership: Leadership, now_ms: u64, state: &State, timing: &LeaseTiming) {
         self.ensure_leadership(leadership, now_ms, state, timing);
         for broker in state.brokers.values().filter(|broker| broker.state == BrokerState::Active) {
-            self.brokers.entry(broker.broker_id).or_insert_with(|| Self::fresh(&broker.group, now_ms, timing));
+            self.brokers.entry(broker.broker_id).or_insert_with(|| Self::fresh(state, broker, now_ms, timing));
         }
         self.brokers.retain(|id, lease| {
             state.brokers.get(id).is_some_and(|broker| broker.state == BrokerState::Active)
@@ -173,13 +184,13 @@ impl LeaseTable {
         if broker.state != BrokerState::Active {
             return Err(GrantRefusal::NotActive { broker_id, state: broker.state });
         }
-        let lease = self.brokers.entry(broker_id).or_insert_with(|| Self::fresh(&broker.group, now_ms, timing));
+        let lease = self.brokers.entry(broker_id).or_insert_with(|| Self::fresh(state, broker, now_ms, timing));
         if lease.fencing {
             return Err(GrantRefusal::BeingFenced { broker_id });
         }
         let (max_offset, confirm_offset) = offsets;
         // Never shorten a deadline: an earlier fresh grant may reach further than this one.
-        lease.deadline_ms = lease.deadline_ms.max(now_ms + timing.grace_ms());
+        lease.deadline_ms = lease.deadline_ms.max(now_ms + timing.grace_of(state, broker));
         lease.last_heartbeat_ms = Some(now_ms);
         lease.max_offset = max_offset;
         lease.confirm_offset = confirm_offset;

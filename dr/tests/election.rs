@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_dr::election::{Action, ElectionRequest, Policy, choose_master, plan};
 use pharos_dr::lease::BrokerLease;
-use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
+use pharos_meta::{Broker, BrokerGroup, BrokerState, ElectionMode, State};
 
 fn broker(broker_id: u64, region: &str, priority: u32) -> Broker {
     Broker {
@@ -32,6 +32,7 @@ fn group(master: Option<u64>, epoch: u64, sync: &[u64]) -> BrokerGroup {
         sync_state_set: sync.iter().copied().collect::<BTreeSet<_>>(),
         sync_state_epoch: epoch,
         allow_unclean_election: false,
+        election_mode: ElectionMode::Elected,
     }
 }
 

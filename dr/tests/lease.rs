@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_dr::election::{Action, Policy};
 use pharos_dr::lease::{GrantRefusal, Leadership, LeaseTable, LeaseTiming};
-use pharos_meta::{Broker, BrokerGroup, BrokerState, State};
+use pharos_meta::{Broker, BrokerGroup, BrokerState, ElectionMode, State};
 
-const TIMING: LeaseTiming = LeaseTiming { heartbeat_interval_ms: 300, lease_ms: 1_000, clock_drift_ms: 200 };
+const TIMING: LeaseTiming =
+    LeaseTiming { heartbeat_interval_ms: 300, lease_ms: 1_000, clock_drift_ms: 200, registration_timeout_ms: 5_000 };
 const LEADER: Leadership = Leadership { term: 3, node_id: 1 };
 
 fn broker(broker_id: u64) -> Broker {
@@ -42,6 +43,7 @@ fn state() -> State {
             sync_state_set: BTreeSet::from([1, 2]),
             sync_state_epoch: 4,
             allow_unclean_election: false,
+            election_mode: ElectionMode::Elected,
         },
     );
     state

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_dr::lease::BrokerLease;
 use pharos_dr::retention::{Now, collectable, plan, retired_before_ms};
-use pharos_meta::{Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, State};
+use pharos_meta::{Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, ElectionMode, State};
 
 const HOUR_MS: u64 = 3_600_000;
 /// The leader's wall clock in these tests: some day in 2024.
@@ -38,6 +38,7 @@ fn group(name: &str, members: &[u64], master: Option<u64>, sync: &[u64]) -> Brok
         sync_state_set: sync.iter().copied().collect(),
         sync_state_epoch: 4,
         allow_unclean_election: false,
+        election_mode: ElectionMode::Elected,
     }
 }
 

@@ -106,6 +106,37 @@ pub struct BrokerGroup {
     /// +1 on every sync-state-set change and every master change.
     pub sync_state_epoch: u64,
     pub allow_unclean_election: bool,
+    /// Who decides the master; fixed by the group's first registration.
+    pub election_mode: ElectionMode,
+}
+
+/// Who decides a group's master.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ElectionMode {
+    /// The coordinator elects masters from leases and the sync state set (brokers that register
+    /// through the Pharos API and heartbeat).
+    #[default]
+    Elected,
+    /// Each broker's own configuration says whether it is the master, as with an Apache
+    /// NameServer (RocketMQ brokers registering over the remoting protocol): a registration that
+    /// declares itself master becomes master while the group has no active one; nothing elects.
+    Declared,
+}
+
+impl ElectionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElectionMode::Elected => "elected",
+            ElectionMode::Declared => "declared",
+        }
+    }
+}
+
+/// The role a registration declares, in a group whose masters are [`ElectionMode::Declared`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeclaredRole {
+    Master,
+    Replica,
 }
 
 /// What a broker sends to register.
@@ -119,6 +150,16 @@ pub struct Registration {
     pub region: String,
     pub addresses: BTreeMap<String, String>,
     pub election_priority: u32,
+    /// `None`: the coordinator elects the group's master ([`ElectionMode::Elected`]). Some role:
+    /// the broker's configuration decides ([`ElectionMode::Declared`]). A group takes the mode of
+    /// its first registration and refuses registrations of the other mode.
+    pub declared_role: Option<DeclaredRole>,
+}
+
+impl Registration {
+    pub fn election_mode(&self) -> ElectionMode {
+        if self.declared_role.is_some() { ElectionMode::Declared } else { ElectionMode::Elected }
+    }
 }
 
 /// Broker operations. All but registration name the broker (and its epoch) they act on.
@@ -226,6 +267,51 @@ impl State {
             return refuse(NotCollectable::RetiredTooRecently);
         }
         Ok(record)
+    }
+}
+
+impl State {
+    /// Every check of a registration `apply` makes, for the leader to run before proposing
+    /// too: `Ok(Some(broker))` when it is a retry of the active registration `broker` (same
+    /// group, name and incarnation: answered with that registration, nothing changes),
+    /// `Ok(None)` when it would register a new broker, or the refusal.
+    pub fn check_registration(&self, registration: &Registration) -> Result<Option<&Broker>, CommandError> {
+        validate_registration(registration)?;
+        let group = self.groups.get(&registration.group);
+        if let Some(group) = group.filter(|group| !group.members.is_empty())
+            && group.election_mode != registration.election_mode()
+        {
+            return Err(CommandError::InvalidRegistration {
+                reason: format!(
+                    "group {} has {} masters; a broker whose master is {} cannot join it",
+                    group.name,
+                    group.election_mode.as_str(),
+                    registration.election_mode().as_str()
+                ),
+            });
+        }
+        let members = group.map(|group| group.members.iter()).into_iter().flatten();
+        let active = members.filter_map(|id| self.brokers.get(id)).filter(|broker| broker.state == BrokerState::Active);
+        if let Some(existing) = active.clone().find(|broker| broker.name == registration.name) {
+            if existing.incarnation_id == registration.incarnation_id {
+                return Ok(Some(existing));
+            }
+            return Err(CommandError::DuplicateRegistration {
+                broker_id: existing.broker_id,
+                incarnation_id: existing.incarnation_id.clone(),
+            });
+        }
+        if registration.declared_role == Some(DeclaredRole::Master)
+            && let Some(master) = group
+                .and_then(|group| group.master_broker_id)
+                .and_then(|id| active.clone().find(|broker| broker.broker_id == id))
+        {
+            return Err(CommandError::MasterStillActive {
+                group: registration.group.clone(),
+                master_broker_id: master.broker_id,
+            });
+        }
+        Ok(None)
     }
 }
 
@@ -359,28 +445,14 @@ fn execute_checked(
 ) -> Result<Response, CommandError> {
     match operation {
         BrokerOperation::Register(registration) => {
-            validate_registration(registration)?;
-            let existing = state.groups.get(&registration.group).and_then(|group| {
-                group
-                    .members
-                    .iter()
-                    .filter_map(|id| state.brokers.get(id))
-                    .find(|broker| broker.name == registration.name && broker.state == BrokerState::Active)
-            });
-            if let Some(existing) = existing {
-                if existing.incarnation_id == registration.incarnation_id {
-                    // A retry (or a re-registration after a coordinator failover): same answer.
-                    let response = Response::BrokerRegistered {
-                        broker_id: existing.broker_id,
-                        broker_epoch: existing.broker_epoch,
-                    };
-                    return Ok(response);
-                }
-                return Err(CommandError::DuplicateRegistration {
+            if let Some(existing) = state.check_registration(registration)? {
+                // A retry (or a re-registration after a coordinator failover): same answer.
+                return Ok(Response::BrokerRegistered {
                     broker_id: existing.broker_id,
-                    incarnation_id: existing.incarnation_id.clone(),
+                    broker_epoch: existing.broker_epoch,
                 });
             }
+            let declared_master = registration.declared_role == Some(DeclaredRole::Master);
             let broker_id = state.next_broker_id.max(1);
             state.next_broker_id = broker_id + 1;
             changes.push(Change::NextBrokerId { next_broker_id: state.next_broker_id });
@@ -404,7 +476,18 @@ fn execute_checked(
                 .get(&registration.group)
                 .cloned()
                 .unwrap_or_else(|| BrokerGroup { name: registration.group.clone(), ..BrokerGroup::default() });
+            if group.members.is_empty() {
+                group.election_mode = registration.election_mode();
+            }
             group.members.insert(broker_id);
+            if declared_master {
+                // The broker's configuration makes it master: the same record of a master
+                // change as an election, so epochs and fencing read alike in both modes.
+                group.master_broker_id = Some(broker_id);
+                group.master_epoch += 1;
+                group.sync_state_set = BTreeSet::from([broker_id]);
+                group.sync_state_epoch += 1;
+            }
             put_group(state, group, changes);
             Ok(Response::BrokerRegistered { broker_id, broker_epoch: index })
         }
@@ -443,6 +526,9 @@ fn execute_checked(
         BrokerOperation::ElectMaster { group, broker_id, expected_master_epoch } => {
             let mut record =
                 state.groups.get(group).cloned().ok_or_else(|| CommandError::UnknownGroup { group: group.clone() })?;
+            if record.election_mode == ElectionMode::Declared {
+                return Err(CommandError::MasterDeclared { group: group.clone() });
+            }
             if record.master_epoch != *expected_master_epoch {
                 return Err(CommandError::StaleMasterEpoch { group: group.clone(), current: record.master_epoch });
             }

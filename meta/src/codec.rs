@@ -8,7 +8,10 @@
 
 use prost::Message;
 
-use crate::broker::{Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, NotCollectable, Registration};
+use crate::broker::{
+    Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, DeclaredRole, ElectionMode, NotCollectable,
+    Registration,
+};
 use crate::command::{Command, Compare, MembershipChange, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
 use crate::topic::{
@@ -300,6 +303,9 @@ mod record {
         pub addresses: std::collections::BTreeMap<String, String>,
         #[prost(uint32, tag = "8")]
         pub election_priority: u32,
+        /// 0: none (the coordinator elects), 1: master, 2: replica (`declared_role_code`).
+        #[prost(uint32, tag = "9")]
+        pub declared_role: u32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -365,6 +371,9 @@ mod record {
         pub sync_state_epoch: u64,
         #[prost(bool, tag = "7")]
         pub allow_unclean_election: bool,
+        /// 0: elected, 1: declared (`election_mode_code`).
+        #[prost(uint32, tag = "8")]
+        pub election_mode: u32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -602,7 +611,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             Operation::CompareAndSet { key: cas.key, compare, value: cas.value }
         }
         record::Operation::RegisterBroker(registration) => {
-            Operation::Broker(BrokerOperation::Register(registration_from_message(registration)))
+            Operation::Broker(BrokerOperation::Register(registration_from_message(registration)?))
         }
         record::Operation::UnregisterBroker(broker) => Operation::Broker(BrokerOperation::Unregister {
             broker_id: broker.broker_id,
@@ -871,11 +880,22 @@ fn registration_to_message(registration: &Registration) -> record::Registration 
         region: registration.region.clone(),
         addresses: registration.addresses.clone(),
         election_priority: registration.election_priority,
+        declared_role: match registration.declared_role {
+            None => 0,
+            Some(DeclaredRole::Master) => 1,
+            Some(DeclaredRole::Replica) => 2,
+        },
     }
 }
 
-fn registration_from_message(message: record::Registration) -> Registration {
-    Registration {
+fn registration_from_message(message: record::Registration) -> Result<Registration, DecodeError> {
+    let declared_role = match message.declared_role {
+        0 => None,
+        1 => Some(DeclaredRole::Master),
+        2 => Some(DeclaredRole::Replica),
+        other => return Err(DecodeError::Malformed(format!("unknown declared broker role {other}"))),
+    };
+    Ok(Registration {
         cluster: message.cluster,
         group: message.group,
         name: message.name,
@@ -884,7 +904,8 @@ fn registration_from_message(message: record::Registration) -> Registration {
         region: message.region,
         addresses: message.addresses,
         election_priority: message.election_priority,
-    }
+        declared_role,
+    })
 }
 
 fn broker_operation_to_message(operation: &BrokerOperation) -> record::Operation {
@@ -956,6 +977,7 @@ fn broker_to_message(broker: &Broker) -> record::Broker {
             region: broker.region.clone(),
             addresses: broker.addresses.clone(),
             election_priority: broker.election_priority,
+            declared_role: None,
         })),
         state: broker_state_code(broker.state),
         broker_epoch: broker.broker_epoch,
@@ -965,7 +987,7 @@ fn broker_to_message(broker: &Broker) -> record::Broker {
 
 fn broker_from_message(message: record::Broker) -> Result<Broker, DecodeError> {
     let registration =
-        registration_from_message(message.registration.ok_or(DecodeError::MissingField("broker.registration"))?);
+        registration_from_message(message.registration.ok_or(DecodeError::MissingField("broker.registration"))?)?;
     let state = match message.state {
         1 => BrokerState::Active,
         2 => BrokerState::Fenced,
@@ -997,11 +1019,20 @@ fn group_to_message(group: &BrokerGroup) -> record::Group {
         sync_state_set: group.sync_state_set.iter().copied().collect(),
         sync_state_epoch: group.sync_state_epoch,
         allow_unclean_election: group.allow_unclean_election,
+        election_mode: match group.election_mode {
+            ElectionMode::Elected => 0,
+            ElectionMode::Declared => 1,
+        },
     }
 }
 
-fn group_from_message(message: record::Group) -> BrokerGroup {
-    BrokerGroup {
+fn group_from_message(message: record::Group) -> Result<BrokerGroup, DecodeError> {
+    let election_mode = match message.election_mode {
+        0 => ElectionMode::Elected,
+        1 => ElectionMode::Declared,
+        other => return Err(DecodeError::Malformed(format!("unknown election mode {other}"))),
+    };
+    Ok(BrokerGroup {
         name: message.name,
         members: message.members.into_iter().collect(),
         master_broker_id: message.master_broker_id,
@@ -1009,7 +1040,8 @@ fn group_from_message(message: record::Group) -> BrokerGroup {
         sync_state_set: message.sync_state_set.into_iter().collect(),
         sync_state_epoch: message.sync_state_epoch,
         allow_unclean_election: message.allow_unclean_election,
-    }
+        election_mode,
+    })
 }
 
 pub fn encode_broker(broker: &Broker) -> Vec<u8> {
@@ -1025,7 +1057,7 @@ pub fn encode_group(group: &BrokerGroup) -> Vec<u8> {
 }
 
 pub fn decode_group(bytes: &[u8]) -> Result<BrokerGroup, DecodeError> {
-    unframe(bytes).map(group_from_message)
+    group_from_message(unframe(bytes)?)
 }
 
 fn kv_record_to_message(record: &KvRecord) -> record::KvRecord {
@@ -1094,6 +1126,8 @@ mod error_code {
     pub const UNKNOWN_POLICY_ENTRY: u32 = 36;
     pub const TOO_MANY_POLICY_ENTRIES: u32 = 37;
     pub const ACL_BOOTSTRAPPED: u32 = 38;
+    pub const MASTER_DECLARED: u32 = 39;
+    pub const MASTER_STILL_ACTIVE: u32 = 40;
 }
 
 /// Persisted codes of [`NotCollectable`]. Never renumber.
@@ -1201,6 +1235,10 @@ fn error_to_message(error: &CommandError) -> record::Error {
             (code::TOO_MANY_POLICY_ENTRIES, *max, 0, subject.clone(), 0, None)
         }
         CommandError::AclBootstrapped => (code::ACL_BOOTSTRAPPED, 0, 0, String::new(), 0, None),
+        CommandError::MasterDeclared { group } => (code::MASTER_DECLARED, 0, 0, group.clone(), 0, None),
+        CommandError::MasterStillActive { group, master_broker_id } => {
+            (code::MASTER_STILL_ACTIVE, *master_broker_id, 0, group.clone(), 0, None)
+        }
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -1262,6 +1300,8 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::UNKNOWN_POLICY_ENTRY => CommandError::UnknownPolicyEntry { subject: text },
         code::TOO_MANY_POLICY_ENTRIES => CommandError::TooManyPolicyEntries { subject: text, max: first },
         code::ACL_BOOTSTRAPPED => CommandError::AclBootstrapped,
+        code::MASTER_DECLARED => CommandError::MasterDeclared { group: text },
+        code::MASTER_STILL_ACTIVE => CommandError::MasterStillActive { group: text, master_broker_id: first },
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }
@@ -1426,7 +1466,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
         state.brokers.insert(broker.broker_id, broker);
     }
     for group in message.groups {
-        let group = group_from_message(group);
+        let group = group_from_message(group)?;
         state.groups.insert(group.name.clone(), group);
     }
     for topic in message.topics {

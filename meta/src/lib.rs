@@ -23,7 +23,8 @@ pub mod topic;
 pub use apply::{Applied, Change, apply, validate};
 pub use audit::AuditRecord;
 pub use broker::{
-    Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, GroupView, NotCollectable, Registration,
+    Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, DeclaredRole, ElectionMode, GroupView,
+    NotCollectable, Registration,
 };
 pub use codec::DecodeError;
 pub use command::{Command, Compare, MembershipChange, Operation, RequestId};

@@ -105,6 +105,14 @@ pub enum CommandError {
     /// Access control was bootstrapped already: the first user exists.
     #[error("access control is bootstrapped already")]
     AclBootstrapped,
+    /// The group's brokers declare their master (`ElectionMode::Declared`): nothing elects one.
+    #[error("the brokers of group {group} declare their master themselves; Pharos elects none")]
+    MasterDeclared { group: String },
+    /// A broker declared itself master of a group whose master is another active broker.
+    #[error(
+        "group {group} already has an active master, broker {master_broker_id}; it must unregister or time out first"
+    )]
+    MasterStillActive { group: String, master_broker_id: u64 },
 }
 
 /// The answer to one command.

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pharos_meta::codec;
 use pharos_meta::{
-    BrokerOperation, BrokerRef, BrokerState, Change, Command, CommandError, NotCollectable, Operation, Registration,
-    Response, State, apply,
+    BrokerOperation, BrokerRef, BrokerState, Change, Command, CommandError, DeclaredRole, ElectionMode, NotCollectable,
+    Operation, Registration, Response, State, apply,
 };
 
 fn registration(name: &str, incarnation: &str) -> Registration {
@@ -18,6 +18,20 @@ fn registration(name: &str, incarnation: &str) -> Registration {
         region: "r1".into(),
         addresses: BTreeMap::from([("internal".to_string(), "10.0.0.1:10911".to_string())]),
         election_priority: 1,
+        declared_role: None,
+    }
+}
+
+/// A RocketMQ broker of group `g2` registering over the remoting port: its id is its name, its
+/// address its incarnation.
+fn declared(rocketmq_id: u64, address: &str, role: DeclaredRole) -> Registration {
+    Registration {
+        group: "g2".into(),
+        name: rocketmq_id.to_string(),
+        incarnation_id: address.into(),
+        addresses: BTreeMap::from([("internal".to_string(), address.to_string())]),
+        declared_role: Some(role),
+        ..registration("unused", "unused")
     }
 }
 
@@ -383,4 +397,90 @@ fn a_collection_is_bounded_and_encodes() {
         let response = Response::Error(error);
         assert_eq!(codec::decode_response(&codec::encode_response(&response)), Ok(response));
     }
+}
+
+#[test]
+fn a_declared_master_becomes_master_at_registration_and_nothing_elects_in_its_group() {
+    let mut state = State::default();
+    let master = declared(0, "10.0.0.1:10911", DeclaredRole::Master);
+    let replica = declared(1, "10.0.0.2:10911", DeclaredRole::Replica);
+    assert_eq!(
+        run(&mut state, 5, BrokerOperation::Register(replica.clone())),
+        Response::BrokerRegistered { broker_id: 1, broker_epoch: 5 }
+    );
+    assert_eq!(state.groups["g2"].election_mode, ElectionMode::Declared);
+    assert_eq!(state.groups["g2"].master_broker_id, None, "a replica never becomes master");
+    assert_eq!(
+        run(&mut state, 6, BrokerOperation::Register(master.clone())),
+        Response::BrokerRegistered { broker_id: 2, broker_epoch: 6 }
+    );
+    let group = &state.groups["g2"];
+    assert_eq!(
+        (group.master_broker_id, group.master_epoch, group.sync_state_set.clone(), group.sync_state_epoch),
+        (Some(2), 1, BTreeSet::from([2]), 1)
+    );
+    // The same registration again is a retry: same answer, nothing changes.
+    let before = state.clone();
+    assert_eq!(
+        run(&mut state, 7, BrokerOperation::Register(master.clone())),
+        Response::BrokerRegistered { broker_id: 2, broker_epoch: 6 }
+    );
+    assert_eq!(state.groups, before.groups);
+    assert_eq!(state.brokers, before.brokers);
+    // A second process declaring itself master (another address) under another RocketMQ id is
+    // refused while the master is active, and changes nothing but the revision.
+    let usurper = declared(3, "10.0.0.3:10911", DeclaredRole::Master);
+    assert_eq!(
+        run(&mut state, 8, BrokerOperation::Register(usurper.clone())),
+        Response::Error(CommandError::MasterStillActive { group: "g2".into(), master_broker_id: 2 })
+    );
+    assert_eq!((state.brokers.len(), state.next_broker_id), (2, 3));
+    // Nothing elects in a declared group, not even the planner's ElectMaster.
+    let elect = BrokerOperation::ElectMaster { group: "g2".into(), broker_id: 1, expected_master_epoch: 1 };
+    assert_eq!(run(&mut state, 9, elect), Response::Error(CommandError::MasterDeclared { group: "g2".into() }));
+    // Once the master is fenced (it stopped registering), the group has none until a broker
+    // declares itself master again; the restarted master is a new registration, epoch + 1.
+    assert_eq!(
+        run(&mut state, 10, BrokerOperation::Fence { broker_id: 2, broker_epoch: 6 }),
+        Response::BrokerChanged { revision: 10 }
+    );
+    assert_eq!(state.groups["g2"].master_broker_id, None);
+    assert_eq!(
+        run(&mut state, 11, BrokerOperation::Register(usurper)),
+        Response::BrokerRegistered { broker_id: 3, broker_epoch: 11 }
+    );
+    assert_eq!((state.groups["g2"].master_broker_id, state.groups["g2"].master_epoch), (Some(3), 2));
+}
+
+#[test]
+fn a_group_keeps_the_election_mode_of_its_first_registration() {
+    let mut state = State::default();
+    run(&mut state, 1, BrokerOperation::Register(registration("b-a", "inc-1")));
+    let refused = run(
+        &mut state,
+        2,
+        BrokerOperation::Register(Registration {
+            group: "g1".into(),
+            ..declared(0, "10.0.0.9:10911", DeclaredRole::Master)
+        }),
+    );
+    assert!(
+        matches!(&refused, Response::Error(CommandError::InvalidRegistration { reason }) if reason.contains("elected")),
+        "{refused:?}"
+    );
+    run(&mut state, 3, BrokerOperation::Register(declared(0, "10.0.0.1:10911", DeclaredRole::Master)));
+    let refused = run(
+        &mut state,
+        4,
+        BrokerOperation::Register(Registration { group: "g2".into(), ..registration("b-b", "inc-2") }),
+    );
+    assert!(
+        matches!(&refused, Response::Error(CommandError::InvalidRegistration { reason }) if reason.contains("declared")),
+        "{refused:?}"
+    );
+    assert_eq!(state.brokers.len(), 2);
+    // The mode survives a snapshot.
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
+    assert_eq!(restored.groups["g2"].election_mode, ElectionMode::Declared);
+    assert_eq!(restored.groups["g1"].election_mode, ElectionMode::Elected);
 }

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod codes;
 pub mod command;
 pub mod namesrv;
+pub mod registration;
 mod server;
 mod stats;
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use pharos_meta::{Broker, State};
+use pharos_meta::{Broker, ElectionMode, State};
 
 use crate::body::{BrokerData, ClusterInfo, MASTER_BROKER_ID, QueueData, TopicList, TopicRouteData};
 use crate::codes::{request, response};
@@ -136,9 +136,15 @@ fn broker_data<'a>(
     if let Some(address) = master.and_then(|master| master.addresses.get(network)) {
         broker_addrs.insert(MASTER_BROKER_ID, address.clone());
     }
+    // Brokers that declare their role registered under their RocketMQ id (their name); the
+    // others are known by their Pharos id, which is never 0.
+    let declared = state.groups.get(group).is_some_and(|group| group.election_mode == ElectionMode::Declared);
     for replica in &replicas {
-        if let Some(address) = replica.addresses.get(network) {
-            broker_addrs.insert(replica.broker_id, address.clone());
+        let rocketmq_id = if declared { replica.name.parse().ok() } else { Some(replica.broker_id) };
+        if let (Some(id), Some(address)) =
+            (rocketmq_id.filter(|id| *id != MASTER_BROKER_ID), replica.addresses.get(network))
+        {
+            broker_addrs.insert(id, address.clone());
         }
     }
     let any_member = || {

@@ -433,6 +433,9 @@ impl BrokerService for BrokerApi {
             self.node.state_machine.read().state.groups.get(&request.group).cloned().ok_or_else(|| {
                 command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() })
             })?;
+        if group.election_mode == pharos_meta::ElectionMode::Declared {
+            return Err(command_error(pharos_meta::CommandError::MasterDeclared { group: group.name.clone() }));
+        }
         if request.to.is_some() && request.to == group.master_broker_id {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "--to names the current master"));
         }

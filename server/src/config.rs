@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// Default retention of a fenced or shut-down broker's record: one day.
 pub const BROKER_RECORD_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
+/// RocketMQ's broker timeout: a broker registers every 30 s, its NameServer drops it after 120 s.
+pub const REMOTING_BROKER_TIMEOUT_MS_DEFAULT: u64 = 120_000;
+pub const REMOTING_BROKER_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=3_600_000;
 /// Longest retention accepted: ten years. Far below `i64::MAX` (the TOML integer range, so
 /// `--print-config` stays readable) and far from overflowing any wall-clock arithmetic.
 pub const BROKER_RECORD_RETENTION_MS_MAX: u64 = 10 * 365 * BROKER_RECORD_RETENTION_MS_DEFAULT;
@@ -88,6 +91,14 @@ pub struct ServeArgs {
     /// (docs/brokers.md, "Record retention").
     #[arg(long, env = "PHAROS_BROKER_RECORD_RETENTION_MS")]
     pub broker_record_retention_ms: Option<u64>,
+    /// A RocketMQ broker registered over the remoting port is dropped from routes this long
+    /// after its last registration or heartbeat (RocketMQ's broker timeout; docs/rocketmq.md).
+    #[arg(long, env = "PHAROS_REMOTING_BROKER_TIMEOUT_MS")]
+    pub remoting_broker_timeout_ms: Option<u64>,
+    /// Accept RocketMQ broker registrations (and unregistrations) on the remoting port, which
+    /// does not authenticate them (docs/rocketmq.md, "Security"). Implied by `--insecure`.
+    #[arg(long, env = "PHAROS_REMOTING_OPEN_REGISTRATION", num_args = 0..=1, default_missing_value = "true")]
+    pub remoting_open_registration: Option<bool>,
     /// Serve the client port without authentication or access control (docs/security.md):
     /// anyone who reaches it may do anything. Logged at every start, shown in `cluster status`
     /// and in the `pharos_auth_insecure` metric.
@@ -140,6 +151,8 @@ pub struct ServeConfig {
     pub broker_lease_ms: u64,
     pub broker_clock_drift_ms: u64,
     pub broker_record_retention_ms: u64,
+    pub remoting_broker_timeout_ms: u64,
+    pub remoting_open_registration: bool,
     pub insecure: bool,
     pub log_format: String,
     pub log_level: String,
@@ -221,6 +234,8 @@ struct FileConfig {
     broker_lease_ms: Option<u64>,
     broker_clock_drift_ms: Option<u64>,
     broker_record_retention_ms: Option<u64>,
+    remoting_broker_timeout_ms: Option<u64>,
+    remoting_open_registration: Option<bool>,
     insecure: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
@@ -301,6 +316,15 @@ impl ServeConfig {
                 .broker_record_retention_ms
                 .or(file.broker_record_retention_ms)
                 .unwrap_or(BROKER_RECORD_RETENTION_MS_DEFAULT),
+            remoting_broker_timeout_ms: args
+                .remoting_broker_timeout_ms
+                .or(file.remoting_broker_timeout_ms)
+                .unwrap_or(REMOTING_BROKER_TIMEOUT_MS_DEFAULT),
+            remoting_open_registration: args
+                .remoting_open_registration
+                .or(file.remoting_open_registration)
+                .or(args.insecure.or(file.insecure))
+                .unwrap_or(false),
             insecure: args.insecure.or(file.insecure).unwrap_or(false),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
@@ -337,6 +361,16 @@ impl ServeConfig {
             return Err(ConfigError::Invalid {
                 field: "broker_lease_ms",
                 reason: "must be at least twice broker_heartbeat_interval_ms (> 0)".into(),
+            });
+        }
+        if !REMOTING_BROKER_TIMEOUT_MS_RANGE.contains(&self.remoting_broker_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                field: "remoting_broker_timeout_ms",
+                reason: format!(
+                    "must be {}..={} ms",
+                    REMOTING_BROKER_TIMEOUT_MS_RANGE.start(),
+                    REMOTING_BROKER_TIMEOUT_MS_RANGE.end()
+                ),
             });
         }
         if !(1..=BROKER_RECORD_RETENTION_MS_MAX).contains(&self.broker_record_retention_ms) {
@@ -396,6 +430,7 @@ impl ServeConfig {
             heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
             lease_ms: self.broker_lease_ms,
             clock_drift_ms: self.broker_clock_drift_ms,
+            registration_timeout_ms: self.remoting_broker_timeout_ms,
         }
     }
 

@@ -345,12 +345,14 @@ pub fn observe(status: &NodeStatus, state: &State, operation: &DrOperation, movi
     }
 }
 
-/// Every group's master region, and the best clean candidate in `to_region`: an active broker
+/// Every group's master region (of groups whose masters Pharos elects), and the best clean candidate in `to_region`: an active broker
 /// of the sync state set (or registered again under a synced name), highest priority first.
 pub fn group_placements(state: &State, to_region: &str, moving: &BTreeSet<String>) -> Vec<GroupPlacement> {
     state
         .groups
         .values()
+        // Masters its brokers declare are theirs to move (docs/rocketmq.md), not a switchover's.
+        .filter(|group| group.election_mode == pharos_meta::ElectionMode::Elected)
         .map(|group| {
             let master_region = group
                 .master_broker_id

@@ -30,11 +30,12 @@ const FORWARDED: &str = "pharos-forwarded";
 pub struct MemberApi {
     node: Node,
     restarter: Restarter,
+    brokers: crate::remoting::BrokerRequests,
 }
 
 impl MemberApi {
-    pub fn new(node: Node, restarter: Restarter) -> Self {
-        MemberApi { node, restarter }
+    pub fn new(node: Node, restarter: Restarter, brokers: crate::remoting::BrokerRequests) -> Self {
+        MemberApi { node, restarter, brokers }
     }
 
     pub fn into_server(self) -> v1::member_service_server::MemberServiceServer<Self> {
@@ -121,6 +122,12 @@ pub async fn join_through(
 /// The identity of the cluster behind `peer_endpoints`: the first member that answers.
 pub async fn identity_through(peer_endpoints: &[String]) -> Result<v1::IdentityResponse, Status> {
     first_answer(peer_endpoints, |mut client| async move { client.identity(v1::IdentityRequest {}).await }).await
+}
+
+/// Asks the leader behind `peer_addr` to answer a broker's remoting request (`frame`).
+pub async fn forward_remoting(peer_addr: &str, frame: Vec<u8>) -> Result<v1::ForwardRemotingResponse, Status> {
+    let request = forwarded(v1::ForwardRemotingRequest { frame });
+    Ok(peer(peer_addr)?.forward_remoting(request).await?.into_inner())
 }
 
 /// The leader's peer address, as this node knows it.
@@ -220,6 +227,25 @@ impl MemberService for MemberApi {
 
     async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<Response<v1::SurveyResponse>, Status> {
         Ok(Response::new(survey(&self.node).await?))
+    }
+
+    async fn forward_remoting(
+        &self,
+        request: Request<v1::ForwardRemotingRequest>,
+    ) -> Result<Response<v1::ForwardRemotingResponse>, Status> {
+        // Answered by the leader only, never forwarded again: the follower asks another time.
+        self.node.ensure_leader().map_err(node_error)?;
+        if !self.brokers.open {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                Reason::InvalidArgument,
+                "the leader does not accept broker registrations over the remoting port",
+            ));
+        }
+        crate::remoting::answer_forwarded(&self.brokers, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|reason| with_reason(Code::InvalidArgument, Reason::InvalidArgument, reason))
     }
 
     async fn reform(&self, request: Request<v1::ReformRequest>) -> Result<Response<v1::ReformResponse>, Status> {

@@ -1,30 +1,87 @@
-//! The RocketMQ NameServer on the remoting port (docs/rocketmq.md): requests are answered from
-//! this node's applied state, with no leader round trip, like a `local` read of the gRPC API.
-//! A follower may answer with a route a little behind the leader's, as one Apache NameServer
-//! of several may; RocketMQ clients poll routes every 30 s and retry brokers. A node that has
-//! applied nothing yet, or that a newer generation fenced, refuses instead
-//! (`namesrv::availability`).
+//! The RocketMQ NameServer on the remoting port (docs/rocketmq.md).
+//!
+//! Route reads (105, 106, 206) are answered from this node's applied state, with no leader
+//! round trip, like a `local` read of the gRPC API. A follower may answer with a route a little
+//! behind the leader's, as one Apache NameServer of several may; RocketMQ clients poll routes
+//! every 30 s and retry brokers. A node that has applied nothing yet, or that a newer
+//! generation fenced, refuses instead (`namesrv::availability`).
+//!
+//! What brokers send about themselves (103, 104, 904, 322) is answered by the Raft leader: a
+//! follower forwards the request frame over the peer port (`MemberService/ForwardRemoting`) and
+//! answers the broker once it has applied what the leader's answer reflects, so a route read
+//! from it right after includes the broker. On the leader, a registration whose group, broker
+//! id and address match an active record is liveness only (the broker re-registers every 30 s,
+//! with every NameServer it knows): it renews the broker's deadline in the lease table and
+//! writes nothing. Only a new registration, an unregistration, or a broker coming back commits
+//! an entry. A broker that stops registering is fenced when `--remoting-broker-timeout-ms` has
+//! passed (the planning pass of `crate::brokers`), which takes it out of every route.
 
-use pharos_remoting::{Handler, RemotingCommand, namesrv};
+use std::time::Duration;
+
+use pharos_meta::{BrokerOperation, Operation, Response};
+use pharos_proto::v1;
+use pharos_remoting::registration::{self, BrokerRequest};
+use pharos_remoting::{FrameLimits, Handler, RemotingCommand, codec, namesrv};
 use pharos_replication::Node;
+
+use crate::brokers::BrokerRuntime;
 
 /// The network whose broker addresses RocketMQ clients get: the one `pharos topic route` and
 /// the gRPC `GetRoute` use when none is named.
 pub const REMOTING_NETWORK: &str = "internal";
 
+/// How long a follower waits to apply what the leader's answer reflects before it answers the
+/// broker anyway (the broker's next registration comes in 30 s).
+const APPLY_WAIT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone)]
 pub struct NameServer {
     node: Node,
+    brokers: BrokerRequests,
 }
 
 impl NameServer {
-    pub fn new(node: Node) -> Self {
-        NameServer { node }
+    pub fn new(node: Node, brokers: BrokerRequests) -> Self {
+        NameServer { node, brokers }
+    }
+
+    /// A broker request on a follower: the leader's answer, once this node has applied it.
+    async fn forward(&self, request: &RemotingCommand) -> RemotingCommand {
+        let Some(leader) = crate::member_api::leader_peer_addr(&self.node) else {
+            return registration::refused("no Pharos leader is known right now; register again later");
+        };
+        let forwarded = crate::member_api::forward_remoting(&leader, codec::encode(request)).await;
+        let answer = match forwarded {
+            Ok(answer) => answer,
+            Err(status) => {
+                tracing::debug!(%leader, code = ?status.code(), message = status.message(), "remoting: forwarding failed");
+                return registration::refused(format!("the Pharos leader did not answer: {}", status.message()));
+            }
+        };
+        let reply = match codec::try_decode(&answer.frame, FrameLimits::default()) {
+            Ok(Some((reply, _))) => reply,
+            _ => return registration::refused("the Pharos leader's answer could not be read"),
+        };
+        let mut applied = self.node.state_machine.subscribe();
+        let caught_up = applied.wait_for(|index| *index >= answer.applied_index);
+        if tokio::time::timeout(APPLY_WAIT, caught_up).await.is_err() {
+            tracing::debug!(index = answer.applied_index, "remoting: answering before applying the leader's answer");
+        }
+        reply
     }
 }
 
 impl Handler for NameServer {
     async fn handle(&self, request: &RemotingCommand) -> RemotingCommand {
+        if registration::is_broker_request(request.code) {
+            if !self.brokers.open {
+                return registration::registration_closed();
+            }
+            if self.node.is_leader() {
+                return self.brokers.answer_as_leader(request).await.0;
+            }
+            return self.forward(request).await;
+        }
         // The answer is built under the read lock and nothing is awaited while it is held.
         let applied = self.node.state_machine.read();
         let applied_index = applied.last_applied.as_ref().map(|log_id| log_id.index);
@@ -33,4 +90,166 @@ impl Handler for NameServer {
         }
         namesrv::answer(&applied.state, REMOTING_NETWORK, request)
     }
+}
+
+/// The leader's side of what brokers send about themselves. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BrokerRequests {
+    node: Node,
+    runtime: BrokerRuntime,
+    /// Whether this node accepts them at all (`--remoting-open-registration`).
+    pub open: bool,
+    /// One broker request at a time: a broker registers with every node at once, and the
+    /// copies a follower forwards must find the record the first one committed instead of
+    /// proposing it again.
+    serial: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl BrokerRequests {
+    pub fn new(node: Node, runtime: BrokerRuntime, open: bool) -> Self {
+        BrokerRequests { node, runtime, open, serial: Default::default() }
+    }
+
+    /// Answers a broker request as the leader: the reply, and the log index it reflects (which
+    /// a follower applies before passing the reply on).
+    pub async fn answer_as_leader(&self, request: &RemotingCommand) -> (RemotingCommand, u64) {
+        let parsed = match registration::parse(request, REMOTING_NETWORK) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                tracing::info!(code = request.code, %reason, "remoting: refusing a broker request");
+                return (registration::refused(reason), 0);
+            }
+        };
+        let _serial = self.serial.lock().await;
+        match parsed {
+            BrokerRequest::Register(registration) => self.register(registration).await,
+            BrokerRequest::Unregister(key) => self.unregister(key).await,
+            BrokerRequest::Alive { group, address, name } => {
+                self.alive(request.code, &group, &address, name.as_deref())
+            }
+        }
+    }
+
+    async fn register(&self, registration: pharos_meta::Registration) -> (RemotingCommand, u64) {
+        if let Some(answer) = self.renew(&registration) {
+            return answer;
+        }
+        // Refused before proposing, so a refusal takes no log entry (`apply` checks again).
+        {
+            let applied = self.node.state_machine.read();
+            if let Err(error) = applied.state.check_registration(&registration) {
+                let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+                return (registration::refused(error.to_string()), index);
+            }
+        }
+        let actor = format!("remoting broker {}", registration.incarnation_id);
+        let operation = BrokerOperation::Register(registration.clone());
+        match self.node.write(crate::handler::command(Operation::Broker(operation), None, actor)).await {
+            Ok((Response::BrokerRegistered { broker_id, .. }, log_id)) => {
+                tracing::info!(
+                    group = %registration.group,
+                    rocketmq_broker_id = %registration.name,
+                    address = %registration.incarnation_id,
+                    broker_id,
+                    "remoting: broker registered"
+                );
+                self.runtime.registered();
+                match self.renew(&registration) {
+                    Some(answer) => answer,
+                    None => (registration::refused("the registration was applied but is gone again"), log_id.index),
+                }
+            }
+            Ok((Response::Error(error), log_id)) => (registration::refused(error.to_string()), log_id.index),
+            Ok((other, log_id)) => (registration::refused(format!("unexpected answer {other:?}")), log_id.index),
+            Err(error) => (registration::refused(error.to_string()), 0),
+        }
+    }
+
+    /// The answer to a registration the committed state already holds, with the broker's
+    /// deadline renewed; `None` when it holds no such active broker.
+    fn renew(&self, registration: &pharos_meta::Registration) -> Option<(RemotingCommand, u64)> {
+        let leadership = self.runtime.leadership().map_err(|error| error.to_string());
+        let applied = self.node.state_machine.read();
+        let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+        let broker = registration::registered(&applied.state, registration)?;
+        Some(match self.grant(leadership, &applied.state, broker) {
+            Ok(()) => (registration::registered_reply(&applied.state, registration, REMOTING_NETWORK), index),
+            Err(reason) => (registration::refused(reason), index),
+        })
+    }
+
+    /// Renews `broker`'s deadline under `leadership` (taken before the state was read, as for a
+    /// heartbeat).
+    fn grant(
+        &self,
+        leadership: Result<pharos_dr::lease::Leadership, String>,
+        state: &pharos_meta::State,
+        broker: &pharos_meta::Broker,
+    ) -> Result<(), String> {
+        self.runtime
+            .grant(leadership?, state, broker.broker_id, broker.broker_epoch, (0, 0))
+            .map(|_| ())
+            .map_err(|refusal| format!("{refusal}; register again"))
+    }
+
+    async fn unregister(&self, key: registration::BrokerKey) -> (RemotingCommand, u64) {
+        let (found, index) = {
+            let applied = self.node.state_machine.read();
+            let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+            let broker = registration::find(&applied.state, &key.group, &key.address, Some(&key.name));
+            (broker.map(|broker| (broker.broker_id, broker.broker_epoch)), index)
+        };
+        let Some((broker_id, broker_epoch)) = found else {
+            // Unknown or gone already: as Apache, an unregistration of nothing succeeds.
+            return (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), index);
+        };
+        let actor = format!("remoting broker {}", key.address);
+        let operation = BrokerOperation::Unregister { broker_id, broker_epoch };
+        match self.node.write(crate::handler::command(Operation::Broker(operation), None, actor)).await {
+            Ok((Response::BrokerChanged { .. }, log_id)) => {
+                tracing::info!(group = %key.group, rocketmq_broker_id = %key.name, broker_id, "remoting: broker unregistered");
+                self.runtime.forget(broker_id);
+                (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), log_id.index)
+            }
+            Ok((Response::Error(error), log_id)) => (registration::refused(error.to_string()), log_id.index),
+            Ok((other, log_id)) => (registration::refused(format!("unexpected answer {other:?}")), log_id.index),
+            Err(error) => (registration::refused(error.to_string()), 0),
+        }
+    }
+
+    /// 904 and 322: renew the broker's deadline. An unknown broker gets `SUCCESS` too (as from
+    /// Apache's NameServer): its next registration brings it back. A 322 says `changed`, so
+    /// the broker sends its full registration.
+    fn alive(&self, code: i32, group: &str, address: &str, name: Option<&str>) -> (RemotingCommand, u64) {
+        let leadership = self.runtime.leadership().map_err(|error| error.to_string());
+        let applied = self.node.state_machine.read();
+        let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+        let mut reply = RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None);
+        if let Some(broker) = registration::find(&applied.state, group, address, name)
+            && let Err(reason) = self.grant(leadership, &applied.state, broker)
+        {
+            reply = registration::refused(reason);
+        }
+        if code == pharos_remoting::codes::request::QUERY_DATA_VERSION && reply.code == 0 {
+            reply = reply.with_ext_field("changed", "true");
+        }
+        (reply, index)
+    }
+}
+
+/// The leader's answer to a forwarded broker request, for `MemberService/ForwardRemoting`.
+pub async fn answer_forwarded(
+    brokers: &BrokerRequests,
+    request: v1::ForwardRemotingRequest,
+) -> Result<v1::ForwardRemotingResponse, String> {
+    let command = match codec::try_decode(&request.frame, FrameLimits::default()) {
+        Ok(Some((command, _))) => command,
+        Ok(None) => return Err("the forwarded frame is cut short".to_string()),
+        Err(error) => return Err(format!("the forwarded frame is malformed: {error}")),
+    };
+    if !registration::is_broker_request(command.code) {
+        return Err(format!("request code {} is not forwarded", command.code));
+    }
+    let (reply, applied_index) = brokers.answer_as_leader(&command).await;
+    Ok(v1::ForwardRemotingResponse { frame: codec::encode(&reply.answering(&command)), applied_index })
 }

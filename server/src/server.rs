@@ -109,10 +109,13 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let raft_facts = RaftFacts { initialized: node.is_initialized().await?, member: node.is_member().await? };
     learn_newer_generation(&node).await;
 
+    let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing(), config.broker_record_retention_ms);
+    let broker_requests =
+        crate::remoting::BrokerRequests::new(node.clone(), broker_runtime.clone(), config.remoting_open_registration);
     let peer_server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(node.peer_service().into_server())
-            .add_service(MemberApi::new(node.clone(), restarter.clone()).into_server())
+            .add_service(MemberApi::new(node.clone(), restarter.clone(), broker_requests.clone()).into_server())
             .serve_with_incoming_shutdown(
                 pharos_tls::incoming(no_delay(peer_listener), tls.peer.clone()),
                 shutdown.clone().wait(),
@@ -126,7 +129,6 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     health_reporter.set_serving::<v1::topic_service_server::TopicServiceServer<TopicApi>>().await;
     health_reporter.set_serving::<v1::offset_service_server::OffsetServiceServer<OffsetApi>>().await;
     let offset_committer = OffsetCommitter::start(node.clone());
-    let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing(), config.broker_record_retention_ms);
     let dr_runtime = DrRuntime::new(node.clone(), broker_runtime.clone());
     health_reporter.set_serving::<v1::dr_service_server::DrServiceServer<DrApi>>().await;
     let (reflection_v1, reflection_v1alpha) = crate::reflection::services().context("building gRPC reflection")?;
@@ -195,7 +197,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     });
     let remoting_server = tokio::spawn(pharos_remoting::serve(
         remoting_listener,
-        std::sync::Arc::new(crate::remoting::NameServer::new(node.clone())),
+        std::sync::Arc::new(crate::remoting::NameServer::new(node.clone(), broker_requests)),
         pharos_remoting::ServeLimits::default(),
         remoting_stats,
         shutdown.clone().wait(),

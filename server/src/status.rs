@@ -148,6 +148,10 @@ pub fn command_error(error: CommandError) -> Status {
         CommandError::LastSuperUser { .. } => (Code::FailedPrecondition, Reason::LastSuperUser, None),
         CommandError::UnknownPolicyEntry { .. } => (Code::NotFound, Reason::UnknownPolicyEntry, None),
         CommandError::AclBootstrapped => (Code::FailedPrecondition, Reason::AclBootstrapped, None),
+        CommandError::MasterDeclared { .. } => (Code::FailedPrecondition, Reason::MasterDeclared, None),
+        CommandError::MasterStillActive { master_broker_id, .. } => {
+            (Code::FailedPrecondition, Reason::MasterStillActive, Some(Detail::BrokerId(*master_broker_id)))
+        }
     };
     let status = with_reason(code, reason, error.to_string());
     match detail {

@@ -167,9 +167,9 @@ async fn rocketmq_clients_read_the_routes_and_groups_the_grpc_api_reports() {
             assert_eq!(missing.code, response::TOPIC_NOT_EXIST, "{serialize_type:?}");
             assert!(missing.remark.is_some_and(|remark| remark.contains("no-such-topic")));
 
-            let unknown = remoting.call(request::REGISTER_BROKER, &[], serialize_type).await;
+            let unknown = remoting.call(9_999, &[], serialize_type).await;
             assert_eq!(unknown.code, response::REQUEST_CODE_NOT_SUPPORTED, "{serialize_type:?}");
-            assert!(unknown.remark.is_some_and(|remark| remark.contains("103")));
+            assert!(unknown.remark.is_some_and(|remark| remark.contains("9999")));
         }
 
         // A header exactly as the Java client writes it.
@@ -279,4 +279,209 @@ fn metric(text: &str, name: &str) -> u64 {
     let prefix = format!("{name} ");
     let line = text.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name}:\n{text}"));
     line[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("{name} is not a number: {line}"))
+}
+
+/// The ext fields of a rocketmq-rust 1.0.0 broker's `REGISTER_BROKER`, exactly as it sends them.
+fn registration_fields<'a>(
+    group: &'a str,
+    rocketmq_id: &'a str,
+    address: &'a str,
+    ha: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("bodyCrc32", "636404587"),
+        ("brokerAddr", address),
+        ("brokerId", rocketmq_id),
+        ("brokerName", group),
+        ("clusterName", "DefaultCluster"),
+        ("compressed", "false"),
+        ("enableActingMaster", "false"),
+        ("haServerAddr", ha),
+    ]
+}
+
+/// A registration body as the broker sends it; `flip` reorders its topic table (the broker's is
+/// a hash map: every registration orders it anew).
+fn registration_body(flip: bool) -> Vec<u8> {
+    let topics = [
+        r#""TBW102":{"topicName":"TBW102","readQueueNums":8,"writeQueueNums":8,"perm":7,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false,"attributes":{}}"#,
+        r#""SELF_TEST_TOPIC":{"topicName":"SELF_TEST_TOPIC","readQueueNums":1,"writeQueueNums":1,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false,"attributes":{}}"#,
+    ];
+    let table = if flip { format!("{},{}", topics[1], topics[0]) } else { topics.join(",") };
+    format!(
+        r#"{{"topicConfigSerializeWrapper":{{"topicQueueMappingInfoMap":{{}},"topicQueueMappingDetailMap":{{}},"mappingDataVersion":{{"stateVersion":0,"timestamp":0,"counter":0}},"topicConfigTable":{{{table}}},"dataVersion":{{"stateVersion":0,"timestamp":0,"counter":0}}}},"filterServerList":[]}}"#
+    )
+    .into_bytes()
+}
+
+impl RemotingClient {
+    async fn call_with_body(&mut self, code: i32, ext: &[(&str, &str)], body: Vec<u8>) -> RemotingCommand {
+        let mut command = RemotingCommand::request(code, self.next_opaque).with_body(body);
+        self.next_opaque += 1;
+        for (key, value) in ext {
+            command = command.with_ext_field(key, *value);
+        }
+        self.send_raw(&codec::encode(&command)).await;
+        let reply = self.reply().await.expect("a reply, not a close");
+        assert_eq!(reply.opaque, command.opaque, "the reply carries the request's opaque");
+        reply
+    }
+}
+
+/// Every node's routes for `topic` over remoting, once they all name `expected` as the
+/// broker addresses of `group`.
+async fn wait_for_route_everywhere(
+    clients: &mut [RemotingClient],
+    topic: &str,
+    group: &str,
+    expected: &BTreeMap<u64, String>,
+) {
+    let deadline = Instant::now() + WAIT;
+    for (node, client) in clients.iter_mut().enumerate() {
+        loop {
+            let reply = client.route(topic, SerializeType::Json).await;
+            let addresses = (reply.code == response::SUCCESS)
+                .then(|| serde_json::from_slice::<TopicRouteData>(&reply.body).expect("route"))
+                .and_then(|route| route.broker_datas.into_iter().find(|data| data.broker_name == group))
+                .map(|data| data.broker_addrs);
+            if addresses.as_ref() == Some(expected) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {node} never routed {group} to {expected:?}: {addresses:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rocketmq_brokers_register_with_every_node_and_re_registering_writes_nothing() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let options = ClusterOptions {
+            binary: env!("CARGO_BIN_EXE_pharos").into(),
+            voters: 3,
+            extra_args: vec!["--remoting-broker-timeout-ms=4000".to_string()],
+            ..ClusterOptions::default()
+        };
+        let cluster = Cluster::start(options).await.expect("cluster starts");
+        let client = cluster.client();
+        let mut nodes = Vec::new();
+        for node in &cluster.nodes {
+            nodes.push(RemotingClient::connect(&node.remoting_addr).await);
+        }
+        let master = registration_fields("broker-a", "0", "127.0.0.1:20911", "192.0.2.2:20912");
+        let slave = registration_fields("broker-a", "1", "127.0.0.1:20921", "192.0.2.2:20922");
+        // As a broker does: the same registration to every node at once.
+        for node in &mut nodes {
+            let reply = node.call_with_body(request::REGISTER_BROKER, &master, registration_body(false)).await;
+            assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+            assert_eq!(reply.ext_field("masterAddr"), None, "a master is told of no master");
+        }
+        for node in &mut nodes {
+            let reply = node.call_with_body(request::REGISTER_BROKER, &slave, registration_body(true)).await;
+            assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+            assert_eq!(reply.ext_field("masterAddr"), Some("127.0.0.1:20911"), "a slave learns its master");
+            assert_eq!(reply.ext_field("haServerAddr"), Some("192.0.2.2:20912"));
+        }
+        let topic = v1::TopicInfo {
+            name: "orders".into(),
+            queues: vec![v1::QueueSpec { group: "broker-a".into(), read_queues: 4, write_queues: 4 }],
+            ..Default::default()
+        };
+        client.create_topic(topic).await.expect("create topic");
+        let both = BTreeMap::from([(0, "127.0.0.1:20911".to_string()), (1, "127.0.0.1:20921".to_string())]);
+        wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &both).await;
+        let group = client
+            .get_broker_group("broker-a", v1::Consistency::Linearizable)
+            .await
+            .expect("group")
+            .group
+            .expect("a group");
+        assert_eq!(group.election_mode(), v1::ElectionMode::Declared);
+        assert_eq!(group.brokers.len(), 2, "one record per broker, not one per node it registered with");
+        assert_eq!(group.master_epoch, 1);
+
+        // Re-registrations (every 30 s from a real broker, to every node): liveness, no entry.
+        let before = settled_last_log_index(&client).await;
+        for round in 0..3 {
+            for node in &mut nodes {
+                for fields in [&master, &slave] {
+                    let reply =
+                        node.call_with_body(request::REGISTER_BROKER, fields, registration_body(round % 2 == 0)).await;
+                    assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+                }
+            }
+        }
+        // Bad registrations are refused with a reason and write nothing either.
+        let mut bad_body = nodes.remove(1);
+        let refused = bad_body.call_with_body(request::REGISTER_BROKER, &master, b"{not json".to_vec()).await;
+        assert_eq!(refused.code, response::SYSTEM_ERROR);
+        assert!(refused.remark.is_some_and(|remark| remark.contains("not JSON")));
+        let no_name: Vec<_> = master.iter().copied().filter(|(key, _)| *key != "brokerName").collect();
+        let refused = bad_body.call_with_body(request::REGISTER_BROKER, &no_name, Vec::new()).await;
+        assert_eq!(
+            (refused.code, refused.remark.as_deref()),
+            (response::SYSTEM_ERROR, Some("the request has no extFields.brokerName"))
+        );
+        let usurper = registration_fields("broker-a", "0", "127.0.0.1:20931", "192.0.2.2:20932");
+        let refused = bad_body.call_with_body(request::REGISTER_BROKER, &usurper, Vec::new()).await;
+        assert_eq!(refused.code, response::SYSTEM_ERROR, "a second master while the first is active");
+        assert!(refused.remark.is_some_and(|remark| remark.contains("incarnation 127.0.0.1:20911 holds this name")));
+        nodes.insert(1, bad_body);
+        let after_refusals = settled_last_log_index(&client).await;
+        assert_eq!(after_refusals, before, "re-registrations and refusals took log entries");
+
+        // The slave shuts down: its unregistration, sent to every node, commits once.
+        let unregister = [
+            ("brokerAddr", "127.0.0.1:20921"),
+            ("brokerId", "1"),
+            ("brokerName", "broker-a"),
+            ("clusterName", "DefaultCluster"),
+        ];
+        for node in &mut nodes {
+            let reply = node.call_with_body(request::UNREGISTER_BROKER, &unregister, Vec::new()).await;
+            assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        }
+        assert_eq!(settled_last_log_index(&client).await, after_refusals + 1, "one unregistration, one entry");
+        let master_only = BTreeMap::from([(0, "127.0.0.1:20911".to_string())]);
+        wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &master_only).await;
+
+        // The master stops registering: after the broker timeout (4 s here) it leaves the
+        // routes; registering again brings it back as master at the next epoch.
+        wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &BTreeMap::new()).await;
+        let reply = nodes[2].call_with_body(request::REGISTER_BROKER, &master, registration_body(false)).await;
+        assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &master_only).await;
+        let group = client
+            .get_broker_group("broker-a", v1::Consistency::Linearizable)
+            .await
+            .expect("group")
+            .group
+            .expect("a group");
+        assert_eq!(group.master_epoch, 2, "the returning master is a new registration");
+        // Nobody elects or fails over a group whose brokers declare the master.
+        let failover = client.failover("broker-a", None, false).await.expect_err("refused");
+        assert_eq!(failover.reason(), Some(v1::ErrorReason::MasterDeclared), "{failover:?}");
+    })
+    .await
+    .expect("test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_does_not_open_registration_refuses_brokers_and_writes_nothing() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let options =
+            ClusterOptions { extra_args: vec!["--remoting-open-registration=false".to_string()], ..options() };
+        let cluster = Cluster::start(options).await.expect("node starts");
+        let client = cluster.client();
+        let before = settled_last_log_index(&client).await;
+        let mut node = RemotingClient::connect(&cluster.nodes[0].remoting_addr).await;
+        let master = registration_fields("broker-a", "0", "127.0.0.1:20911", "192.0.2.2:20912");
+        let reply = node.call_with_body(request::REGISTER_BROKER, &master, registration_body(false)).await;
+        assert_eq!(reply.code, response::NO_PERMISSION);
+        assert!(reply.remark.is_some_and(|remark| remark.contains("--remoting-open-registration")));
+        assert_eq!(node.route("orders", SerializeType::Json).await.code, response::TOPIC_NOT_EXIST, "reads still work");
+        assert_eq!(client.status().await.expect("status").last_log_index, before);
+    })
+    .await
+    .expect("test finished in time");
 }

@@ -8,10 +8,10 @@ use pharos_meta::access::{Action, Decision, Pattern, PolicyEntry, Resource, Reso
 use pharos_meta::acl::AclOperation;
 use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
-    Compare, DrCommand, DrOperation, DrRecord, FailoverRecord, FinishedOperation, KvRecord, MembershipChange,
-    MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation, QueueCounts,
-    Registration, ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep, SyncState, Topic,
-    TopicOperation, TopicSpec,
+    Compare, DeclaredRole, DrCommand, DrOperation, DrRecord, ElectionMode, FailoverRecord, FinishedOperation, KvRecord,
+    MembershipChange, MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation,
+    QueueCounts, Registration, ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep,
+    SyncState, Topic, TopicOperation, TopicSpec,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
@@ -35,18 +35,25 @@ pub fn bytes() -> BoxedStrategy<Vec<u8>> {
 }
 
 pub fn registration() -> impl Strategy<Value = Registration> {
-    (name(), name(), name(), text(), name(), name(), btree_map(name(), name(), 0..3), any::<u32>()).prop_map(
-        |(cluster, group, name, incarnation_id, zone, region, addresses, election_priority)| Registration {
-            cluster,
-            group,
-            name,
-            incarnation_id,
-            zone,
-            region,
-            addresses,
-            election_priority,
-        },
+    (
+        (name(), name(), name(), text(), name(), name(), btree_map(name(), name(), 0..3), any::<u32>()),
+        option::of(prop_oneof![Just(DeclaredRole::Master), Just(DeclaredRole::Replica)]),
     )
+        .prop_map(
+            |((cluster, group, name, incarnation_id, zone, region, addresses, election_priority), declared_role)| {
+                Registration {
+                    cluster,
+                    group,
+                    name,
+                    incarnation_id,
+                    zone,
+                    region,
+                    addresses,
+                    election_priority,
+                    declared_role,
+                }
+            },
+        )
 }
 
 pub fn broker_state() -> impl Strategy<Value = BrokerState> {
@@ -90,6 +97,7 @@ pub fn group() -> impl Strategy<Value = BrokerGroup> {
         btree_set(any::<u64>(), 0..5),
         any::<u64>(),
         any::<bool>(),
+        prop_oneof![Just(ElectionMode::Elected), Just(ElectionMode::Declared)],
     )
         .prop_map(
             |(
@@ -100,6 +108,7 @@ pub fn group() -> impl Strategy<Value = BrokerGroup> {
                 sync_state_set,
                 sync_state_epoch,
                 allow_unclean_election,
+                election_mode,
             )| {
                 BrokerGroup {
                     name,
@@ -109,6 +118,7 @@ pub fn group() -> impl Strategy<Value = BrokerGroup> {
                     sync_state_set,
                     sync_state_epoch,
                     allow_unclean_election,
+                    election_mode,
                 }
             },
         )
@@ -343,6 +353,10 @@ pub fn command_error() -> impl Strategy<Value = CommandError> {
             s().prop_map(|subject| CommandError::UnknownPolicyEntry { subject }).boxed(),
             (s(), u()).prop_map(|(subject, max)| CommandError::TooManyPolicyEntries { subject, max }).boxed(),
             Just(CommandError::AclBootstrapped).boxed(),
+            s().prop_map(|group| CommandError::MasterDeclared { group }).boxed(),
+            (s(), u())
+                .prop_map(|(group, master_broker_id)| CommandError::MasterStillActive { group, master_broker_id })
+                .boxed(),
         ]
         .boxed(),
     ]
