@@ -39,7 +39,7 @@ pub struct Broker {
     /// Its config and log (`ROCKETMQ_HOME`).
     pub home: PathBuf,
     /// Its message store (on tmpfs when there is one; see [`store_parent`]).
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
 }
 
 impl Broker {
@@ -103,13 +103,7 @@ mappedFileSizeCommitLog = 67108864
             .env_remove("RUST_LOG");
         let name = format!("broker {} (id {})", spec.broker_name, spec.broker_id);
         let process = ChildProcess::spawn(&name, command, &home.join("broker.log"))?;
-        Ok(Broker {
-            spec,
-            address: format!("127.0.0.1:{listen_port}"),
-            process,
-            home: home.to_path_buf(),
-            _store: store,
-        })
+        Ok(Broker { spec, address: format!("127.0.0.1:{listen_port}"), process, home: home.to_path_buf(), store })
     }
 
     /// Waits, bounded, until the broker says it started. A broker that exits first (it does
@@ -133,6 +127,12 @@ mappedFileSizeCommitLog = 67108864
             Some(_) => error,
             None => error.context(format!("{name}'s log:\n{}", self.process.log_excerpt())),
         })
+    }
+
+    /// Keeps the broker's message store after it is dropped; prints where.
+    pub fn keep(&mut self) {
+        self.store.disable_cleanup(true);
+        eprintln!("{}'s message store is kept in {}", self.process.name, self.store.path().display());
     }
 
     /// How many successful registrations (with any NameServer) the broker has logged so far.

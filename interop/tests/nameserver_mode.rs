@@ -8,7 +8,7 @@
 //! and over a quiet window holding at least one re-registration of every broker with every
 //! running node, the Raft log must not grow: a registration that changes nothing is no write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_observability::TelemetryRuntimeGuard;
-use rocketmq_runtime::RuntimeOwner;
+use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 use serde_json::Value;
 
 /// The whole scenario, processes started and stopped included.
@@ -42,6 +42,9 @@ const KILL_LEADER_BEFORE_MESSAGE: usize = MESSAGES / 2;
 /// Below this many acknowledged sends the delivery check proves too little.
 const ACKNOWLEDGED_MIN: usize = MESSAGES * 95 / 100;
 const SEND_TIMEOUT_MS: u64 = 5_000;
+/// Listener calls the client may have queued at once (see [`client_runtime_config`]): 8 queues
+/// times 32 messages per pull, twice over.
+const CLIENT_LANE_QUEUE_DEPTH_MAX: usize = 512;
 /// How long groups and routes may take to show up after the brokers started.
 const ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the consumer may take to receive every acknowledged message.
@@ -53,7 +56,10 @@ const QUIET_WINDOW_MAX: Duration = Duration::from_secs(80);
 
 #[test]
 fn nameserver_mode() {
-    let owner = RuntimeOwner::new().expect("build the RocketMQ client's runtime");
+    let owner = RuntimeOwner::plan(client_runtime_config())
+        .expect("a valid runtime configuration")
+        .build()
+        .expect("build the RocketMQ client's runtime");
     let telemetry = TelemetryRuntimeGuard::noop();
     let client_runtime = ClientRuntime::try_new(
         owner.root_context().component("pharos-interop"),
@@ -72,29 +78,53 @@ fn nameserver_mode() {
     assert!(client_report.is_healthy(), "the RocketMQ client did not shut down cleanly: {}", client_report.to_json());
 }
 
+/// The client's runtime, with room for every message a pull brings in.
+///
+/// The push consumer runs each listener call as a task on the runtime's metadata-I/O blocking
+/// lane, one per message (`consumeMessageBatchMaxSize` 1), and a pull brings up to 32 messages
+/// per queue. The default lane queue on 2 cores holds 16: the rest are refused
+/// ("runtime.capacity.exhausted"), counted as consume failures and sent back to the broker's
+/// retry topic, which Pharos does not route. A deeper queue keeps every message on its way to the
+/// listener, which is what this test is about.
+fn client_runtime_config() -> RuntimeConfig {
+    let mut config = RuntimeConfig { thread_name: "pharos-interop-client".to_string(), ..RuntimeConfig::default() };
+    config.blocking_lane_policies.metadata_io.max_queue_depth = CLIENT_LANE_QUEUE_DEPTH_MAX;
+    config
+}
+
 /// Starts everything, runs the steps within [`SCENARIO_TIMEOUT`], and keeps every log and data
 /// dir when they fail.
 async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<String> {
     let pharos = pharos_binary()?;
     let broker_bin = broker_binary()?;
     let brokers_root = tempfile::Builder::new().prefix("pharos-interop-brokers-").tempdir()?;
+    let client_log_path = brokers_root.path().join("client.log");
+    let client_log = std::fs::File::create(&client_log_path).context("create the client's log")?;
+    // Global and once per process; a second test in this binary would keep the first's log.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(Mutex::new(client_log))
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .try_init();
     let mut cluster = PharosCluster::start(pharos, 3).await?;
     let mut brokers = Vec::new();
+    let mut report = Vec::new();
     let outcome = match tokio::time::timeout(
         SCENARIO_TIMEOUT,
-        steps(&mut cluster, &mut brokers, &broker_bin, brokers_root.path(), client_runtime),
+        steps(&mut cluster, &mut brokers, &broker_bin, brokers_root.path(), client_runtime, &mut report),
     )
     .await
     {
         Ok(outcome) => outcome,
         Err(_) => Err(anyhow::anyhow!("the scenario did not finish within {SCENARIO_TIMEOUT:?}")),
     };
-    if outcome.is_err() {
+    if let Err(error) = outcome {
+        eprintln!("what happened before the failure:\n{}", report.join("\n"));
         cluster.keep();
         let kept = brokers_root.keep();
         eprintln!("the brokers' configs and logs are kept in {}", kept.display());
         eprintln!("{}", cluster.log_excerpts());
-        for broker in &brokers {
+        for broker in &mut brokers {
+            broker.keep();
             eprintln!(
                 "--- {} ({})\n{}",
                 broker.process.name,
@@ -102,8 +132,9 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<String> 
                 broker.process.log_excerpt()
             );
         }
+        return Err(error);
     }
-    outcome
+    Ok(report.join("\n"))
 }
 
 async fn steps(
@@ -112,8 +143,8 @@ async fn steps(
     broker_bin: &Path,
     brokers_root: &Path,
     client_runtime: Arc<ClientRuntime>,
-) -> anyhow::Result<String> {
-    let mut report = Vec::new();
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let namesrv_addr = cluster.namesrv_addr();
 
     // Brokers: they start only once a NameServer (here: a Pharos node) accepted them.
@@ -138,7 +169,7 @@ async fn steps(
 
     // Consumer first, from the first offset: it must see every message, however late its
     // first rebalance comes.
-    let received = Arc::new(Mutex::new(BTreeSet::new()));
+    let received = Arc::new(Mutex::new(BTreeMap::new()));
     let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
         .consumer_group("pharos-interop-consumer")
         .name_server_addr(namesrv_addr.clone())
@@ -153,8 +184,8 @@ async fn steps(
         consumer.register_message_listener_concurrently(Collect(Arc::clone(&received)));
         consumer.start().await.context("start the push consumer")?;
         producer.start().await.context("start the producer")?;
-        let sent = send_killing_the_leader(cluster, &producer, &mut report).await?;
-        await_delivery(&sent, &received, &mut report).await?;
+        let sent = send_killing_the_leader(cluster, &producer, report).await?;
+        await_delivery(&sent, &received, report).await?;
         anyhow::Ok(())
     }
     .await;
@@ -166,7 +197,7 @@ async fn steps(
     wait_for_route(cluster, &expected).await?;
     report.push(format!("pharos topic route {TOPIC} names {expected:?}"));
 
-    quiet_window(cluster, brokers, &mut report).await?;
+    quiet_window(cluster, brokers, report).await?;
 
     cluster.fail_on_exits()?;
     for broker in brokers.iter() {
@@ -174,7 +205,7 @@ async fn steps(
             anyhow::bail!("{} exited during the test ({status})", broker.process.name);
         }
     }
-    Ok(report.join("\n"))
+    Ok(())
 }
 
 /// `pharos topic create` on both groups, retried until Pharos knows both groups. A create
@@ -220,9 +251,9 @@ async fn send_killing_the_leader(
     cluster: &mut PharosCluster,
     producer: &DefaultMQProducer,
     report: &mut Vec<String>,
-) -> anyhow::Result<BTreeSet<String>> {
+) -> anyhow::Result<BTreeMap<String, Placement>> {
     let started = Instant::now();
-    let mut acknowledged = BTreeSet::new();
+    let mut acknowledged = BTreeMap::new();
     let mut per_group: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     for index in 0..MESSAGES {
@@ -241,10 +272,14 @@ async fn send_killing_the_leader(
             .context("build a message")?;
         match producer.send_with_timeout(message, SEND_TIMEOUT_MS).await {
             Ok(Some(result)) => {
-                let group =
-                    result.message_queue.as_ref().map(|queue| queue.broker_name().to_string()).unwrap_or_default();
-                *per_group.entry(group).or_default() += 1;
-                acknowledged.insert(body);
+                let (group, queue_id) = result
+                    .message_queue
+                    .as_ref()
+                    .map(|queue| (queue.broker_name().to_string(), queue.queue_id()))
+                    .unwrap_or_default();
+                *per_group.entry(group.clone()).or_default() += 1;
+                let offset = i64::try_from(result.queue_offset).unwrap_or(i64::MAX);
+                acknowledged.insert(body, (group, queue_id, offset));
             }
             Ok(None) => failures.push(format!("{body}: no send result")),
             Err(error) => failures.push(format!("{body}: {error}")),
@@ -273,22 +308,38 @@ async fn send_killing_the_leader(
 }
 
 async fn await_delivery(
-    acknowledged: &BTreeSet<String>,
-    received: &Mutex<BTreeSet<String>>,
+    acknowledged: &BTreeMap<String, Placement>,
+    received: &Mutex<BTreeMap<String, Placement>>,
     report: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     wait::until("the push consumer to receive every acknowledged message", DELIVERY_TIMEOUT, || {
         let seen = received.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let missing: Vec<&String> = acknowledged.difference(&seen).collect();
+        let missing: Vec<(&String, &Placement)> =
+            acknowledged.iter().filter(|(body, _)| !seen.contains_key(*body)).collect();
         let outcome = if missing.is_empty() {
             Ok(Some(()))
         } else {
+            // What the consumer was given in the queues of the first missing messages.
+            let deliveries = DELIVERIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let reached: BTreeMap<_, _> = missing
+                .iter()
+                .take(3)
+                .map(|(_, (group, queue_id, _))| {
+                    let key = (group.clone(), *queue_id);
+                    let offsets = deliveries.get(&key).map(|offsets| {
+                        let shown = offsets.len().min(40);
+                        format!("{} deliveries, first: {:?}", offsets.len(), &offsets[..shown])
+                    });
+                    (key, offsets.unwrap_or_else(|| "none".to_string()))
+                })
+                .collect();
             Err(anyhow::anyhow!(
-                "{} of {} acknowledged messages not received yet, e.g. {:?}",
+                "{} of {} acknowledged messages not received yet, e.g. {:?} (group, queue, offset as sent); \
+                 deliveries in those queues (negative: no body): {reached:?}",
                 missing.len(),
                 acknowledged.len(),
-                &missing[..missing.len().min(5)]
+                &missing[..missing.len().min(8)]
             ))
         };
         async move { outcome }
@@ -346,8 +397,15 @@ async fn quiet_window(cluster: &mut PharosCluster, brokers: &[Broker], report: &
     Ok(())
 }
 
-/// Records the body of every message the push consumer is given.
-struct Collect(Arc<Mutex<BTreeSet<String>>>);
+/// Where a message is stored: broker group, queue id, offset in the queue.
+type Placement = (String, i32, i64);
+
+/// Records the body of every message the push consumer is given, with where it was stored.
+struct Collect(Arc<Mutex<BTreeMap<String, Placement>>>);
+
+/// Every delivery the listener saw: (group, queue) to the offsets delivered, duplicates
+/// included, and bodies missing. For the failure message when a message never arrives.
+static DELIVERIES: Mutex<BTreeMap<(String, i32), Vec<i64>>> = Mutex::new(BTreeMap::new());
 
 impl MessageListenerConcurrently for Collect {
     fn consume_message(
@@ -356,9 +414,15 @@ impl MessageListenerConcurrently for Collect {
         _context: &ConsumeConcurrentlyContext,
     ) -> ClientResult<ConsumeConcurrentlyStatus> {
         let mut received = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut deliveries = DELIVERIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for message in messages {
+            deliveries
+                .entry((message.broker_name().to_string(), message.queue_id()))
+                .or_default()
+                .push(if message.body().is_some() { message.queue_offset() } else { -1 - message.queue_offset() });
             if let Some(body) = message.body() {
-                received.insert(String::from_utf8_lossy(&body).into_owned());
+                let placement = (message.broker_name().to_string(), message.queue_id(), message.queue_offset());
+                received.insert(String::from_utf8_lossy(&body).into_owned(), placement);
             }
         }
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
