@@ -60,6 +60,9 @@ impl Broker {
 [broker]
 namesrvAddr = "{namesrv_addr}"
 brokerIp1 = "127.0.0.1"
+# The host of the HA address the broker registers (haServerAddr); its default is the host's
+# first non-loopback address, where the HA listener (loopback here) does not listen.
+brokerIp2 = "127.0.0.1"
 listenPort = {listen_port}
 storePathRootDir = "{broker_root}"
 

@@ -182,6 +182,11 @@ impl PharosCluster {
             .with_context(|| format!("node {node_id} reports no metric {name}"))
     }
 
+    /// The size of a node's log file so far.
+    pub fn log_bytes(&self, node_id: u64) -> u64 {
+        std::fs::metadata(self.root.path().join(format!("node-{node_id}.log"))).map_or(0, |metadata| metadata.len())
+    }
+
     /// The warnings, errors and last lines of every node's log, for failure messages.
     pub fn log_excerpts(&self) -> String {
         self.nodes

@@ -1,12 +1,13 @@
 //! Pharos as the NameServer of real rocketmq-rust brokers in their ordinary (non-controller)
 //! mode, with a real producer and push consumer (docs/rocketmq.md, "Interop tests").
 //!
-//! Three Pharos nodes; two broker groups, one master each, registering over remoting with all
-//! three nodes; a topic created with `pharos topic create` on both groups. A producer sends
-//! 1,000 messages while the Pharos leader is killed -9 half-way; a push consumer must receive
-//! every message the producer saw acknowledged; `pharos topic route` must name both brokers;
-//! and over a quiet window holding at least one re-registration of every broker with every
-//! running node, the Raft log must not grow: a registration that changes nothing is no write.
+//! Three Pharos nodes; two broker groups, one master each and a slave in one, registering over
+//! remoting with all three nodes; a topic created with `pharos topic create` on both groups. A
+//! producer sends 1,000 messages while the Pharos leader is killed -9 half-way; a push consumer
+//! must receive every message the producer saw acknowledged; `pharos topic route` must name
+//! every broker, and the slave must learn its master from Pharos; and over a quiet window holding
+//! at least one re-registration of every broker with every running node, the Raft log must not
+//! grow: a registration that changes nothing is no write.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,8 @@ use serde_json::Value;
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(360);
 const CLUSTER_NAME: &str = "InteropCluster";
 const GROUPS: [&str; 2] = ["broker-a", "broker-b"];
+/// The group that also gets a slave (RocketMQ `brokerId` 1).
+const SLAVE_GROUP: &str = "broker-a";
 const TOPIC: &str = "interop-orders";
 /// Queues per group: what the producer asks a broker to auto-create the topic with (its
 /// `defaultTopicQueueNums`), so Pharos's route and the brokers' own topic config agree.
@@ -53,6 +56,8 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// until every broker logged a registration with every running node; at most this long.
 const QUIET_WINDOW_MIN: Duration = Duration::from_secs(35);
 const QUIET_WINDOW_MAX: Duration = Duration::from_secs(80);
+/// A node's log after the whole test: a few hundred KB normally.
+const NODE_LOG_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 #[test]
 fn nameserver_mode() {
@@ -156,11 +161,42 @@ async fn steps(
     for broker in brokers.iter() {
         broker.wait_started().await?;
     }
-    report.push(format!("brokers registered and started in {:.1?}", brokers_started.elapsed()));
+    // The slave after its master: it learns the master's addresses from its registration's answer.
+    let slave_spec =
+        BrokerSpec { cluster_name: CLUSTER_NAME.to_string(), broker_name: SLAVE_GROUP.to_string(), broker_id: 1 };
+    let slave =
+        Broker::spawn(broker_bin, &brokers_root.join(format!("{SLAVE_GROUP}-slave")), slave_spec, &namesrv_addr)?;
+    slave.wait_started().await?;
+    let master_address = brokers[GROUPS.iter().position(|group| *group == SLAVE_GROUP).unwrap_or(0)].address.clone();
+    // Pharos answers a slave's registration with its master's address (`masterAddr`); the
+    // broker logs what it took.
+    wait::until(
+        &format!("the slave to learn its master {master_address} from its registration"),
+        ROUTE_TIMEOUT,
+        || {
+            let log = slave.process.log();
+            let learned =
+                log.lines().any(|line| line.contains("Update master address") && line.contains(&master_address));
+            async move { Ok(learned.then_some(())) }
+        },
+    )
+    .await?;
+    brokers.push(slave);
+    report.push(format!("brokers (2 masters, 1 slave) registered and started in {:.1?}", brokers_started.elapsed()));
 
     create_topic(cluster).await?;
-    let expected: BTreeMap<String, String> =
-        brokers.iter().map(|broker| (broker.spec.broker_name.clone(), broker.address.clone())).collect();
+    let expected = ExpectedRoute {
+        masters: brokers
+            .iter()
+            .filter(|broker| broker.spec.broker_id == 0)
+            .map(|broker| (broker.spec.broker_name.clone(), broker.address.clone()))
+            .collect(),
+        replicas: brokers
+            .iter()
+            .filter(|broker| broker.spec.broker_id != 0)
+            .map(|broker| (broker.spec.broker_name.clone(), broker.address.clone()))
+            .collect(),
+    };
     wait_for_route(cluster, &expected).await?;
     report.push(format!(
         "topic {TOPIC} routed to both groups {:.1?} after the brokers started",
@@ -199,6 +235,18 @@ async fn steps(
 
     quiet_window(cluster, brokers, report).await?;
 
+    // Regression (replication/src/network.rs, REPLICATION_RETRY_MS): the leader redialled the
+    // killed node ~800 times a second, two WARN lines each, ~90 MB of log in 2 minutes.
+    for node in cluster.running() {
+        let bytes = cluster.log_bytes(node.node_id);
+        anyhow::ensure!(
+            bytes <= NODE_LOG_BYTES_MAX,
+            "pharos node {}'s log grew to {bytes} bytes (at most {NODE_LOG_BYTES_MAX} expected): \
+             is it redialling the killed node without backing off?",
+            node.node_id
+        );
+    }
+
     cluster.fail_on_exits()?;
     for broker in brokers.iter() {
         if let Some(status) = broker.process.exit_status() {
@@ -222,24 +270,43 @@ async fn create_topic(cluster: &PharosCluster) -> anyhow::Result<()> {
     .await
 }
 
-/// Waits until `pharos topic route` names every group's broker as its master, with the
-/// topic's queues.
-async fn wait_for_route(cluster: &PharosCluster, expected: &BTreeMap<String, String>) -> anyhow::Result<()> {
+/// What `pharos topic route` must show: each group's master, and the slaves' addresses.
+#[derive(Debug)]
+struct ExpectedRoute {
+    masters: BTreeMap<String, String>,
+    replicas: BTreeMap<String, String>,
+}
+
+/// Waits until `pharos topic route` names every group's master broker, the slave among its
+/// group's replicas, and the topic's queues.
+async fn wait_for_route(cluster: &PharosCluster, expected: &ExpectedRoute) -> anyhow::Result<()> {
     wait::until(&format!("pharos topic route {TOPIC} to name {expected:?}"), ROUTE_TIMEOUT, || async {
         let route = cluster.cli_json(&["topic", "route", TOPIC]).await?;
-        let masters: BTreeMap<String, String> = route
+        let groups: Vec<&Value> = route
             .get("groups")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter(|group| group.get("write_queues").and_then(Value::as_u64) == Some(u64::from(QUEUES_PER_GROUP)))
-            .filter_map(|group| {
-                let name = group.get("group")?.as_str()?.to_string();
-                let master = group.get("master")?.get("address")?.as_str()?.to_string();
-                Some((name, master))
+            .collect();
+        let name = |group: &Value| group.get("group").and_then(Value::as_str).unwrap_or_default().to_string();
+        let masters: BTreeMap<String, String> = groups
+            .iter()
+            .filter_map(|group| Some((name(group), group.get("master")?.get("address")?.as_str()?.to_string())))
+            .collect();
+        let replicas: BTreeMap<String, String> = groups
+            .iter()
+            .flat_map(|group| {
+                let replicas = group.get("replicas").and_then(Value::as_array).cloned().unwrap_or_default();
+                replicas
+                    .into_iter()
+                    .filter_map(move |replica| Some((name(group), replica.get("address")?.as_str()?.to_string())))
             })
             .collect();
-        anyhow::ensure!(&masters == expected, "the route names masters {masters:?}: {route}");
+        anyhow::ensure!(
+            masters == expected.masters && replicas == expected.replicas,
+            "the route names masters {masters:?} and replicas {replicas:?}: {route}"
+        );
         Ok(Some(()))
     })
     .await
