@@ -100,6 +100,7 @@ pub fn validate(operation: &Operation) -> Result<(), CommandError> {
             crate::topic::validate_spec_shape(spec)
         }
         Operation::Topic(TopicOperation::Delete { name, .. }) => crate::topic::validate_topic_name(name),
+        Operation::Topic(TopicOperation::Report { group, topics }) => crate::topic::validate_report(group, topics),
         // Broker ids start at 1 (`State::next_broker_id`): 0 names no broker, ever.
         Operation::Broker(
             BrokerOperation::Fence { broker_id: 0, .. }

@@ -39,6 +39,13 @@ fn target(command: &Command) -> String {
         Operation::Topic(Topic::Delete { name, force }) => {
             format!("topic {name}{}", if *force { " (force)" } else { "" })
         }
+        // Bounded: a broker may report thousands of topics at once.
+        Operation::Topic(Topic::Report { group, topics }) => {
+            let shown: Vec<&str> = topics.iter().take(8).map(|topic| topic.name.as_str()).collect();
+            let more = topics.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            format!("group {group}: topics {}{more}", shown.join(", "))
+        }
         Operation::Topic(Topic::ResetOffsets { consumer_group, topic, to }) => {
             format!("consumer group {consumer_group} on topic {topic} to {to:?}")
         }

@@ -15,8 +15,8 @@ use crate::broker::{
 use crate::command::{Command, Compare, MembershipChange, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
 use crate::topic::{
-    MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Topic, TopicOperation,
-    TopicSpec,
+    MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ReportedTopic, ResetTarget, Topic,
+    TopicOperation, TopicOrigin, TopicSpec,
 };
 
 /// Format version written in front of every blob by this build.
@@ -75,7 +75,7 @@ mod record {
         pub actor: String,
         #[prost(
             oneof = "Operation",
-            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29"
+            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30"
         )]
         pub operation: Option<Operation>,
     }
@@ -123,6 +123,8 @@ mod record {
         Acl(super::access_record::Command),
         #[prost(message, tag = "29")]
         RecordMembershipChange(MembershipChange),
+        #[prost(message, tag = "30")]
+        ReportTopics(ReportTopics),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -182,6 +184,29 @@ mod record {
         pub create_revision: u64,
         #[prost(uint64, tag = "3")]
         pub revision: u64,
+        /// The group whose master reported the topic first; absent: created by an operator.
+        #[prost(string, optional, tag = "4")]
+        pub reported_by_group: Option<String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ReportTopics {
+        #[prost(string, tag = "1")]
+        pub group: String,
+        #[prost(message, repeated, tag = "2")]
+        pub topics: Vec<ReportedTopic>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ReportedTopic {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(uint32, tag = "2")]
+        pub read_queues: u32,
+        #[prost(uint32, tag = "3")]
+        pub write_queues: u32,
+        #[prost(uint32, tag = "4")]
+        pub perm: u32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -692,6 +717,18 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
             topic: reset.topic,
             to: if reset.earliest { ResetTarget::Earliest } else { ResetTarget::Offset(reset.offset) },
         }),
+        record::Operation::ReportTopics(report) => Operation::Topic(TopicOperation::Report {
+            group: report.group,
+            topics: report
+                .topics
+                .into_iter()
+                .map(|topic| ReportedTopic {
+                    name: topic.name,
+                    queues: QueueCounts { read: topic.read_queues, write: topic.write_queues },
+                    perm: topic.perm,
+                })
+                .collect(),
+        }),
     };
     Ok(Command {
         request_id: message.request_id.map(|id| RequestId { client_id: id.client_id, sequence: id.sequence }),
@@ -828,6 +865,18 @@ fn topic_operation_to_message(operation: &TopicOperation) -> record::Operation {
                 offset,
             })
         }
+        TopicOperation::Report { group, topics } => record::Operation::ReportTopics(record::ReportTopics {
+            group: group.clone(),
+            topics: topics
+                .iter()
+                .map(|topic| record::ReportedTopic {
+                    name: topic.name.clone(),
+                    read_queues: topic.queues.read,
+                    write_queues: topic.queues.write,
+                    perm: topic.perm,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -836,12 +885,20 @@ fn topic_to_message(topic: &Topic) -> record::Topic {
         spec: Some(topic_spec_to_message(&topic.spec)),
         create_revision: topic.create_revision,
         revision: topic.revision,
+        reported_by_group: match &topic.origin {
+            TopicOrigin::Operator => None,
+            TopicOrigin::Broker { group } => Some(group.clone()),
+        },
     }
 }
 
 fn topic_from_message(message: record::Topic) -> Result<Topic, DecodeError> {
     let spec = topic_spec_from_message(message.spec.ok_or(DecodeError::MissingField("topic.spec"))?)?;
-    Ok(Topic { spec, create_revision: message.create_revision, revision: message.revision })
+    let origin = match message.reported_by_group {
+        None => TopicOrigin::Operator,
+        Some(group) => TopicOrigin::Broker { group },
+    };
+    Ok(Topic { spec, create_revision: message.create_revision, revision: message.revision, origin })
 }
 
 pub fn encode_topic(topic: &Topic) -> Vec<u8> {

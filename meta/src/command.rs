@@ -96,7 +96,11 @@ impl Operation {
             Operation::Broker(
                 Broker::Fence { .. } | Broker::Remove { .. } | Broker::Collect { .. } | Broker::ElectMaster { .. }
             ) | Operation::Topic(
-                Topic::Create(_) | Topic::Update { .. } | Topic::Delete { .. } | Topic::ResetOffsets { .. }
+                Topic::Create(_)
+                    | Topic::Update { .. }
+                    | Topic::Delete { .. }
+                    | Topic::ResetOffsets { .. }
+                    | Topic::Report { .. }
             ) | Operation::Dr(_)
                 | Operation::Acl(_)
                 | Operation::RecordMembershipChange(_)

@@ -34,6 +34,6 @@ pub use dr::{
 };
 pub use state::{CommandError, KvRecord, Response, Session, State};
 pub use topic::{
-    GroupRoute, MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ResetTarget, Route,
-    Topic, TopicOperation, TopicSpec,
+    GroupRoute, MessageType, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, QueueCounts, ReportedTopic,
+    ResetTarget, Route, Topic, TopicOperation, TopicOrigin, TopicSpec,
 };

@@ -33,3 +33,6 @@ pub const AUDIT_RECORDS_MAX: usize = 10_000;
 pub const AUDIT_RECORD_AGE_MAX_MS: u64 = 90 * 24 * 60 * 60 * 1000;
 /// Most broker records one `CollectBrokers` command forgets (the retention batch).
 pub const COLLECTED_BROKERS_MAX: usize = 100;
+
+/// Topics one broker report may name (a RocketMQ broker's topic config table).
+pub const REPORTED_TOPICS_MAX: usize = 4_096;

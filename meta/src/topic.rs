@@ -63,6 +63,26 @@ pub struct Topic {
     pub create_revision: u64,
     /// Revision of the last change to the topic itself.
     pub revision: u64,
+    pub origin: TopicOrigin,
+}
+
+/// Who created a topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TopicOrigin {
+    /// An operator (`CreateTopic`). Broker reports never change it.
+    #[default]
+    Operator,
+    /// The master of `group` reported serving it (a RocketMQ broker's topic config,
+    /// [`TopicOperation::Report`]). Later reports set each reporting group's queue counts.
+    Broker { group: String },
+}
+
+/// A topic as a broker reports serving it: its queue counts and permission on that broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedTopic {
+    pub name: String,
+    pub queues: QueueCounts,
+    pub perm: u32,
 }
 
 impl Topic {
@@ -127,6 +147,14 @@ pub enum TopicOperation {
         topic: String,
         to: ResetTarget,
     },
+    /// The master of `group` serves `topics`: unknown ones are created (origin
+    /// [`TopicOrigin::Broker`]), broker-created ones get `group`'s queue counts, operators'
+    /// topics are left alone. At most `limits::REPORTED_TOPICS_MAX`; the leader proposes only
+    /// the topics that would change ([`State::topic_report`]).
+    Report {
+        group: String,
+        topics: Vec<ReportedTopic>,
+    },
 }
 
 impl TopicOperation {
@@ -137,6 +165,7 @@ impl TopicOperation {
             TopicOperation::Delete { .. } => "delete_topic",
             TopicOperation::CommitOffsets { .. } => "commit_offsets",
             TopicOperation::ResetOffsets { .. } => "reset_offsets",
+            TopicOperation::Report { .. } => "report_topics",
         }
     }
 }
@@ -215,7 +244,62 @@ pub fn validate_spec_shape(spec: &TopicSpec) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// The topic `reported` would make of `existing` (none: a new topic) on `group`, or `None` when
+/// the report changes nothing. The one rule `apply` and the leader's check share.
+fn reported_topic(existing: Option<&Topic>, group: &str, reported: &ReportedTopic, index: u64) -> Option<Topic> {
+    match existing {
+        None => Some(Topic {
+            spec: TopicSpec {
+                name: reported.name.clone(),
+                queues: BTreeMap::from([(group.to_string(), reported.queues)]),
+                perm: reported.perm,
+                message_type: MessageType::Normal,
+                attributes: BTreeMap::new(),
+            },
+            create_revision: index,
+            revision: index,
+            origin: TopicOrigin::Broker { group: group.to_string() },
+        }),
+        Some(topic) if topic.origin == TopicOrigin::Operator => None,
+        Some(topic) if topic.spec.queues.get(group) == Some(&reported.queues) => None,
+        Some(topic) => {
+            let mut changed = topic.clone();
+            changed.spec.queues.insert(group.to_string(), reported.queues);
+            changed.revision = index;
+            Some(changed)
+        }
+    }
+}
+
+/// The checks of a report that need no state.
+pub(crate) fn validate_report(group: &str, topics: &[ReportedTopic]) -> Result<(), CommandError> {
+    if topics.is_empty() || topics.len() > limits::REPORTED_TOPICS_MAX {
+        return Err(invalid(format!("a report names 1..={} topics", limits::REPORTED_TOPICS_MAX)));
+    }
+    for topic in topics {
+        let spec = TopicSpec {
+            name: topic.name.clone(),
+            queues: BTreeMap::from([(group.to_string(), topic.queues)]),
+            perm: topic.perm,
+            message_type: MessageType::Normal,
+            attributes: BTreeMap::new(),
+        };
+        validate_spec_shape(&spec)?;
+    }
+    Ok(())
+}
+
 impl State {
+    /// The topics of `reported` that a report by `group`'s master would change: what the
+    /// leader proposes (nothing, when a broker's re-registration reports what it did before).
+    pub fn topic_report(&self, group: &str, reported: &[ReportedTopic]) -> Vec<ReportedTopic> {
+        reported
+            .iter()
+            .filter(|topic| reported_topic(self.topics.get(&topic.name), group, topic, self.revision + 1).is_some())
+            .cloned()
+            .collect()
+    }
+
     /// The route of `topic` as the committed state has it.
     pub fn route(&self, topic: &str) -> Option<Route> {
         let topic = self.topics.get(topic)?.clone();
@@ -303,12 +387,26 @@ fn execute_checked(
     changes: &mut Vec<Change>,
 ) -> Result<Response, CommandError> {
     match operation {
+        TopicOperation::Report { group, topics } => {
+            validate_report(group, topics)?;
+            if !state.groups.contains_key(group) {
+                return Err(CommandError::UnknownGroup { group: group.clone() });
+            }
+            for reported in topics {
+                if let Some(topic) = reported_topic(state.topics.get(&reported.name), group, reported, index) {
+                    put_topic(state, topic, changes);
+                }
+            }
+            Ok(Response::TopicChanged { revision: index })
+        }
         TopicOperation::Create(spec) => {
             validate_spec(state, spec)?;
             if state.topics.contains_key(&spec.name) {
                 return Err(CommandError::TopicExists { topic: spec.name.clone() });
             }
-            put_topic(state, Topic { spec: spec.clone(), create_revision: index, revision: index }, changes);
+            let topic =
+                Topic { spec: spec.clone(), create_revision: index, revision: index, origin: TopicOrigin::Operator };
+            put_topic(state, topic, changes);
             Ok(Response::TopicChanged { revision: index })
         }
         TopicOperation::Update { spec, expected_revision } => {
@@ -320,7 +418,12 @@ fn execute_checked(
             {
                 return Err(CommandError::StaleTopicRevision { topic: spec.name.clone(), current: existing.revision });
             }
-            let topic = Topic { spec: spec.clone(), create_revision: existing.create_revision, revision: index };
+            let topic = Topic {
+                spec: spec.clone(),
+                create_revision: existing.create_revision,
+                revision: index,
+                origin: existing.origin.clone(),
+            };
             put_topic(state, topic, changes);
             Ok(Response::TopicChanged { revision: index })
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use pharos_meta::codec;
 use pharos_meta::{
     BrokerOperation, Command, CommandError, MessageType, OffsetBatch, OffsetCommit, OffsetKey, Operation, QueueCounts,
-    Registration, ResetTarget, Response, State, TopicOperation, TopicSpec, apply,
+    Registration, ReportedTopic, ResetTarget, Response, State, TopicOperation, TopicOrigin, TopicSpec, apply,
 };
 
 fn run(state: &mut State, index: u64, operation: Operation) -> Response {
@@ -322,4 +322,65 @@ fn conditional_updates_refuse_a_stale_revision_and_round_trip() {
         };
         assert_eq!(codec::decode_command(&codec::encode_command(&command)), Ok(command));
     }
+}
+
+#[test]
+fn brokers_report_topics_that_join_the_topics_and_never_change_an_operators() {
+    let mut state = with_groups();
+    let reported = |name: &str, read: u32, write: u32| ReportedTopic {
+        name: name.into(),
+        queues: QueueCounts { read, write },
+        perm: 6,
+    };
+    run(&mut state, 10, Operation::Topic(TopicOperation::Create(spec("orders", &[("g1", 4)]))));
+    let report = vec![reported("orders", 8, 8), reported("TBW102", 8, 8), reported("%RETRY%cg", 1, 1)];
+    // Only what would change is proposed: the operator's topic is left out.
+    assert_eq!(state.topic_report("g1", &report), report[1..].to_vec());
+    let applied =
+        run(&mut state, 11, Operation::Topic(TopicOperation::Report { group: "g1".into(), topics: report.clone() }));
+    assert_eq!(applied, Response::TopicChanged { revision: 11 });
+    assert_eq!(
+        state.topics["orders"].spec.queues["g1"],
+        QueueCounts { read: 4, write: 4 },
+        "operator's topic untouched"
+    );
+    let tbw = &state.topics["TBW102"];
+    assert_eq!(tbw.origin, TopicOrigin::Broker { group: "g1".into() });
+    assert_eq!((tbw.create_revision, tbw.spec.queues.len()), (11, 1));
+    // The same report again changes nothing, so the leader proposes nothing.
+    assert!(state.topic_report("g1", &report).is_empty());
+    // Another group's master serving the same topic adds its queues to it.
+    let from_g2 = vec![reported("TBW102", 4, 4)];
+    assert_eq!(state.topic_report("g2", &from_g2), from_g2);
+    run(&mut state, 12, Operation::Topic(TopicOperation::Report { group: "g2".into(), topics: from_g2 }));
+    let tbw = &state.topics["TBW102"];
+    assert_eq!(tbw.spec.queues.keys().collect::<Vec<_>>(), ["g1", "g2"]);
+    assert_eq!(
+        (tbw.create_revision, tbw.revision, tbw.origin.clone()),
+        (11, 12, TopicOrigin::Broker { group: "g1".into() })
+    );
+    // Bad reports are refused whole and change nothing.
+    let before = state.topics.clone();
+    for (group, topics) in [
+        ("g1", vec![reported("bad name", 1, 1)]),
+        ("g1", vec![ReportedTopic { perm: 7, ..reported("t", 1, 1) }]),
+        ("g1", vec![reported("t", 0, 0)]),
+        ("g1", Vec::new()),
+        ("nope", vec![reported("t", 1, 1)]),
+    ] {
+        let index = state.revision + 1;
+        let answer = run(&mut state, index, Operation::Topic(TopicOperation::Report { group: group.into(), topics }));
+        assert!(matches!(answer, Response::Error(_)), "{answer:?}");
+    }
+    assert_eq!(state.topics, before);
+    // The origin survives a snapshot and the report its encoding.
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
+    assert_eq!(restored.topics, state.topics);
+    let command = Command {
+        request_id: None,
+        issued_at_ms: 1,
+        actor: "remoting broker 127.0.0.1:10911".into(),
+        operation: Operation::Topic(TopicOperation::Report { group: "g1".into(), topics: report }),
+    };
+    assert_eq!(codec::decode_command(&codec::encode_command(&command)).expect("decodes"), command);
 }

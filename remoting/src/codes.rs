@@ -8,6 +8,7 @@ pub mod request {
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
     pub const GET_ALL_TOPIC_LIST_FROM_NAMESERVER: i32 = 206;
+    pub const REGISTER_TOPIC_IN_NAMESRV: i32 = 217;
     pub const QUERY_DATA_VERSION: i32 = 322;
     pub const BROKER_HEARTBEAT: i32 = 904;
 }

@@ -223,7 +223,9 @@ mod tests {
             message_type: MessageType::Normal,
             attributes: BTreeMap::new(),
         };
-        state.topics.insert("orders".into(), Topic { spec, create_revision: 5, revision: 5 });
+        state
+            .topics
+            .insert("orders".into(), Topic { spec, create_revision: 5, revision: 5, origin: Default::default() });
         state
     }
 

@@ -11,7 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use pharos_meta::{Broker, BrokerState, DeclaredRole, Registration, State};
+use pharos_meta::topic::{PERM_READ, PERM_WRITE};
+use pharos_meta::{
+    Broker, BrokerState, DeclaredRole, MessageType, QueueCounts, Registration, ReportedTopic, State, TopicSpec,
+};
 
 use crate::codes::{request, response};
 use crate::command::RemotingCommand;
@@ -22,8 +25,12 @@ pub const HA_NETWORK: &str = "ha";
 /// What a broker asks, in Pharos's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerRequest {
-    /// 103: register, or (the same content again, every 30 s) stay alive.
-    Register(Registration),
+    /// 103: register, or (the same content again, every 30 s) stay alive; with the topics the
+    /// broker serves, as its topic config says (only a master's count, see
+    /// [`reported_topics`]).
+    Register { registration: Registration, topics: Vec<ReportedTopic> },
+    /// 217: a broker created a topic (`group` is the broker name of its queue data).
+    RegisterTopic { group: String, topic: ReportedTopic },
     /// 104: the broker shuts down.
     Unregister(BrokerKey),
     /// 904 and 322: the broker is alive. `name` is `None` when the request does not carry the
@@ -44,7 +51,11 @@ pub struct BrokerKey {
 pub fn is_broker_request(code: i32) -> bool {
     matches!(
         code,
-        request::REGISTER_BROKER | request::UNREGISTER_BROKER | request::BROKER_HEARTBEAT | request::QUERY_DATA_VERSION
+        request::REGISTER_BROKER
+            | request::UNREGISTER_BROKER
+            | request::BROKER_HEARTBEAT
+            | request::QUERY_DATA_VERSION
+            | request::REGISTER_TOPIC_IN_NAMESRV
     )
 }
 
@@ -65,7 +76,7 @@ pub fn parse(command: &RemotingCommand, network: &str) -> Result<BrokerRequest, 
     };
     match command.code {
         request::REGISTER_BROKER => {
-            check_body(command)?;
+            let body = check_body(command)?;
             let (group, address, cluster, broker_id) =
                 (field("brokerName")?, field("brokerAddr")?, field("clusterName")?, broker_id()?);
             let mut addresses = BTreeMap::from([(network.to_string(), address.clone())]);
@@ -88,7 +99,26 @@ pub fn parse(command: &RemotingCommand, network: &str) -> Result<BrokerRequest, 
                 }),
             };
             pharos_meta::broker::validate_registration(&registration).map_err(|error| error.to_string())?;
-            Ok(BrokerRequest::Register(registration))
+            let topics = body.as_ref().map(reported_topics).unwrap_or_default();
+            Ok(BrokerRequest::Register { registration, topics })
+        }
+        request::REGISTER_TOPIC_IN_NAMESRV => {
+            let name = field("topic")?;
+            let route: serde_json::Value = serde_json::from_slice(&command.body)
+                .map_err(|error| format!("the topic registration body is not JSON: {error}"))?;
+            let queue = route
+                .get("queueDatas")
+                .and_then(serde_json::Value::as_array)
+                .and_then(|queues| queues.first())
+                .ok_or_else(|| "the topic registration body has no queueDatas".to_string())?;
+            let group = queue
+                .get("brokerName")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| "the topic registration's queue data has no brokerName".to_string())?
+                .to_string();
+            let topic = reported_topic(&name, queue, &group)
+                .ok_or_else(|| format!("topic `{}` cannot be a Pharos topic (name, queues or perm)", clip(&name)))?;
+            Ok(BrokerRequest::RegisterTopic { group, topic })
         }
         request::UNREGISTER_BROKER => Ok(BrokerRequest::Unregister(BrokerKey {
             group: field("brokerName")?,
@@ -105,17 +135,59 @@ pub fn parse(command: &RemotingCommand, network: &str) -> Result<BrokerRequest, 
 }
 
 /// A registration's body is the broker's topic config serialized as JSON (RocketMQ's
-/// `RegisterBrokerBody`); a compressed one is RocketMQ's own deflate layout. Either may be
-/// absent; anything else is refused before it can reach the state.
-fn check_body(command: &RemotingCommand) -> Result<(), String> {
+/// `RegisterBrokerBody`); a compressed one is RocketMQ's own deflate layout, accepted unread.
+/// Either may be absent; anything else is refused before it can reach the state.
+fn check_body(command: &RemotingCommand) -> Result<Option<serde_json::Value>, String> {
     if command.body.is_empty() || command.ext_field("compressed") == Some("true") {
-        return Ok(());
+        return Ok(None);
     }
     match serde_json::from_slice::<serde_json::Value>(&command.body) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(body @ serde_json::Value::Object(_)) => Ok(Some(body)),
         Ok(_) => Err("the registration body is not a JSON object".to_string()),
         Err(error) => Err(format!("the registration body is not JSON: {error}")),
     }
+}
+
+/// The topics of a registration body (`topicConfigSerializeWrapper.topicConfigTable`) that
+/// Pharos can hold, by name, at most `limits::REPORTED_TOPICS_MAX`. A RocketMQ permission's
+/// inherit bit (1) is dropped; a topic whose name, queue counts or permission Pharos cannot
+/// represent is left out (and logged at `debug`).
+pub fn reported_topics(body: &serde_json::Value) -> Vec<ReportedTopic> {
+    let table = body
+        .get("topicConfigSerializeWrapper")
+        .and_then(|wrapper| wrapper.get("topicConfigTable"))
+        .and_then(serde_json::Value::as_object);
+    let mut topics: Vec<ReportedTopic> = table
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, config)| {
+            let topic = reported_topic(name, config, "group");
+            if topic.is_none() {
+                tracing::debug!(topic = %clip(name), "remoting: a reported topic Pharos cannot hold is left out");
+            }
+            topic
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    topics.truncate(pharos_meta::limits::REPORTED_TOPICS_MAX);
+    topics
+}
+
+/// One topic of a broker's config (or a topic registration's queue data), if Pharos can hold
+/// it on one group.
+fn reported_topic(name: &str, config: &serde_json::Value, group: &str) -> Option<ReportedTopic> {
+    let number = |key: &str| config.get(key).and_then(serde_json::Value::as_u64).and_then(|n| u32::try_from(n).ok());
+    let queues = QueueCounts { read: number("readQueueNums")?, write: number("writeQueueNums")? };
+    let perm = number("perm")? & (PERM_READ | PERM_WRITE);
+    let spec = TopicSpec {
+        name: name.to_string(),
+        queues: BTreeMap::from([(group.to_string(), queues)]),
+        perm,
+        message_type: MessageType::Normal,
+        attributes: BTreeMap::new(),
+    };
+    pharos_meta::topic::validate_spec_shape(&spec).ok()?;
+    Some(ReportedTopic { name: name.to_string(), queues, perm })
 }
 
 /// The active broker of `group` registered from `address` (under `name`, when given).
@@ -199,7 +271,8 @@ mod tests {
     #[test]
     fn a_registration_maps_to_a_declared_broker() {
         let parsed = parse(&register(&MASTER).with_body(br#"{"topicConfigSerializeWrapper":{}}"#.to_vec()), "internal");
-        let Ok(BrokerRequest::Register(registration)) = parsed else { panic!("{parsed:?}") };
+        let Ok(BrokerRequest::Register { registration, topics }) = parsed else { panic!("{parsed:?}") };
+        assert!(topics.is_empty(), "a wrapper without a topic table reports no topics");
         assert_eq!(
             registration,
             Registration {
@@ -219,7 +292,7 @@ mod tests {
         );
         let mut slave = MASTER;
         slave[3] = ("brokerId", "2");
-        let Ok(BrokerRequest::Register(registration)) = parse(&register(&slave), "internal") else { panic!() };
+        let Ok(BrokerRequest::Register { registration, .. }) = parse(&register(&slave), "internal") else { panic!() };
         assert_eq!((registration.name.as_str(), registration.declared_role), ("2", Some(DeclaredRole::Replica)));
     }
 
@@ -264,5 +337,43 @@ mod tests {
             }))
         );
         assert!(is_broker_request(request::QUERY_DATA_VERSION) && !is_broker_request(request::GET_ROUTEINFO_BY_TOPIC));
+    }
+
+    #[test]
+    fn a_masters_topic_config_and_a_topic_registration_become_reported_topics() {
+        let body = br#"{"topicConfigSerializeWrapper":{"topicConfigTable":{
+            "TBW102":{"topicName":"TBW102","readQueueNums":8,"writeQueueNums":8,"perm":7},
+            "orders":{"topicName":"orders","readQueueNums":4,"writeQueueNums":2,"perm":6},
+            "bad name":{"readQueueNums":1,"writeQueueNums":1,"perm":6},
+            "empty":{"readQueueNums":0,"writeQueueNums":0,"perm":6},
+            "huge":{"readQueueNums":100000,"writeQueueNums":1,"perm":6},
+            "no-counts":{"perm":6}},"dataVersion":{"counter":0}},"filterServerList":[]}"#;
+        let Ok(BrokerRequest::Register { topics, .. }) = parse(&register(&MASTER).with_body(body.to_vec()), "internal")
+        else {
+            panic!("parses")
+        };
+        assert_eq!(
+            topics,
+            vec![
+                ReportedTopic { name: "TBW102".into(), queues: QueueCounts { read: 8, write: 8 }, perm: 6 },
+                ReportedTopic { name: "orders".into(), queues: QueueCounts { read: 4, write: 2 }, perm: 6 },
+            ],
+            "sorted by name, the inherit bit dropped, what Pharos cannot hold left out"
+        );
+        let route = br#"{"orderTopicConf":null,"queueDatas":[{"brokerName":"broker-a","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicSysFlag":0}],"brokerDatas":[],"filterServerTable":{},"topicQueueMappingInfo":null}"#;
+        let command = RemotingCommand::request(request::REGISTER_TOPIC_IN_NAMESRV, 3)
+            .with_ext_field("topic", "interop-t1")
+            .with_body(route.to_vec());
+        assert_eq!(
+            parse(&command, "internal"),
+            Ok(BrokerRequest::RegisterTopic {
+                group: "broker-a".into(),
+                topic: ReportedTopic { name: "interop-t1".into(), queues: QueueCounts { read: 4, write: 4 }, perm: 6 },
+            })
+        );
+        let no_queues = command.clone().with_body(br#"{"queueDatas":[]}"#.to_vec());
+        assert!(parse(&no_queues, "internal").expect_err("refused").contains("queueDatas"));
+        let bad_name = command.with_ext_field("topic", "bad name");
+        assert!(parse(&bad_name, "internal").expect_err("refused").contains("cannot be a Pharos topic"));
     }
 }

@@ -804,6 +804,7 @@ async fn topic_info(client: &Client, name: String, shape: TopicShape) -> Result<
         attributes,
         create_revision: 0,
         revision: 0,
+        reported_by_group: String::new(),
     })
 }
 
@@ -812,6 +813,7 @@ fn topic_json(topic: &v1::TopicInfo) -> serde_json::Value {
         "name": topic.name, "perm": topic.perm, "message_type": topic.message_type().label(),
         "queues": topic.queues.iter().map(|q| json!({"group": q.group, "read_queues": q.read_queues, "write_queues": q.write_queues})).collect::<Vec<_>>(),
         "attributes": topic.attributes, "create_revision": topic.create_revision, "revision": topic.revision,
+        "reported_by_group": topic.reported_by_group,
     })
 }
 
@@ -1058,6 +1060,7 @@ mod tests {
             attributes: [("retention".to_string(), "7d".to_string()), ("tier".to_string(), "gold".to_string())].into(),
             create_revision: 3,
             revision: 9,
+            reported_by_group: String::new(),
         };
         let perm_only = TopicChanges { perm: Some(4), ..changes() };
         assert_eq!(

@@ -248,6 +248,10 @@ pub fn topic_info(topic: &pharos_meta::Topic) -> v1::TopicInfo {
         attributes: topic.spec.attributes.clone().into_iter().collect(),
         create_revision: topic.create_revision,
         revision: topic.revision,
+        reported_by_group: match &topic.origin {
+            pharos_meta::TopicOrigin::Operator => String::new(),
+            pharos_meta::TopicOrigin::Broker { group } => group.clone(),
+        },
     }
 }
 

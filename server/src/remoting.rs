@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use pharos_meta::{BrokerOperation, Operation, Response};
+use pharos_meta::{BrokerOperation, Operation, ReportedTopic, Response, TopicOperation};
 use pharos_proto::v1;
 use pharos_remoting::registration::{self, BrokerRequest};
 use pharos_remoting::{FrameLimits, Handler, RemotingCommand, codec, namesrv};
@@ -122,7 +122,26 @@ impl BrokerRequests {
         };
         let _serial = self.serial.lock().await;
         match parsed {
-            BrokerRequest::Register(registration) => self.register(registration).await,
+            BrokerRequest::Register { registration, topics } => {
+                let (reply, index) = self.register(registration.clone()).await;
+                if reply.code != pharos_remoting::codes::response::SUCCESS || topics.is_empty() {
+                    return (reply, index);
+                }
+                let master = Some(registration.incarnation_id.as_str());
+                let reported = self.report_topics(&registration.group, master, &topics).await;
+                (reply, reported.unwrap_or(index).max(index))
+            }
+            BrokerRequest::RegisterTopic { group, topic } => {
+                let declared = {
+                    let applied = self.node.state_machine.read();
+                    applied.state.groups.get(&group).map(|record| record.election_mode)
+                };
+                if declared != Some(pharos_meta::ElectionMode::Declared) {
+                    return (registration::refused(format!("no broker group {group} of RocketMQ brokers")), 0);
+                }
+                let index = self.report_topics(&group, None, std::slice::from_ref(&topic)).await;
+                (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), index.unwrap_or(0))
+            }
             BrokerRequest::Unregister(key) => self.unregister(key).await,
             BrokerRequest::Alive { group, address, name } => {
                 self.alive(request.code, &group, &address, name.as_deref())
@@ -162,6 +181,44 @@ impl BrokerRequests {
             Ok((Response::Error(error), log_id)) => (registration::refused(error.to_string()), log_id.index),
             Ok((other, log_id)) => (registration::refused(format!("unexpected answer {other:?}")), log_id.index),
             Err(error) => (registration::refused(error.to_string()), 0),
+        }
+    }
+
+    /// Commits the topics of `reported` that `group`'s active master serves and the state does
+    /// not hold yet (`State::topic_report`): nothing when a broker reports what it did before,
+    /// and nothing from a replica. `master`, when given, is the address the reporting broker
+    /// registered from; it must be the master's. Returns the entry's log index.
+    async fn report_topics(&self, group: &str, master: Option<&str>, reported: &[ReportedTopic]) -> Option<u64> {
+        let changed = {
+            let applied = self.node.state_machine.read();
+            let state = &applied.state;
+            let (active_master, _) = state.serving_brokers(group);
+            let by_master =
+                active_master.is_some_and(|broker| master.is_none_or(|address| broker.incarnation_id == address));
+            if !by_master {
+                return None;
+            }
+            state.topic_report(group, reported)
+        };
+        if changed.is_empty() {
+            return None;
+        }
+        let names = changed.len();
+        let operation = TopicOperation::Report { group: group.to_string(), topics: changed };
+        let actor = format!("remoting broker group {group}");
+        match self.node.write(crate::handler::command(Operation::Topic(operation), None, actor)).await {
+            Ok((Response::TopicChanged { .. }, log_id)) => {
+                tracing::info!(%group, topics = names, "remoting: topics reported by a broker joined the topics");
+                Some(log_id.index)
+            }
+            Ok((answer, log_id)) => {
+                tracing::warn!(%group, ?answer, "remoting: a broker's topic report was refused");
+                Some(log_id.index)
+            }
+            Err(error) => {
+                tracing::info!(%group, %error, "remoting: cannot commit a broker's topic report; it comes again");
+                None
+            }
         }
     }
 

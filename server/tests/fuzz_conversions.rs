@@ -260,7 +260,7 @@ fn topic_spec() -> impl Strategy<Value = TopicSpec> {
 
 fn topic_info() -> impl Strategy<Value = v1::TopicInfo> {
     (topic_spec(), any::<u64>(), any::<u64>()).prop_map(|(spec, create_revision, revision)| {
-        convert::topic_info(&pharos_meta::Topic { spec, create_revision, revision })
+        convert::topic_info(&pharos_meta::Topic { spec, create_revision, revision, origin: Default::default() })
     })
 }
 
@@ -364,7 +364,7 @@ proptest! {
     /// Domain topic -> wire -> domain is the identity (what `topic update` reads and sends back).
     #[test]
     fn topic_specs_round_trip(spec in topic_spec(), create_revision in any::<u64>(), revision in any::<u64>()) {
-        let info = convert::topic_info(&pharos_meta::Topic { spec: spec.clone(), create_revision, revision });
+        let info = convert::topic_info(&pharos_meta::Topic { spec: spec.clone(), create_revision, revision, origin: Default::default() });
         let decoded = v1::TopicInfo::decode(&info.encode_to_vec()[..]).expect("a valid encoding decodes");
         prop_assert_eq!(convert::topic_spec(Some(decoded)), Ok(spec));
     }

@@ -397,6 +397,16 @@ async fn rocketmq_brokers_register_with_every_node_and_re_registering_writes_not
             .group
             .expect("a group");
         assert_eq!(group.election_mode(), v1::ElectionMode::Declared);
+        // The master's topic config joined the topics (the slave's, the same, added nothing);
+        // the operator's topic kept its own queues.
+        for name in ["TBW102", "SELF_TEST_TOPIC"] {
+            let topic = client.get_topic(name, v1::Consistency::Linearizable).await.expect(name).topic.expect(name);
+            assert_eq!(topic.reported_by_group, "broker-a", "{topic:?}");
+        }
+        let tbw = client.get_topic("TBW102", v1::Consistency::Linearizable).await.expect("TBW102").topic.expect("TBW102");
+        assert_eq!((tbw.perm, tbw.queues[0].read_queues), (6, 8), "the inherit bit dropped, the broker's counts");
+        let orders = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("orders").topic.expect("orders");
+        assert_eq!(orders.reported_by_group, "");
         assert_eq!(group.brokers.len(), 2, "one record per broker, not one per node it registered with");
         assert_eq!(group.master_epoch, 1);
 
@@ -429,6 +439,19 @@ async fn rocketmq_brokers_register_with_every_node_and_re_registering_writes_not
         nodes.insert(1, bad_body);
         let after_refusals = settled_last_log_index(&client).await;
         assert_eq!(after_refusals, before, "re-registrations and refusals took log entries");
+
+        // A topic the broker created itself (217, sent to every node): one entry, then routed.
+        let topic_route = br#"{"orderTopicConf":null,"queueDatas":[{"brokerName":"broker-a","readQueueNums":2,"writeQueueNums":2,"perm":6,"topicSysFlag":0}],"brokerDatas":[],"filterServerTable":{},"topicQueueMappingInfo":null}"#;
+        for node in &mut nodes {
+            let reply = node
+                .call_with_body(request::REGISTER_TOPIC_IN_NAMESRV, &[("topic", "auto-created")], topic_route.to_vec())
+                .await;
+            assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        }
+        wait_for_route_everywhere(&mut nodes, "auto-created", "broker-a", &both).await;
+        let after_topic = settled_last_log_index(&client).await;
+        assert_eq!(after_topic, after_refusals + 1, "one topic registration, one entry, from whichever node");
+        let after_refusals = after_topic;
 
         // The slave shuts down: its unregistration, sent to every node, commits once.
         let unregister = [

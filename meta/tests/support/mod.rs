@@ -10,8 +10,8 @@ use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
     Compare, DeclaredRole, DrCommand, DrOperation, DrRecord, ElectionMode, FailoverRecord, FinishedOperation, KvRecord,
     MembershipChange, MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation,
-    QueueCounts, Registration, ReplicationMode, RequestId, ResetTarget, Response, Session, State, SwitchoverStep,
-    SyncState, Topic, TopicOperation, TopicSpec,
+    QueueCounts, Registration, ReplicationMode, ReportedTopic, RequestId, ResetTarget, Response, Session, State,
+    SwitchoverStep, SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
@@ -151,11 +151,14 @@ pub fn topic_spec() -> impl Strategy<Value = TopicSpec> {
 }
 
 pub fn topic() -> impl Strategy<Value = Topic> {
-    (topic_spec(), any::<u64>(), any::<u64>()).prop_map(|(spec, create_revision, revision)| Topic {
-        spec,
-        create_revision,
-        revision,
-    })
+    (topic_spec(), any::<u64>(), any::<u64>(), option::of(name())).prop_map(
+        |(spec, create_revision, revision, reported_by)| Topic {
+            spec,
+            create_revision,
+            revision,
+            origin: reported_by.map_or(TopicOrigin::Operator, |group| TopicOrigin::Broker { group }),
+        },
+    )
 }
 
 /// Consumer groups are any text of 1..=255 bytes (a NUL included); topics are validated names.
@@ -489,6 +492,16 @@ pub fn topic_operation() -> impl Strategy<Value = TopicOperation> {
         vec(batch, 0..3).prop_map(|batches| TopicOperation::CommitOffsets { batches }),
         (text(), topic_name(), prop_oneof![Just(ResetTarget::Earliest), any::<u64>().prop_map(ResetTarget::Offset)])
             .prop_map(|(consumer_group, topic, to)| TopicOperation::ResetOffsets { consumer_group, topic, to }),
+        (
+            name(),
+            vec(
+                (topic_name(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(name, read, write, perm)| {
+                    ReportedTopic { name, queues: QueueCounts { read, write }, perm }
+                }),
+                0..4
+            )
+        )
+            .prop_map(|(group, topics)| TopicOperation::Report { group, topics }),
     ]
 }
 
