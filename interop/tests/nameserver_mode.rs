@@ -5,11 +5,12 @@
 //! remoting with all three nodes; a topic created with `pharos topic create` on both groups. A
 //! producer sends 1,000 messages while the Pharos leader is killed -9 half-way; a push consumer
 //! must receive every message the producer saw acknowledged; `pharos topic route` must name
-//! every broker, and the slave must learn its master from Pharos; and over a quiet window holding
-//! at least one re-registration of every broker with every running node, the Raft log must not
-//! grow: a registration that changes nothing is no write.
+//! every broker, and the slave must learn its master from Pharos; the messages the listener
+//! refuses once must come back through the retry topic the brokers reported; and over a quiet
+//! window holding at least one re-registration of every broker with every running node, the Raft
+//! log must not grow: a registration that changes nothing is no write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +41,11 @@ const TOPIC: &str = "interop-orders";
 /// `defaultTopicQueueNums`), so Pharos's route and the brokers' own topic config agree.
 const QUEUES_PER_GROUP: u32 = 4;
 const MESSAGES: usize = 1_000;
+/// The listener refuses the first delivery of one message in this many.
+const REJECT_EVERY: usize = 50;
+const CONSUMER_GROUP: &str = "pharos-interop-consumer";
+/// Where the broker puts the messages a consumer of [`CONSUMER_GROUP`] refused.
+const RETRY_TOPIC: &str = "%RETRY%pharos-interop-consumer";
 /// The Pharos leader is killed before this message is sent.
 const KILL_LEADER_BEFORE_MESSAGE: usize = MESSAGES / 2;
 /// Below this many acknowledged sends the delivery check proves too little.
@@ -51,7 +57,11 @@ const CLIENT_LANE_QUEUE_DEPTH_MAX: usize = 512;
 /// How long groups and routes may take to show up after the brokers started.
 const ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the consumer may take to receive every acknowledged message.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the consumer may take to receive every acknowledged message, the refused ones
+/// included: their redelivery waits 10 s (RocketMQ's first retry delay), and the retry topic
+/// reaches the consumer's route at its next route poll (every 30 s) after its broker reported it
+/// (at its next registration, every 30 s).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(150);
 /// The quiet window lasts at least one broker registration period (30 s) plus margin, and
 /// until every broker logged a registration with every running node; at most this long.
 const QUIET_WINDOW_MIN: Duration = Duration::from_secs(35);
@@ -88,9 +98,9 @@ fn nameserver_mode() {
 /// The push consumer runs each listener call as a task on the runtime's metadata-I/O blocking
 /// lane, one per message (`consumeMessageBatchMaxSize` 1), and a pull brings up to 32 messages
 /// per queue. The default lane queue on 2 cores holds 16: the rest are refused
-/// ("runtime.capacity.exhausted"), counted as consume failures and sent back to the broker's
-/// retry topic, which Pharos does not route. A deeper queue keeps every message on its way to the
-/// listener, which is what this test is about.
+/// ("runtime.capacity.exhausted") and count as consume failures, which go through the retry
+/// topic like the listener's own refusals. Before Pharos routed retry topics that lost them;
+/// now it only slows them down, and the test's refusals should be the only ones.
 fn client_runtime_config() -> RuntimeConfig {
     let mut config = RuntimeConfig { thread_name: "pharos-interop-client".to_string(), ..RuntimeConfig::default() };
     config.blocking_lane_policies.metadata_io.max_queue_depth = CLIENT_LANE_QUEUE_DEPTH_MAX;
@@ -205,9 +215,9 @@ async fn steps(
 
     // Consumer first, from the first offset: it must see every message, however late its
     // first rebalance comes.
-    let received = Arc::new(Mutex::new(BTreeMap::new()));
+    let listener = Arc::new(Collect::default());
     let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-        .consumer_group("pharos-interop-consumer")
+        .consumer_group(CONSUMER_GROUP)
         .name_server_addr(namesrv_addr.clone())
         .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
         .build();
@@ -217,11 +227,11 @@ async fn steps(
         .build();
     let traffic = async {
         consumer.subscribe(TOPIC, "*").await.context("subscribe the push consumer")?;
-        consumer.register_message_listener_concurrently(Collect(Arc::clone(&received)));
+        consumer.register_message_listener_concurrently(Listener(Arc::clone(&listener)));
         consumer.start().await.context("start the push consumer")?;
         producer.start().await.context("start the producer")?;
         let sent = send_killing_the_leader(cluster, &producer, report).await?;
-        await_delivery(&sent, &received, report).await?;
+        await_delivery(&sent, &listener, report).await?;
         anyhow::Ok(())
     }
     .await;
@@ -232,6 +242,17 @@ async fn steps(
     // The route as Pharos's own CLI shows it, after the leader change.
     wait_for_route(cluster, &expected).await?;
     report.push(format!("pharos topic route {TOPIC} names {expected:?}"));
+    // The retry topic is one the brokers reported: Pharos routes it to the groups that did.
+    let retry_route = cluster.cli_json(&["topic", "route", RETRY_TOPIC]).await?;
+    let retry_groups: Vec<&str> = retry_route
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|group| group.get("group")?.as_str())
+        .collect();
+    anyhow::ensure!(!retry_groups.is_empty(), "pharos topic route {RETRY_TOPIC} names no group: {retry_route}");
+    report.push(format!("pharos topic route {RETRY_TOPIC} names {retry_groups:?}"));
 
     quiet_window(cluster, brokers, report).await?;
 
@@ -376,19 +397,19 @@ async fn send_killing_the_leader(
 
 async fn await_delivery(
     acknowledged: &BTreeMap<String, Placement>,
-    received: &Mutex<BTreeMap<String, Placement>>,
+    listener: &Collect,
     report: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     wait::until("the push consumer to receive every acknowledged message", DELIVERY_TIMEOUT, || {
-        let seen = received.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seen = lock(&listener.received);
         let missing: Vec<(&String, &Placement)> =
             acknowledged.iter().filter(|(body, _)| !seen.contains_key(*body)).collect();
         let outcome = if missing.is_empty() {
             Ok(Some(()))
         } else {
             // What the consumer was given in the queues of the first missing messages.
-            let deliveries = DELIVERIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let deliveries = lock(&DELIVERIES);
             let reached: BTreeMap<_, _> = missing
                 .iter()
                 .take(3)
@@ -412,10 +433,20 @@ async fn await_delivery(
         async move { outcome }
     })
     .await?;
+    // Every refused message came back through the retry topic, whose route only Pharos serves.
+    let expected_rejections: BTreeSet<&String> = acknowledged.keys().filter(|body| rejected_once(body)).collect();
+    let rejected = lock(&listener.rejected).clone();
+    let redelivered = lock(&listener.redelivered).clone();
+    anyhow::ensure!(
+        !expected_rejections.is_empty() && expected_rejections.iter().all(|body| redelivered.contains(*body)),
+        "messages refused once were not all redelivered: refused {rejected:?}, redelivered {redelivered:?}"
+    );
     report.push(format!(
-        "the consumer received all {} acknowledged messages {:.1?} after the last send",
+        "the consumer received all {} acknowledged messages {:.1?} after the last send, {} of them redelivered \
+         through {RETRY_TOPIC} after being refused once",
         acknowledged.len(),
-        started.elapsed()
+        started.elapsed(),
+        expected_rejections.len()
     ));
     Ok(())
 }
@@ -467,31 +498,68 @@ async fn quiet_window(cluster: &mut PharosCluster, brokers: &[Broker], report: &
 /// Where a message is stored: broker group, queue id, offset in the queue.
 type Placement = (String, i32, i64);
 
-/// Records the body of every message the push consumer is given, with where it was stored.
-struct Collect(Arc<Mutex<BTreeMap<String, Placement>>>);
+/// The listener: records the body of every message it takes, with where it was stored, and
+/// refuses the first delivery of every [`REJECT_EVERY`]th message.
+#[derive(Default)]
+struct Collect {
+    received: Mutex<BTreeMap<String, Placement>>,
+    /// Bodies refused once (`ReconsumeLater`): the broker puts them on the group's retry topic.
+    rejected: Mutex<BTreeSet<String>>,
+    /// Bodies taken on a redelivery (`reconsumeTimes` > 0).
+    redelivered: Mutex<BTreeSet<String>>,
+}
+
+/// Whether the listener refuses this message's first delivery: message 7, 57, 107, ...
+fn rejected_once(body: &str) -> bool {
+    body.strip_prefix("interop-")
+        .and_then(|index| index.parse::<usize>().ok())
+        .is_some_and(|index| index % REJECT_EVERY == 7)
+}
 
 /// Every delivery the listener saw: (group, queue) to the offsets delivered, duplicates
 /// included, and bodies missing. For the failure message when a message never arrives.
 static DELIVERIES: Mutex<BTreeMap<(String, i32), Vec<i64>>> = Mutex::new(BTreeMap::new());
 
-impl MessageListenerConcurrently for Collect {
+/// What the consumer is given: the listener shared with the test.
+struct Listener(Arc<Collect>);
+
+impl MessageListenerConcurrently for Listener {
     fn consume_message(
         &self,
         messages: &[&MessageExt],
         _context: &ConsumeConcurrentlyContext,
     ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        let mut received = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut deliveries = DELIVERIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let body_of = |message: &MessageExt| message.body().map(|body| String::from_utf8_lossy(&body).into_owned());
+        let refuse: Vec<String> = messages
+            .iter()
+            .filter(|message| message.reconsume_times() == 0)
+            .filter_map(|message| body_of(message))
+            .filter(|body| rejected_once(body))
+            .collect();
+        if !refuse.is_empty() {
+            // The whole call is redelivered; nothing of it counts as received yet.
+            lock(&self.0.rejected).extend(refuse);
+            return Ok(ConsumeConcurrentlyStatus::ReconsumeLater);
+        }
+        let mut received = lock(&self.0.received);
+        let mut deliveries = lock(&DELIVERIES);
         for message in messages {
             deliveries
                 .entry((message.broker_name().to_string(), message.queue_id()))
                 .or_default()
                 .push(if message.body().is_some() { message.queue_offset() } else { -1 - message.queue_offset() });
-            if let Some(body) = message.body() {
+            if let Some(body) = body_of(message) {
+                if message.reconsume_times() > 0 {
+                    lock(&self.0.redelivered).insert(body.clone());
+                }
                 let placement = (message.broker_name().to_string(), message.queue_id(), message.queue_offset());
-                received.insert(String::from_utf8_lossy(&body).into_owned(), placement);
+                received.insert(body, placement);
             }
         }
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
