@@ -174,10 +174,20 @@ async fn steps(
     // The slave after its master: it learns the master's addresses from its registration's answer.
     let slave_spec =
         BrokerSpec { cluster_name: CLUSTER_NAME.to_string(), broker_name: SLAVE_GROUP.to_string(), broker_id: 1 };
-    let slave =
-        Broker::spawn(broker_bin, &brokers_root.join(format!("{SLAVE_GROUP}-slave")), slave_spec, &namesrv_addr)?;
+    let master_address = brokers
+        .iter()
+        .find(|broker| broker.spec.broker_name == SLAVE_GROUP)
+        .map(|master| master.address.clone())
+        .context("the slave's group has no master")?;
+    // Pushed at once, so that a failure keeps its log and store with the others'.
+    brokers.push(Broker::spawn(
+        broker_bin,
+        &brokers_root.join(format!("{SLAVE_GROUP}-slave")),
+        slave_spec,
+        &namesrv_addr,
+    )?);
+    let slave = brokers.last().context("the slave was just added")?;
     slave.wait_started().await?;
-    let master_address = brokers[GROUPS.iter().position(|group| *group == SLAVE_GROUP).unwrap_or(0)].address.clone();
     // Pharos answers a slave's registration with its master's address (`masterAddr`); the
     // broker logs what it took.
     wait::until(
@@ -191,7 +201,6 @@ async fn steps(
         },
     )
     .await?;
-    brokers.push(slave);
     report.push(format!("brokers (2 masters, 1 slave) registered and started in {:.1?}", brokers_started.elapsed()));
 
     create_topic(cluster).await?;
