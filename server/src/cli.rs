@@ -655,6 +655,7 @@ fn broker_json(group: &v1::BrokerGroupView, broker: &v1::BrokerInfo) -> serde_js
     let role = if group.master_broker_id == Some(broker.broker_id) { "master" } else { "replica" };
     json!({
         "broker_id": broker.broker_id, "name": broker.name, "group": broker.group, "cluster": broker.cluster,
+        "election_mode": group.election_mode().label(),
         "role": if broker.state() == v1::BrokerState::Active { role } else { "none" }, "state": broker.state().label(),
         "broker_epoch": broker.broker_epoch, "incarnation_id": broker.incarnation_id,
         "in_sync": group.sync_state_set.contains(&broker.broker_id),
@@ -667,7 +668,8 @@ fn broker_json(group: &v1::BrokerGroupView, broker: &v1::BrokerInfo) -> serde_js
 
 fn group_json(group: &v1::BrokerGroupView) -> serde_json::Value {
     json!({
-        "group": group.name, "master_broker_id": group.master_broker_id, "master_epoch": group.master_epoch,
+        "group": group.name, "election_mode": group.election_mode().label(),
+        "master_broker_id": group.master_broker_id, "master_epoch": group.master_epoch,
         "sync_state_set": group.sync_state_set, "sync_state_epoch": group.sync_state_epoch,
         "leaderless": group.leaderless, "leaderless_reason": group.leaderless_reason,
         "brokers": group.brokers.iter().map(|broker| broker_json(group, broker)).collect::<Vec<_>>(),
@@ -710,6 +712,12 @@ async fn broker(client: &Client, output: Output, command: BrokerCommand) -> Resu
                                 broker.zone,
                                 broker.region,
                                 broker.last_heartbeat_age_ms.map_or("-".to_string(), |age| format!("{age}ms")),
+                            );
+                        }
+                        if group.election_mode() == v1::ElectionMode::Declared {
+                            println!(
+                                "  (group {}: its brokers declare the master; NAME is the RocketMQ broker id)",
+                                group.name
                             );
                         }
                         if group.leaderless {
