@@ -125,6 +125,7 @@ pub const RPC_ACCESS: &[RpcAccess] = &[
     RpcAccess { method: "/pharos.v1.MemberService/PromoteSelf", guard: Guard::PeerOnly },
     RpcAccess { method: "/pharos.v1.MemberService/Survey", guard: Guard::PeerOnly },
     RpcAccess { method: "/pharos.v1.MemberService/Reform", guard: Guard::PeerOnly },
+    RpcAccess { method: "/pharos.v1.MemberService/ForwardRemoting", guard: Guard::PeerOnly },
 ];
 
 /// The row of `method`, if it is a Pharos RPC.
