@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use pharos_meta::{BrokerOperation, Operation, ReportedTopic, Response, TopicOperation};
 use pharos_proto::v1;
+use pharos_remoting::codes::response::SUCCESS;
 use pharos_remoting::registration::{self, BrokerRequest};
 use pharos_remoting::{FrameLimits, Handler, RemotingCommand, codec, namesrv};
 use pharos_replication::Node;
@@ -124,7 +125,7 @@ impl BrokerRequests {
         match parsed {
             BrokerRequest::Register { registration, topics } => {
                 let (reply, index) = self.register(registration.clone()).await;
-                if reply.code != pharos_remoting::codes::response::SUCCESS || topics.is_empty() {
+                if reply.code != SUCCESS || topics.is_empty() {
                     return (reply, index);
                 }
                 let master = Some(registration.incarnation_id.as_str());
@@ -140,7 +141,7 @@ impl BrokerRequests {
                     return (registration::refused(format!("no broker group {group} of RocketMQ brokers")), 0);
                 }
                 let index = self.report_topics(&group, None, std::slice::from_ref(&topic)).await;
-                (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), index.unwrap_or(0))
+                (success(), index.unwrap_or(0))
             }
             BrokerRequest::Unregister(key) => self.unregister(key).await,
             BrokerRequest::Alive { group, address, name } => {
@@ -157,14 +158,13 @@ impl BrokerRequests {
         {
             let applied = self.node.state_machine.read();
             if let Err(error) = applied.state.check_registration(&registration) {
-                let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+                let index = applied_index(&applied);
                 return (registration::refused(error.to_string()), index);
             }
         }
         let actor = format!("remoting broker {}", registration.incarnation_id);
-        let operation = BrokerOperation::Register(registration.clone());
-        match self.node.write(crate::handler::command(Operation::Broker(operation), None, actor)).await {
-            Ok((Response::BrokerRegistered { broker_id, .. }, log_id)) => {
+        match self.commit(BrokerOperation::Register(registration.clone()), actor).await {
+            (Ok(Response::BrokerRegistered { broker_id, .. }), index) => {
                 tracing::info!(
                     group = %registration.group,
                     rocketmq_broker_id = %registration.name,
@@ -175,12 +175,21 @@ impl BrokerRequests {
                 self.runtime.registered();
                 match self.renew(&registration) {
                     Some(answer) => answer,
-                    None => (registration::refused("the registration was applied but is gone again"), log_id.index),
+                    None => (registration::refused("the registration was applied but is gone again"), index),
                 }
             }
-            Ok((Response::Error(error), log_id)) => (registration::refused(error.to_string()), log_id.index),
-            Ok((other, log_id)) => (registration::refused(format!("unexpected answer {other:?}")), log_id.index),
-            Err(error) => (registration::refused(error.to_string()), 0),
+            (Ok(other), index) => (registration::refused(format!("unexpected answer {other:?}")), index),
+            (Err(refusal), index) => (refusal, index),
+        }
+    }
+
+    /// Commits a broker operation: the answer (a refusal or a failed write as the broker's
+    /// `SYSTEM_ERROR` reply) and the log index it was applied at (0 when nothing was).
+    async fn commit(&self, operation: BrokerOperation, actor: String) -> (Result<Response, RemotingCommand>, u64) {
+        match self.node.write(crate::handler::command(Operation::Broker(operation), None, actor)).await {
+            Ok((Response::Error(error), log_id)) => (Err(registration::refused(error.to_string())), log_id.index),
+            Ok((response, log_id)) => (Ok(response), log_id.index),
+            Err(error) => (Err(registration::refused(error.to_string())), 0),
         }
     }
 
@@ -227,7 +236,7 @@ impl BrokerRequests {
     fn renew(&self, registration: &pharos_meta::Registration) -> Option<(RemotingCommand, u64)> {
         let leadership = self.runtime.leadership().map_err(|error| error.to_string());
         let applied = self.node.state_machine.read();
-        let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+        let index = applied_index(&applied);
         let broker = registration::registered(&applied.state, registration)?;
         Some(match self.grant(leadership, &applied.state, broker) {
             Ok(()) => (registration::registered_reply(&applied.state, registration, REMOTING_NETWORK), index),
@@ -252,25 +261,23 @@ impl BrokerRequests {
     async fn unregister(&self, key: registration::BrokerKey) -> (RemotingCommand, u64) {
         let (found, index) = {
             let applied = self.node.state_machine.read();
-            let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
+            let index = applied_index(&applied);
             let broker = registration::find(&applied.state, &key.group, &key.address, Some(&key.name));
             (broker.map(|broker| (broker.broker_id, broker.broker_epoch)), index)
         };
         let Some((broker_id, broker_epoch)) = found else {
             // Unknown or gone already: as Apache, an unregistration of nothing succeeds.
-            return (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), index);
+            return (success(), index);
         };
         let actor = format!("remoting broker {}", key.address);
-        let operation = BrokerOperation::Unregister { broker_id, broker_epoch };
-        match self.node.write(crate::handler::command(Operation::Broker(operation), None, actor)).await {
-            Ok((Response::BrokerChanged { .. }, log_id)) => {
+        match self.commit(BrokerOperation::Unregister { broker_id, broker_epoch }, actor).await {
+            (Ok(Response::BrokerChanged { .. }), index) => {
                 tracing::info!(group = %key.group, rocketmq_broker_id = %key.name, broker_id, "remoting: broker unregistered");
                 self.runtime.forget(broker_id);
-                (RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None), log_id.index)
+                (success(), index)
             }
-            Ok((Response::Error(error), log_id)) => (registration::refused(error.to_string()), log_id.index),
-            Ok((other, log_id)) => (registration::refused(format!("unexpected answer {other:?}")), log_id.index),
-            Err(error) => (registration::refused(error.to_string()), 0),
+            (Ok(other), index) => (registration::refused(format!("unexpected answer {other:?}")), index),
+            (Err(refusal), index) => (refusal, index),
         }
     }
 
@@ -280,8 +287,8 @@ impl BrokerRequests {
     fn alive(&self, code: i32, group: &str, address: &str, name: Option<&str>) -> (RemotingCommand, u64) {
         let leadership = self.runtime.leadership().map_err(|error| error.to_string());
         let applied = self.node.state_machine.read();
-        let index = applied.last_applied.as_ref().map_or(0, |log_id| log_id.index);
-        let mut reply = RemotingCommand::response(pharos_remoting::codes::response::SUCCESS, None);
+        let index = applied_index(&applied);
+        let mut reply = success();
         if let Some(broker) = registration::find(&applied.state, group, address, name)
             && let Err(reason) = self.grant(leadership, &applied.state, broker)
         {
@@ -292,6 +299,15 @@ impl BrokerRequests {
         }
         (reply, index)
     }
+}
+
+fn success() -> RemotingCommand {
+    RemotingCommand::response(SUCCESS, None)
+}
+
+/// The index of the last entry `applied` reflects (0 before any).
+fn applied_index(applied: &pharos_replication::state_machine::Applied) -> u64 {
+    applied.last_applied.as_ref().map_or(0, |log_id| log_id.index)
 }
 
 /// The leader's answer to a forwarded broker request, for `MemberService/ForwardRemoting`.

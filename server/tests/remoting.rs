@@ -62,7 +62,22 @@ impl RemotingClient {
     }
 
     async fn call(&mut self, code: i32, ext: &[(&str, &str)], serialize_type: SerializeType) -> RemotingCommand {
-        let mut command = RemotingCommand::request(code, self.next_opaque);
+        self.call_as(code, ext, Vec::new(), serialize_type).await
+    }
+
+    async fn call_with_body(&mut self, code: i32, ext: &[(&str, &str)], body: Vec<u8>) -> RemotingCommand {
+        self.call_as(code, ext, body, SerializeType::Json).await
+    }
+
+    /// Sends a request and reads its reply, checking what every reply must carry.
+    async fn call_as(
+        &mut self,
+        code: i32,
+        ext: &[(&str, &str)],
+        body: Vec<u8>,
+        serialize_type: SerializeType,
+    ) -> RemotingCommand {
+        let mut command = RemotingCommand::request(code, self.next_opaque).with_body(body);
         self.next_opaque += 1;
         for (key, value) in ext {
             command = command.with_ext_field(key, *value);
@@ -314,18 +329,12 @@ fn registration_body(flip: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-impl RemotingClient {
-    async fn call_with_body(&mut self, code: i32, ext: &[(&str, &str)], body: Vec<u8>) -> RemotingCommand {
-        let mut command = RemotingCommand::request(code, self.next_opaque).with_body(body);
-        self.next_opaque += 1;
-        for (key, value) in ext {
-            command = command.with_ext_field(key, *value);
-        }
-        self.send_raw(&codec::encode(&command)).await;
-        let reply = self.reply().await.expect("a reply, not a close");
-        assert_eq!(reply.opaque, command.opaque, "the reply carries the request's opaque");
-        reply
-    }
+async fn group_of(client: &Client, name: &str) -> v1::BrokerGroupView {
+    client.get_broker_group(name, v1::Consistency::Linearizable).await.expect("group").group.expect("a group")
+}
+
+async fn topic_of(client: &Client, name: &str) -> v1::TopicInfo {
+    client.get_topic(name, v1::Consistency::Linearizable).await.expect(name).topic.expect(name)
 }
 
 /// Every node's routes for `topic` over remoting, once they all name `expected` as the
@@ -390,22 +399,17 @@ async fn rocketmq_brokers_register_with_every_node_and_re_registering_writes_not
         client.create_topic(topic).await.expect("create topic");
         let both = BTreeMap::from([(0, "127.0.0.1:20911".to_string()), (1, "127.0.0.1:20921".to_string())]);
         wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &both).await;
-        let group = client
-            .get_broker_group("broker-a", v1::Consistency::Linearizable)
-            .await
-            .expect("group")
-            .group
-            .expect("a group");
+        let group = group_of(&client, "broker-a").await;
         assert_eq!(group.election_mode(), v1::ElectionMode::Declared);
         // The master's topic config joined the topics (the slave's, the same, added nothing);
         // the operator's topic kept its own queues.
         for name in ["TBW102", "SELF_TEST_TOPIC"] {
-            let topic = client.get_topic(name, v1::Consistency::Linearizable).await.expect(name).topic.expect(name);
+            let topic = topic_of(&client, name).await;
             assert_eq!(topic.reported_by_group, "broker-a", "{topic:?}");
         }
-        let tbw = client.get_topic("TBW102", v1::Consistency::Linearizable).await.expect("TBW102").topic.expect("TBW102");
+        let tbw = topic_of(&client, "TBW102").await;
         assert_eq!((tbw.perm, tbw.queues[0].read_queues), (6, 8), "the inherit bit dropped, the broker's counts");
-        let orders = client.get_topic("orders", v1::Consistency::Linearizable).await.expect("orders").topic.expect("orders");
+        let orders = topic_of(&client, "orders").await;
         assert_eq!(orders.reported_by_group, "");
         assert_eq!(group.brokers.len(), 2, "one record per broker, not one per node it registered with");
         assert_eq!(group.master_epoch, 1);
@@ -474,12 +478,7 @@ async fn rocketmq_brokers_register_with_every_node_and_re_registering_writes_not
         let reply = nodes[2].call_with_body(request::REGISTER_BROKER, &master, registration_body(false)).await;
         assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
         wait_for_route_everywhere(&mut nodes, "orders", "broker-a", &master_only).await;
-        let group = client
-            .get_broker_group("broker-a", v1::Consistency::Linearizable)
-            .await
-            .expect("group")
-            .group
-            .expect("a group");
+        let group = group_of(&client, "broker-a").await;
         assert_eq!(group.master_epoch, 2, "the returning master is a new registration");
         // Nobody elects or fails over a group whose brokers declare the master.
         let failover = client.failover("broker-a", None, false).await.expect_err("refused");

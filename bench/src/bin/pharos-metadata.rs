@@ -123,6 +123,19 @@ async fn setup(topics: u64, queues: u32) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
+/// One JSON line of a route-lookup run.
+fn print_lookups(mode: &str, clients: u64, topics: u64, duration_secs: u64, latencies: &[Duration], errors: u64) {
+    println!(
+        "{}",
+        serde_json::json!({
+            "mode": mode, "clients": clients, "topics": topics, "duration_secs": duration_secs,
+            "lookups": latencies.len(), "errors": errors,
+            "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
+            "p50_ms": percentile_ms(latencies, 0.5), "p99_ms": percentile_ms(latencies, 0.99), "max_ms": percentile_ms(latencies, 1.0),
+        })
+    );
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().mode {
@@ -134,15 +147,7 @@ async fn main() -> anyhow::Result<()> {
                     client.get_route(&topic, "internal", v1::Consistency::Local).await.is_ok()
                 })
                 .await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "mode": "routes", "clients": clients, "topics": topics, "duration_secs": duration_secs,
-                    "lookups": latencies.len(), "errors": errors,
-                    "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
-                    "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
-                })
-            );
+            print_lookups("routes", clients, topics, duration_secs, &latencies, errors);
         }
         Mode::RemotingRoutes { clients, duration_secs, topics } => {
             let cluster = setup(topics, 8).await?;
@@ -162,15 +167,7 @@ async fn main() -> anyhow::Result<()> {
                 },
             )
             .await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "mode": "remoting-routes", "clients": clients, "topics": topics, "duration_secs": duration_secs,
-                    "lookups": latencies.len(), "errors": errors,
-                    "lookups_per_second": (latencies.len() as f64 / duration_secs as f64).round(),
-                    "p50_ms": percentile_ms(&latencies, 0.5), "p99_ms": percentile_ms(&latencies, 0.99), "max_ms": percentile_ms(&latencies, 1.0),
-                })
-            );
+            print_lookups("remoting-routes", clients, topics, duration_secs, &latencies, errors);
         }
         Mode::Offsets { clients, duration_secs, batch } => {
             let cluster = setup(1, 256).await?;
