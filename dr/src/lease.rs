@@ -81,7 +81,16 @@ pub struct BrokerLease {
     pub confirm_offset: u64,
     /// A pass decided to fence this broker: no heartbeat renews the lease any more.
     pub fencing: bool,
+    /// The heartbeat heard before the last one, as `(at_ms, max_offset)`: with the last, it
+    /// tells what a master had at two moments (`crate::sync_state_set`).
+    pub earlier_heartbeat: Option<(u64, u64)>,
+    /// The generation of this leadership's last grant ([`LeaseTable::grant`]); 0 before any.
+    pub generation: u64,
 }
+
+/// Bits of a grant generation below the Raft term: a leadership may grant 2^40 leases (35
+/// years at a thousand a second) before its generations would stop increasing.
+const GENERATION_COUNTER_BITS: u32 = 40;
 
 /// Why a heartbeat was not granted a lease.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,11 +107,23 @@ pub enum GrantRefusal {
     BeingFenced { broker_id: u64 },
 }
 
+/// The generation of the `grants`-th grant of a leadership of `term`: strictly increasing over
+/// every grant of every leadership of the cluster (terms only grow, and one term has one
+/// leader), so a broker that checks generations accepts each newer grant, whichever node made
+/// it. Never 0. RocketMQ brokers in controller mode refuse a grant whose generation is not
+/// above the last one they installed.
+pub fn generation(term: u64, grants: u64) -> u64 {
+    let counter = grants.min((1 << GENERATION_COUNTER_BITS) - 1);
+    (term << GENERATION_COUNTER_BITS) | counter
+}
+
 /// The leader's lease table. See the module docs for the rules it keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseTable {
     leadership: Option<Leadership>,
     brokers: BTreeMap<u64, BrokerLease>,
+    /// Grants made under this leadership.
+    grants: u64,
 }
 
 impl LeaseTable {
@@ -126,6 +147,8 @@ impl LeaseTable {
             max_offset: 0,
             confirm_offset: 0,
             fencing: false,
+            earlier_heartbeat: None,
+            generation: 0,
         }
     }
 
@@ -137,6 +160,7 @@ impl LeaseTable {
             return;
         }
         self.leadership = Some(leadership);
+        self.grants = 0;
         self.brokers = state
             .brokers
             .values()
@@ -191,9 +215,12 @@ impl LeaseTable {
         let (max_offset, confirm_offset) = offsets;
         // Never shorten a deadline: an earlier fresh grant may reach further than this one.
         lease.deadline_ms = lease.deadline_ms.max(now_ms + timing.grace_of(state, broker));
+        lease.earlier_heartbeat = lease.last_heartbeat_ms.map(|at_ms| (at_ms, lease.max_offset));
         lease.last_heartbeat_ms = Some(now_ms);
         lease.max_offset = max_offset;
         lease.confirm_offset = confirm_offset;
+        self.grants += 1;
+        lease.generation = generation(leadership.term, self.grants);
         Ok(lease.clone())
     }
 

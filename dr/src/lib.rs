@@ -1,6 +1,6 @@
 //! Pharos decision logic as pure planners: broker liveness and leases, broker-group master
-//! election, broker record retention, the `dr-sync` replication state machine, planned region
-//! switchover and unplanned region failover.
+//! election, coordinator-kept sync state sets, broker record retention, the `dr-sync`
+//! replication state machine, planned region switchover and unplanned region failover.
 //!
 //! Planners are plain functions over plain data: time and randomness are passed in, and they
 //! return the actions to take; the leader's runtime (in `pharos-server`) observes, calls them,
@@ -12,6 +12,7 @@ pub mod lease;
 pub mod retention;
 pub mod switchover;
 pub mod sync_mode;
+pub mod sync_state_set;
 
 /// How many voters of `voter_count` may fail while a majority survives.
 pub fn tolerated_voter_failures(voter_count: usize) -> usize {

@@ -45,6 +45,8 @@ fn lease(deadline_ms: u64, confirm_offset: u64) -> BrokerLease {
         max_offset: confirm_offset,
         confirm_offset,
         fencing: false,
+        earlier_heartbeat: None,
+        generation: 0,
     }
 }
 

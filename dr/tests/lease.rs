@@ -201,3 +201,22 @@ fn a_fence_that_did_not_commit_is_decided_again() {
     assert_eq!(again[0], Action::Fence { broker_id: 1, broker_epoch: 10 });
     assert_eq!(grant(&mut table, 1_310, &state, 1), Err(GrantRefusal::BeingFenced { broker_id: 1 }));
 }
+
+#[test]
+fn every_grant_has_a_higher_generation_and_remembers_the_heartbeat_before() {
+    let state = state();
+    let mut table = LeaseTable::default();
+    let grant_with = |table: &mut LeaseTable, leadership, now_ms, offset| {
+        table.grant(leadership, now_ms, &state, 1, 10, (offset, offset), &TIMING).expect("granted")
+    };
+    let first = grant_with(&mut table, LEADER, 100, 5);
+    assert_eq!(first.earlier_heartbeat, None);
+    let second = grant_with(&mut table, LEADER, 400, 9);
+    assert!(second.generation > first.generation && first.generation > 0);
+    assert_eq!(second.earlier_heartbeat, Some((100, 5)), "the heartbeat before the last, with its offset");
+    // A new leadership counts its grants from the start again, above every earlier one.
+    let next = Leadership { term: LEADER.term + 1, node_id: 2 };
+    let third = grant_with(&mut table, next, 500, 9);
+    assert!(third.generation > second.generation);
+    assert_eq!(third.earlier_heartbeat, None, "nothing heard under this leadership before");
+}

@@ -57,6 +57,8 @@ fn lease(group: &str, deadline_ms: u64) -> BrokerLease {
         max_offset: 0,
         confirm_offset: 0,
         fencing: false,
+        earlier_heartbeat: None,
+        generation: 0,
     }
 }
 

@@ -121,6 +121,10 @@ pub enum ElectionMode {
     /// NameServer (RocketMQ brokers registering over the remoting protocol): a registration that
     /// declares itself master becomes master while the group has no active one; nothing elects.
     Declared,
+    /// The coordinator elects masters, as for [`ElectionMode::Elected`], and also keeps the sync
+    /// state set itself, from the offsets in the brokers' heartbeats: RocketMQ brokers in
+    /// controller mode, which never report one (`pharos_dr::sync_state_set`).
+    Controlled,
 }
 
 impl ElectionMode {
@@ -128,7 +132,13 @@ impl ElectionMode {
         match self {
             ElectionMode::Elected => "elected",
             ElectionMode::Declared => "declared",
+            ElectionMode::Controlled => "controlled",
         }
+    }
+
+    /// Whether the coordinator chooses the group's masters (elections, failovers, switchovers).
+    pub fn coordinator_elects(self) -> bool {
+        self != ElectionMode::Declared
     }
 }
 
@@ -150,15 +160,32 @@ pub struct Registration {
     pub region: String,
     pub addresses: BTreeMap<String, String>,
     pub election_priority: u32,
-    /// `None`: the coordinator elects the group's master ([`ElectionMode::Elected`]). Some role:
-    /// the broker's configuration decides ([`ElectionMode::Declared`]). A group takes the mode of
-    /// its first registration and refuses registrations of the other mode.
-    pub declared_role: Option<DeclaredRole>,
+    /// Who decides the group's master. A group takes the mode of its first registration and
+    /// refuses registrations of another mode.
+    pub mode: RegistrationMode,
+}
+
+/// What a registration says about who decides its group's master.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RegistrationMode {
+    /// The coordinator elects ([`ElectionMode::Elected`]): brokers of the Pharos API.
+    #[default]
+    Elected,
+    /// The coordinator elects and keeps the sync state set ([`ElectionMode::Controlled`]):
+    /// RocketMQ brokers in controller mode.
+    Controlled,
+    /// The broker's configuration says its role ([`ElectionMode::Declared`]): RocketMQ brokers
+    /// registering with a NameServer.
+    Declared(DeclaredRole),
 }
 
 impl Registration {
     pub fn election_mode(&self) -> ElectionMode {
-        if self.declared_role.is_some() { ElectionMode::Declared } else { ElectionMode::Elected }
+        match self.mode {
+            RegistrationMode::Elected => ElectionMode::Elected,
+            RegistrationMode::Controlled => ElectionMode::Controlled,
+            RegistrationMode::Declared(_) => ElectionMode::Declared,
+        }
     }
 }
 
@@ -301,7 +328,7 @@ impl State {
                 incarnation_id: existing.incarnation_id.clone(),
             });
         }
-        if registration.declared_role == Some(DeclaredRole::Master)
+        if registration.mode == RegistrationMode::Declared(DeclaredRole::Master)
             && let Some(master) = group
                 .and_then(|group| group.master_broker_id)
                 .and_then(|id| active.clone().find(|broker| broker.broker_id == id))
@@ -312,6 +339,52 @@ impl State {
             });
         }
         Ok(None)
+    }
+}
+
+impl State {
+    /// Every check `apply` makes of an `AlterSyncStateSet`, for the leader to run before
+    /// proposing too: the group, its master and both epochs are current, and the set holds the
+    /// master and only active members of the group. Returns the group.
+    pub fn check_sync_state_set(
+        &self,
+        group: &str,
+        master_broker_id: u64,
+        master_epoch: u64,
+        sync_state_epoch: u64,
+        sync_state_set: &BTreeSet<u64>,
+    ) -> Result<&BrokerGroup, CommandError> {
+        let record = self.groups.get(group).ok_or_else(|| CommandError::UnknownGroup { group: group.to_string() })?;
+        if record.master_epoch != master_epoch {
+            return Err(CommandError::StaleMasterEpoch { group: group.to_string(), current: record.master_epoch });
+        }
+        if record.master_broker_id != Some(master_broker_id) {
+            return Err(CommandError::NotMaster {
+                group: group.to_string(),
+                master_broker_id: record.master_broker_id,
+            });
+        }
+        if record.sync_state_epoch != sync_state_epoch {
+            return Err(CommandError::StaleSyncStateEpoch {
+                group: group.to_string(),
+                current: record.sync_state_epoch,
+            });
+        }
+        if !sync_state_set.contains(&master_broker_id) {
+            return Err(CommandError::InvalidSyncStateSet { reason: "the master must be in the set".into() });
+        }
+        for member in sync_state_set {
+            let active = self
+                .brokers
+                .get(member)
+                .is_some_and(|broker| broker.group == group && broker.state == BrokerState::Active);
+            if !active {
+                return Err(CommandError::InvalidSyncStateSet {
+                    reason: format!("broker {member} is not an active member of {group}"),
+                });
+            }
+        }
+        Ok(record)
     }
 }
 
@@ -452,7 +525,7 @@ fn execute_checked(
                     broker_epoch: existing.broker_epoch,
                 });
             }
-            let declared_master = registration.declared_role == Some(DeclaredRole::Master);
+            let declared_master = registration.mode == RegistrationMode::Declared(DeclaredRole::Master);
             let broker_id = state.next_broker_id.max(1);
             state.next_broker_id = broker_id + 1;
             changes.push(Change::NextBrokerId { next_broker_id: state.next_broker_id });
@@ -558,37 +631,9 @@ fn execute_checked(
             sync_state_epoch,
             sync_state_set,
         } => {
-            let mut record =
-                state.groups.get(group).cloned().ok_or_else(|| CommandError::UnknownGroup { group: group.clone() })?;
-            if record.master_epoch != *master_epoch {
-                return Err(CommandError::StaleMasterEpoch { group: group.clone(), current: record.master_epoch });
-            }
-            if record.master_broker_id != Some(*master_broker_id) {
-                return Err(CommandError::NotMaster {
-                    group: group.clone(),
-                    master_broker_id: record.master_broker_id,
-                });
-            }
-            if record.sync_state_epoch != *sync_state_epoch {
-                return Err(CommandError::StaleSyncStateEpoch {
-                    group: group.clone(),
-                    current: record.sync_state_epoch,
-                });
-            }
-            if !sync_state_set.contains(master_broker_id) {
-                return Err(CommandError::InvalidSyncStateSet { reason: "the master must be in the set".into() });
-            }
-            for member in sync_state_set {
-                let active = state
-                    .brokers
-                    .get(member)
-                    .is_some_and(|broker| broker.group == *group && broker.state == BrokerState::Active);
-                if !active {
-                    return Err(CommandError::InvalidSyncStateSet {
-                        reason: format!("broker {member} is not an active member of {group}"),
-                    });
-                }
-            }
+            let mut record = state
+                .check_sync_state_set(group, *master_broker_id, *master_epoch, *sync_state_epoch, sync_state_set)?
+                .clone();
             record.sync_state_set = sync_state_set.clone();
             record.sync_state_epoch += 1;
             let new_epoch = record.sync_state_epoch;

@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::broker::{
     Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, DeclaredRole, ElectionMode, NotCollectable,
-    Registration,
+    Registration, RegistrationMode,
 };
 use crate::command::{Command, Compare, MembershipChange, Operation, RequestId};
 use crate::state::{CommandError, KvRecord, Response, State};
@@ -328,9 +328,10 @@ mod record {
         pub addresses: std::collections::BTreeMap<String, String>,
         #[prost(uint32, tag = "8")]
         pub election_priority: u32,
-        /// 0: none (the coordinator elects), 1: master, 2: replica (`declared_role_code`).
+        /// 0: elected, 1: declared master, 2: declared replica, 3: controlled
+        /// (`registration_to_message`).
         #[prost(uint32, tag = "9")]
-        pub declared_role: u32,
+        pub mode: u32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -396,7 +397,7 @@ mod record {
         pub sync_state_epoch: u64,
         #[prost(bool, tag = "7")]
         pub allow_unclean_election: bool,
-        /// 0: elected, 1: declared (`election_mode_code`).
+        /// 0: elected, 1: declared, 2: controlled (`group_to_message`).
         #[prost(uint32, tag = "8")]
         pub election_mode: u32,
     }
@@ -937,20 +938,22 @@ fn registration_to_message(registration: &Registration) -> record::Registration 
         region: registration.region.clone(),
         addresses: registration.addresses.clone(),
         election_priority: registration.election_priority,
-        declared_role: match registration.declared_role {
-            None => 0,
-            Some(DeclaredRole::Master) => 1,
-            Some(DeclaredRole::Replica) => 2,
+        mode: match registration.mode {
+            RegistrationMode::Elected => 0,
+            RegistrationMode::Declared(DeclaredRole::Master) => 1,
+            RegistrationMode::Declared(DeclaredRole::Replica) => 2,
+            RegistrationMode::Controlled => 3,
         },
     }
 }
 
 fn registration_from_message(message: record::Registration) -> Result<Registration, DecodeError> {
-    let declared_role = match message.declared_role {
-        0 => None,
-        1 => Some(DeclaredRole::Master),
-        2 => Some(DeclaredRole::Replica),
-        other => return Err(DecodeError::Malformed(format!("unknown declared broker role {other}"))),
+    let mode = match message.mode {
+        0 => RegistrationMode::Elected,
+        1 => RegistrationMode::Declared(DeclaredRole::Master),
+        2 => RegistrationMode::Declared(DeclaredRole::Replica),
+        3 => RegistrationMode::Controlled,
+        other => return Err(DecodeError::Malformed(format!("unknown registration mode {other}"))),
     };
     Ok(Registration {
         cluster: message.cluster,
@@ -961,7 +964,7 @@ fn registration_from_message(message: record::Registration) -> Result<Registrati
         region: message.region,
         addresses: message.addresses,
         election_priority: message.election_priority,
-        declared_role,
+        mode,
     })
 }
 
@@ -1034,7 +1037,7 @@ fn broker_to_message(broker: &Broker) -> record::Broker {
             region: broker.region.clone(),
             addresses: broker.addresses.clone(),
             election_priority: broker.election_priority,
-            declared_role: None,
+            mode: RegistrationMode::Elected,
         })),
         state: broker_state_code(broker.state),
         broker_epoch: broker.broker_epoch,
@@ -1079,6 +1082,7 @@ fn group_to_message(group: &BrokerGroup) -> record::Group {
         election_mode: match group.election_mode {
             ElectionMode::Elected => 0,
             ElectionMode::Declared => 1,
+            ElectionMode::Controlled => 2,
         },
     }
 }
@@ -1087,6 +1091,7 @@ fn group_from_message(message: record::Group) -> Result<BrokerGroup, DecodeError
     let election_mode = match message.election_mode {
         0 => ElectionMode::Elected,
         1 => ElectionMode::Declared,
+        2 => ElectionMode::Controlled,
         other => return Err(DecodeError::Malformed(format!("unknown election mode {other}"))),
     };
     Ok(BrokerGroup {

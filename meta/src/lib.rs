@@ -24,7 +24,7 @@ pub use apply::{Applied, Change, apply, validate};
 pub use audit::AuditRecord;
 pub use broker::{
     Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, DeclaredRole, ElectionMode, GroupView,
-    NotCollectable, Registration,
+    NotCollectable, Registration, RegistrationMode,
 };
 pub use codec::DecodeError;
 pub use command::{Command, Compare, MembershipChange, Operation, RequestId};

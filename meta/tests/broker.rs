@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pharos_meta::codec;
 use pharos_meta::{
     BrokerOperation, BrokerRef, BrokerState, Change, Command, CommandError, DeclaredRole, ElectionMode, NotCollectable,
-    Operation, Registration, Response, State, apply,
+    Operation, Registration, RegistrationMode, Response, State, apply,
 };
 
 fn registration(name: &str, incarnation: &str) -> Registration {
@@ -18,7 +18,7 @@ fn registration(name: &str, incarnation: &str) -> Registration {
         region: "r1".into(),
         addresses: BTreeMap::from([("internal".to_string(), "10.0.0.1:10911".to_string())]),
         election_priority: 1,
-        declared_role: None,
+        mode: RegistrationMode::Elected,
     }
 }
 
@@ -30,7 +30,7 @@ fn declared(rocketmq_id: u64, address: &str, role: DeclaredRole) -> Registration
         name: rocketmq_id.to_string(),
         incarnation_id: address.into(),
         addresses: BTreeMap::from([("internal".to_string(), address.to_string())]),
-        declared_role: Some(role),
+        mode: RegistrationMode::Declared(role),
         ..registration("unused", "unused")
     }
 }

@@ -31,7 +31,7 @@ fn with_groups() -> State {
                 ("public".to_string(), format!("1.2.3.{index}:10911")),
             ]),
             election_priority: 0,
-            declared_role: None,
+            mode: pharos_meta::RegistrationMode::Elected,
         };
         run(&mut state, index as u64 + 1, Operation::Broker(BrokerOperation::Register(registration)));
     }

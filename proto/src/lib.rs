@@ -152,7 +152,7 @@ labels! {
     BrokerState { Unspecified => "unspecified", Active => "active", Fenced => "fenced", Shutdown => "shutdown" }
     BrokerRole { Unspecified => "unspecified", Master => "master", Replica => "replica", None => "none" }
     MemberRole { Unspecified => "unspecified", Voter => "voter", Learner => "learner" }
-    ElectionMode { Unspecified => "unspecified", Elected => "elected", Declared => "declared" }
+    ElectionMode { Unspecified => "unspecified", Elected => "elected", Declared => "declared", Controlled => "controlled" }
     ServerState {
         Unspecified => "unspecified",
         Leader => "leader",

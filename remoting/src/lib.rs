@@ -1,9 +1,10 @@
 //! RocketMQ's remoting protocol, so that unmodified RocketMQ clients can use Pharos as their
-//! NameServer (docs/rocketmq.md).
+//! NameServer and Controller (docs/rocketmq.md).
 //!
 //! [`codec`] decodes frames with JSON or binary headers and encodes replies in JSON; [`serve`]
 //! runs a bounded TCP listener over a [`Handler`]; [`namesrv`] answers the NameServer read codes
-//! from a `pharos_meta::State` as plain functions. This crate must never change the replicated
+//! from a `pharos_meta::State` as plain functions, [`registration`] and [`controller`] read what
+//! brokers send about themselves and build the answers. This crate must never change the replicated
 //! state or reach Raft: it reads the state it is given, and a write (broker registration) must
 //! go through the same commands as the gRPC API. No input may make it panic: every decoder is
 //! total and returns a typed error.
@@ -12,6 +13,7 @@ pub mod body;
 pub mod codec;
 pub mod codes;
 pub mod command;
+pub mod controller;
 pub mod namesrv;
 pub mod registration;
 mod server;

@@ -136,11 +136,11 @@ fn broker_data<'a>(
     if let Some(address) = master.and_then(|master| master.addresses.get(network)) {
         broker_addrs.insert(MASTER_BROKER_ID, address.clone());
     }
-    // Brokers that declare their role registered under their RocketMQ id (their name); the
-    // others are known by their Pharos id, which is never 0.
-    let declared = state.groups.get(group).is_some_and(|group| group.election_mode == ElectionMode::Declared);
+    // RocketMQ brokers (declared or controlled masters) registered under their RocketMQ id
+    // (their name); the others are known by their Pharos id, which is never 0.
+    let rocketmq = state.groups.get(group).is_some_and(|group| group.election_mode != ElectionMode::Elected);
     for replica in &replicas {
-        let rocketmq_id = if declared { replica.name.parse().ok() } else { Some(replica.broker_id) };
+        let rocketmq_id = if rocketmq { replica.name.parse().ok() } else { Some(replica.broker_id) };
         if let (Some(id), Some(address)) =
             (rocketmq_id.filter(|id| *id != MASTER_BROKER_ID), replica.addresses.get(network))
         {

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use pharos_meta::topic::{PERM_READ, PERM_WRITE};
 use pharos_meta::{
-    Broker, BrokerState, DeclaredRole, MessageType, QueueCounts, Registration, ReportedTopic, State, TopicSpec,
+    Broker, BrokerState, DeclaredRole, MessageType, QueueCounts, Registration, RegistrationMode, ReportedTopic, State,
+    TopicSpec,
 };
 
 use crate::codes::{request, response};
@@ -92,7 +93,7 @@ pub fn parse(command: &RemotingCommand, network: &str) -> Result<BrokerRequest, 
                 region: String::new(),
                 addresses,
                 election_priority: 0,
-                declared_role: Some(if broker_id == crate::body::MASTER_BROKER_ID {
+                mode: RegistrationMode::Declared(if broker_id == crate::body::MASTER_BROKER_ID {
                     DeclaredRole::Master
                 } else {
                     DeclaredRole::Replica
@@ -207,20 +208,19 @@ pub fn registered<'a>(state: &'a State, registration: &Registration) -> Option<&
     find(state, &registration.group, &registration.incarnation_id, Some(&registration.name))
 }
 
-/// The answer to a registration that `state` holds: `SUCCESS`, and for a replica the
-/// master's address (`masterAddr`) and HA address (`haServerAddr`) when the group has an active
-/// master. No body: the Rust broker reads a body as a `KVTable`.
-pub fn registered_reply(state: &State, registration: &Registration, network: &str) -> RemotingCommand {
+/// The answer to a registration from `address` that `state` holds: `SUCCESS`, and for a
+/// broker that is not its group's active master, the master's address (`masterAddr`) and HA
+/// address (`haServerAddr`, when it registered one). No body: the Rust broker reads a body as
+/// a `KVTable`.
+pub fn registered_reply(state: &State, group: &str, address: &str, network: &str) -> RemotingCommand {
     let mut reply = RemotingCommand::response(response::SUCCESS, None);
-    if registration.declared_role == Some(DeclaredRole::Replica) {
-        let (master, _) = state.serving_brokers(&registration.group);
-        if let Some(master) = master {
-            if let Some(address) = master.addresses.get(network) {
-                reply = reply.with_ext_field("masterAddr", address.clone());
-            }
-            if let Some(ha) = master.addresses.get(HA_NETWORK) {
-                reply = reply.with_ext_field("haServerAddr", ha.clone());
-            }
+    let (master, _) = state.serving_brokers(group);
+    if let Some(master) = master.filter(|master| master.incarnation_id != address) {
+        if let Some(address) = master.addresses.get(network) {
+            reply = reply.with_ext_field("masterAddr", address.clone());
+        }
+        if let Some(ha) = master.addresses.get(HA_NETWORK) {
+            reply = reply.with_ext_field("haServerAddr", ha.clone());
         }
     }
     reply
@@ -287,13 +287,16 @@ mod tests {
                     ("internal".to_string(), "127.0.0.1:10911".to_string()),
                 ]),
                 election_priority: 0,
-                declared_role: Some(DeclaredRole::Master),
+                mode: RegistrationMode::Declared(DeclaredRole::Master),
             }
         );
         let mut slave = MASTER;
         slave[3] = ("brokerId", "2");
         let Ok(BrokerRequest::Register { registration, .. }) = parse(&register(&slave), "internal") else { panic!() };
-        assert_eq!((registration.name.as_str(), registration.declared_role), ("2", Some(DeclaredRole::Replica)));
+        assert_eq!(
+            (registration.name.as_str(), registration.mode),
+            ("2", RegistrationMode::Declared(DeclaredRole::Replica))
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! The rules live in `pharos_dr::lease::LeaseTable` (pure, with exact tests): a background pass
 //! (every `PLAN_INTERVAL`) lets it observe the committed state, plan (`pharos_dr::election`),
 //! and mark the brokers it fences, all under one lock that heartbeat grants take too; this
-//! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order. The same pass
+//! runtime commits what the plan returns (`FenceBroker`, `ElectMaster`), in order, then the sync
+//! state sets it keeps for controlled groups (`pharos_dr::sync_state_set`). The same pass
 //! then asks `pharos_dr::retention` for the next batch of retired broker records to forget and
 //! commits it (`CollectBrokers`): at most one batch of `COLLECTED_BROKERS_MAX` per second.
 //!
@@ -177,7 +178,7 @@ impl BrokerRuntime {
     async fn pass(&self) {
         let Ok(leadership) = self.leadership() else { return };
         let now = self.now_ms();
-        let (actions, requests) = {
+        let (actions, requests, sync_state_sets) = {
             let applied = self.node.state_machine.read();
             let state = &applied.state;
             let mut table = self.table();
@@ -188,7 +189,9 @@ impl BrokerRuntime {
             let policy = Policy { primary_region: Some(primary_region.clone()).filter(|region| !region.is_empty()) };
             let requests = table.requests.clone();
             let actions = table.leases.decide(leadership, now, state, &self.timing, &policy, &requests);
-            (actions, requests)
+            // After `decide`, so a broker this pass fences is already out of every set.
+            let sync_state_sets = pharos_dr::sync_state_set::plan(state, table.leases.leases());
+            (actions, requests, sync_state_sets)
         };
         let mut leaderless = BTreeMap::new();
         for action in actions {
@@ -220,6 +223,12 @@ impl BrokerRuntime {
                     leaderless.insert(group, reason);
                 }
             }
+        }
+        for operation in sync_state_sets {
+            if let BrokerOperation::AlterSyncStateSet { group, sync_state_set, .. } = &operation {
+                tracing::info!(%group, ?sync_state_set, "sync state set changes");
+            }
+            self.commit(operation).await;
         }
         {
             let mut table = self.table();

@@ -151,7 +151,7 @@ impl Validate for v1::RegisterBrokerRequest {
             region: request.region,
             addresses: request.addresses.into_iter().collect(),
             election_priority: request.election_priority,
-            declared_role: None,
+            mode: pharos_meta::RegistrationMode::Elected,
         };
         pharos_meta::broker::validate_registration(&registration).map_err(|error| {
             // The field name already says "registration"; keep only the reason.
@@ -181,6 +181,7 @@ pub fn group_view(view: &pharos_meta::GroupView) -> v1::BrokerGroupView {
         election_mode: match group.election_mode {
             pharos_meta::ElectionMode::Elected => v1::ElectionMode::Elected,
             pharos_meta::ElectionMode::Declared => v1::ElectionMode::Declared,
+            pharos_meta::ElectionMode::Controlled => v1::ElectionMode::Controlled,
         }
         .into(),
     }

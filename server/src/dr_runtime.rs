@@ -352,7 +352,7 @@ pub fn group_placements(state: &State, to_region: &str, moving: &BTreeSet<String
         .groups
         .values()
         // Masters its brokers declare are theirs to move (docs/rocketmq.md), not a switchover's.
-        .filter(|group| group.election_mode == pharos_meta::ElectionMode::Elected)
+        .filter(|group| group.election_mode.coordinator_elects())
         .map(|group| {
             let master_region = group
                 .master_broker_id

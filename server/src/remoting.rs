@@ -18,14 +18,16 @@
 
 use std::time::Duration;
 
-use pharos_meta::{BrokerOperation, Operation, ReportedTopic, Response, TopicOperation};
+use pharos_meta::{BrokerOperation, ElectionMode, Operation, ReportedTopic, Response, TopicOperation};
 use pharos_proto::v1;
 use pharos_remoting::codes::response::SUCCESS;
 use pharos_remoting::registration::{self, BrokerRequest};
-use pharos_remoting::{FrameLimits, Handler, RemotingCommand, codec, namesrv};
+use pharos_remoting::{FrameLimits, Handler, RemotingCommand, codec, controller, namesrv};
 use pharos_replication::Node;
 
 use crate::brokers::BrokerRuntime;
+
+mod controller_role;
 
 /// The network whose broker addresses RocketMQ clients get: the one `pharos topic route` and
 /// the gRPC `GetRoute` use when none is named.
@@ -34,6 +36,12 @@ pub const REMOTING_NETWORK: &str = "internal";
 /// How long a follower waits to apply what the leader's answer reflects before it answers the
 /// broker anyway (the broker's next registration comes in 30 s).
 const APPLY_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a broker request waits for a leader to be known (for a moment after a start or an
+/// election no node knows one), checking every `LEADER_POLL`: a broker that is refused tries
+/// again only at its next period, 30 s later for a registration.
+const LEADER_WAIT: Duration = Duration::from_secs(3);
+const LEADER_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct NameServer {
@@ -46,12 +54,26 @@ impl NameServer {
         NameServer { node, brokers }
     }
 
-    /// A broker request on a follower: the leader's answer, once this node has applied it.
-    async fn forward(&self, request: &RemotingCommand) -> RemotingCommand {
-        let Some(leader) = crate::member_api::leader_peer_addr(&self.node) else {
-            return registration::refused("no Pharos leader is known right now; register again later");
-        };
-        let forwarded = crate::member_api::forward_remoting(&leader, codec::encode(request)).await;
+    /// A broker request: the leader's answer, from this node when it leads, else forwarded to
+    /// the leader and passed on once this node has applied it.
+    async fn answer_by_leader(&self, request: &RemotingCommand) -> RemotingCommand {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            if self.node.is_leader() {
+                return self.brokers.answer_as_leader(request).await.0;
+            }
+            if let Some(leader) = crate::member_api::leader_peer_addr(&self.node) {
+                return self.forward(&leader, request).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return registration::refused("no Pharos leader is known right now; register again later");
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+
+    async fn forward(&self, leader: &str, request: &RemotingCommand) -> RemotingCommand {
+        let forwarded = crate::member_api::forward_remoting(leader, codec::encode(request)).await;
         let answer = match forwarded {
             Ok(answer) => answer,
             Err(status) => {
@@ -74,14 +96,20 @@ impl NameServer {
 
 impl Handler for NameServer {
     async fn handle(&self, request: &RemotingCommand) -> RemotingCommand {
-        if registration::is_broker_request(request.code) {
+        if is_leader_request(request) {
             if !self.brokers.open {
                 return registration::registration_closed();
             }
-            if self.node.is_leader() {
-                return self.brokers.answer_as_leader(request).await.0;
+            return self.answer_by_leader(request).await;
+        }
+        if controller::is_controller_request(request) {
+            if !self.brokers.open {
+                return registration::registration_closed();
             }
-            return self.forward(request).await;
+            return match controller::parse(request, REMOTING_NETWORK) {
+                Ok(parsed) => self.brokers.answer_controller_read(&parsed),
+                Err(reason) => controller::invalid(reason),
+            };
         }
         // The answer is built under the read lock and nothing is awaited while it is held.
         let applied = self.node.state_machine.read();
@@ -114,6 +142,9 @@ impl BrokerRequests {
     /// Answers a broker request as the leader: the reply, and the log index it reflects (which
     /// a follower applies before passing the reply on).
     pub async fn answer_as_leader(&self, request: &RemotingCommand) -> (RemotingCommand, u64) {
+        if controller::is_controller_request(request) {
+            return self.answer_controller(request).await;
+        }
         let parsed = match registration::parse(request, REMOTING_NETWORK) {
             Ok(parsed) => parsed,
             Err(reason) => {
@@ -122,6 +153,23 @@ impl BrokerRequests {
             }
         };
         let _serial = self.serial.lock().await;
+        let group = match &parsed {
+            BrokerRequest::Register { registration, .. } => &registration.group,
+            BrokerRequest::RegisterTopic { group, .. } | BrokerRequest::Alive { group, .. } => group,
+            BrokerRequest::Unregister(key) => &key.group,
+        };
+        let mode = {
+            let applied = self.node.state_machine.read();
+            applied
+                .state
+                .groups
+                .get(group)
+                .filter(|record| !record.members.is_empty())
+                .map(|record| record.election_mode)
+        };
+        if mode == Some(ElectionMode::Controlled) {
+            return self.answer_for_controlled(parsed).await;
+        }
         match parsed {
             BrokerRequest::Register { registration, topics } => {
                 let (reply, index) = self.register(registration.clone()).await;
@@ -133,20 +181,44 @@ impl BrokerRequests {
                 (reply, reported.unwrap_or(index).max(index))
             }
             BrokerRequest::RegisterTopic { group, topic } => {
-                let declared = {
-                    let applied = self.node.state_machine.read();
-                    applied.state.groups.get(&group).map(|record| record.election_mode)
-                };
-                if declared != Some(pharos_meta::ElectionMode::Declared) {
+                if mode != Some(ElectionMode::Declared) {
                     return (registration::refused(format!("no broker group {group} of RocketMQ brokers")), 0);
                 }
                 let index = self.report_topics(&group, None, std::slice::from_ref(&topic)).await;
                 (success(), index.unwrap_or(0))
             }
-            BrokerRequest::Unregister(key) => self.unregister(key).await,
+            BrokerRequest::Unregister(key) => self.unregister(key, true).await,
             BrokerRequest::Alive { group, address, name } => {
                 self.alive(request.code, &group, &address, name.as_deref())
             }
+        }
+    }
+
+    /// What a broker in controller mode sends its NameServer, in a group Pharos controls: its
+    /// controller registration (1003) made it a member and its controller heartbeats keep it
+    /// alive, so a registration (103) only reports the master's topics, an unregistration
+    /// (104) retires the broker by its address (the master registers with the NameServer as
+    /// `brokerId` 0, not by its controller id), and NameServer heartbeats change nothing.
+    async fn answer_for_controlled(&self, parsed: BrokerRequest) -> (RemotingCommand, u64) {
+        match parsed {
+            BrokerRequest::Register { registration, topics } => {
+                let (reply, index) = {
+                    let applied = self.node.state_machine.read();
+                    let address = &registration.incarnation_id;
+                    let reply =
+                        registration::registered_reply(&applied.state, &registration.group, address, REMOTING_NETWORK);
+                    (reply, applied_index(&applied))
+                };
+                let reported =
+                    self.report_topics(&registration.group, Some(&registration.incarnation_id), &topics).await;
+                (reply, reported.unwrap_or(index).max(index))
+            }
+            BrokerRequest::RegisterTopic { group, topic } => {
+                let index = self.report_topics(&group, None, std::slice::from_ref(&topic)).await;
+                (success(), index.unwrap_or(0))
+            }
+            BrokerRequest::Unregister(key) => self.unregister(key, false).await,
+            BrokerRequest::Alive { .. } => (success(), self.applied()),
         }
     }
 
@@ -239,7 +311,10 @@ impl BrokerRequests {
         let index = applied_index(&applied);
         let broker = registration::registered(&applied.state, registration)?;
         Some(match self.grant(leadership, &applied.state, broker) {
-            Ok(()) => (registration::registered_reply(&applied.state, registration, REMOTING_NETWORK), index),
+            Ok(()) => {
+                let address = &registration.incarnation_id;
+                (registration::registered_reply(&applied.state, &registration.group, address, REMOTING_NETWORK), index)
+            }
             Err(reason) => (registration::refused(reason), index),
         })
     }
@@ -258,11 +333,13 @@ impl BrokerRequests {
             .map_err(|refusal| format!("{refusal}; register again"))
     }
 
-    async fn unregister(&self, key: registration::BrokerKey) -> (RemotingCommand, u64) {
+    /// 104: retires the broker of `key` (by its name too when `by_name`).
+    async fn unregister(&self, key: registration::BrokerKey, by_name: bool) -> (RemotingCommand, u64) {
         let (found, index) = {
             let applied = self.node.state_machine.read();
             let index = applied_index(&applied);
-            let broker = registration::find(&applied.state, &key.group, &key.address, Some(&key.name));
+            let name = Some(key.name.as_str()).filter(|_| by_name);
+            let broker = registration::find(&applied.state, &key.group, &key.address, name);
             (broker.map(|broker| (broker.broker_id, broker.broker_epoch)), index)
         };
         let Some((broker_id, broker_epoch)) = found else {
@@ -301,6 +378,13 @@ impl BrokerRequests {
     }
 }
 
+/// Whether the leader answers `request`: what brokers send about themselves, in NameServer and
+/// in controller mode (a follower forwards it).
+fn is_leader_request(request: &RemotingCommand) -> bool {
+    controller::needs_leader(request)
+        || (registration::is_broker_request(request.code) && !controller::is_controller_request(request))
+}
+
 fn success() -> RemotingCommand {
     RemotingCommand::response(SUCCESS, None)
 }
@@ -320,7 +404,7 @@ pub async fn answer_forwarded(
         Ok(None) => return Err("the forwarded frame is cut short".to_string()),
         Err(error) => return Err(format!("the forwarded frame is malformed: {error}")),
     };
-    if !registration::is_broker_request(command.code) {
+    if !is_leader_request(&command) {
         return Err(format!("request code {} is not forwarded", command.code));
     }
     let (reply, applied_index) = brokers.answer_as_leader(&command).await;

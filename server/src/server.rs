@@ -112,6 +112,15 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let broker_runtime = BrokerRuntime::new(node.clone(), config.broker_timing(), config.broker_record_retention_ms);
     let broker_requests =
         crate::remoting::BrokerRequests::new(node.clone(), broker_runtime.clone(), config.remoting_open_registration);
+    if config.remoting_open_registration
+        && config.broker_lease_ms <= pharos_remoting::controller::LEASE_SAFETY_MARGIN_MS
+    {
+        tracing::warn!(
+            broker_lease_ms = config.broker_lease_ms,
+            "RocketMQ brokers in controller mode refuse a write lease of {} ms or less: their masters will accept no writes",
+            pharos_remoting::controller::LEASE_SAFETY_MARGIN_MS
+        );
+    }
     let peer_server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(node.peer_service().into_server())

@@ -507,3 +507,303 @@ async fn a_node_that_does_not_open_registration_refuses_brokers_and_writes_nothi
     .await
     .expect("test finished in time");
 }
+
+/// A request code, its ext fields and body, and the code it must be refused with.
+type BadRequest<'a> = (i32, Vec<(&'a str, &'a str)>, &'a [u8], i32);
+
+/// A broker in controller mode, as the test plays it: its controller id and address.
+struct ControllerBroker {
+    id: u64,
+    address: &'static str,
+}
+
+const CONTROLLED_GROUP: &str = "broker-ctl";
+
+impl ControllerBroker {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("clusterName", "DefaultCluster".to_string()),
+            ("brokerName", CONTROLLED_GROUP.to_string()),
+            ("brokerAddr", self.address.to_string()),
+            ("brokerId", self.id.to_string()),
+        ]
+    }
+
+    /// A 904 exactly as a rocketmq-rust 1.0.0 broker in controller mode sends it.
+    async fn heartbeat(&self, node: &mut RemotingClient, epoch: Option<u64>, max_offset: u64) -> RemotingCommand {
+        let mut fields = self.fields();
+        let offset = max_offset.to_string();
+        fields.extend([
+            ("maxOffset", offset.clone()),
+            ("confirmOffset", offset),
+            ("storeReady", "true".to_string()),
+            ("heartbeatTimeoutMills", "10000".to_string()),
+            ("electionPriority", "2147483647".to_string()),
+        ]);
+        if let Some(epoch) = epoch {
+            fields.push(("epoch", epoch.to_string()));
+        }
+        let ext: Vec<(&str, &str)> = fields.iter().map(|(key, value)| (*key, value.as_str())).collect();
+        node.call(request::BROKER_HEARTBEAT, &ext, SerializeType::Json).await
+    }
+
+    async fn register(&self, node: &mut RemotingClient) -> RemotingCommand {
+        let id = self.id.to_string();
+        let ext = [
+            ("clusterName", "DefaultCluster"),
+            ("brokerName", CONTROLLED_GROUP),
+            ("brokerId", id.as_str()),
+            ("brokerAddress", self.address),
+            ("invokeTime", "0"),
+        ];
+        node.call(request::CONTROLLER_REGISTER_BROKER, &ext, SerializeType::Json).await
+    }
+}
+
+/// The write lease of a heartbeat reply, if it carries one.
+fn write_lease(reply: &RemotingCommand) -> Option<pharos_remoting::controller::WriteLease> {
+    assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+    (!reply.body.is_empty()).then(|| serde_json::from_slice(&reply.body).expect("a ControllerWriteLeaseGrant"))
+}
+
+/// The master (controller id, epoch) and sync state set (ids, epoch) of a 1003/1004/1002 reply.
+fn replicas_of(reply: &RemotingCommand) -> (Option<(u64, u64)>, BTreeSet<u64>, u64) {
+    let number = |key: &str| reply.ext_field(key).map(|value| value.parse::<u64>().expect(key));
+    let master = number("masterBrokerId").zip(number("masterEpoch"));
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("a JSON body");
+    let set =
+        body["syncStateSet"].as_array().expect("syncStateSet").iter().map(|id| id.as_u64().expect("id")).collect();
+    let epoch = body.get("syncStateSetEpoch").and_then(serde_json::Value::as_u64).unwrap_or_default();
+    (master, set, epoch)
+}
+
+async fn replica_info(node: &mut RemotingClient) -> RemotingCommand {
+    node.call(request::CONTROLLER_GET_REPLICA_INFO, &[("brokerName", CONTROLLED_GROUP)], SerializeType::Json).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_after_the_lease() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let options = ClusterOptions { voters: 3, ..options() };
+        let cluster = Cluster::start(options).await.expect("cluster starts");
+        let client = cluster.client();
+        let mut nodes = Vec::new();
+        for node in &cluster.nodes {
+            nodes.push(RemotingClient::connect(&node.remoting_addr).await);
+        }
+        // 1005 on every node: exactly one says it leads (the broker takes that address).
+        let deadline = Instant::now() + WAIT;
+        let leader = loop {
+            let mut leaders = Vec::new();
+            for (index, node) in nodes.iter_mut().enumerate() {
+                let reply = node.call(request::CONTROLLER_GET_METADATA_INFO, &[], SerializeType::Json).await;
+                assert_eq!(reply.code, response::SUCCESS);
+                if reply.ext_field("isLeader") == Some("true") {
+                    leaders.push(index);
+                }
+            }
+            if let [leader] = leaders[..] {
+                break leader;
+            }
+            assert!(Instant::now() < deadline, "no single leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Everything below goes through a follower, which forwards to the leader.
+        let follower = (leader + 1) % nodes.len();
+        let node = &mut nodes[follower];
+        let id_request = [("clusterName", "DefaultCluster"), ("brokerName", CONTROLLED_GROUP)];
+        let reply = node.call(request::CONTROLLER_GET_NEXT_BROKER_ID, &id_request, SerializeType::Json).await;
+        assert_eq!((reply.code, reply.ext_field("nextBrokerId")), (response::SUCCESS, Some("1")), "{:?}", reply.remark);
+        let apply = |id: &'static str, check: &'static str| {
+            [
+                ("clusterName", "DefaultCluster"),
+                ("brokerName", CONTROLLED_GROUP),
+                ("appliedBrokerId", id),
+                ("registerCheckCode", check),
+            ]
+        };
+        let reply = node
+            .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("1", "127.0.0.1:30911;17"), SerializeType::Json)
+            .await;
+        assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        let reply = node
+            .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("1", "127.0.0.1:30911;17"), SerializeType::Json)
+            .await;
+        assert_eq!(reply.code, response::SUCCESS, "a retried application is the same registration");
+        let reply = node.call(request::CONTROLLER_GET_NEXT_BROKER_ID, &id_request, SerializeType::Json).await;
+        assert_eq!(reply.ext_field("nextBrokerId"), Some("2"));
+        let reply = node
+            .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("2", "127.0.0.1:30921;18"), SerializeType::Json)
+            .await;
+        assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        let reply = node
+            .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("2", "127.0.0.1:30931;19"), SerializeType::Json)
+            .await;
+        assert_eq!(reply.code, response::CONTROLLER_BROKER_ID_INVALID, "an id another active broker holds");
+        let first = ControllerBroker { id: 1, address: "127.0.0.1:30911" };
+        let second = ControllerBroker { id: 2, address: "127.0.0.1:30921" };
+
+        // The first registered broker of a new group is elected at once; 1002 names it.
+        let elect = [("clusterName", "DefaultCluster"), ("brokerName", CONTROLLED_GROUP), ("brokerId", "2")];
+        let reply = node.call(request::CONTROLLER_ELECT_MASTER, &elect, SerializeType::Json).await;
+        assert!(
+            matches!(reply.code, response::SUCCESS | response::CONTROLLER_MASTER_STILL_EXIST),
+            "{:?}",
+            reply.remark
+        );
+        let (master, _, _) = replicas_of(&reply);
+        let (master_id, epoch) = master.expect("a master");
+        assert_eq!((master_id, epoch), (1, 1), "broker 1 registered first");
+        let (master, replica) = (first, second);
+        let (_, set, _) = replicas_of(&master.register(node).await);
+        assert_eq!(set, BTreeSet::from([1]));
+
+        // The master's heartbeats carry write leases with growing generations; a heartbeat of
+        // another epoch, or of a replica, carries none.
+        let lease = write_lease(&master.heartbeat(node, Some(epoch), 100).await).expect("a write lease");
+        assert_eq!((lease.broker_id, lease.master_epoch), (1, epoch));
+        assert!(lease.safety_margin_millis >= 1_000 && lease.lease_duration_millis > lease.safety_margin_millis);
+        let renewed = write_lease(&master.heartbeat(node, Some(epoch), 100).await).expect("a write lease");
+        assert!(renewed.generation > lease.generation, "{} then {}", lease.generation, renewed.generation);
+        assert_eq!(write_lease(&master.heartbeat(node, None, 100).await), None, "no epoch, no lease");
+        assert_eq!(write_lease(&replica.heartbeat(node, Some(epoch), 100).await), None, "replicas get none");
+
+        // Pharos keeps the sync state set: the replica joins once it has caught up.
+        let deadline = Instant::now() + WAIT;
+        let sync_epoch = loop {
+            write_lease(&master.heartbeat(node, Some(epoch), 200).await).expect("a write lease");
+            replica.heartbeat(node, Some(epoch), 200).await;
+            let (_, set, sync_epoch) = replicas_of(&replica_info(node).await);
+            if set == BTreeSet::from([1, 2]) {
+                break sync_epoch;
+            }
+            assert!(Instant::now() < deadline, "the replica never joined the sync state set: {set:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+
+        // While both beat, nothing is written, and refused requests write nothing either.
+        let before = client.status().await.expect("status").last_log_index;
+        for _ in 0..5 {
+            write_lease(&master.heartbeat(node, Some(epoch), 200).await).expect("a write lease");
+            replica.heartbeat(node, Some(epoch), 200).await;
+            let (master_now, _, _) = replicas_of(&master.register(node).await);
+            assert_eq!(master_now, Some((1, epoch)), "a registration of a registered broker is an answer");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let bad: [BadRequest; 6] = [
+            (
+                request::CONTROLLER_APPLY_BROKER_ID,
+                apply("0", "127.0.0.1:30941;1").to_vec(),
+                b"",
+                response::CONTROLLER_INVALID_REQUEST,
+            ),
+            (
+                request::CONTROLLER_GET_NEXT_BROKER_ID,
+                vec![("clusterName", "DefaultCluster")],
+                b"",
+                response::CONTROLLER_INVALID_REQUEST,
+            ),
+            (
+                request::CONTROLLER_GET_REPLICA_INFO,
+                vec![("brokerName", "nobody")],
+                b"",
+                response::CONTROLLER_BROKER_METADATA_NOT_EXIST,
+            ),
+            (
+                request::CONTROLLER_ALTER_SYNC_STATE_SET,
+                vec![("brokerName", CONTROLLED_GROUP), ("masterBrokerId", "1"), ("masterEpoch", "1")],
+                b"{not json",
+                response::CONTROLLER_INVALID_REQUEST,
+            ),
+            (
+                request::CONTROLLER_ALTER_SYNC_STATE_SET,
+                vec![("brokerName", CONTROLLED_GROUP), ("masterBrokerId", "1"), ("masterEpoch", "1")],
+                br#"{"syncStateSet":[1],"syncStateSetEpoch":0}"#,
+                response::CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH,
+            ),
+            (
+                request::CONTROLLER_ALTER_SYNC_STATE_SET,
+                vec![("brokerName", CONTROLLED_GROUP), ("masterBrokerId", "2"), ("masterEpoch", "1")],
+                br#"{"syncStateSet":[2],"syncStateSetEpoch":0}"#,
+                response::CONTROLLER_INVALID_MASTER,
+            ),
+        ];
+        for (code, ext, body, expected) in bad {
+            let reply = node.call_with_body(code, &ext, body.to_vec()).await;
+            assert_eq!(reply.code, expected, "code {code} {ext:?}: {:?}", reply.remark);
+        }
+        let declared = registration_fields("broker-a", "0", "127.0.0.1:20911", "192.0.2.2:20912");
+        let reply = node.call_with_body(request::REGISTER_BROKER, &declared, registration_body(false)).await;
+        assert_eq!(reply.code, response::SUCCESS);
+        let foreign = [
+            ("clusterName", "DefaultCluster"),
+            ("brokerName", "broker-a"),
+            ("brokerId", "1"),
+            ("brokerAddress", "127.0.0.1:30951"),
+            ("invokeTime", "0"),
+        ];
+        let reply = node.call(request::CONTROLLER_REGISTER_BROKER, &foreign, SerializeType::Json).await;
+        assert_eq!(reply.code, response::CONTROLLER_INVALID_REQUEST, "a NameServer group is no controller's");
+        let declared_entries = 2; // the registration and the topics its body reports
+        write_lease(&master.heartbeat(node, Some(epoch), 200).await).expect("a write lease");
+        replica.heartbeat(node, Some(epoch), 200).await;
+        let after = client.status().await.expect("status").last_log_index;
+        assert!(after <= before + declared_entries, "heartbeats and refusals wrote entries: {before} -> {after}");
+        // A follower answers it from what it applied.
+        let data = node
+            .call_with_body(
+                request::CONTROLLER_GET_SYNC_STATE_DATA,
+                &[],
+                format!("[\"{CONTROLLED_GROUP}\"]").into_bytes(),
+            )
+            .await;
+        let data: serde_json::Value = serde_json::from_slice(&data.body).expect("BrokerReplicasInfo");
+        let info = &data["replicasInfoTable"][CONTROLLED_GROUP];
+        assert_eq!(
+            (info["masterBrokerId"].as_u64(), info["inSyncReplicas"].as_array().map(Vec::len)),
+            (Some(1), Some(2))
+        );
+
+        // The master stops: the replica is elected with epoch + 1, not before the master's last
+        // lease could have run out.
+        let last = master.heartbeat(node, Some(epoch), 300).await;
+        let last_grant = Instant::now();
+        let last_lease = write_lease(&last).expect("a write lease");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            replica.heartbeat(node, Some(epoch), 300).await;
+            let (master_now, set, sync_epoch_now) = replicas_of(&replica_info(node).await);
+            if let Some((new_master, new_epoch)) = master_now.filter(|(id, _)| *id != 1) {
+                assert_eq!((new_master, new_epoch), (2, epoch + 1));
+                assert!(sync_epoch_now > sync_epoch && set.contains(&2));
+                break;
+            }
+            assert!(Instant::now() < deadline, "the replica was never elected");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let elected_after = last_grant.elapsed();
+        assert!(
+            elected_after >= Duration::from_millis(last_lease.lease_duration_millis),
+            "a successor {elected_after:?} after the last grant of a {} ms lease",
+            last_lease.lease_duration_millis
+        );
+        let lease = write_lease(&replica.heartbeat(node, Some(epoch + 1), 300).await).expect("the new master's lease");
+        assert_eq!((lease.broker_id, lease.master_epoch), (2, epoch + 1));
+        assert!(lease.generation > last_lease.generation);
+        assert_eq!(write_lease(&master.heartbeat(node, Some(epoch), 300).await), None, "the old master gets no lease");
+        // The old master, restarted on its store, registers again and follows the new one.
+        let (master_now, _, _) = replicas_of(&master.register(node).await);
+        assert_eq!(master_now, Some((2, epoch + 1)));
+        let view = group_of(&client, CONTROLLED_GROUP).await;
+        assert_eq!(view.election_mode(), v1::ElectionMode::Controlled);
+        let active: BTreeSet<String> = view
+            .brokers
+            .iter()
+            .filter(|broker| broker.state() == v1::BrokerState::Active)
+            .map(|broker| broker.name.clone())
+            .collect();
+        assert_eq!(active, BTreeSet::from(["1".to_string(), "2".to_string()]), "RocketMQ's ids are the names");
+    })
+    .await
+    .expect("test finished in time");
+}

@@ -10,8 +10,8 @@ use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
     Compare, DeclaredRole, DrCommand, DrOperation, DrRecord, ElectionMode, FailoverRecord, FinishedOperation, KvRecord,
     MembershipChange, MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation,
-    QueueCounts, Registration, ReplicationMode, ReportedTopic, RequestId, ResetTarget, Response, Session, State,
-    SwitchoverStep, SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
+    QueueCounts, Registration, RegistrationMode, ReplicationMode, ReportedTopic, RequestId, ResetTarget, Response,
+    Session, State, SwitchoverStep, SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
@@ -37,23 +37,16 @@ pub fn bytes() -> BoxedStrategy<Vec<u8>> {
 pub fn registration() -> impl Strategy<Value = Registration> {
     (
         (name(), name(), name(), text(), name(), name(), btree_map(name(), name(), 0..3), any::<u32>()),
-        option::of(prop_oneof![Just(DeclaredRole::Master), Just(DeclaredRole::Replica)]),
+        prop_oneof![
+            Just(RegistrationMode::Elected),
+            Just(RegistrationMode::Controlled),
+            Just(RegistrationMode::Declared(DeclaredRole::Master)),
+            Just(RegistrationMode::Declared(DeclaredRole::Replica)),
+        ],
     )
-        .prop_map(
-            |((cluster, group, name, incarnation_id, zone, region, addresses, election_priority), declared_role)| {
-                Registration {
-                    cluster,
-                    group,
-                    name,
-                    incarnation_id,
-                    zone,
-                    region,
-                    addresses,
-                    election_priority,
-                    declared_role,
-                }
-            },
-        )
+        .prop_map(|((cluster, group, name, incarnation_id, zone, region, addresses, election_priority), mode)| {
+            Registration { cluster, group, name, incarnation_id, zone, region, addresses, election_priority, mode }
+        })
 }
 
 pub fn broker_state() -> impl Strategy<Value = BrokerState> {
