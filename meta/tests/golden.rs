@@ -16,18 +16,16 @@
 //! which writes the missing files, never touches an existing one, and checks them all as usual.
 //! Commit the new files with the case.
 //!
-//! The lists of variants are `match`es with no wildcard arm ([`every_variant!`]): a variant added
+//! The lists of variants are `match`es with no wildcard arm (`every_variant!`): a variant added
 //! to a persisted enum stops this test compiling until it has a case, and so a fixture. Values are
 //! fixed and realistic, with every field set to a value that is not its default wherever the type
 //! allows, because protobuf leaves a default (zero, empty, false) field out of the bytes and such
 //! a field's tag would go unpinned. Where a default is the only value, a comment says so.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
-use std::fs;
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
 
+use pharos_fuzz_support::every_variant;
+use pharos_fuzz_support::golden::{Fixtures, Format, assert_pinned};
 use pharos_meta::access::{Action, Cidr, Decision, Pattern, PolicyEntry, Resource, ResourceType, User, UserKind};
 use pharos_meta::acl::AclOperation;
 use pharos_meta::codec::{self, DecodeError};
@@ -39,230 +37,106 @@ use pharos_meta::{
     SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
 };
 
-/// Set to `1` to write the fixtures of new cases (existing files are never rewritten).
-const WRITE_FIXTURES_VARIABLE: &str = "PHAROS_WRITE_FIXTURES";
-
-/// `every_variant!(Enum { "case" => Variant, "other" => Variant { field: value }, ... })`: the
-/// cases as `Vec<(String, Enum)>`, checked by a `match` over `Enum` with one arm per case and no
-/// wildcard arm, so a variant without a case does not compile. Variants whose cases are listed
-/// elsewhere (nested enums with lists of their own) are named after `elsewhere:`.
-macro_rules! every_variant {
-    (
-        $enum:ident {
-            $($case:literal => $variant:ident $({ $($named:tt)* })? $(( $($positional:tt)* ))?),+ $(,)?
-        }
-        $(elsewhere: $($other:ident),+)?
-    ) => {{
-        #[allow(unreachable_patterns, reason = "a variant may have several cases")]
-        fn has_a_case(value: &$enum) {
-            match value {
-                $($enum::$variant { .. } => {})+
-                $($($enum::$other { .. } => {})+)?
-            }
-        }
-        let cases: Vec<(String, $enum)> =
-            vec![$(($case.to_string(), $enum::$variant $({ $($named)* })? $(( $($positional)* ))?)),+];
-        cases.iter().for_each(|(_, value)| has_a_case(value));
-        cases
-    }};
-}
-
 // ---- the formats ----
 
-/// One persisted format: the directory of its fixtures and how values are written and read.
-struct Format<T> {
-    directory: &'static str,
-    encode: fn(&T) -> Vec<u8>,
-    decode: fn(&[u8]) -> Result<T, DecodeError>,
-}
-
-const COMMAND: Format<Command> =
+const COMMAND: Format<Command, DecodeError> =
     Format { directory: "command", encode: codec::encode_command, decode: codec::decode_command };
-const RESPONSE: Format<Response> =
+const RESPONSE: Format<Response, DecodeError> =
     Format { directory: "response", encode: codec::encode_response, decode: codec::decode_response };
-const SESSION_ENTRY: Format<(u64, Response)> = Format {
+const SESSION_ENTRY: Format<(u64, Response), DecodeError> = Format {
     directory: "session_entry",
     encode: |(index, response)| codec::encode_session_entry(*index, response),
     decode: codec::decode_session_entry,
 };
-const KV_RECORD: Format<KvRecord> =
+const KV_RECORD: Format<KvRecord, DecodeError> =
     Format { directory: "kv_record", encode: codec::encode_kv_record, decode: codec::decode_kv_record };
-const BROKER: Format<Broker> =
+const BROKER: Format<Broker, DecodeError> =
     Format { directory: "broker", encode: codec::encode_broker, decode: codec::decode_broker };
-const GROUP: Format<BrokerGroup> =
+const GROUP: Format<BrokerGroup, DecodeError> =
     Format { directory: "group", encode: codec::encode_group, decode: codec::decode_group };
-const TOPIC: Format<Topic> = Format { directory: "topic", encode: codec::encode_topic, decode: codec::decode_topic };
-const OFFSET_KEY: Format<OffsetKey> =
+const TOPIC: Format<Topic, DecodeError> =
+    Format { directory: "topic", encode: codec::encode_topic, decode: codec::decode_topic };
+const OFFSET_KEY: Format<OffsetKey, DecodeError> =
     Format { directory: "offset_key", encode: codec::encode_offset_key, decode: codec::decode_offset_key };
-const OFFSET_RECORD: Format<OffsetRecord> =
+const OFFSET_RECORD: Format<OffsetRecord, DecodeError> =
     Format { directory: "offset_record", encode: codec::encode_offset_record, decode: codec::decode_offset_record };
-const AUDIT_RECORD: Format<AuditRecord> =
+const AUDIT_RECORD: Format<AuditRecord, DecodeError> =
     Format { directory: "audit_record", encode: codec::encode_audit_record, decode: codec::decode_audit_record };
-const USER: Format<User> = Format { directory: "user", encode: codec::encode_user, decode: codec::decode_user };
-const POLICY: Format<(String, Vec<PolicyEntry>)> = Format {
+const USER: Format<User, DecodeError> =
+    Format { directory: "user", encode: codec::encode_user, decode: codec::decode_user };
+const POLICY: Format<(String, Vec<PolicyEntry>), DecodeError> = Format {
     directory: "policy",
     encode: |(subject, entries)| codec::encode_policy(subject, entries),
     decode: codec::decode_policy,
 };
-const DR_RECORD: Format<DrRecord> =
+const DR_RECORD: Format<DrRecord, DecodeError> =
     Format { directory: "dr_record", encode: codec::encode_dr_record, decode: codec::decode_dr_record };
-const SNAPSHOT: Format<State> =
+const SNAPSHOT: Format<State, DecodeError> =
     Format { directory: "snapshot", encode: codec::encode_snapshot, decode: codec::decode_snapshot };
 
-fn fixtures_directory() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-impl<T: PartialEq + Debug> Format<T> {
-    fn path(&self, case: &str) -> PathBuf {
-        fixtures_directory().join(self.directory).join(format!("{case}.bin"))
-    }
-
-    fn paths(&self, cases: &[(String, T)]) -> Vec<PathBuf> {
-        cases.iter().map(|(case, _)| self.path(case)).collect()
-    }
-
-    /// Checks every case against its fixture, both directions, and names every case that does
-    /// not match (a missing fixture is written first when asked to).
-    fn check(&self, cases: &[(String, T)]) -> Vec<String> {
-        let mut names = BTreeSet::new();
-        for (case, _) in cases {
-            assert!(names.insert(case), "{}: two cases are named {case}", self.directory);
-        }
-        let write_missing = std::env::var_os(WRITE_FIXTURES_VARIABLE).is_some_and(|value| value == "1");
-        let mut failures = Vec::new();
-        for (case, value) in cases {
-            let name = format!("{}/{case}", self.directory);
-            let path = self.path(case);
-            let encoded = (self.encode)(value);
-            let fixture = match fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(error) if error.kind() == ErrorKind::NotFound && write_missing => {
-                    write_new_fixture(&path, &encoded);
-                    encoded.clone()
-                }
-                Err(error) if error.kind() == ErrorKind::NotFound => {
-                    failures.push(format!(
-                        "{name}: no fixture; a new case writes its own with {WRITE_FIXTURES_VARIABLE}=1"
-                    ));
-                    continue;
-                }
-                Err(error) => panic!("cannot read {}: {error}", path.display()),
-            };
-            match (self.decode)(&fixture) {
-                Ok(decoded) if decoded == *value => {}
-                Ok(decoded) => {
-                    failures.push(format!("{name}: the fixture decodes to {decoded:?}, the case is {value:?}"))
-                }
-                Err(error) => failures.push(format!("{name}: the fixture no longer decodes: {error}")),
-            }
-            if encoded != fixture {
-                failures.push(format!(
-                    "{name}: the case encodes to {}, the fixture holds {}",
-                    hex::encode(&encoded),
-                    hex::encode(&fixture)
-                ));
-            }
-        }
-        failures
-    }
-}
-
-/// Fails naming every case that does not match its fixture.
-fn assert_pinned(failures: Vec<Vec<String>>) {
-    let failures = failures.concat();
-    assert!(
-        failures.is_empty(),
-        "{} fixtures do not match: a persisted format changed (fix the code, never a fixture):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
-/// Writes a fixture that does not exist yet; an existing file is never opened for writing.
-fn write_new_fixture(path: &Path, bytes: &[u8]) {
-    let directory = path.parent().expect("a fixture path has a directory");
-    fs::create_dir_all(directory).unwrap_or_else(|error| panic!("cannot create {}: {error}", directory.display()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
-    file.write_all(bytes).unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
-    eprintln!("wrote the new fixture {}", path.display());
-}
+const FIXTURES: Fixtures = Fixtures { root: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures") };
 
 // ---- the tests ----
 
 #[test]
 fn commands_keep_their_bytes() {
-    assert_pinned(vec![COMMAND.check(&commands())]);
+    assert_pinned(vec![FIXTURES.check(&COMMAND, &commands())]);
 }
 
 #[test]
 fn responses_keep_their_bytes() {
-    assert_pinned(vec![RESPONSE.check(&responses())]);
+    assert_pinned(vec![FIXTURES.check(&RESPONSE, &responses())]);
 }
 
 #[test]
 fn session_entries_keep_their_bytes() {
-    assert_pinned(vec![SESSION_ENTRY.check(&session_entries())]);
+    assert_pinned(vec![FIXTURES.check(&SESSION_ENTRY, &session_entries())]);
 }
 
 #[test]
 fn records_keep_their_bytes() {
     assert_pinned(vec![
-        KV_RECORD.check(&kv_records()),
-        BROKER.check(&brokers()),
-        GROUP.check(&groups()),
-        TOPIC.check(&topics()),
-        OFFSET_KEY.check(&offset_keys()),
-        OFFSET_RECORD.check(&offset_records()),
-        AUDIT_RECORD.check(&audit_records()),
-        USER.check(&users()),
-        POLICY.check(&policies()),
-        DR_RECORD.check(&dr_records()),
+        FIXTURES.check(&KV_RECORD, &kv_records()),
+        FIXTURES.check(&BROKER, &brokers()),
+        FIXTURES.check(&GROUP, &groups()),
+        FIXTURES.check(&TOPIC, &topics()),
+        FIXTURES.check(&OFFSET_KEY, &offset_keys()),
+        FIXTURES.check(&OFFSET_RECORD, &offset_records()),
+        FIXTURES.check(&AUDIT_RECORD, &audit_records()),
+        FIXTURES.check(&USER, &users()),
+        FIXTURES.check(&POLICY, &policies()),
+        FIXTURES.check(&DR_RECORD, &dr_records()),
     ]);
 }
 
 #[test]
 fn snapshots_keep_their_bytes() {
-    assert_pinned(vec![SNAPSHOT.check(&snapshots())]);
+    assert_pinned(vec![FIXTURES.check(&SNAPSHOT, &snapshots())]);
 }
 
 /// A fixture without a case would silently stop being checked: cases are never removed.
 #[test]
 fn every_fixture_file_is_checked_by_a_case() {
-    let expected: BTreeSet<PathBuf> = [
-        COMMAND.paths(&commands()),
-        RESPONSE.paths(&responses()),
-        SESSION_ENTRY.paths(&session_entries()),
-        KV_RECORD.paths(&kv_records()),
-        BROKER.paths(&brokers()),
-        GROUP.paths(&groups()),
-        TOPIC.paths(&topics()),
-        OFFSET_KEY.paths(&offset_keys()),
-        OFFSET_RECORD.paths(&offset_records()),
-        AUDIT_RECORD.paths(&audit_records()),
-        USER.paths(&users()),
-        POLICY.paths(&policies()),
-        DR_RECORD.paths(&dr_records()),
-        SNAPSHOT.paths(&snapshots()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut unchecked = Vec::new();
-    for directory in fs::read_dir(fixtures_directory()).expect("tests/fixtures exists") {
-        let directory = directory.expect("a readable directory entry").path();
-        for file in fs::read_dir(&directory).unwrap_or_else(|error| panic!("{}: {error}", directory.display())) {
-            let file = file.expect("a readable directory entry").path();
-            if !expected.contains(&file) {
-                unchecked.push(file.display().to_string());
-            }
-        }
-    }
-    assert!(unchecked.is_empty(), "fixtures no case checks (restore their cases):\n{}", unchecked.join("\n"));
+    FIXTURES.assert_every_file_is_checked(
+        [
+            FIXTURES.paths(&COMMAND, &commands()),
+            FIXTURES.paths(&RESPONSE, &responses()),
+            FIXTURES.paths(&SESSION_ENTRY, &session_entries()),
+            FIXTURES.paths(&KV_RECORD, &kv_records()),
+            FIXTURES.paths(&BROKER, &brokers()),
+            FIXTURES.paths(&GROUP, &groups()),
+            FIXTURES.paths(&TOPIC, &topics()),
+            FIXTURES.paths(&OFFSET_KEY, &offset_keys()),
+            FIXTURES.paths(&OFFSET_RECORD, &offset_records()),
+            FIXTURES.paths(&AUDIT_RECORD, &audit_records()),
+            FIXTURES.paths(&USER, &users()),
+            FIXTURES.paths(&POLICY, &policies()),
+            FIXTURES.paths(&DR_RECORD, &dr_records()),
+            FIXTURES.paths(&SNAPSHOT, &snapshots()),
+        ]
+        .into_iter()
+        .flatten(),
+    );
 }
 
 /// Replicas of two releases compare digests during a rolling upgrade (invariant 6 of
