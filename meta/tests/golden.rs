@@ -155,7 +155,8 @@ fn state_digests_keep_their_value() {
     );
 }
 
-/// The variants of the small enums stored inside records, each pinned by some fixture above.
+/// The access-control enums are stored as text inside policy entries: every value of each is in
+/// the policy fixture (the other small enums get one fixture per value, built from their lists).
 #[test]
 fn every_stored_enum_value_is_in_a_fixture() {
     let entries: Vec<PolicyEntry> = policies().into_iter().flat_map(|(_, (_, entries))| entries).collect();
