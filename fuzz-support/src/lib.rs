@@ -2,6 +2,9 @@
 //! bodies with lying lengths and deep nesting, mutations of valid encodings, and the blobs and
 //! capped-memory child that prove no decoder reserves memory from an untrusted length.
 //! Stable Rust: these are proptest strategies, not libFuzzer targets (docs/security.md, "Fuzzing").
+//! Also the harness of the golden fixtures ([`golden`]), which pin the bytes the decoders read.
+
+pub mod golden;
 
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -147,6 +147,25 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, WireError> {
     entry_from_wire(unframe("log entry", bytes)?)
 }
 
+/// A vote as the log store keeps it (`raft_meta/vote`).
+pub fn encode_vote(vote: &Vote) -> Vec<u8> {
+    frame(&vote_to_wire(vote))
+}
+
+pub fn decode_vote(bytes: &[u8]) -> Result<Vote, WireError> {
+    vote_from_wire(Some(unframe("vote", bytes)?))
+}
+
+/// A log id as stored: the log's committed and purge markers, the state machine's applied one.
+pub fn encode_log_id(log_id: &LogId) -> Vec<u8> {
+    frame(&log_id_to_wire(log_id))
+}
+
+/// `what` names the marker in errors.
+pub fn decode_log_id(what: &'static str, bytes: &[u8]) -> Result<LogId, WireError> {
+    unframe(what, bytes).map(log_id_from_wire)
+}
+
 pub fn vote_request_to_wire(request: &openraft::raft::VoteRequest<TypeConfig>) -> v1::VoteRequest {
     v1::VoteRequest {
         vote: Some(vote_to_wire(&request.vote)),

@@ -36,23 +36,28 @@ pub enum IdentityMismatch {
 impl ClusterIdentity {
     pub fn load(storage: &Storage) -> std::io::Result<Option<ClusterIdentity>> {
         let Some(bytes) = storage.raft_meta.get(KEY_IDENTITY).map_err(io_error)? else { return Ok(None) };
-        let record: v1::IdentityResponse = codec::unframe("cluster identity", &bytes)?;
-        Ok(Some(ClusterIdentity {
-            cluster_id: record.cluster_id,
-            generation: record.generation,
-            node_id: record.node_id,
-        }))
+        Ok(Some(ClusterIdentity::decode(&bytes)?))
     }
 
-    /// Persists the identity (fsynced): it must exist before this node talks to any peer.
-    pub fn save(&self, storage: &Storage) -> std::io::Result<()> {
-        let record = v1::IdentityResponse {
+    /// The identity as stored (`raft_meta/identity`): a framed `pharos.v1.IdentityResponse`
+    /// without its `leader_id`.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::frame(&v1::IdentityResponse {
             cluster_id: self.cluster_id.clone(),
             generation: self.generation,
             node_id: self.node_id,
             leader_id: None,
-        };
-        storage.raft_meta.insert(KEY_IDENTITY, codec::frame(&record)).map_err(io_error)?;
+        })
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ClusterIdentity, codec::WireError> {
+        let record: v1::IdentityResponse = codec::unframe("cluster identity", bytes)?;
+        Ok(ClusterIdentity { cluster_id: record.cluster_id, generation: record.generation, node_id: record.node_id })
+    }
+
+    /// Persists the identity (fsynced): it must exist before this node talks to any peer.
+    pub fn save(&self, storage: &Storage) -> std::io::Result<()> {
+        storage.raft_meta.insert(KEY_IDENTITY, self.encode()).map_err(io_error)?;
         storage.database.persist(fjall::PersistMode::SyncAll).map_err(io_error)
     }
 

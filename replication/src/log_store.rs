@@ -16,7 +16,7 @@ use fjall::PersistMode;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 
-use crate::codec::{self, decode_entry, encode_entry, log_id_from_wire, log_id_to_wire, vote_to_wire};
+use crate::codec::{self, decode_entry, encode_entry};
 use crate::storage::{Storage, io_error};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
@@ -41,14 +41,13 @@ impl LogStore {
     /// and fsyncs it.
     pub(crate) fn stage_seed(&self, batch: &mut fjall::OwnedWriteBatch, entry: &Entry, vote: &Vote) {
         batch.insert(&self.storage.raft_log, index_key(entry.log_id.index), encode_entry(entry));
-        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::frame(&vote_to_wire(vote)));
-        batch.insert(&self.storage.raft_meta, KEY_COMMITTED, codec::frame(&log_id_to_wire(&entry.log_id)));
+        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::encode_vote(vote));
+        batch.insert(&self.storage.raft_meta, KEY_COMMITTED, codec::encode_log_id(&entry.log_id));
     }
 
     fn read_log_id(&self, key: &str) -> io::Result<Option<LogId>> {
         let Some(bytes) = self.storage.raft_meta.get(key).map_err(io_error)? else { return Ok(None) };
-        let log_id: pharos_proto::v1::LogId = codec::unframe(key_name(key), &bytes)?;
-        Ok(Some(log_id_from_wire(log_id)))
+        Ok(Some(codec::decode_log_id(key_name(key), &bytes)?))
     }
 
     /// Commits `batch` and waits for fsync, off the async executor. `operation` names the
@@ -109,8 +108,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
         let Some(bytes) = self.storage.raft_meta.get(KEY_VOTE).map_err(io_error)? else { return Ok(None) };
-        let vote: pharos_proto::v1::Vote = codec::unframe("vote", &bytes)?;
-        Ok(Some(codec::vote_from_wire(Some(vote))?))
+        Ok(Some(codec::decode_vote(&bytes)?))
     }
 }
 
@@ -135,7 +133,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let mut batch = self.storage.database.batch();
-        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::frame(&vote_to_wire(vote)));
+        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::encode_vote(vote));
         self.commit_synced(batch, "vote").await
     }
 
@@ -144,7 +142,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // own applied index, which the state machine stores atomically with its data.
         match committed {
             Some(log_id) => {
-                self.storage.raft_meta.insert(KEY_COMMITTED, codec::frame(&log_id_to_wire(&log_id))).map_err(io_error)
+                self.storage.raft_meta.insert(KEY_COMMITTED, codec::encode_log_id(&log_id)).map_err(io_error)
             }
             None => self.storage.raft_meta.remove(KEY_COMMITTED).map_err(io_error),
         }
@@ -182,7 +180,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let mut marker = self.storage.database.batch();
-        marker.insert(&self.storage.raft_meta, KEY_PURGED, codec::frame(&log_id_to_wire(&log_id)));
+        marker.insert(&self.storage.raft_meta, KEY_PURGED, codec::encode_log_id(&log_id));
         self.commit_synced(marker, "purge").await?;
         let mut batch = self.storage.database.batch();
         for guard in self.storage.raft_log.range::<[u8; 8], _>(..=index_key(log_id.index)) {

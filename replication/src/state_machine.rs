@@ -131,7 +131,7 @@ impl StateMachineStore {
             state.revision = u64::from_be_bytes(revision);
         }
         let last_applied = match storage.sm_meta.get(KEY_APPLIED).map_err(io_error)? {
-            Some(bytes) => Some(log_id_from_wire(codec::unframe("applied log id", &bytes)?)),
+            Some(bytes) => Some(codec::decode_log_id("applied log id", &bytes)?),
             None => None,
         };
         let last_membership = match storage.sm_meta.get(KEY_MEMBERSHIP).map_err(io_error)? {
@@ -170,12 +170,7 @@ impl StateMachineStore {
 
     /// Writes `snapshot` as the current snapshot file: temp file, fsync, rename, fsync dir.
     fn save_snapshot_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
-        let header = snapshot_meta_to_wire(meta).encode_to_vec();
-        let mut bytes = Vec::with_capacity(1 + 4 + header.len() + data.len());
-        bytes.push(codec::FORMAT_VERSION);
-        bytes.extend_from_slice(&(header.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(data);
+        let bytes = encode_snapshot_file(meta, data);
         let temporary = self.storage.snapshot_dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         {
             use std::io::Write;
@@ -193,20 +188,38 @@ impl StateMachineStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
-        let malformed = || io::Error::new(io::ErrorKind::InvalidData, "snapshot file is truncated or malformed");
-        let (&version, rest) = bytes.split_first().ok_or_else(malformed)?;
-        if version != codec::FORMAT_VERSION {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("snapshot format version {version}")));
-        }
-        let (length, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
-        let length = u32::from_be_bytes(*length) as usize;
-        if rest.len() < length {
-            return Err(malformed());
-        }
-        let (header, data) = rest.split_at(length);
-        let meta = v1::SnapshotMeta::decode(header).map_err(io_error)?;
-        Ok(Some(Snapshot { meta: snapshot_meta_from_wire(meta)?, snapshot: data.to_vec() }))
+        let (meta, snapshot) = decode_snapshot_file(&bytes)?;
+        Ok(Some(Snapshot { meta, snapshot }))
     }
+}
+
+/// The snapshot file: the format-version byte, the length of the header (4 bytes, big-endian),
+/// the header (a `pharos.v1.SnapshotMeta`), then the pharos-meta snapshot blob.
+pub fn encode_snapshot_file(meta: &SnapshotMeta, data: &[u8]) -> Vec<u8> {
+    let header = snapshot_meta_to_wire(meta).encode_to_vec();
+    let mut bytes = Vec::with_capacity(1 + 4 + header.len() + data.len());
+    bytes.push(codec::FORMAT_VERSION);
+    bytes.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// The header and the snapshot blob of a snapshot file.
+pub fn decode_snapshot_file(bytes: &[u8]) -> io::Result<(SnapshotMeta, SnapshotData)> {
+    let malformed = || io::Error::new(io::ErrorKind::InvalidData, "snapshot file is truncated or malformed");
+    let (&version, rest) = bytes.split_first().ok_or_else(malformed)?;
+    if version != codec::FORMAT_VERSION {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("snapshot format version {version}")));
+    }
+    let (length, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+    let length = u32::from_be_bytes(*length) as usize;
+    if rest.len() < length {
+        return Err(malformed());
+    }
+    let (header, data) = rest.split_at(length);
+    let meta = v1::SnapshotMeta::decode(header).map_err(io_error)?;
+    Ok((snapshot_meta_from_wire(meta)?, data.to_vec()))
 }
 
 fn session_key(client_id: &str, sequence: u64) -> Vec<u8> {
@@ -228,7 +241,9 @@ fn split_session_key(key: &[u8]) -> io::Result<(String, u64)> {
     Ok((client_id, u64::from_be_bytes(sequence)))
 }
 
-fn encode_stored_membership(stored: &StoredMembership) -> Vec<u8> {
+/// The last membership the state machine applied, as stored (`sm_meta/membership`): a framed
+/// `pharos.v1.SnapshotMeta` holding only its membership fields.
+pub fn encode_stored_membership(stored: &StoredMembership) -> Vec<u8> {
     let (log_id, membership) = codec::stored_membership_to_wire(stored);
     codec::frame(&v1::SnapshotMeta {
         last_membership_log_id: log_id,
@@ -237,7 +252,7 @@ fn encode_stored_membership(stored: &StoredMembership) -> Vec<u8> {
     })
 }
 
-fn decode_stored_membership(bytes: &[u8]) -> io::Result<StoredMembership> {
+pub fn decode_stored_membership(bytes: &[u8]) -> io::Result<StoredMembership> {
     let meta: v1::SnapshotMeta = codec::unframe("membership", bytes)?;
     Ok(StoredMembership::new(
         meta.last_membership_log_id.map(log_id_from_wire),
@@ -361,7 +376,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     replies.push((responder, response));
                 }
             }
-            batch.insert(&self.storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(&last_log_id)));
+            batch.insert(&self.storage.sm_meta, KEY_APPLIED, codec::encode_log_id(&last_log_id));
             batch.insert(&self.storage.sm_meta, KEY_REVISION, applied.state.revision.to_be_bytes().to_vec());
             // Committed while the write lock is held so readers never see memory ahead of disk
             // in a way a restart could reverse.
@@ -431,7 +446,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 );
             }
             if let Some(last) = &meta_for_file.last_log_id {
-                batch.insert(&storage.sm_meta, KEY_APPLIED, codec::frame(&codec::log_id_to_wire(last)));
+                batch.insert(&storage.sm_meta, KEY_APPLIED, codec::encode_log_id(last));
             }
             batch.insert(&storage.sm_meta, KEY_MEMBERSHIP, encode_stored_membership(&meta_for_file.last_membership));
             batch.insert(&storage.sm_meta, KEY_REVISION, state.revision.to_be_bytes().to_vec());

@@ -16,10 +16,10 @@
 //! `lying_lengths_reserve_no_memory` decodes huge length prefixes in a child process whose
 //! address space is capped, so a decoder that pre-allocates from an untrusted length aborts it.
 //!
-//! Not reachable from here (private, reviewed instead): the snapshot file header parser
-//! (`StateMachineStore::load_snapshot_file`), the session key splitter and the stored
-//! membership decoder of `state_machine.rs`; the last is `unframe` + the membership decoder
-//! fuzzed below.
+//! Not fuzzed here: the snapshot file header parser (`state_machine::decode_snapshot_file`) and
+//! the stored membership decoder (`state_machine::decode_stored_membership`, `unframe` + the
+//! membership decoder fuzzed below), whose bytes `tests/golden.rs` pins; the session key
+//! splitter of `state_machine.rs` (private, reviewed instead).
 //!
 //! Cases per property: `PHAROS_FUZZ_CASES` (default 256). A long run:
 //! `PHAROS_FUZZ_CASES=200000 cargo test --release -p pharos-replication --test fuzz_decoders`.
@@ -176,20 +176,8 @@ mod disk {
     //! What this crate stores framed (format-version byte + protobuf).
     use super::*;
 
-    pub fn encode_vote(vote: &Vote) -> Vec<u8> {
-        codec::frame(&codec::vote_to_wire(vote))
-    }
-
-    pub fn decode_vote(bytes: &[u8]) -> Result<Vote, WireError> {
-        codec::vote_from_wire(Some(codec::unframe("vote", bytes)?))
-    }
-
-    pub fn encode_log_id(log_id: &LogId) -> Vec<u8> {
-        codec::frame(&codec::log_id_to_wire(log_id))
-    }
-
     pub fn decode_log_id(bytes: &[u8]) -> Result<LogId, WireError> {
-        codec::unframe("log id", bytes).map(codec::log_id_from_wire)
+        codec::decode_log_id("log id", bytes)
     }
 }
 
@@ -317,8 +305,8 @@ macro_rules! decoder_target {
 const FRAMED: Option<u8> = Some(codec::FORMAT_VERSION);
 
 decoder_target!(disk_entry, FRAMED, entry(), codec::encode_entry, codec::decode_entry);
-decoder_target!(disk_vote, FRAMED, vote(), disk::encode_vote, disk::decode_vote);
-decoder_target!(disk_log_id, FRAMED, log_id(), disk::encode_log_id, disk::decode_log_id);
+decoder_target!(disk_vote, FRAMED, vote(), codec::encode_vote, codec::decode_vote);
+decoder_target!(disk_log_id, FRAMED, log_id(), codec::encode_log_id, disk::decode_log_id);
 decoder_target!(wire_entry, None, entry(), wire::encode_entry, wire::decode_entry);
 decoder_target!(wire_vote_request, None, vote_request(), wire::encode_vote_request, wire::decode_vote_request);
 decoder_target!(wire_vote_response, None, vote_response(), wire::encode_vote_response, wire::decode_vote_response);
@@ -357,7 +345,7 @@ type Decodes = fn(&[u8]) -> bool;
 fn all_decoders() -> Vec<(&'static str, Option<u8>, Decodes)> {
     vec![
         ("disk entry", FRAMED, |bytes| codec::decode_entry(bytes).is_ok()),
-        ("disk vote", FRAMED, |bytes| disk::decode_vote(bytes).is_ok()),
+        ("disk vote", FRAMED, |bytes| codec::decode_vote(bytes).is_ok()),
         ("disk log id", FRAMED, |bytes| disk::decode_log_id(bytes).is_ok()),
         ("identity", FRAMED, |bytes| codec::unframe::<v1::IdentityResponse>("identity", bytes).is_ok()),
         ("pending join", FRAMED, |bytes| codec::unframe::<v1::PendingJoin>("pending join", bytes).is_ok()),

@@ -1,5 +1,5 @@
-//! Realistic values of every persisted type, shared by the fuzz targets and the golden
-//! fixtures.
+//! Realistic values of every persisted type, as proptest strategies for the fuzz targets (the
+//! golden fixtures build fixed values of their own, in `golden.rs`).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
