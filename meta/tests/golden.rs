@@ -33,8 +33,8 @@ use pharos_meta::{
     AbandonedMember, AuditRecord, Broker, BrokerGroup, BrokerOperation, BrokerRef, BrokerState, Command, CommandError,
     Compare, DeclaredRole, DrCommand, DrOperation, DrRecord, ElectionMode, FailoverRecord, FinishedOperation, KvRecord,
     MembershipChange, MessageType, NotCollectable, OffsetBatch, OffsetCommit, OffsetKey, OffsetRecord, Operation,
-    QueueCounts, Registration, ReplicationMode, ReportedTopic, RequestId, ResetTarget, Response, State, SwitchoverStep,
-    SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
+    QueueCounts, Registration, RegistrationMode, ReplicationMode, ReportedTopic, RequestId, ResetTarget, Response,
+    State, SwitchoverStep, SyncState, Topic, TopicOperation, TopicOrigin, TopicSpec,
 };
 
 // ---- the formats ----
@@ -193,7 +193,7 @@ fn cidr(text: &str) -> Cidr {
     text.parse().expect("a valid CIDR")
 }
 
-fn registration(declared_role: Option<DeclaredRole>) -> Registration {
+fn registration(mode: RegistrationMode) -> Registration {
     Registration {
         cluster: "DefaultCluster".to_string(),
         group: "broker-a".to_string(),
@@ -203,7 +203,7 @@ fn registration(declared_role: Option<DeclaredRole>) -> Registration {
         region: "eu-west-1".to_string(),
         addresses: strings(&[("internal", "10.0.1.17:10911"), ("public", "203.0.113.17:10911")]),
         election_priority: 7,
-        declared_role,
+        mode,
     }
 }
 
@@ -339,8 +339,8 @@ fn membership_changes() -> Vec<(String, MembershipChange)> {
 
 fn broker_operations() -> Vec<(String, BrokerOperation)> {
     let mut cases = every_variant!(BrokerOperation {
-        // `declared_role: None` is code 0, left out of the bytes; the declared roles below pin the field.
-        "register_broker_elected" => Register(registration(None)),
+        // `RegistrationMode::Elected` is code 0, left out of the bytes; the other modes below pin the field.
+        "register_broker_elected" => Register(registration(RegistrationMode::Elected)),
         "unregister_broker" => Unregister { broker_id: 12, broker_epoch: 340 },
         "fence_broker" => Fence { broker_id: 12, broker_epoch: 340 },
         // Written with `broker_epoch` 0 (the message is shared with the epoch-carrying kinds).
@@ -361,8 +361,11 @@ fn broker_operations() -> Vec<(String, BrokerOperation)> {
         },
     });
     for (name, role) in declared_roles() {
-        cases.push((format!("register_broker_declared_{name}"), BrokerOperation::Register(registration(Some(role)))));
+        let registration = registration(RegistrationMode::Declared(role));
+        cases.push((format!("register_broker_declared_{name}"), BrokerOperation::Register(registration)));
     }
+    let controlled = registration(RegistrationMode::Controlled);
+    cases.push(("register_broker_controlled".to_string(), BrokerOperation::Register(controlled)));
     cases
 }
 
@@ -645,7 +648,7 @@ fn kv_records() -> Vec<(String, KvRecord)> {
 }
 
 fn broker(state: BrokerState) -> Broker {
-    let registration = registration(None);
+    let registration = registration(RegistrationMode::Elected);
     Broker {
         broker_id: 12,
         incarnation_id: registration.incarnation_id,
@@ -697,7 +700,7 @@ fn groups() -> Vec<(String, BrokerGroup)> {
 
 /// `Elected` is code 0, left out of the bytes; the other modes pin the field.
 fn election_modes() -> Vec<(String, ElectionMode)> {
-    every_variant!(ElectionMode { "elected" => Elected, "declared" => Declared })
+    every_variant!(ElectionMode { "elected" => Elected, "declared" => Declared, "controlled" => Controlled })
 }
 
 fn topics() -> Vec<(String, Topic)> {
