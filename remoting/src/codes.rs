@@ -17,6 +17,7 @@ pub mod request {
     pub const CONTROLLER_GET_REPLICA_INFO: i32 = 1004;
     pub const CONTROLLER_GET_METADATA_INFO: i32 = 1005;
     pub const CONTROLLER_GET_SYNC_STATE_DATA: i32 = 1006;
+    pub const NOTIFY_BROKER_ROLE_CHANGED: i32 = 1008;
     pub const CONTROLLER_GET_NEXT_BROKER_ID: i32 = 1012;
     pub const CONTROLLER_APPLY_BROKER_ID: i32 = 1013;
 }

@@ -318,6 +318,23 @@ pub fn replica_info(state: &State, group: &BrokerGroup) -> RemotingCommand {
     reply.with_body(sync_state_body(group, synced))
 }
 
+/// 1008, sent to a broker of `group`: its master (which must be active) and sync state set, as
+/// a 1004 answer carries them; the broker applies it at once. `None` without an active master.
+pub fn role_change_notice(state: &State, group: &BrokerGroup, opaque: i32) -> Option<RemotingCommand> {
+    let answer = replica_info(state, group);
+    answer.ext_field("masterBrokerId")?;
+    let notice = RemotingCommand::request(request::NOTIFY_BROKER_ROLE_CHANGED, opaque);
+    let notice =
+        answer.ext_fields.iter().fold(notice, |notice, (key, value)| notice.with_ext_field(key, value.clone()));
+    Some(notice.with_body(answer.body))
+}
+
+/// The addresses of `group`'s active brokers.
+pub fn member_addresses(state: &State, group: &BrokerGroup) -> Vec<String> {
+    let members = group.members.iter().filter_map(|id| state.brokers.get(id));
+    members.filter(|broker| broker.state == BrokerState::Active).map(address).collect()
+}
+
 /// 1002: the group's master, as `SUCCESS` when this request's election made it and as
 /// `CONTROLLER_MASTER_STILL_EXIST` when it was master already (the broker reads both as the
 /// answer); `None` while the group has no active master.

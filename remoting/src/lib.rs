@@ -10,6 +10,7 @@
 //! total and returns a typed error.
 
 pub mod body;
+pub mod client;
 pub mod codec;
 pub mod codes;
 pub mod command;

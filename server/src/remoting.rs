@@ -29,6 +29,8 @@ use crate::brokers::BrokerRuntime;
 
 mod controller_role;
 
+pub use controller_role::announce_masters;
+
 /// The network whose broker addresses RocketMQ clients get: the one `pharos topic route` and
 /// the gRPC `GetRoute` use when none is named.
 pub const REMOTING_NETWORK: &str = "internal";

@@ -215,6 +215,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     let promotion = take_part(&facts, &node, raft_facts, &shutdown).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
+    let master_announcer = tokio::spawn(crate::remoting::announce_masters(node.clone(), shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
     // An insecure node leaves the root to the first secure start: nothing to authenticate yet.
     let root_bootstrap = tokio::spawn({
@@ -234,7 +235,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     shutdown.wait().await;
     let restart = restart_requested.await.unwrap_or(None);
     tracing::info!(restarting = restart.is_some(), "shutting down");
-    for task in [reconciler, broker_planner, dr_planner, root_bootstrap] {
+    for task in [reconciler, broker_planner, master_announcer, dr_planner, root_bootstrap] {
         task.abort();
         let _ = task.await;
     }

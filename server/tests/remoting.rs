@@ -514,7 +514,39 @@ type BadRequest<'a> = (i32, Vec<(&'a str, &'a str)>, &'a [u8], i32);
 /// A broker in controller mode, as the test plays it: its controller id and address.
 struct ControllerBroker {
     id: u64,
-    address: &'static str,
+    address: String,
+}
+
+/// `APPLY_BROKER_ID`'s ext fields.
+fn apply_fields<'a>(id: &'a str, check: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("clusterName", "DefaultCluster"),
+        ("brokerName", CONTROLLED_GROUP),
+        ("appliedBrokerId", id),
+        ("registerCheckCode", check),
+    ]
+}
+
+/// A broker's remoting port, as far as Pharos's announcements go: every request it receives is
+/// answered `SUCCESS` and passed on.
+async fn broker_port() -> (String, tokio::sync::mpsc::UnboundedReceiver<RemotingCommand>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut client = RemotingClient { stream, received: Vec::new(), next_opaque: 1 };
+                while let Some(request) = client.reply().await {
+                    let answer = RemotingCommand::response(response::SUCCESS, None).answering(&request);
+                    client.send_raw(&codec::encode(&answer)).await;
+                    let _ = sender.send(request);
+                }
+            });
+        }
+    });
+    (address, receiver)
 }
 
 const CONTROLLED_GROUP: &str = "broker-ctl";
@@ -553,7 +585,7 @@ impl ControllerBroker {
             ("clusterName", "DefaultCluster"),
             ("brokerName", CONTROLLED_GROUP),
             ("brokerId", id.as_str()),
-            ("brokerAddress", self.address),
+            ("brokerAddress", self.address.as_str()),
             ("invokeTime", "0"),
         ];
         node.call(request::CONTROLLER_REGISTER_BROKER, &ext, SerializeType::Json).await
@@ -614,14 +646,10 @@ async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_a
         let id_request = [("clusterName", "DefaultCluster"), ("brokerName", CONTROLLED_GROUP)];
         let reply = node.call(request::CONTROLLER_GET_NEXT_BROKER_ID, &id_request, SerializeType::Json).await;
         assert_eq!((reply.code, reply.ext_field("nextBrokerId")), (response::SUCCESS, Some("1")), "{:?}", reply.remark);
-        let apply = |id: &'static str, check: &'static str| {
-            [
-                ("clusterName", "DefaultCluster"),
-                ("brokerName", CONTROLLED_GROUP),
-                ("appliedBrokerId", id),
-                ("registerCheckCode", check),
-            ]
-        };
+        let apply = apply_fields;
+        // The second broker's port is real: Pharos announces a new master to it.
+        let (second_address, mut announcements) = broker_port().await;
+        let second_check = format!("{second_address};18");
         let reply = node
             .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("1", "127.0.0.1:30911;17"), SerializeType::Json)
             .await;
@@ -632,16 +660,15 @@ async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_a
         assert_eq!(reply.code, response::SUCCESS, "a retried application is the same registration");
         let reply = node.call(request::CONTROLLER_GET_NEXT_BROKER_ID, &id_request, SerializeType::Json).await;
         assert_eq!(reply.ext_field("nextBrokerId"), Some("2"));
-        let reply = node
-            .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("2", "127.0.0.1:30921;18"), SerializeType::Json)
-            .await;
+        let reply =
+            node.call(request::CONTROLLER_APPLY_BROKER_ID, &apply("2", &second_check), SerializeType::Json).await;
         assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
         let reply = node
             .call(request::CONTROLLER_APPLY_BROKER_ID, &apply("2", "127.0.0.1:30931;19"), SerializeType::Json)
             .await;
         assert_eq!(reply.code, response::CONTROLLER_BROKER_ID_INVALID, "an id another active broker holds");
-        let first = ControllerBroker { id: 1, address: "127.0.0.1:30911" };
-        let second = ControllerBroker { id: 2, address: "127.0.0.1:30921" };
+        let first = ControllerBroker { id: 1, address: "127.0.0.1:30911".to_string() };
+        let second = ControllerBroker { id: 2, address: second_address.clone() };
 
         // The first registered broker of a new group is elected at once; 1002 names it.
         let elect = [("clusterName", "DefaultCluster"), ("brokerName", CONTROLLED_GROUP), ("brokerId", "2")];
@@ -787,6 +814,17 @@ async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_a
             "a successor {elected_after:?} after the last grant of a {} ms lease",
             last_lease.lease_duration_millis
         );
+        // Pharos told the new master at once (1008), before its next 1004 poll.
+        let deadline = Instant::now() + WAIT;
+        let notice = loop {
+            let notice = tokio::time::timeout_at(deadline.into(), announcements.recv()).await;
+            let notice = notice.expect("announced in time").expect("the port is open");
+            if notice.code == request::NOTIFY_BROKER_ROLE_CHANGED && notice.ext_field("masterBrokerId") == Some("2") {
+                break notice;
+            }
+        };
+        assert_eq!(notice.ext_field("masterEpoch"), Some((epoch + 1).to_string().as_str()));
+        assert_eq!(notice.ext_field("masterAddress"), Some(second_address.as_str()));
         let lease = write_lease(&replica.heartbeat(node, Some(epoch + 1), 300).await).expect("the new master's lease");
         assert_eq!((lease.broker_id, lease.master_epoch), (2, epoch + 1));
         assert!(lease.generation > last_lease.generation);

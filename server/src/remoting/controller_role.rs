@@ -301,3 +301,73 @@ fn sync_state_refusal_code(error: &CommandError) -> i32 {
         _ => response::CONTROLLER_ALTER_SYNC_STATE_SET_FAILED,
     }
 }
+
+/// How often the leader looks for new masters of controlled groups to announce.
+const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one broker has to take an announcement.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Tells every active broker of a controlled group of a new master at once
+/// (`NOTIFY_BROKER_ROLE_CHANGED`, 1008), so the brokers switch roles now rather than at their
+/// next `GET_REPLICA_INFO` poll (up to 5 s later). Runs on every node and acts while it leads;
+/// what it sends is committed state only, and a broker that misses it still polls. A new
+/// leadership announces only what changes after it began.
+pub async fn announce_masters(node: pharos_replication::Node, stop: impl std::future::Future<Output = ()>) {
+    let mut seen: Option<((u64, u64), std::collections::BTreeMap<String, u64>)> = None;
+    let mut opaque: i32 = 0;
+    let mut ticks = tokio::time::interval(ANNOUNCE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        let leadership = node.leadership().filter(|_| node.fence.fenced_by().is_none());
+        let Some(leadership) = leadership else {
+            seen = None;
+            continue;
+        };
+        let mut notices = Vec::new();
+        {
+            let applied = node.state_machine.read();
+            let state = &applied.state;
+            let controlled = state.groups.values().filter(|group| {
+                group.election_mode == pharos_meta::ElectionMode::Controlled
+                    && state.serving_brokers(&group.name).0.is_some()
+            });
+            let epochs: std::collections::BTreeMap<String, u64> =
+                controlled.map(|group| (group.name.clone(), group.master_epoch)).collect();
+            if let Some((_, previous)) = seen.as_ref().filter(|(since, _)| *since == leadership) {
+                for (name, epoch) in &epochs {
+                    if previous.get(name).is_some_and(|before| before >= epoch) {
+                        continue;
+                    }
+                    let Some(group) = state.groups.get(name) else { continue };
+                    for address in controller::member_addresses(state, group) {
+                        opaque = opaque.wrapping_add(1);
+                        if let Some(notice) = controller::role_change_notice(state, group, opaque) {
+                            notices.push((name.clone(), address, notice));
+                        }
+                    }
+                }
+            }
+            seen = Some((leadership, epochs));
+        }
+        for (group, address, notice) in notices {
+            tokio::spawn(async move {
+                match pharos_remoting::client::call(&address, &notice, ANNOUNCE_TIMEOUT).await {
+                    Ok(reply) if reply.code == response::SUCCESS => {
+                        tracing::info!(%group, %address, "remoting: told a broker of its group's new master");
+                    }
+                    Ok(reply) => {
+                        tracing::info!(%group, %address, code = reply.code, remark = ?reply.remark, "remoting: a broker refused the new master's announcement");
+                    }
+                    Err(error) => {
+                        tracing::info!(%group, %address, %error, "remoting: cannot tell a broker of its group's new master; it polls");
+                    }
+                }
+            });
+        }
+    }
+}
