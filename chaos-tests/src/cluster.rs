@@ -210,13 +210,47 @@ impl Cluster {
             cluster.nodes[index].args = cluster.base_args(index, bootstrap);
             cluster.spawn(index)?;
         }
-        if let Err(error) = cluster.wait_for_leader(Duration::from_secs(30)).await {
+        let formed = async {
+            cluster.wait_for_leader(Duration::from_secs(30)).await?;
+            cluster.wait_for_recorded_members(Duration::from_secs(30)).await
+        };
+        if let Err(error) = formed.await {
             // Keep the evidence of a cluster that never formed: the node logs say why.
             let kept = cluster.keep_root();
             eprintln!("the cluster did not start ({error}); its data and logs are kept in {}", kept.display());
             return Err(error);
         }
         Ok(cluster)
+    }
+
+    /// Waits until the leader's membership holds every running node's own record (client
+    /// address, zone, region). A statically bootstrapped node writes that record itself once it
+    /// reaches the leader, so until then a fresh cluster still writes log entries of its own,
+    /// which a test that counts entries would blame on what it does.
+    pub async fn wait_for_recorded_members(&self, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leader = self.wait_for_leader(deadline.saturating_duration_since(Instant::now())).await?;
+            if let Some(status) = self.status_of(leader).await {
+                let recorded = |node: &NodeHandle| {
+                    status.members.iter().any(|member| {
+                        member.node_id == node.node_id
+                            && member.info.as_ref().is_some_and(|info| {
+                                info.client_addr == node.client_addr
+                                    && info.zone == node.zone
+                                    && info.region == node.region
+                            })
+                    })
+                };
+                if self.nodes.iter().filter(|node| node.is_running()).all(recorded) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout { what: "every node's membership record".into(), waited: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn add_node_handle(&mut self, node_id: u64, zone: &str, region: &str) -> Result<usize, HarnessError> {

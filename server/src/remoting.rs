@@ -236,6 +236,21 @@ impl BrokerRequests {
                 return (registration::refused(error.to_string()), index);
             }
         }
+        match self.commit_registration(&registration).await {
+            (Ok(()), index) => match self.renew(&registration) {
+                Some(answer) => answer,
+                None => (registration::refused("the registration was applied but is gone again"), index),
+            },
+            (Err(refusal), index) => (refusal, index),
+        }
+    }
+
+    /// Commits a registration the caller checked (`State::check_registration`) and gives the
+    /// new broker its first deadline; the refusal otherwise, and the log index either way.
+    async fn commit_registration(
+        &self,
+        registration: &pharos_meta::Registration,
+    ) -> (Result<(), RemotingCommand>, u64) {
         let actor = format!("remoting broker {}", registration.incarnation_id);
         match self.commit(BrokerOperation::Register(registration.clone()), actor).await {
             (Ok(Response::BrokerRegistered { broker_id, .. }), index) => {
@@ -243,17 +258,15 @@ impl BrokerRequests {
                     group = %registration.group,
                     rocketmq_broker_id = %registration.name,
                     address = %registration.incarnation_id,
+                    mode = registration.election_mode().as_str(),
                     broker_id,
                     "remoting: broker registered"
                 );
                 self.runtime.registered();
-                match self.renew(&registration) {
-                    Some(answer) => answer,
-                    None => (registration::refused("the registration was applied but is gone again"), index),
-                }
+                (Ok(()), index)
             }
-            (Ok(other), index) => (registration::refused(format!("unexpected answer {other:?}")), index),
-            (Err(refusal), index) => (refusal, index),
+            (Ok(other), index) => (Err(registration::refused(format!("unexpected answer {other:?}"))), index),
+            (Err(refusal), index) => (Err(refusal), index),
         }
     }
 

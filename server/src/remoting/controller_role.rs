@@ -95,23 +95,12 @@ impl BrokerRequests {
                 Err(error) => return (controller::invalid(error.to_string()), index),
             }
         }
-        let actor = format!("remoting broker {}", registration.incarnation_id);
-        let (committed, index) = self.commit(BrokerOperation::Register(registration.clone()), actor).await;
-        match committed {
-            Ok(Response::BrokerRegistered { broker_id, .. }) => {
-                tracing::info!(
-                    group = %registration.group,
-                    controller_broker_id = %registration.name,
-                    address = %registration.incarnation_id,
-                    broker_id,
-                    "remoting: controller-mode broker registered"
-                );
-                self.runtime.registered();
+        match self.commit_registration(&registration).await {
+            (Ok(()), index) => {
                 let applied = self.node.state_machine.read();
                 (self.replica_info_of(&applied.state, &registration.group), index)
             }
-            Ok(other) => (controller::invalid(format!("unexpected answer {other:?}")), index),
-            Err(refusal) => (refusal, index),
+            (Err(refusal), index) => (refusal, index),
         }
     }
 
@@ -313,61 +302,70 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(1);
 /// what it sends is committed state only, and a broker that misses it still polls. A new
 /// leadership announces only what changes after it began.
 pub async fn announce_masters(node: pharos_replication::Node, stop: impl std::future::Future<Output = ()>) {
-    let mut seen: Option<((u64, u64), std::collections::BTreeMap<String, u64>)> = None;
-    let mut opaque: i32 = 0;
-    let mut ticks = tokio::time::interval(ANNOUNCE_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            _ = ticks.tick() => {}
-        }
-        let leadership = node.leadership().filter(|_| node.fence.fenced_by().is_none());
-        let Some(leadership) = leadership else {
-            seen = None;
-            continue;
-        };
+    let mut announcer = Announcer::default();
+    crate::handler::every_leader_pass(&node, ANNOUNCE_INTERVAL, stop, || {
+        announce(announcer.due(&node));
+        std::future::ready(())
+    })
+    .await;
+}
+
+/// What the announcer has told brokers under the current leadership.
+#[derive(Debug, Default)]
+struct Announcer {
+    /// The leadership, and the master epoch of every controlled group with an active master.
+    seen: Option<((u64, u64), std::collections::BTreeMap<String, u64>)>,
+    opaque: i32,
+}
+
+impl Announcer {
+    /// The announcements due now: (group, broker address, notice) for every active broker of a
+    /// group whose master epoch rose since the last pass of this leadership.
+    fn due(&mut self, node: &pharos_replication::Node) -> Vec<(String, String, RemotingCommand)> {
+        let Some(leadership) = node.leadership() else { return Vec::new() };
         let mut notices = Vec::new();
-        {
-            let applied = node.state_machine.read();
-            let state = &applied.state;
-            let controlled = state.groups.values().filter(|group| {
-                group.election_mode == pharos_meta::ElectionMode::Controlled
-                    && state.serving_brokers(&group.name).0.is_some()
-            });
-            let epochs: std::collections::BTreeMap<String, u64> =
-                controlled.map(|group| (group.name.clone(), group.master_epoch)).collect();
-            if let Some((_, previous)) = seen.as_ref().filter(|(since, _)| *since == leadership) {
-                for (name, epoch) in &epochs {
-                    if previous.get(name).is_some_and(|before| before >= epoch) {
-                        continue;
-                    }
-                    let Some(group) = state.groups.get(name) else { continue };
-                    for address in controller::member_addresses(state, group) {
-                        opaque = opaque.wrapping_add(1);
-                        if let Some(notice) = controller::role_change_notice(state, group, opaque) {
-                            notices.push((name.clone(), address, notice));
-                        }
+        let applied = node.state_machine.read();
+        let state = &applied.state;
+        let controlled = state.groups.values().filter(|group| {
+            group.election_mode == pharos_meta::ElectionMode::Controlled
+                && state.serving_brokers(&group.name).0.is_some()
+        });
+        let epochs: std::collections::BTreeMap<String, u64> =
+            controlled.map(|group| (group.name.clone(), group.master_epoch)).collect();
+        if let Some((_, previous)) = self.seen.as_ref().filter(|(since, _)| *since == leadership) {
+            for (name, epoch) in &epochs {
+                if previous.get(name).is_some_and(|before| before >= epoch) {
+                    continue;
+                }
+                let Some(group) = state.groups.get(name) else { continue };
+                for address in controller::member_addresses(state, group) {
+                    self.opaque = self.opaque.wrapping_add(1);
+                    if let Some(notice) = controller::role_change_notice(state, group, self.opaque) {
+                        notices.push((name.clone(), address, notice));
                     }
                 }
             }
-            seen = Some((leadership, epochs));
         }
-        for (group, address, notice) in notices {
-            tokio::spawn(async move {
-                match pharos_remoting::client::call(&address, &notice, ANNOUNCE_TIMEOUT).await {
-                    Ok(reply) if reply.code == response::SUCCESS => {
-                        tracing::info!(%group, %address, "remoting: told a broker of its group's new master");
-                    }
-                    Ok(reply) => {
-                        tracing::info!(%group, %address, code = reply.code, remark = ?reply.remark, "remoting: a broker refused the new master's announcement");
-                    }
-                    Err(error) => {
-                        tracing::info!(%group, %address, %error, "remoting: cannot tell a broker of its group's new master; it polls");
-                    }
+        self.seen = Some((leadership, epochs));
+        notices
+    }
+}
+
+/// Sends each announcement on its own task; a broker that does not take it polls.
+fn announce(notices: Vec<(String, String, RemotingCommand)>) {
+    for (group, address, notice) in notices {
+        tokio::spawn(async move {
+            match pharos_remoting::client::call(&address, &notice, ANNOUNCE_TIMEOUT).await {
+                Ok(reply) if reply.code == response::SUCCESS => {
+                    tracing::info!(%group, %address, "remoting: told a broker of its group's new master");
                 }
-            });
-        }
+                Ok(reply) => {
+                    tracing::info!(%group, %address, code = reply.code, remark = ?reply.remark, "remoting: a broker refused the new master's announcement");
+                }
+                Err(error) => {
+                    tracing::info!(%group, %address, %error, "remoting: cannot tell a broker of its group's new master; it polls");
+                }
+            }
+        });
     }
 }
