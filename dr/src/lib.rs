@@ -1,6 +1,7 @@
 //! Pharos decision logic as pure planners: broker liveness and leases, broker-group master
-//! election, coordinator-kept sync state sets, broker record retention, the `dr-sync`
-//! replication state machine, planned region switchover and unplanned region failover.
+//! election, coordinator-kept sync state sets, broker record retention, the default DR
+//! placement, the `dr-sync` replication state machine, planned region switchover and unplanned
+//! region failover.
 //!
 //! Planners are plain functions over plain data: time and randomness are passed in, and they
 //! return the actions to take; the leader's runtime (in `pharos-server`) observes, calls them,
@@ -9,6 +10,7 @@
 pub mod election;
 pub mod failover;
 pub mod lease;
+pub mod placement;
 pub mod retention;
 pub mod switchover;
 pub mod sync_mode;

@@ -297,24 +297,20 @@ impl DrRuntime {
     }
 }
 
-/// The placement the membership implies when none is configured: the voters' region is the
-/// primary, the first other region with a learner is the DR region.
-pub fn default_placement(status: &NodeStatus, dr: &pharos_meta::DrRecord) -> Option<DrCommand> {
-    if !dr.dr_region.is_empty() {
-        return None;
-    }
-    let primary_region = if dr.primary_region.is_empty() {
-        status.members.get(&status.node_id).map(|info| info.region.clone()).filter(|region| !region.is_empty())?
-    } else {
-        dr.primary_region.clone()
-    };
-    let dr_region = status
+/// The placement the membership implies when none is configured
+/// (`pharos_dr::placement::default_placement`), read from this leader's status.
+fn default_placement(status: &NodeStatus, dr: &pharos_meta::DrRecord) -> Option<DrCommand> {
+    let leader_region = status.members.get(&status.node_id).map(|info| info.region.as_str()).unwrap_or_default();
+    let members: Vec<pharos_dr::placement::Member<'_>> = status
         .members
         .iter()
-        .filter(|(node_id, _)| !status.voters.contains(node_id))
-        .map(|(_, info)| info.region.clone())
-        .find(|region| !region.is_empty() && *region != primary_region)?;
-    Some(DrCommand::Configure { primary_region, dr_region })
+        .map(|(node_id, info)| pharos_dr::placement::Member {
+            node_id: *node_id,
+            region: &info.region,
+            voter: status.voters.contains(node_id),
+        })
+        .collect();
+    pharos_dr::placement::default_placement(dr, leader_region, &members)
 }
 
 /// What the switchover planner needs, from the leader's status and the committed state.
