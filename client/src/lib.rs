@@ -62,7 +62,7 @@
 //! | `TopicService/ListTopics` | `Read` | |
 //! | `TopicService/GetRoute` | `Read` | |
 //! | `TopicService/WatchRoutes` | `Read` | retried until the stream opens, not after |
-//! | `OffsetService/CommitOffsets` | `AtMostOnce` | a late repeat moves an offset back (`offsets-through-paused-leaders`) |
+//! | `OffsetService/CommitOffsets` | `Idempotent` | the key rides with the batch inside a coalesced entry: a late repeat gets the first answer and cannot move an offset back (`offsets-through-paused-leaders`) |
 //! | `OffsetService/FetchOffsets` | `Read` | |
 //! | `OffsetService/ResetOffsets` | `Idempotent` | |
 //! | `OffsetService/ListConsumerGroups` | `Read` | |

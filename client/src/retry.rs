@@ -47,12 +47,21 @@ enum Next {
 /// first), or the request was never sent because no connection was made.
 fn provably_not_applied(status: &tonic::Status) -> bool {
     let refused = matches!(pharos_proto::error_reason(status), Some(ErrorReason::NotLeader | ErrorReason::Fenced));
-    // tonic turns a failed connect into UNAVAILABLE with the connector's message and drops the
-    // error itself, so the message is the only evidence left ("tcp connect error: Connection
-    // refused"; "error trying to connect" from older hyper).
-    let never_connected = status.code() == tonic::Code::Unavailable
-        && (status.message().contains("connect error") || status.message().contains("error trying to connect"));
-    refused || never_connected
+    refused || never_connected(status)
+}
+
+/// Whether the call failed before any connection was made: tonic maps a failed connect to
+/// `UNAVAILABLE` and keeps the connector's error as the status's source, wrapped in
+/// `tonic::ConnectError`. A status a server sent has no source, whatever its message says.
+fn never_connected(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 impl Client {

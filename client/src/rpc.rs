@@ -127,7 +127,7 @@ rpcs! {
         WatchRoutes = watch_routes(WatchRoutesRequest) -> tonic::Streaming<v1::RouteEvent>, Read;
     }
     offset = OffsetService via offset_service_client::OffsetServiceClient {
-        CommitOffsets = commit_offsets(CommitOffsetsRequest) -> v1::CommitOffsetsResponse, AtMostOnce;
+        CommitOffsets = commit_offsets(CommitOffsetsRequest) -> v1::CommitOffsetsResponse, Idempotent;
         FetchOffsets = fetch_offsets(FetchOffsetsRequest) -> v1::FetchOffsetsResponse, Read;
         ResetOffsets = reset_offsets(ResetOffsetsRequest) -> v1::ResetOffsetsResponse, Idempotent;
         ListConsumerGroups = list_consumer_groups(ListConsumerGroupsRequest) -> v1::ListConsumerGroupsResponse, Read;
@@ -249,7 +249,8 @@ mod tests {
         assert_eq!(retry_class("pharos.v1.KvService/Get"), Some(RetryClass::Read));
         assert_eq!(retry_class("pharos.v1.KvService/Put"), Some(RetryClass::Idempotent));
         assert_eq!(retry_class("pharos.v1.BrokerService/Heartbeat"), Some(RetryClass::Convergent));
-        assert_eq!(retry_class("pharos.v1.OffsetService/CommitOffsets"), Some(RetryClass::AtMostOnce));
+        assert_eq!(retry_class("pharos.v1.OffsetService/CommitOffsets"), Some(RetryClass::Idempotent));
+        assert_eq!(retry_class("pharos.v1.DrService/Failback"), Some(RetryClass::AtMostOnce));
         assert_eq!(retry_class("pharos.v1.RaftService/Vote"), None, "a peer-port RPC");
     }
 }

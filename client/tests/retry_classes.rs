@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pharos_client::{Client, ClientError, ClientOptions, v1};
+use pharos_proto::v1::cluster_service_server::{ClusterService, ClusterServiceServer};
 use pharos_proto::v1::kv_service_server::{KvService, KvServiceServer};
 use pharos_proto::v1::offset_service_server::{OffsetService, OffsetServiceServer};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -73,6 +74,7 @@ impl Fake {
         let address = listener.local_addr().expect("address").to_string();
         let router = tonic::transport::Server::builder()
             .add_service(KvServiceServer::new(self.clone()))
+            .add_service(ClusterServiceServer::new(self.clone()))
             .add_service(OffsetServiceServer::new(self));
         tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
         address
@@ -109,9 +111,9 @@ impl KvService for Fake {
 impl OffsetService for Fake {
     async fn commit_offsets(
         &self,
-        _: Request<v1::CommitOffsetsRequest>,
+        request: Request<v1::CommitOffsetsRequest>,
     ) -> Result<Response<v1::CommitOffsetsResponse>, Status> {
-        self.answer(None, v1::CommitOffsetsResponse::default()).await
+        self.answer(request.into_inner().request_id, v1::CommitOffsetsResponse::default()).await
     }
     async fn fetch_offsets(
         &self,
@@ -129,6 +131,39 @@ impl OffsetService for Fake {
         &self,
         _: Request<v1::ListConsumerGroupsRequest>,
     ) -> Result<Response<v1::ListConsumerGroupsResponse>, Status> {
+        unimplemented()
+    }
+}
+
+/// Only `Remove` is scripted: the at-most-once example (a late repeat could remove a node that
+/// was added again meanwhile).
+#[tonic::async_trait]
+impl ClusterService for Fake {
+    async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<Response<v1::IdentityResponse>, Status> {
+        unimplemented()
+    }
+    async fn status(&self, _: Request<v1::StatusRequest>) -> Result<Response<v1::StatusResponse>, Status> {
+        unimplemented()
+    }
+    async fn add_learner(&self, _: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
+        unimplemented()
+    }
+    async fn promote(&self, _: Request<v1::PromoteRequest>) -> Result<Response<v1::PromoteResponse>, Status> {
+        unimplemented()
+    }
+    async fn remove(&self, _: Request<v1::RemoveRequest>) -> Result<Response<v1::RemoveResponse>, Status> {
+        self.answer(None, v1::RemoveResponse::default()).await
+    }
+    async fn transfer_leader(
+        &self,
+        _: Request<v1::TransferLeaderRpcRequest>,
+    ) -> Result<Response<v1::TransferLeaderRpcResponse>, Status> {
+        unimplemented()
+    }
+    async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<Response<v1::CompactResponse>, Status> {
+        unimplemented()
+    }
+    async fn list_audit(&self, _: Request<v1::ListAuditRequest>) -> Result<Response<v1::ListAuditResponse>, Status> {
         unimplemented()
     }
 }
@@ -157,6 +192,11 @@ async fn commit(client: &Client) -> Result<v1::CommitOffsetsResponse, ClientErro
     client.commit_offsets(vec![entry], false).await
 }
 
+/// The at-most-once call of these tests.
+async fn remove(client: &Client) -> Result<v1::RemoveResponse, ClientError> {
+    client.remove(7).await
+}
+
 /// An address where nothing listens: connecting is refused.
 async fn refusing_address() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -176,6 +216,18 @@ async fn an_idempotent_write_is_sent_again_with_the_same_key_after_unknown_outco
     assert!(calls.iter().all(|key| *key == calls[0]), "every attempt carried the first key: {calls:?}");
 }
 
+/// Offset commits carry a key since the leader remembers it per batch inside a coalesced
+/// entry: a lost answer is retried, and the retry cannot move an offset back.
+#[tokio::test]
+async fn an_offset_commit_is_sent_again_with_the_same_key_after_unknown_outcomes() {
+    let fake = Fake::scripted([unknown_outcome(), Answer::Stall]);
+    let client = client(vec![fake.clone().serve().await]);
+    commit(&client).await.expect("the third attempt is answered");
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls[0].is_some() && calls.iter().all(|key| *key == calls[0]), "one key for every attempt: {calls:?}");
+}
+
 #[tokio::test]
 async fn a_read_is_sent_again_after_an_unknown_outcome() {
     let fake = Fake::scripted([Answer::Stall, unknown_outcome()]);
@@ -189,12 +241,9 @@ async fn an_at_most_once_write_is_not_sent_again_after_an_unknown_outcome() {
     for answer in [unknown_outcome(), Answer::Stall] {
         let fake = Fake::scripted([answer.clone()]);
         let client = client(vec![fake.clone().serve().await]);
-        let error = commit(&client).await.expect_err("not retried");
+        let error = remove(&client).await.expect_err("not retried");
         assert!(
-            matches!(
-                error,
-                ClientError::OutcomeUnknown { rpc: "pharos.v1.OffsetService/CommitOffsets", attempts: 1, .. }
-            ),
+            matches!(error, ClientError::OutcomeUnknown { rpc: "pharos.v1.ClusterService/Remove", attempts: 1, .. }),
             "after {answer:?}: {error}"
         );
         assert_eq!(fake.calls().len(), 1, "after {answer:?}");
@@ -211,7 +260,7 @@ async fn an_at_most_once_write_follows_a_redirect_to_the_leader() {
         leader_addr: Some(leader_addr),
     }]);
     let client = client(vec![follower.clone().serve().await]);
-    commit(&client).await.expect("answered by the leader");
+    remove(&client).await.expect("answered by the leader");
     assert_eq!((follower.calls().len(), leader.calls().len()), (1, 1));
 }
 
@@ -221,18 +270,34 @@ async fn an_at_most_once_write_moves_on_from_a_fenced_node() {
         Fake::scripted([Answer::Refuse { code: Code::FailedPrecondition, reason: "FENCED", leader_addr: None }]);
     let current = Fake::default();
     let client = client(vec![fenced.clone().serve().await, current.clone().serve().await]);
-    commit(&client).await.expect("answered by the current generation");
+    remove(&client).await.expect("answered by the current generation");
     assert_eq!((fenced.calls().len(), current.calls().len()), (1, 1));
 }
 
-/// Also pins how this tonic version reports a refused connection: if the client stopped
-/// recognising it, at-most-once calls would fail on the first dead endpoint.
+/// Also pins how this tonic version reports a refused connection (`tonic::ConnectError` as the
+/// status's source): if the client stopped recognising it, at-most-once calls would fail on the
+/// first dead endpoint.
 #[tokio::test]
 async fn an_at_most_once_write_is_sent_again_when_no_connection_was_made() {
     let alive = Fake::default();
     let client = client(vec![refusing_address().await, alive.clone().serve().await]);
-    commit(&client).await.expect("answered by the node that listens");
+    remove(&client).await.expect("answered by the node that listens");
     assert_eq!(alive.calls().len(), 1);
+}
+
+/// A server's own `UNAVAILABLE` that merely reads like a connect failure was still received:
+/// the request may have been applied, so an at-most-once call must not be sent again.
+#[tokio::test]
+async fn an_at_most_once_write_is_not_sent_again_after_a_server_status_that_reads_like_a_connect_error() {
+    let fake = Fake::scripted([Answer::Refuse {
+        code: Code::Unavailable,
+        reason: "tcp connect error: Connection refused",
+        leader_addr: None,
+    }]);
+    let client = client(vec![fake.clone().serve().await]);
+    let error = remove(&client).await.expect_err("not retried");
+    assert!(matches!(error, ClientError::OutcomeUnknown { attempts: 1, .. }), "{error}");
+    assert_eq!(fake.calls().len(), 1);
 }
 
 #[tokio::test]

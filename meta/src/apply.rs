@@ -122,29 +122,8 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
         return Applied { response, changes };
     };
 
-    if request_id.client_id.len() > limits::CLIENT_ID_BYTES_MAX {
-        let error = CommandError::ClientIdTooLarge {
-            bytes: request_id.client_id.len() as u64,
-            max: limits::CLIENT_ID_BYTES_MAX as u64,
-        };
-        return Applied { response: Response::Error(error), changes: Vec::new() };
-    }
-    if let Some(response) = state.remembered(request_id) {
-        return Applied { response: response.clone(), changes: Vec::new() };
-    }
-    if let Some(session) = state.sessions.get(&request_id.client_id) {
-        let full = session.responses.len() >= limits::SESSION_RESPONSES_MAX;
-        if let Some((&oldest, _)) = session.responses.first_key_value()
-            && full
-            && request_id.sequence < oldest
-        {
-            let error = CommandError::SequenceExpired {
-                client_id: request_id.client_id.clone(),
-                sequence: request_id.sequence,
-                oldest_remembered: oldest,
-            };
-            return Applied { response: Response::Error(error), changes: Vec::new() };
-        }
+    if let Some(response) = answered(state, request_id) {
+        return Applied { response, changes: Vec::new() };
     }
 
     let mut changes = Vec::new();
@@ -152,6 +131,35 @@ pub fn apply(state: &mut State, index: u64, command: &Command) -> Applied {
     crate::audit::record(state, index, command, &response, &mut changes);
     remember(state, index, request_id, &response, &mut changes);
     Applied { response, changes }
+}
+
+/// The answer a request with `request_id` gets without running: the one remembered for it (a
+/// retry), or a refusal of the key itself (too long a client id, or a sequence older than the
+/// client's window, whose answer may have been forgotten). `None`: the request runs, and its
+/// answer is then [`remember`]ed.
+pub(crate) fn answered(state: &State, request_id: &RequestId) -> Option<Response> {
+    if request_id.client_id.len() > limits::CLIENT_ID_BYTES_MAX {
+        let error = CommandError::ClientIdTooLarge {
+            bytes: request_id.client_id.len() as u64,
+            max: limits::CLIENT_ID_BYTES_MAX as u64,
+        };
+        return Some(Response::Error(error));
+    }
+    if let Some(response) = state.remembered(request_id) {
+        return Some(response.clone());
+    }
+    let session = state.sessions.get(&request_id.client_id)?;
+    let full = session.responses.len() >= limits::SESSION_RESPONSES_MAX;
+    match session.responses.first_key_value() {
+        Some((&oldest, _)) if full && request_id.sequence < oldest => {
+            Some(Response::Error(CommandError::SequenceExpired {
+                client_id: request_id.client_id.clone(),
+                sequence: request_id.sequence,
+                oldest_remembered: oldest,
+            }))
+        }
+        _ => None,
+    }
 }
 
 fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<Change>) -> Response {
@@ -262,7 +270,13 @@ fn check_value(value: &[u8]) -> Result<(), CommandError> {
 
 /// Records `response` as the answer to `request_id`, evicting the oldest answers of the client
 /// and, when too many clients are remembered, the least recently active client.
-fn remember(state: &mut State, index: u64, request_id: &RequestId, response: &Response, changes: &mut Vec<Change>) {
+pub(crate) fn remember(
+    state: &mut State,
+    index: u64,
+    request_id: &RequestId,
+    response: &Response,
+    changes: &mut Vec<Change>,
+) {
     let client_id = &request_id.client_id;
     let session = state.sessions.entry(client_id.clone()).or_default();
     let previous_activity = session.last_active_index();

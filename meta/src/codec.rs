@@ -241,6 +241,9 @@ mod record {
         pub commits: Vec<OffsetCommit>,
         #[prost(bool, tag = "2")]
         pub reject_backwards: bool,
+        /// Absent in batches written before offset commits took idempotency keys.
+        #[prost(message, optional, tag = "3")]
+        pub request_id: Option<RequestId>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -697,6 +700,9 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
                             })
                             .collect::<Result<_, DecodeError>>()?,
                         reject_backwards: batch.reject_backwards,
+                        request_id: batch
+                            .request_id
+                            .map(|id| RequestId { client_id: id.client_id, sequence: id.sequence }),
                     })
                 })
                 .collect::<Result<_, DecodeError>>()?,
@@ -851,6 +857,10 @@ fn topic_operation_to_message(operation: &TopicOperation) -> record::Operation {
                         })
                         .collect(),
                     reject_backwards: batch.reject_backwards,
+                    request_id: batch
+                        .request_id
+                        .as_ref()
+                        .map(|id| record::RequestId { client_id: id.client_id.clone(), sequence: id.sequence }),
                 })
                 .collect(),
         }),

@@ -118,6 +118,11 @@ pub struct OffsetBatch {
     pub commits: Vec<OffsetCommit>,
     /// Refuse the whole batch if any commit would move an offset backwards.
     pub reject_backwards: bool,
+    /// The request's idempotency key. Batches share an entry, so the key rides with its batch
+    /// rather than with the command: a batch whose key the state remembers is not applied
+    /// again, and its answer (`OffsetsCommitted` with this batch's result alone, at the revision
+    /// that applied it) is remembered under the key like any other command's.
+    pub request_id: Option<crate::command::RequestId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +366,46 @@ fn put_topic(state: &mut State, topic: Topic, changes: &mut Vec<Change>) {
     state.topics.insert(topic.spec.name.clone(), topic);
 }
 
+/// Applies one client's commit batch: all of it, or none of it with the reason.
+fn commit_batch(state: &mut State, index: u64, batch: &OffsetBatch, changes: &mut Vec<Change>) -> Option<CommandError> {
+    let checked = batch.commits.iter().try_for_each(|commit| {
+        check_commit(state, commit)?;
+        match state.offsets.get(&commit.key) {
+            Some(current) if batch.reject_backwards && commit.offset < current.offset => {
+                Err(CommandError::OffsetBackwards {
+                    consumer_group: commit.key.consumer_group.clone(),
+                    topic: commit.key.topic.clone(),
+                    queue_id: commit.key.queue_id,
+                    current: current.offset,
+                })
+            }
+            _ => Ok(()),
+        }
+    });
+    if let Err(error) = checked {
+        return Some(error);
+    }
+    for commit in &batch.commits {
+        let record = OffsetRecord { offset: commit.offset, committed_at_revision: index };
+        state.offsets.insert(commit.key.clone(), record);
+        changes.push(Change::OffsetPut { key: commit.key.clone(), record });
+    }
+    None
+}
+
+/// A batch's result from the answer remembered under its key: its own result when the key
+/// answered a batch, the refusal when it was refused as a whole (an expired sequence, or a key
+/// a client reused for another kind of request).
+fn batch_result(answer: Response) -> Option<CommandError> {
+    match answer {
+        Response::OffsetsCommitted { mut results, .. } if results.len() == 1 => results.pop().flatten(),
+        Response::Error(error) => Some(error),
+        _ => Some(CommandError::InvalidOffsetCommit {
+            reason: "the request id already answered a request of another kind".into(),
+        }),
+    }
+}
+
 fn check_commit(state: &State, commit: &OffsetCommit) -> Result<(), CommandError> {
     let key = &commit.key;
     if key.consumer_group.is_empty() || key.consumer_group.len() > limits::NAME_BYTES_MAX {
@@ -450,30 +495,16 @@ fn execute_checked(
         TopicOperation::CommitOffsets { batches } => {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
-                let checked = batch.commits.iter().try_for_each(|commit| {
-                    check_commit(state, commit)?;
-                    match state.offsets.get(&commit.key) {
-                        Some(current) if batch.reject_backwards && commit.offset < current.offset => {
-                            Err(CommandError::OffsetBackwards {
-                                consumer_group: commit.key.consumer_group.clone(),
-                                topic: commit.key.topic.clone(),
-                                queue_id: commit.key.queue_id,
-                                current: current.offset,
-                            })
-                        }
-                        _ => Ok(()),
-                    }
-                });
-                if let Err(error) = checked {
-                    results.push(Some(error));
+                if let Some(answer) = batch.request_id.as_ref().and_then(|id| crate::apply::answered(state, id)) {
+                    results.push(batch_result(answer));
                     continue;
                 }
-                for commit in &batch.commits {
-                    let record = OffsetRecord { offset: commit.offset, committed_at_revision: index };
-                    state.offsets.insert(commit.key.clone(), record);
-                    changes.push(Change::OffsetPut { key: commit.key.clone(), record });
+                let result = commit_batch(state, index, batch, changes);
+                if let Some(request_id) = &batch.request_id {
+                    let answer = Response::OffsetsCommitted { revision: index, results: vec![result.clone()] };
+                    crate::apply::remember(state, index, request_id, &answer, changes);
                 }
-                results.push(None);
+                results.push(result);
             }
             Ok(Response::OffsetsCommitted { revision: index, results })
         }

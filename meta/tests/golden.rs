@@ -386,6 +386,7 @@ fn topic_operations() -> Vec<(String, TopicOperation)> {
                         OffsetCommit { key: OffsetKey { queue_id: 4, ..offset_key() }, offset: 12_000 },
                     ],
                     reject_backwards: true,
+                    request_id: None,
                 },
                 // `reject_backwards: false` is left out of the bytes; the batch above pins it.
                 OffsetBatch {
@@ -394,6 +395,7 @@ fn topic_operations() -> Vec<(String, TopicOperation)> {
                         offset: 500,
                     }],
                     reject_backwards: false,
+                    request_id: None,
                 },
             ],
         },
@@ -422,6 +424,17 @@ fn topic_operations() -> Vec<(String, TopicOperation)> {
     for (name, message_type) in message_types() {
         cases.push((format!("create_topic_{name}"), TopicOperation::Create(topic_spec(message_type))));
     }
+    // Offset commits with idempotency keys, one per batch (added after the first fixtures).
+    cases.push((
+        "commit_offsets_with_request_ids".to_string(),
+        TopicOperation::CommitOffsets {
+            batches: vec![OffsetBatch {
+                commits: vec![OffsetCommit { key: offset_key(), offset: 4_242 }],
+                reject_backwards: true,
+                request_id: Some(RequestId { client_id: "broker-a-7f3e".to_string(), sequence: 31 }),
+            }],
+        },
+    ));
     cases
 }
 

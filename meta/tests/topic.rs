@@ -115,9 +115,12 @@ fn offset_batches_succeed_or_fail_alone_and_monotonic_commits_refuse_going_back(
     let first = OffsetBatch {
         commits: vec![commit("cg", "orders", 0, 100), commit("cg", "orders", 1, 50)],
         reject_backwards: true,
+        request_id: None,
     };
-    let backwards = OffsetBatch { commits: vec![commit("cg", "orders", 0, 99)], reject_backwards: true };
-    let unknown_queue = OffsetBatch { commits: vec![commit("cg", "orders", 7, 1)], reject_backwards: false };
+    let backwards =
+        OffsetBatch { commits: vec![commit("cg", "orders", 0, 99)], reject_backwards: true, request_id: None };
+    let unknown_queue =
+        OffsetBatch { commits: vec![commit("cg", "orders", 7, 1)], reject_backwards: false, request_id: None };
     let response = topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![first] });
     assert_eq!(response, Response::OffsetsCommitted { revision: 11, results: vec![None] });
     let response = topic_op(&mut state, 12, TopicOperation::CommitOffsets { batches: vec![backwards, unknown_queue] });
@@ -135,7 +138,8 @@ fn offset_batches_succeed_or_fail_alone_and_monotonic_commits_refuse_going_back(
     let key = OffsetKey { consumer_group: "cg".into(), topic: "orders".into(), queue_id: 0 };
     assert_eq!(state.offsets[&key].offset, 100);
     // Without the monotonic option, going back is allowed (an explicit rewind).
-    let rewind = OffsetBatch { commits: vec![commit("cg", "orders", 0, 10)], reject_backwards: false };
+    let rewind =
+        OffsetBatch { commits: vec![commit("cg", "orders", 0, 10)], reject_backwards: false, request_id: None };
     topic_op(&mut state, 13, TopicOperation::CommitOffsets { batches: vec![rewind] });
     assert_eq!(state.offsets[&key].offset, 10);
     assert_eq!(state.offsets[&key].committed_at_revision, 13);
@@ -145,7 +149,7 @@ fn offset_batches_succeed_or_fail_alone_and_monotonic_commits_refuse_going_back(
 fn deleting_a_topic_with_consumers_needs_force_and_reset_covers_every_queue() {
     let mut state = with_groups();
     topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 3)])));
-    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: false };
+    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: false, request_id: None };
     topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![batch] });
     assert_eq!(
         topic_op(
@@ -175,7 +179,7 @@ fn deleting_a_topic_with_consumers_needs_force_and_reset_covers_every_queue() {
 fn topics_and_offsets_survive_snapshots_and_encoding() {
     let mut state = with_groups();
     topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 2)])));
-    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: true };
+    let batch = OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: true, request_id: None };
     topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![batch.clone()] });
     let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
     assert_eq!(restored, state);
@@ -220,8 +224,9 @@ fn administrative_changes_and_refusals_are_audited_with_actor_and_time() {
     };
     apply(&mut state, 12, &command(reset, "ops", 113));
     // Not administrative: no record.
-    let commit =
-        TopicOperation::CommitOffsets { batches: vec![OffsetBatch { commits: vec![], reject_backwards: false }] };
+    let commit = TopicOperation::CommitOffsets {
+        batches: vec![OffsetBatch { commits: vec![], reject_backwards: false, request_id: None }],
+    };
     apply(&mut state, 13, &command(commit, "broker", 114));
 
     assert_eq!(state.audit[&4].action, "elect_master", "the setup's election is audited too");
@@ -383,4 +388,55 @@ fn brokers_report_topics_that_join_the_topics_and_never_change_an_operators() {
         operation: Operation::Topic(TopicOperation::Report { group: "g1".into(), topics: report }),
     };
     assert_eq!(codec::decode_command(&codec::encode_command(&command)).expect("decodes"), command);
+}
+
+/// A batch with an idempotency key is applied once: its retry, alone or coalesced with other
+/// clients' batches in a later entry (or in the same one), gets the first result and cannot move
+/// an offset back that another commit moved on meanwhile (issue 11, safe retries).
+#[test]
+fn a_retried_offset_batch_is_applied_once_even_inside_another_coalesced_entry() {
+    let mut state = with_groups();
+    topic_op(&mut state, 10, TopicOperation::Create(spec("orders", &[("g1", 2)])));
+    let key = pharos_meta::RequestId { client_id: "consumer-1".to_string(), sequence: 9 };
+    let keyed = |offset| OffsetBatch {
+        commits: vec![commit("cg", "orders", 0, offset)],
+        reject_backwards: false,
+        request_id: Some(key.clone()),
+    };
+    let response = topic_op(&mut state, 11, TopicOperation::CommitOffsets { batches: vec![keyed(40)] });
+    assert_eq!(response, Response::OffsetsCommitted { revision: 11, results: vec![None] });
+    // Another client moves the offset on; then the first request's retry arrives, coalesced.
+    let other = OffsetBatch { commits: vec![commit("cg", "orders", 0, 70)], reject_backwards: false, request_id: None };
+    topic_op(&mut state, 12, TopicOperation::CommitOffsets { batches: vec![other] });
+    let neighbour =
+        OffsetBatch { commits: vec![commit("cg", "orders", 1, 5)], reject_backwards: false, request_id: None };
+    let response = topic_op(&mut state, 13, TopicOperation::CommitOffsets { batches: vec![keyed(40), neighbour] });
+    assert_eq!(response, Response::OffsetsCommitted { revision: 13, results: vec![None, None] });
+    assert_eq!(
+        state.offsets[&pharos_meta::OffsetKey { consumer_group: "cg".into(), topic: "orders".into(), queue_id: 0 }]
+            .offset,
+        70,
+        "the retry did not move the offset back"
+    );
+    assert_eq!(
+        state.offsets[&pharos_meta::OffsetKey { consumer_group: "cg".into(), topic: "orders".into(), queue_id: 1 }]
+            .offset,
+        5,
+        "its neighbour was applied"
+    );
+    assert_eq!(
+        state.remembered(&key),
+        Some(&Response::OffsetsCommitted { revision: 11, results: vec![None] }),
+        "the key keeps the first answer, at the revision that applied it"
+    );
+    // Both attempts in one entry: the first applies, the second is the retry.
+    let key_two = pharos_meta::RequestId { client_id: "consumer-1".to_string(), sequence: 10 };
+    let twice = OffsetBatch {
+        commits: vec![commit("cg", "orders", 1, 9)],
+        reject_backwards: true,
+        request_id: Some(key_two.clone()),
+    };
+    let response = topic_op(&mut state, 14, TopicOperation::CommitOffsets { batches: vec![twice.clone(), twice] });
+    assert_eq!(response, Response::OffsetsCommitted { revision: 14, results: vec![None, None] });
+    assert_eq!(state.remembered(&key_two), Some(&Response::OffsetsCommitted { revision: 14, results: vec![None] }));
 }

@@ -40,13 +40,14 @@ impl ClusterIdentity {
     }
 
     /// The identity as stored (`raft_meta/identity`): a framed `pharos.v1.IdentityResponse`
-    /// without its `leader_id`.
+    /// without its `leader_id` or `header` (answer-only fields; the golden fixture pins the bytes).
     pub fn encode(&self) -> Vec<u8> {
         codec::frame(&v1::IdentityResponse {
             cluster_id: self.cluster_id.clone(),
             generation: self.generation,
             node_id: self.node_id,
             leader_id: None,
+            header: None,
         })
     }
 

@@ -121,7 +121,9 @@ impl AclApi {
         }
         let actor = crate::handler::actor(request);
         match crate::handler::propose(&self.node, Operation::Acl(operation), id, actor).await? {
-            Response::AclChanged { revision } => Ok(tonic::Response::new(v1::AclChangeResponse { revision })),
+            Response::AclChanged { revision } => {
+                Ok(crate::handler::answer(&self.node, revision, v1::AclChangeResponse { revision, header: None }))
+            }
             other => Err(Status::internal(format!("unexpected answer to an ACL change: {other:?}"))),
         }
     }
@@ -181,7 +183,9 @@ impl AclService for AclApi {
         self.read_barrier().await?;
         let applied = self.node.state_machine.read();
         let users = applied.state.access.users.values().map(user_to_wire).collect();
-        Ok(tonic::Response::new(v1::ListUsersResponse { users, revision: applied.state.revision }))
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, revision, v1::ListUsersResponse { users, revision, header: None }))
     }
 
     async fn grant(
@@ -223,7 +227,9 @@ impl AclService for AclApi {
                 entries: entries.iter().map(entry_to_wire).collect(),
             })
             .collect();
-        Ok(tonic::Response::new(v1::ListPoliciesResponse { policies, revision: applied.state.revision }))
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, revision, v1::ListPoliciesResponse { policies, revision, header: None }))
     }
 
     async fn check(&self, request: Request<v1::CheckRequest>) -> Result<tonic::Response<v1::CheckResponse>, Status> {
@@ -257,12 +263,16 @@ impl AclService for AclApi {
             }
             _ => (None, None),
         };
-        Ok(tonic::Response::new(v1::CheckResponse {
-            allowed: verdict.allowed,
-            explanation: verdict.explain(),
-            entry_index,
-            entry,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::CheckResponse {
+                header: None,
+                allowed: verdict.allowed,
+                explanation: verdict.explain(),
+                entry_index,
+                entry,
+            },
+        ))
     }
 
     async fn who_am_i(
@@ -273,11 +283,15 @@ impl AclService for AclApi {
         let caller = request.extensions().get::<Caller>();
         let user = caller.and_then(|caller| caller.subject.clone()).unwrap_or_default();
         let kind = self.node.state_machine.read().state.access.users.get(&user).map(|user| kind_to_wire(user.kind));
-        Ok(tonic::Response::new(v1::WhoAmIResponse {
-            user,
-            kind: kind.unwrap_or(v1::UserKind::Unspecified) as i32,
-            insecure: self.authority.insecure(),
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::WhoAmIResponse {
+                header: None,
+                user,
+                kind: kind.unwrap_or(v1::UserKind::Unspecified) as i32,
+                insecure: self.authority.insecure(),
+            },
+        ))
     }
 
     async fn list_denials(
@@ -290,11 +304,15 @@ impl AclService for AclApi {
             limit => limit.min(DENIALS_LISTED_MAX),
         };
         let denials = &self.authority.denials;
-        Ok(tonic::Response::new(v1::ListDenialsResponse {
-            denials: denials.recent(limit),
-            suppressed_total: denials.suppressed_total.load(std::sync::atomic::Ordering::Relaxed),
-            node_id: self.node.status().node_id,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::ListDenialsResponse {
+                header: None,
+                denials: denials.recent(limit),
+                suppressed_total: denials.suppressed_total.load(std::sync::atomic::Ordering::Relaxed),
+                node_id: self.node.status().node_id,
+            },
+        ))
     }
 
     type WatchAclsStream = WatchStream<v1::AclEvent>;

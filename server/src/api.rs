@@ -157,12 +157,16 @@ pub(crate) fn node_info(info: Option<v1::NodeInfo>) -> Result<NodeInfo, Status> 
 impl ClusterService for Api {
     async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<tonic::Response<v1::IdentityResponse>, Status> {
         let identity = &self.node.identity;
-        Ok(tonic::Response::new(v1::IdentityResponse {
-            cluster_id: identity.cluster_id.clone(),
-            generation: identity.generation,
-            node_id: identity.node_id,
-            leader_id: self.node.leader().0,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::IdentityResponse {
+                header: None,
+                cluster_id: identity.cluster_id.clone(),
+                generation: identity.generation,
+                node_id: identity.node_id,
+                leader_id: self.node.leader().0,
+            },
+        ))
     }
 
     async fn status(&self, request: Request<v1::StatusRequest>) -> Result<tonic::Response<v1::StatusResponse>, Status> {
@@ -199,24 +203,28 @@ impl ClusterService for Api {
                 status.node_id
             ));
         }
-        Ok(tonic::Response::new(v1::StatusResponse {
-            cluster_id: self.node.identity.cluster_id.clone(),
-            generation: self.node.identity.generation,
-            node_id: status.node_id,
-            leader_id: status.leader_id,
-            term: status.term,
-            state: crate::convert::enums::server_state(status.state).into(),
-            last_log_index: status.last_log_index,
-            commit_index: status.commit_index,
-            applied_index: status.applied_index,
-            snapshot_index: status.snapshot_index,
-            purged_index: status.purged_index,
-            members,
-            joint_consensus: status.joint_consensus,
-            state_digest: digest,
-            insecure,
-            warnings,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::StatusResponse {
+                header: None,
+                cluster_id: self.node.identity.cluster_id.clone(),
+                generation: self.node.identity.generation,
+                node_id: status.node_id,
+                leader_id: status.leader_id,
+                term: status.term,
+                state: crate::convert::enums::server_state(status.state).into(),
+                last_log_index: status.last_log_index,
+                commit_index: status.commit_index,
+                applied_index: status.applied_index,
+                snapshot_index: status.snapshot_index,
+                purged_index: status.purged_index,
+                members,
+                joint_consensus: status.joint_consensus,
+                state_digest: digest,
+                insecure,
+                warnings,
+            },
+        ))
     }
 
     async fn add_learner(
@@ -232,11 +240,15 @@ impl ClusterService for Api {
         let info = node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
         self.audit_membership(MembershipChange::AddLearner { node_id: request.node_id }, actor).await;
-        Ok(tonic::Response::new(v1::JoinResponse {
-            cluster_id: self.node.identity.cluster_id.clone(),
-            generation: self.node.identity.generation,
-            leader_id: self.node.identity.node_id,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::JoinResponse {
+                header: None,
+                cluster_id: self.node.identity.cluster_id.clone(),
+                generation: self.node.identity.generation,
+                leader_id: self.node.identity.node_id,
+            },
+        ))
     }
 
     async fn promote(
@@ -251,7 +263,7 @@ impl ClusterService for Api {
             self.audit_membership(MembershipChange::Promote { node_id }, actor).await;
         }
         let voters = self.node.status().voters.into_iter().collect();
-        Ok(tonic::Response::new(v1::PromoteResponse { voters, changed }))
+        Ok(crate::handler::answer_applied(&self.node, v1::PromoteResponse { voters, changed, header: None }))
     }
 
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
@@ -263,11 +275,15 @@ impl ClusterService for Api {
             self.audit_membership(MembershipChange::Remove { node_id }, actor).await;
         }
         let status = self.node.status();
-        Ok(tonic::Response::new(v1::RemoveResponse {
-            voters: status.voters.iter().copied().collect(),
-            learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
-            changed,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::RemoveResponse {
+                header: None,
+                voters: status.voters.iter().copied().collect(),
+                learners: status.members.keys().filter(|id| !status.voters.contains(id)).copied().collect(),
+                changed,
+            },
+        ))
     }
 
     async fn transfer_leader(
@@ -282,7 +298,7 @@ impl ClusterService for Api {
             self.audit_membership(MembershipChange::TransferLeader { to_node_id }, actor).await;
         }
         let leader_id = self.node.transfer_leader(to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
-        Ok(tonic::Response::new(v1::TransferLeaderRpcResponse { leader_id }))
+        Ok(crate::handler::answer_applied(&self.node, v1::TransferLeaderRpcResponse { leader_id, header: None }))
     }
 
     async fn list_audit(
@@ -324,7 +340,9 @@ impl ClusterService for Api {
             .filter(|entry| request.action.is_empty() || entry.action == request.action)
             .take(limit)
             .collect();
-        Ok(tonic::Response::new(v1::ListAuditResponse { entries }))
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, revision, v1::ListAuditResponse { entries, header: None }))
     }
 
     async fn compact(
@@ -333,7 +351,10 @@ impl ClusterService for Api {
     ) -> Result<tonic::Response<v1::CompactResponse>, Status> {
         crate::auth::authorize(&request, "")?;
         let (snapshot_index, purged_index) = self.node.compact(ADMIN_TIMEOUT).await.map_err(node_error)?;
-        Ok(tonic::Response::new(v1::CompactResponse { snapshot_index, purged_index }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::CompactResponse { snapshot_index, purged_index, header: None },
+        ))
     }
 }
 

@@ -177,14 +177,19 @@ impl BrokerService for BrokerApi {
             let applied = self.node.state_machine.read();
             (applied.state.group_view(&group), applied.state.revision)
         };
-        Ok(tonic::Response::new(v1::RegisterBrokerResponse {
-            broker_id,
-            broker_epoch,
-            lease_ms: self.runtime.timing.lease_ms,
-            heartbeat_interval_ms: self.runtime.timing.heartbeat_interval_ms,
-            group: view.as_ref().map(|view| self.view(view)),
+        Ok(crate::handler::answer(
+            &self.node,
             revision,
-        }))
+            v1::RegisterBrokerResponse {
+                header: None,
+                broker_id,
+                broker_epoch,
+                lease_ms: self.runtime.timing.lease_ms,
+                heartbeat_interval_ms: self.runtime.timing.heartbeat_interval_ms,
+                group: view.as_ref().map(|view| self.view(view)),
+                revision,
+            },
+        ))
     }
 
     async fn heartbeat(
@@ -239,6 +244,7 @@ impl BrokerService for BrokerApi {
             sync_state_epoch: group.sync_state_epoch,
             master_max_offset: 0,
             replicas: Vec::new(),
+            header: None,
         };
         if is_master {
             let grace = self.runtime.timing.grace_ms();
@@ -261,7 +267,7 @@ impl BrokerService for BrokerApi {
         } else if let Some(master) = group.master_broker_id.and_then(|id| self.runtime.lease_of(id)) {
             response.master_max_offset = master.max_offset;
         }
-        Ok(tonic::Response::new(response))
+        Ok(crate::handler::answer_applied(&self.node, response))
     }
 
     async fn unregister_broker(
@@ -279,7 +285,7 @@ impl BrokerService for BrokerApi {
         };
         // It stopped serving by itself: no lease to wait for.
         self.runtime.forget(request.broker_id);
-        Ok(tonic::Response::new(v1::UnregisterBrokerResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::UnregisterBrokerResponse { revision, header: None }))
     }
 
     async fn alter_sync_state_set(
@@ -302,7 +308,7 @@ impl BrokerService for BrokerApi {
         else {
             return Err(Status::internal("unexpected answer to a sync state set change"));
         };
-        Ok(tonic::Response::new(v1::AlterSyncStateSetResponse { sync_state_epoch }))
+        Ok(crate::handler::answer_applied(&self.node, v1::AlterSyncStateSetResponse { sync_state_epoch, header: None }))
     }
 
     async fn get_broker_group(
@@ -319,7 +325,11 @@ impl BrokerService for BrokerApi {
         };
         let view = view
             .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownGroup { group: request.group.clone() }))?;
-        Ok(tonic::Response::new(v1::GetBrokerGroupResponse { group: Some(self.view(&view)), revision }))
+        Ok(crate::handler::answer(
+            &self.node,
+            revision,
+            v1::GetBrokerGroupResponse { group: Some(self.view(&view)), revision, header: None },
+        ))
     }
 
     async fn list_broker_groups(
@@ -333,10 +343,15 @@ impl BrokerService for BrokerApi {
             let state = &applied.state;
             (state.groups.keys().filter_map(|name| state.group_view(name)).collect::<Vec<_>>(), state.revision)
         };
-        Ok(tonic::Response::new(v1::ListBrokerGroupsResponse {
-            groups: views.iter().map(|view| self.view(view)).collect(),
+        Ok(crate::handler::answer(
+            &self.node,
             revision,
-        }))
+            v1::ListBrokerGroupsResponse {
+                header: None,
+                groups: views.iter().map(|view| self.view(view)).collect(),
+                revision,
+            },
+        ))
     }
 
     type WatchBrokerGroupStream = EventStream;
@@ -401,7 +416,7 @@ impl BrokerService for BrokerApi {
         else {
             return Err(Status::internal("unexpected answer to a fence"));
         };
-        Ok(tonic::Response::new(v1::FenceBrokerResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::FenceBrokerResponse { revision, header: None }))
     }
 
     async fn remove_broker(
@@ -419,7 +434,7 @@ impl BrokerService for BrokerApi {
             return Err(Status::internal("unexpected answer to a removal"));
         };
         self.runtime.forget(broker_id);
-        Ok(tonic::Response::new(v1::RemoveBrokerResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::RemoveBrokerResponse { revision, header: None }))
     }
 
     async fn failover(
@@ -436,10 +451,13 @@ impl BrokerService for BrokerApi {
             let applied = self.node.state_machine.read();
             match applied.state.remembered(id) {
                 Some(Response::MasterElected { master_broker_id, master_epoch, .. }) => {
-                    return Ok(tonic::Response::new(v1::FailoverResponse {
+                    let message = v1::FailoverResponse {
                         master_broker_id: *master_broker_id,
                         master_epoch: *master_epoch,
-                    }));
+                        header: None,
+                    };
+                    drop(applied);
+                    return Ok(crate::handler::answer_applied(&self.node, message));
                 }
                 Some(Response::Error(error)) => return Err(command_error(error.clone())),
                 _ => {}
@@ -475,10 +493,10 @@ impl BrokerService for BrokerApi {
             if current.master_epoch > group.master_epoch
                 && let Some(master_broker_id) = current.master_broker_id
             {
-                return Ok(tonic::Response::new(v1::FailoverResponse {
-                    master_broker_id,
-                    master_epoch: current.master_epoch,
-                }));
+                return Ok(crate::handler::answer_applied(
+                    &self.node,
+                    v1::FailoverResponse { master_broker_id, master_epoch: current.master_epoch, header: None },
+                ));
             }
             if tokio::time::Instant::now() >= deadline {
                 self.runtime.cancel_failover(&group.name);

@@ -295,6 +295,7 @@ pub fn offset_batch(request: v1::CommitOffsetsRequest) -> Result<pharos_meta::Of
             format!("{} offsets, the limit is {}", request.offsets.len(), limits::OFFSET_COMMITS_MAX),
         ));
     }
+    let request_id = request_id(request.request_id)?;
     let commits = request
         .offsets
         .into_iter()
@@ -315,7 +316,7 @@ pub fn offset_batch(request: v1::CommitOffsetsRequest) -> Result<pharos_meta::Of
             })
         })
         .collect::<Result<_, _>>()?;
-    Ok(pharos_meta::OffsetBatch { commits, reject_backwards: request.reject_backwards })
+    Ok(pharos_meta::OffsetBatch { commits, reject_backwards: request.reject_backwards, request_id })
 }
 
 #[cfg(test)]

@@ -216,7 +216,8 @@ impl DrService for DrApi {
         if let Some(generation) = self.node.fence.fenced_by() {
             warnings.push(format!("this node is fenced by generation {generation}: run `pharos dr failback`"));
         }
-        Ok(tonic::Response::new(v1::DrStatusResponse {
+        let message = v1::DrStatusResponse {
+            header: None,
             cluster_id: self.node.identity.cluster_id.clone(),
             generation: self.node.identity.generation,
             node_id: status.node_id,
@@ -236,7 +237,10 @@ impl DrService for DrApi {
             fenced_by_generation: self.node.fence.fenced_by(),
             applied_index: status.applied_index,
             millis_since_leader_contact: self.node.leader_contact.millis_since(),
-        }))
+        };
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, revision, message))
     }
 
     async fn configure(
@@ -250,7 +254,7 @@ impl DrService for DrApi {
         let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let command = DrCommand::Configure { primary_region: request.primary_region, dr_region: request.dr_region };
         let revision = self.commit(command, request_id, actor).await?;
-        Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::DrChangeResponse { revision, header: None }))
     }
 
     async fn set_mode(
@@ -270,7 +274,7 @@ impl DrService for DrApi {
         };
         let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision = self.commit(DrCommand::SetMode { mode, dr_sync_timeout_ms }, request_id, actor).await?;
-        Ok(tonic::Response::new(v1::DrChangeResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::DrChangeResponse { revision, header: None }))
     }
 
     async fn switchover(
@@ -293,8 +297,11 @@ impl DrService for DrApi {
             if let Some(Response::DrChanged { revision }) =
                 request_id.as_ref().and_then(|id| applied.state.remembered(id))
             {
-                let plan = vec![format!("operation {revision} was begun by the first attempt of this request")];
-                return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: *revision, plan }));
+                let operation_id = *revision;
+                let plan = vec![format!("operation {operation_id} was begun by the first attempt of this request")];
+                drop(applied);
+                let message = v1::SwitchoverResponse { operation_id, plan, header: None };
+                return Ok(crate::handler::answer(&self.node, operation_id, message));
             }
             let dr = &applied.state.dr;
             if let Some(operation) = &dr.operation {
@@ -324,12 +331,19 @@ impl DrService for DrApi {
             ));
         }
         if request.dry_run {
-            return Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id: 0, plan }));
+            return Ok(crate::handler::answer_applied(
+                &self.node,
+                v1::SwitchoverResponse { operation_id: 0, plan, header: None },
+            ));
         }
         let operation_id = self
             .commit(DrCommand::BeginSwitchover { from_region, to_region: request.to_region }, request_id, actor)
             .await?;
-        Ok(tonic::Response::new(v1::SwitchoverResponse { operation_id, plan }))
+        Ok(crate::handler::answer(
+            &self.node,
+            operation_id,
+            v1::SwitchoverResponse { operation_id, plan, header: None },
+        ))
     }
 
     async fn failover(
@@ -456,9 +470,10 @@ impl DrService for DrApi {
                     peer: reach_to_wire(probe.peer).into(),
                 })
                 .collect(),
+            header: None,
         };
         if request.dry_run {
-            return Ok(tonic::Response::new(response));
+            return Ok(crate::handler::answer_applied(&self.node, response));
         }
         tracing::warn!(generation = plan.record.generation, seed = plan.seed_node_id, "unplanned failover");
         let command = pharos_meta::codec::encode_command(&Command {
@@ -492,7 +507,7 @@ impl DrService for DrApi {
         }
         // The caller waits for the new generation (this node may itself be restarting now).
         response.seed_client_addr = seed.client_addr;
-        Ok(tonic::Response::new(response))
+        Ok(crate::handler::answer_applied(&self.node, response))
     }
 
     async fn failback(
@@ -529,6 +544,6 @@ impl DrService for DrApi {
                 }
             }
         }
-        Ok(tonic::Response::new(response))
+        Ok(crate::handler::answer_applied(&self.node, response))
     }
 }

@@ -68,6 +68,82 @@ pub fn read_header(node: &Node, revision: u64) -> v1::ResponseHeader {
     v1::ResponseHeader { revision, node_id, applied_index, known_commit_index, millis_since_leader_contact: None }
 }
 
+/// An answer of the client API. Every one carries the same [`v1::ResponseHeader`]: which node
+/// answered, what revision of the state the answer reflects, and how far behind that node may
+/// be (docs/api.md, "Response header").
+pub trait Answer {
+    fn header_mut(&mut self) -> &mut Option<v1::ResponseHeader>;
+}
+
+macro_rules! answers {
+    ($($message:ident),* $(,)?) => {
+        $(impl Answer for v1::$message {
+            fn header_mut(&mut self) -> &mut Option<v1::ResponseHeader> {
+                &mut self.header
+            }
+        })*
+    };
+}
+
+answers!(
+    AclChangeResponse,
+    ListUsersResponse,
+    ListPoliciesResponse,
+    CheckResponse,
+    WhoAmIResponse,
+    ListDenialsResponse,
+    RegisterBrokerResponse,
+    HeartbeatResponse,
+    UnregisterBrokerResponse,
+    AlterSyncStateSetResponse,
+    GetBrokerGroupResponse,
+    ListBrokerGroupsResponse,
+    FenceBrokerResponse,
+    RemoveBrokerResponse,
+    FailoverResponse,
+    IdentityResponse,
+    StatusResponse,
+    JoinResponse,
+    PromoteResponse,
+    RemoveResponse,
+    TransferLeaderRpcResponse,
+    CompactResponse,
+    ListAuditResponse,
+    DrStatusResponse,
+    DrChangeResponse,
+    SwitchoverResponse,
+    RegionFailoverResponse,
+    FailbackResponse,
+    PutResponse,
+    GetResponse,
+    DeleteResponse,
+    CompareAndSetResponse,
+    RangeResponse,
+    TopicResponse,
+    DeleteTopicResponse,
+    GetTopicResponse,
+    ListTopicsResponse,
+    GetRouteResponse,
+    CommitOffsetsResponse,
+    FetchOffsetsResponse,
+    ResetOffsetsResponse,
+    ListConsumerGroupsResponse,
+);
+
+/// `message` with its header: `revision` is what it reflects (a write's own log index, or the
+/// revision of the state a read saw).
+pub fn answer<M: Answer>(node: &Node, revision: u64, mut message: M) -> tonic::Response<M> {
+    *message.header_mut() = Some(read_header(node, revision));
+    tonic::Response::new(message)
+}
+
+/// `message` with its header, for answers about the node or the cluster rather than about one
+/// revision of the state: they reflect what this node has applied.
+pub fn answer_applied<M: Answer>(node: &Node, message: M) -> tonic::Response<M> {
+    let (_, applied_index, _) = node.read_position();
+    answer(node, applied_index, message)
+}
+
 /// Runs `pass` every `interval` while this node leads and is not fenced, until `stop`: the shape
 /// of every leader-side reconciler (broker liveness, DR). A slow pass delays the next tick
 /// rather than piling them up.
@@ -218,4 +294,44 @@ where
         }
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use prost_types::FileDescriptorSet;
+
+    /// Every unary answer of every `pharos.v1` service the client port serves has the
+    /// `ResponseHeader header` field, read from the compiled-in descriptors: a new RPC whose
+    /// answer lacks it fails here (and [`super::Answer`] must then be implemented for it too).
+    #[test]
+    fn every_client_api_answer_has_the_response_header() {
+        let set = FileDescriptorSet::decode(pharos_proto::FILE_DESCRIPTOR_SET).expect("descriptors decode");
+        let messages: std::collections::BTreeMap<String, &prost_types::DescriptorProto> = set
+            .file
+            .iter()
+            .flat_map(|file| file.message_type.iter().map(move |message| (file.package(), message)))
+            .map(|(package, message)| (format!(".{package}.{}", message.name()), message))
+            .collect();
+        let mut checked = 0;
+        let mut missing = Vec::new();
+        for file in &set.file {
+            for service in &file.service {
+                let full_name = format!("{}.{}", file.package(), service.name());
+                if !crate::reflection::SERVED_SERVICES.contains(&full_name.as_str()) {
+                    continue;
+                }
+                for method in service.method.iter().filter(|method| !method.server_streaming()) {
+                    let output = messages.get(method.output_type()).expect("the output type is in the set");
+                    let header = output.field.iter().find(|field| field.name() == "header");
+                    if header.is_none_or(|field| field.type_name() != ".pharos.v1.ResponseHeader") {
+                        missing.push(format!("{full_name}/{} -> {}", method.name(), method.output_type()));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 40, "only {checked} methods were checked: are the services still served?");
+        assert!(missing.is_empty(), "answers without a ResponseHeader: {missing:?}");
+    }
 }

@@ -176,18 +176,23 @@ fn joined(node: &Node) -> v1::JoinResponse {
         cluster_id: node.identity.cluster_id.clone(),
         generation: node.identity.generation,
         leader_id: node.identity.node_id,
+        header: None,
     }
 }
 
 #[tonic::async_trait]
 impl MemberService for MemberApi {
     async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<Response<v1::IdentityResponse>, Status> {
-        Ok(Response::new(v1::IdentityResponse {
-            cluster_id: self.node.identity.cluster_id.clone(),
-            generation: self.node.identity.generation,
-            node_id: self.node.identity.node_id,
-            leader_id: self.node.leader().0,
-        }))
+        Ok(crate::handler::answer_applied(
+            &self.node,
+            v1::IdentityResponse {
+                header: None,
+                cluster_id: self.node.identity.cluster_id.clone(),
+                generation: self.node.identity.generation,
+                node_id: self.node.identity.node_id,
+                leader_id: self.node.leader().0,
+            },
+        ))
     }
 
     async fn join(&self, request: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
@@ -200,7 +205,7 @@ impl MemberService for MemberApi {
         }
         let info = crate::api::node_info(request.info)?;
         self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
-        Ok(Response::new(joined(&self.node)))
+        Ok(crate::handler::answer_applied(&self.node, joined(&self.node)))
     }
 
     async fn update_member(&self, request: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
@@ -210,7 +215,7 @@ impl MemberService for MemberApi {
         let request = request.into_inner();
         let info = crate::api::node_info(request.info)?;
         self.node.update_member(request.node_id, info).await.map_err(node_error)?;
-        Ok(Response::new(joined(&self.node)))
+        Ok(crate::handler::answer_applied(&self.node, joined(&self.node)))
     }
 
     async fn promote_self(
@@ -222,7 +227,7 @@ impl MemberService for MemberApi {
         }
         let changed = self.node.promote(request.into_inner().node_id).await.map_err(node_error)?;
         let voters = self.node.status().voters.into_iter().collect();
-        Ok(Response::new(v1::PromoteResponse { voters, changed }))
+        Ok(crate::handler::answer_applied(&self.node, v1::PromoteResponse { voters, changed, header: None }))
     }
 
     async fn survey(&self, _: Request<v1::SurveyRequest>) -> Result<Response<v1::SurveyResponse>, Status> {

@@ -72,15 +72,15 @@ impl TopicApi {
         let request_id = crate::convert::request_id(request_id).map_err(invalid_request)?;
         let name = spec.name.clone();
         let revision = self.change(operation(spec), request_id, actor).await?;
-        Ok(tonic::Response::new(v1::TopicResponse { revision, topic: self.topic_info(&name) }))
+        Ok(crate::handler::answer(
+            &self.node,
+            revision,
+            v1::TopicResponse { revision, topic: self.topic_info(&name), header: None },
+        ))
     }
 
     fn topic_info(&self, name: &str) -> Option<v1::TopicInfo> {
         self.node.state_machine.read().state.topics.get(name).map(crate::convert::topic_info)
-    }
-
-    fn header(&self, revision: u64) -> v1::ResponseHeader {
-        crate::handler::read_header(&self.node, revision)
     }
 }
 
@@ -122,7 +122,7 @@ impl TopicService for TopicApi {
         let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
         let revision =
             self.change(TopicOperation::Delete { name: request.name, force: request.force }, request_id, actor).await?;
-        Ok(tonic::Response::new(v1::DeleteTopicResponse { revision }))
+        Ok(crate::handler::answer(&self.node, revision, v1::DeleteTopicResponse { revision, header: None }))
     }
 
     async fn get_topic(
@@ -138,10 +138,13 @@ impl TopicService for TopicApi {
             applied.state.topics.get(&request.name).ok_or_else(|| {
                 command_error(pharos_meta::CommandError::UnknownTopic { topic: request.name.clone() })
             })?;
-        Ok(tonic::Response::new(v1::GetTopicResponse {
+        let message = v1::GetTopicResponse {
             topic: Some(crate::convert::topic_info(topic)),
             revision: applied.state.revision,
-        }))
+            header: None,
+        };
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, message.revision, message))
     }
 
     async fn list_topics(
@@ -180,7 +183,13 @@ impl TopicService for TopicApi {
         } else {
             String::new()
         };
-        Ok(tonic::Response::new(v1::ListTopicsResponse { topics, next_page_token, revision: applied.state.revision }))
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(
+            &self.node,
+            revision,
+            v1::ListTopicsResponse { topics, next_page_token, revision, header: None },
+        ))
     }
 
     async fn get_route(
@@ -198,10 +207,11 @@ impl TopicService for TopicApi {
         };
         let route = route
             .ok_or_else(|| command_error(pharos_meta::CommandError::UnknownTopic { topic: request.topic.clone() }))?;
-        Ok(tonic::Response::new(v1::GetRouteResponse {
-            header: Some(self.header(revision)),
-            route: Some(crate::convert::route_info(&route, &network)),
-        }))
+        Ok(crate::handler::answer(
+            &self.node,
+            revision,
+            v1::GetRouteResponse { header: None, route: Some(crate::convert::route_info(&route, &network)) },
+        ))
     }
 
     type WatchRoutesStream = RouteStream;
@@ -320,6 +330,13 @@ impl OffsetCommitter {
                 match result {
                     Ok(Response::OffsetsCommitted { revision, results }) => {
                         for (commit, result) in pending.into_iter().zip(results) {
+                            // A retried batch was applied by its first attempt: that revision.
+                            let revision = commit
+                                .batch
+                                .request_id
+                                .as_ref()
+                                .and_then(|id| remembered_commit(&node, id))
+                                .map_or(revision, |(revision, _)| revision);
                             let _ = commit.reply.send(match result {
                                 None => Ok(revision),
                                 Some(error) => Err(command_error(error)),
@@ -352,6 +369,19 @@ impl OffsetCommitter {
             .await
             .map_err(|_| with_reason(Code::Unavailable, Reason::UnknownOutcome, "offset commit timed out"))?
             .map_err(|_| with_reason(Code::Unavailable, Reason::UnknownOutcome, "offset committer stopped"))?
+    }
+}
+
+/// The revision and result remembered for an offset commit's idempotency key, once a batch
+/// with that key was applied.
+fn remembered_commit(
+    node: &Node,
+    request_id: &pharos_meta::RequestId,
+) -> Option<(u64, Option<pharos_meta::CommandError>)> {
+    match node.state_machine.read().state.remembered(request_id)? {
+        Response::OffsetsCommitted { revision, results } if results.len() == 1 => Some((*revision, results[0].clone())),
+        Response::Error(error) => Some((0, Some(error.clone()))),
+        _ => None,
     }
 }
 
@@ -393,8 +423,14 @@ impl OffsetService for OffsetApi {
         }
         self.node.ensure_leader().map_err(node_error)?;
         let batch = crate::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
-        let revision = self.committer.commit(batch).await?;
-        Ok(tonic::Response::new(v1::CommitOffsetsResponse { revision }))
+        // A retry of a batch already applied is answered from the state, without an entry.
+        let remembered = batch.request_id.as_ref().and_then(|id| remembered_commit(&self.node, id));
+        let revision = match remembered {
+            Some((revision, None)) => revision,
+            Some((_, Some(error))) => return Err(command_error(error)),
+            None => self.committer.commit(batch).await?,
+        };
+        Ok(crate::handler::answer(&self.node, revision, v1::CommitOffsetsResponse { revision, header: None }))
     }
 
     async fn fetch_offsets(
@@ -416,7 +452,9 @@ impl OffsetService for OffsetApi {
             .filter(|(key, _)| request.topic.is_empty() || key.topic == request.topic)
             .map(|(key, record)| offset_entry(key, record))
             .collect();
-        Ok(tonic::Response::new(v1::FetchOffsetsResponse { offsets, revision: applied.state.revision }))
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(&self.node, revision, v1::FetchOffsetsResponse { offsets, revision, header: None }))
     }
 
     async fn reset_offsets(
@@ -443,7 +481,11 @@ impl OffsetService for OffsetApi {
         match propose(&self.node, Operation::Topic(operation), request_id, actor).await? {
             Response::OffsetsReset { revision, queues_reset } => {
                 tracing::info!(revision, queues_reset, "consumer offsets reset");
-                Ok(tonic::Response::new(v1::ResetOffsetsResponse { revision, queues_reset }))
+                Ok(crate::handler::answer(
+                    &self.node,
+                    revision,
+                    v1::ResetOffsetsResponse { revision, queues_reset, header: None },
+                ))
             }
             other => Err(unexpected(other)),
         }
@@ -458,9 +500,13 @@ impl OffsetService for OffsetApi {
         let applied = self.node.state_machine.read();
         let groups: std::collections::BTreeSet<&String> =
             applied.state.offsets.keys().map(|key| &key.consumer_group).collect();
-        Ok(tonic::Response::new(v1::ListConsumerGroupsResponse {
-            consumer_groups: groups.into_iter().cloned().collect(),
-            revision: applied.state.revision,
-        }))
+        let consumer_groups = groups.into_iter().cloned().collect();
+        let revision = applied.state.revision;
+        drop(applied);
+        Ok(crate::handler::answer(
+            &self.node,
+            revision,
+            v1::ListConsumerGroupsResponse { consumer_groups, revision, header: None },
+        ))
     }
 }

@@ -665,6 +665,32 @@ async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
         assert_eq!((retry.revision, retry.queues_reset), (first.revision, first.queues_reset));
         assert_eq!(last_log().await, after_first, "the retried reset was not applied again");
 
+        // An offset commit: its key rides with its batch in the leader's coalesced entry. The
+        // retry comes after another commit moved the offset on, and must not move it back.
+        let entry = |offset| v1::OffsetEntry {
+            consumer_group: "cg".into(),
+            topic: "reset-me".into(),
+            offset,
+            ..Default::default()
+        };
+        let keyed = v1::CommitOffsetsRequest {
+            offsets: vec![entry(40)],
+            reject_backwards: false,
+            request_id: Some(client.next_request_id()),
+        };
+        let first = offsets.commit_offsets(keyed.clone()).await.expect("commit").into_inner();
+        client.commit_offsets(vec![entry(70)], false).await.expect("another commit moves the offset on");
+        let retry = offsets.commit_offsets(keyed).await.expect("the retried commit gets the first answer").into_inner();
+        assert_eq!(retry.revision, first.revision, "the first attempt's revision");
+        let fetched = client.fetch_offsets("cg", "reset-me", v1::Consistency::Linearizable).await.expect("fetch");
+        assert_eq!(
+            fetched.offsets.iter().map(|offset| offset.offset).collect::<Vec<_>>(),
+            vec![70],
+            "the retried commit did not move the offset back"
+        );
+        let header = retry.header.expect("every answer has the response header");
+        assert_eq!((header.revision, header.node_id), (first.revision, 1), "the header names the revision and node");
+
         let key = client.next_request_id();
         let configure =
             v1::DrConfigureRequest { primary_region: "east".into(), dr_region: "west".into(), request_id: Some(key) };

@@ -279,8 +279,11 @@ fn commit_offsets() -> impl Strategy<Value = v1::CommitOffsetsRequest> {
         (name(), topic_name(), any::<u32>(), any::<u64>()).prop_map(|(consumer_group, topic, queue_id, offset)| {
             v1::OffsetEntry { consumer_group, topic, queue_id, offset, committed_at_revision: 0 }
         });
-    (vec(entry, 1..8), any::<bool>())
-        .prop_map(|(offsets, reject_backwards)| v1::CommitOffsetsRequest { offsets, reject_backwards })
+    (vec(entry, 1..8), any::<bool>()).prop_map(|(offsets, reject_backwards)| v1::CommitOffsetsRequest {
+        offsets,
+        reject_backwards,
+        request_id: None,
+    })
 }
 
 // ---- the targets ----

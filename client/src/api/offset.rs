@@ -1,5 +1,6 @@
-//! Consumer offsets. Commits and resets carry no idempotency key, so they are sent at most once
-//! (batching for brokers is [`OffsetBuffer`](crate::offsets::OffsetBuffer)).
+//! Consumer offsets. Commits and resets carry an idempotency key (drawn by the send loop), so a
+//! retry after a lost answer is applied once (batching for brokers is
+//! [`OffsetBuffer`](crate::offsets::OffsetBuffer)).
 
 use crate::rpc::offset;
 use crate::{Client, ClientError, v1};
@@ -10,7 +11,8 @@ impl Client {
         offsets: Vec<v1::OffsetEntry>,
         reject_backwards: bool,
     ) -> Result<v1::CommitOffsetsResponse, ClientError> {
-        self.send::<offset::CommitOffsets>(v1::CommitOffsetsRequest { offsets, reject_backwards }).await
+        self.send::<offset::CommitOffsets>(v1::CommitOffsetsRequest { offsets, reject_backwards, request_id: None })
+            .await
     }
 
     pub async fn fetch_offsets(

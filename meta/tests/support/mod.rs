@@ -472,11 +472,13 @@ pub fn broker_operation() -> impl Strategy<Value = BrokerOperation> {
 }
 
 pub fn topic_operation() -> impl Strategy<Value = TopicOperation> {
-    let batch =
-        (vec((offset_key(), any::<u64>()), 0..4), any::<bool>()).prop_map(|(commits, reject_backwards)| OffsetBatch {
+    let batch = (vec((offset_key(), any::<u64>()), 0..4), any::<bool>(), request_id()).prop_map(
+        |(commits, reject_backwards, request_id)| OffsetBatch {
             commits: commits.into_iter().map(|(key, offset)| OffsetCommit { key, offset }).collect(),
             reject_backwards,
-        });
+            request_id,
+        },
+    );
     prop_oneof![
         topic_spec().prop_map(TopicOperation::Create),
         (topic_spec(), option::of(any::<u64>()))
@@ -540,19 +542,17 @@ pub fn operation() -> impl Strategy<Value = Operation> {
     ]
 }
 
+pub fn request_id() -> impl Strategy<Value = Option<RequestId>> {
+    option::of((text(), any::<u64>()).prop_map(|(client_id, sequence)| RequestId { client_id, sequence }))
+}
+
 pub fn command() -> impl Strategy<Value = Command> {
-    (
-        option::of((text(), any::<u64>()).prop_map(|(client_id, sequence)| RequestId { client_id, sequence })),
-        any::<u64>(),
-        text(),
-        operation(),
-    )
-        .prop_map(|(request_id, issued_at_ms, actor, operation)| Command {
-            request_id,
-            issued_at_ms,
-            actor,
-            operation,
-        })
+    (request_id(), any::<u64>(), text(), operation()).prop_map(|(request_id, issued_at_ms, actor, operation)| Command {
+        request_id,
+        issued_at_ms,
+        actor,
+        operation,
+    })
 }
 
 pub fn session_entry() -> impl Strategy<Value = (u64, Response)> {
