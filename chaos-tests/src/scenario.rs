@@ -1793,3 +1793,113 @@ impl RunState {
         self.problems.push(format!("replicas did not converge within {WAIT_MS} ms: {last:?}"));
     }
 }
+
+/// What a fault takes from the run's generator when it is injected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draw {
+    /// The node chosen among the fault's candidates (followers, learners or removable voters), as
+    /// an index in node-id order; `None` when the fault chooses none or there was no candidate.
+    pub victim: Option<usize>,
+    /// The failpoint fires on this hit (`point=action@skip`).
+    pub failpoint_skip: Option<u64>,
+    /// One delay per ordered pair (from, to) of running nodes, `from` major, in node-id order.
+    pub link_delays_ms: Vec<u64>,
+}
+
+/// Everything a run of a scenario takes from its seed, on a healthy cluster: which faults, the
+/// workload's seed, and each fault's draws. The bug a regression scenario pins is reproduced only
+/// while this stays the same for its seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub scenario: &'static str,
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+    pub workload_seed: u64,
+    /// One per fault, in order.
+    pub draws: Vec<Draw>,
+}
+
+impl Plan {
+    pub fn render(&self) -> String {
+        let mut text = format!(
+            "plan {} seed {}: faults {:?}, workload seed {}\n",
+            self.scenario, self.seed, self.faults, self.workload_seed
+        );
+        for (fault, draw) in self.faults.iter().zip(&self.draws) {
+            let _ = writeln!(text, "  {fault:?}: {draw:?}");
+        }
+        text
+    }
+}
+
+/// The plan of `scenario` with `seed`, without a cluster: the draws `run` makes, assuming every
+/// node is up when a fault is injected (the candidates then are all running nodes but the leader).
+pub fn plan(scenario: &Scenario, seed: u64) -> Plan {
+    let mut faults = scenario.faults.clone();
+    let mut rng = SplitMix64::new(seed);
+    if faults.is_empty() {
+        let count = 2 + rng.below(3);
+        for _ in 0..count {
+            if let Some(&fault) = rng.pick(&Fault::COMBINABLE) {
+                faults.push(fault);
+            }
+        }
+        if scenario.brokers {
+            let position = rng.below(faults.len() as u64 + 1) as usize;
+            faults.insert(position, Fault::KillBrokerMaster);
+        }
+    }
+    let regions = faults.iter().any(|fault| fault.needs_regions());
+    let learners_at_start = if regions { DR_LEARNERS } else { 0 };
+    let mut running = (scenario.voters + learners_at_start) as usize;
+    let mut learners = learners_at_start as usize;
+    let workload_seed = rng.next_u64();
+    let pick = |rng: &mut SplitMix64, candidates: usize| {
+        let index = rng.below(candidates as u64) as usize;
+        (index < candidates).then_some(index)
+    };
+    let mut draws = Vec::new();
+    for &fault in &faults {
+        let mut draw = Draw::default();
+        match fault {
+            Fault::KillFollower
+            | Fault::MinorityPartition
+            | Fault::PartialPartition
+            | Fault::KillFollowerPastSnapshot => draw.victim = pick(&mut rng, running - 1),
+            Fault::SlowLinksKillLeader => {
+                for _ in 0..running * (running - 1) {
+                    draw.link_delays_ms.push(20 + rng.below(100));
+                }
+            }
+            Fault::CrashLeaderAt(_) | Fault::FsyncErrorOnLeader => draw.failpoint_skip = Some(20 + rng.below(80)),
+            Fault::DiskFullOnFollower => {
+                draw.victim = pick(&mut rng, running - 1);
+                if draw.victim.is_some() {
+                    draw.failpoint_skip = Some(20 + rng.below(80));
+                }
+            }
+            Fault::KillLearner => draw.victim = pick(&mut rng, learners),
+            Fault::AddDrLearner => {
+                running += 1;
+                learners += 1;
+            }
+            Fault::MembershipChange => {
+                // The new node joins; the old follower removed is one of the others.
+                draw.victim = pick(&mut rng, running - 1);
+            }
+            Fault::KillLeader
+            | Fault::PauseLeader
+            | Fault::RestartAll
+            | Fault::IsolateLeader
+            | Fault::OneWayIntoLeader
+            | Fault::CrashVotersAt(_)
+            | Fault::LossyLinks
+            | Fault::KillBrokerMaster
+            | Fault::DrCutRegion
+            | Fault::DrLosePrimary
+            | Fault::DrFailback => {}
+        }
+        draws.push(draw);
+    }
+    Plan { scenario: scenario.name, seed, faults, workload_seed, draws }
+}
