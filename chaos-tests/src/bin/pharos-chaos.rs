@@ -124,13 +124,13 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
         Command::Run { scenario, seed } => {
             let scenario = scenario::find(&scenario)
                 .with_context(|| format!("no scenario {scenario:?} (see `pharos-chaos list`)"))?;
-            let report = run_one(&scenario, seed, &options).await;
+            let report = run_one(scenario, seed, &options).await;
             Ok(summary(&[report]))
         }
         Command::Plan { scenario, seed } => {
             let scenario = scenario::find(&scenario)
                 .with_context(|| format!("no scenario {scenario:?} (see `pharos-chaos list`)"))?;
-            print!("{}", scenario::plan(&scenario, seed).render());
+            print!("{}", scenario::plan(scenario, seed).render());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ci => {
@@ -138,7 +138,7 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
             let mut reports = Vec::new();
             for scenario in scenario::all() {
                 if let Some(seed) = scenario.ci_seed {
-                    reports.push(run_one(&scenario, seed, &options).await);
+                    reports.push(run_one(scenario, seed, &options).await);
                 }
             }
             println!("ci tier took {:.0}s", started.elapsed().as_secs_f64());
@@ -156,11 +156,11 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
                 let scenario = match rng.below(4) {
                     0 => scenario::find("random-combination"),
                     1 => scenario::find("random-broker-combination"),
-                    _ => rng.pick(&scenarios).cloned(),
+                    _ => rng.pick(scenarios),
                 };
                 let Some(scenario) = scenario else { break };
                 let run_seed = rng.next_u64() % 1_000_000;
-                reports.push(run_one(&scenario, run_seed, &options).await);
+                reports.push(run_one(scenario, run_seed, &options).await);
             }
             Ok(summary(&reports))
         }
