@@ -1,6 +1,7 @@
 //! `pharos-chaos`: run the chaos scenarios against real `pharos` processes.
 //!
-//! `list` names the scenarios, `run SCENARIO --seed N` runs one, `ci` runs the CI tier (fixed
+//! `list` names the scenarios, `run SCENARIO --seed N` runs one, `plan SCENARIO --seed N` prints
+//! what that run draws from its seed without starting a cluster, `ci` runs the CI tier (fixed
 //! seeds, one fault each) and `soak --duration D --seed N` runs random scenarios and fault
 //! combinations with seeds drawn from N until D has passed. Every run prints its seed; a failed
 //! run prints where its history, fault timeline and node logs were kept. The exit code is 0 only
@@ -31,6 +32,13 @@ enum Command {
     List,
     /// Run one scenario.
     Run {
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print what a run would draw from its seed (faults, workload seed, each fault's victim,
+    /// failpoint hit and link delays) without starting a cluster.
+    Plan {
         scenario: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -116,15 +124,21 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
         Command::Run { scenario, seed } => {
             let scenario = scenario::find(&scenario)
                 .with_context(|| format!("no scenario {scenario:?} (see `pharos-chaos list`)"))?;
-            let report = run_one(&scenario, seed, &options).await;
+            let report = run_one(scenario, seed, &options).await;
             Ok(summary(&[report]))
+        }
+        Command::Plan { scenario, seed } => {
+            let scenario = scenario::find(&scenario)
+                .with_context(|| format!("no scenario {scenario:?} (see `pharos-chaos list`)"))?;
+            print!("{}", scenario::plan(scenario, seed).render());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Ci => {
             let started = Instant::now();
             let mut reports = Vec::new();
             for scenario in scenario::all() {
                 if let Some(seed) = scenario.ci_seed {
-                    reports.push(run_one(&scenario, seed, &options).await);
+                    reports.push(run_one(scenario, seed, &options).await);
                 }
             }
             println!("ci tier took {:.0}s", started.elapsed().as_secs_f64());
@@ -142,11 +156,11 @@ async fn main_inner(args: Args) -> anyhow::Result<ExitCode> {
                 let scenario = match rng.below(4) {
                     0 => scenario::find("random-combination"),
                     1 => scenario::find("random-broker-combination"),
-                    _ => rng.pick(&scenarios).cloned(),
+                    _ => rng.pick(scenarios),
                 };
                 let Some(scenario) = scenario else { break };
                 let run_seed = rng.next_u64() % 1_000_000;
-                reports.push(run_one(&scenario, run_seed, &options).await);
+                reports.push(run_one(scenario, run_seed, &options).await);
             }
             Ok(summary(&reports))
         }
