@@ -1,4 +1,5 @@
-//! A real rocketmq-rust broker process in ordinary (NameServer) mode, on loopback.
+//! A real rocketmq-rust broker process on loopback, in ordinary (NameServer) mode or in
+//! RocketMQ 5 controller mode.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,8 +26,11 @@ pub struct BrokerSpec {
     pub cluster_name: String,
     /// RocketMQ's `brokerName`: a Pharos broker group.
     pub broker_name: String,
-    /// 0: the group's master; anything else: a slave.
+    /// 0: the group's master; anything else: a slave. Ignored in controller mode, where the
+    /// controller assigns ids and roles.
     pub broker_id: u64,
+    /// `Some(a;b;c)`: controller mode (`enableControllerMode`), with these Controllers.
+    pub controller_addr: Option<String>,
 }
 
 /// One broker process. Dropping it kills the broker.
@@ -54,12 +58,18 @@ impl Broker {
             .prefix(&format!("pharos-interop-store-{}-{}-", spec.broker_name, spec.broker_id))
             .tempdir_in(store_parent())
             .context("create the broker's store dir")?;
-        let role = if spec.broker_id == 0 { "ASYNC_MASTER" } else { "SLAVE" };
+        // In controller mode the controller decides the role; the broker accepts brokerId 0
+        // with SLAVE only there (docs/rocketmq-controller-protocol.md, "broker.toml used").
+        let role = if spec.broker_id == 0 && spec.controller_addr.is_none() { "ASYNC_MASTER" } else { "SLAVE" };
+        let broker_id = if spec.controller_addr.is_some() { 0 } else { spec.broker_id };
+        let controller = spec.controller_addr.as_ref().map_or_else(String::new, |controller_addr| {
+            format!("enableControllerMode = true\ncontrollerAddr = \"{controller_addr}\"\n")
+        });
         let config = format!(
             r#"# Written by the Pharos interop tests (interop/src/broker.rs).
 [broker]
 namesrvAddr = "{namesrv_addr}"
-brokerIp1 = "127.0.0.1"
+{controller}brokerIp1 = "127.0.0.1"
 # The host of the HA address the broker registers (haServerAddr); its default is the host's
 # first non-loopback address, where the HA listener (loopback here) does not listen.
 brokerIp2 = "127.0.0.1"
@@ -87,7 +97,6 @@ mappedFileSizeCommitLog = 67108864
             store_root = store.path().join("store").display(),
             broker_name = spec.broker_name,
             cluster_name = spec.cluster_name,
-            broker_id = spec.broker_id,
         );
         let config_path = home.join("broker.toml");
         std::fs::write(&config_path, config).with_context(|| format!("write {}", config_path.display()))?;
@@ -104,7 +113,11 @@ mappedFileSizeCommitLog = 67108864
             // Plain log lines: they end up in files and failure messages.
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG");
-        let name = format!("broker {} (id {})", spec.broker_name, spec.broker_id);
+        let name = match spec.controller_addr {
+            // The controller gives the id; the port tells the group's brokers apart.
+            Some(_) => format!("broker {} at :{listen_port}", spec.broker_name),
+            None => format!("broker {} (id {})", spec.broker_name, spec.broker_id),
+        };
         let process = ChildProcess::spawn(&name, command, &home.join("broker.log"))?;
         Ok(Broker { spec, address: format!("127.0.0.1:{listen_port}"), process, home: home.to_path_buf(), store })
     }
@@ -117,7 +130,8 @@ mappedFileSizeCommitLog = 67108864
             let outcome = match self.process.exit_status() {
                 Some(status) => Err(wait::Hopeless(format!(
                     "{name} exited ({status}) before it started; it does when no NameServer in -n answers its \
-                     REGISTER_BROKER (103) with SUCCESS, so see the Pharos node logs too. Its log:\n{}",
+                     REGISTER_BROKER (103) with SUCCESS, or in controller mode when no Controller gave it a role, \
+                     so see the Pharos node logs too. Its log:\n{}",
                     self.process.log_excerpt()
                 ))
                 .into()),

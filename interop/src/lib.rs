@@ -9,8 +9,10 @@
 //! never reach beyond loopback or leave a process behind.
 
 pub mod broker;
+pub mod client;
 pub mod pharos;
 pub mod process;
+pub mod scenario;
 pub mod wait;
 
 /// Where the `pharos` binary is. Required: these tests exist to run one particular build.

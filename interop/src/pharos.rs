@@ -1,5 +1,6 @@
 //! A Pharos cluster of real `pharos serve` processes on loopback, and its CLI.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,6 +36,110 @@ pub struct RaftProgress {
     pub last_log_index: u64,
     pub commit_index: u64,
     pub applied_index: u64,
+}
+
+/// One broker group as `pharos broker list --output json` shows it (docs/brokers.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerGroupView {
+    pub group: String,
+    /// `controlled` for RocketMQ brokers in controller mode, `declared` in NameServer mode.
+    pub election_mode: String,
+    /// Pharos's broker id of the master, while the group has an active one.
+    pub master_broker_id: Option<u64>,
+    pub master_epoch: u64,
+    /// Pharos broker ids.
+    pub sync_state_set: Vec<u64>,
+    pub brokers: Vec<BrokerView>,
+}
+
+/// One broker record of a [`BrokerGroupView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerView {
+    /// Pharos's own id of this registration.
+    pub broker_id: u64,
+    /// For a RocketMQ broker in controller mode, its controller id; in NameServer mode, its
+    /// RocketMQ `brokerId`.
+    pub name: String,
+    /// `active`, `fenced` or `shutdown`.
+    pub state: String,
+    /// Its address on network `internal`: the RocketMQ broker's remoting address.
+    pub address: String,
+    /// The leader's soft state: how long ago it last heard the broker's heartbeat (absent when
+    /// the leader heard none), and the offsets that heartbeat reported.
+    pub last_heartbeat_age_ms: Option<u64>,
+    pub max_offset: u64,
+}
+
+impl BrokerGroupView {
+    /// The group named `group` in a `pharos broker list --output json` answer.
+    pub fn find(list: &Value, group: &str) -> anyhow::Result<Option<BrokerGroupView>> {
+        let Some(view) = list
+            .get("groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|view| view.get("group").and_then(Value::as_str) == Some(group))
+        else {
+            return Ok(None);
+        };
+        let text =
+            |value: &Value, field: &str| value.get(field).and_then(Value::as_str).unwrap_or_default().to_string();
+        let number = |value: &Value, field: &str| {
+            value.get(field).and_then(Value::as_u64).with_context(|| format!("no {field} in {value}"))
+        };
+        let brokers = view
+            .get("brokers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|broker| {
+                Ok(BrokerView {
+                    broker_id: number(broker, "broker_id")?,
+                    name: text(broker, "name"),
+                    state: text(broker, "state"),
+                    address: broker
+                        .get("addresses")
+                        .and_then(|addresses| addresses.get("internal"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    last_heartbeat_age_ms: broker.get("last_heartbeat_age_ms").and_then(Value::as_u64),
+                    max_offset: number(broker, "max_offset")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(BrokerGroupView {
+            group: group.to_string(),
+            election_mode: text(view, "election_mode"),
+            master_broker_id: view.get("master_broker_id").and_then(Value::as_u64),
+            master_epoch: number(view, "master_epoch")?,
+            sync_state_set: view
+                .get("sync_state_set")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .collect(),
+            brokers,
+        }))
+    }
+
+    /// The record of the active broker at `address`.
+    pub fn active_at(&self, address: &str) -> Option<&BrokerView> {
+        self.brokers.iter().find(|broker| broker.state == "active" && broker.address == address)
+    }
+
+    pub fn broker(&self, broker_id: u64) -> Option<&BrokerView> {
+        self.brokers.iter().find(|broker| broker.broker_id == broker_id)
+    }
+}
+
+/// What `pharos topic route` names for a topic, by group: its master's address, and its
+/// replicas' (one per group is enough for these tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteView {
+    pub masters: BTreeMap<String, String>,
+    pub replicas: BTreeMap<String, String>,
 }
 
 /// A static-bootstrap cluster of `--insecure` nodes sharing one temporary directory. Dropping
@@ -136,6 +241,74 @@ impl PharosCluster {
         let stdout = run_bounded(command, CLI_TIMEOUT).await?;
         serde_json::from_str(&stdout)
             .with_context(|| format!("parse the JSON of `pharos {}`: {stdout}", args.join(" ")))
+    }
+
+    /// `pharos broker list`'s view of `group` (`None` while Pharos knows no such group). The
+    /// read is linearizable, so it is answered by the leader, with its soft state.
+    pub async fn broker_group(&self, group: &str) -> anyhow::Result<Option<BrokerGroupView>> {
+        BrokerGroupView::find(&self.cli_json(&["broker", "list"]).await?, group)
+    }
+
+    /// `pharos topic create TOPIC --groups ... --queues N`, retried until Pharos knows the
+    /// groups, within `timeout`. A create whose answer was lost but which took effect shows up
+    /// in `topic describe`.
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        groups: &[&str],
+        queues: u32,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let groups = groups.join(",");
+        let queues = queues.to_string();
+        wait::until(&format!("pharos topic create {topic} on {groups}"), timeout, || async {
+            if self.cli_json(&["topic", "describe", topic]).await.is_ok() {
+                return Ok(Some(()));
+            }
+            self.cli_json(&["topic", "create", topic, "--groups", &groups, "--queues", &queues]).await.map(|_| Some(()))
+        })
+        .await
+    }
+
+    /// Waits, at most `timeout`, until `pharos topic route TOPIC` names exactly `expected` among
+    /// the groups that have `queues` write queues.
+    pub async fn wait_for_route(
+        &self,
+        topic: &str,
+        queues: u32,
+        expected: &RouteView,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        wait::until(&format!("pharos topic route {topic} to name {expected:?}"), timeout, || async {
+            let route = self.cli_json(&["topic", "route", topic]).await?;
+            let groups: Vec<&Value> = route
+                .get("groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|group| group.get("write_queues").and_then(Value::as_u64) == Some(u64::from(queues)))
+                .collect();
+            let name = |group: &Value| group.get("group").and_then(Value::as_str).unwrap_or_default().to_string();
+            let masters: BTreeMap<String, String> = groups
+                .iter()
+                .filter_map(|group| Some((name(group), group.get("master")?.get("address")?.as_str()?.to_string())))
+                .collect();
+            let replicas: BTreeMap<String, String> = groups
+                .iter()
+                .flat_map(|group| {
+                    let replicas = group.get("replicas").and_then(Value::as_array).cloned().unwrap_or_default();
+                    replicas
+                        .into_iter()
+                        .filter_map(move |replica| Some((name(group), replica.get("address")?.as_str()?.to_string())))
+                })
+                .collect();
+            anyhow::ensure!(
+                masters == expected.masters && replicas == expected.replicas,
+                "the route names masters {masters:?} and replicas {replicas:?}: {route}"
+            );
+            Ok(Some(()))
+        })
+        .await
     }
 
     /// Leader, term and indexes, from the leader when one is known.
