@@ -39,9 +39,9 @@
 //! | `KvService/Range` | `Read` | |
 //! | `ClusterService/Identity` | `Read` | |
 //! | `ClusterService/Status` | `Read` | |
-//! | `ClusterService/AddLearner` | `AtMostOnce` | a late repeat re-adds a node removed meanwhile |
+//! | `ClusterService/AddLearner` | `Idempotent` | the key is committed with the change's audit record: a late repeat gets the first answer and cannot re-add a node removed meanwhile |
 //! | `ClusterService/Promote` | `Convergent` | promoting a voter succeeds with `changed = false` |
-//! | `ClusterService/Remove` | `AtMostOnce` | a late repeat could remove a node re-added meanwhile; a repeat by hand answers `changed = false` |
+//! | `ClusterService/Remove` | `Idempotent` | as `AddLearner`: a late repeat cannot remove a node added back meanwhile; a repeat by hand (a new key) answers `changed = false` |
 //! | `ClusterService/TransferLeader` | `Convergent` | answers at once when the target already leads |
 //! | `ClusterService/Compact` | `Convergent` | a second snapshot of the same state |
 //! | `ClusterService/ListAudit` | `Read` | |

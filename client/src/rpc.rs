@@ -98,9 +98,9 @@ rpcs! {
     cluster = ClusterService via cluster_service_client::ClusterServiceClient {
         Identity = identity(IdentityRequest) -> v1::IdentityResponse, Read;
         Status = status(StatusRequest) -> v1::StatusResponse, Read;
-        AddLearner = add_learner(JoinRequest) -> v1::JoinResponse, AtMostOnce;
+        AddLearner = add_learner(JoinRequest) -> v1::JoinResponse, Idempotent;
         Promote = promote(PromoteRequest) -> v1::PromoteResponse, Convergent;
-        Remove = remove(RemoveRequest) -> v1::RemoveResponse, AtMostOnce;
+        Remove = remove(RemoveRequest) -> v1::RemoveResponse, Idempotent;
         TransferLeader = transfer_leader(TransferLeaderRpcRequest) -> v1::TransferLeaderRpcResponse, Convergent;
         Compact = compact(CompactRequest) -> v1::CompactResponse, Convergent;
         ListAudit = list_audit(ListAuditRequest) -> v1::ListAuditResponse, Read;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pharos_client::{Client, ClientError, ClientOptions, v1};
-use pharos_proto::v1::cluster_service_server::{ClusterService, ClusterServiceServer};
+use pharos_proto::v1::dr_service_server::{DrService, DrServiceServer};
 use pharos_proto::v1::kv_service_server::{KvService, KvServiceServer};
 use pharos_proto::v1::offset_service_server::{OffsetService, OffsetServiceServer};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -74,7 +74,7 @@ impl Fake {
         let address = listener.local_addr().expect("address").to_string();
         let router = tonic::transport::Server::builder()
             .add_service(KvServiceServer::new(self.clone()))
-            .add_service(ClusterServiceServer::new(self.clone()))
+            .add_service(DrServiceServer::new(self.clone()))
             .add_service(OffsetServiceServer::new(self));
         tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
         address
@@ -135,36 +135,30 @@ impl OffsetService for Fake {
     }
 }
 
-/// Only `Remove` is scripted: the at-most-once example (a late repeat could remove a node that
-/// was added again meanwhile).
+/// Only `Failback` is scripted: the at-most-once example (a repeat sends the rejoin requests
+/// again).
 #[tonic::async_trait]
-impl ClusterService for Fake {
-    async fn identity(&self, _: Request<v1::IdentityRequest>) -> Result<Response<v1::IdentityResponse>, Status> {
+impl DrService for Fake {
+    async fn status(&self, _: Request<v1::DrStatusRequest>) -> Result<Response<v1::DrStatusResponse>, Status> {
         unimplemented()
     }
-    async fn status(&self, _: Request<v1::StatusRequest>) -> Result<Response<v1::StatusResponse>, Status> {
+    async fn configure(&self, _: Request<v1::DrConfigureRequest>) -> Result<Response<v1::DrChangeResponse>, Status> {
         unimplemented()
     }
-    async fn add_learner(&self, _: Request<v1::JoinRequest>) -> Result<Response<v1::JoinResponse>, Status> {
+    async fn set_mode(&self, _: Request<v1::DrSetModeRequest>) -> Result<Response<v1::DrChangeResponse>, Status> {
         unimplemented()
     }
-    async fn promote(&self, _: Request<v1::PromoteRequest>) -> Result<Response<v1::PromoteResponse>, Status> {
+    async fn switchover(&self, _: Request<v1::SwitchoverRequest>) -> Result<Response<v1::SwitchoverResponse>, Status> {
         unimplemented()
     }
-    async fn remove(&self, _: Request<v1::RemoveRequest>) -> Result<Response<v1::RemoveResponse>, Status> {
-        self.answer(None, v1::RemoveResponse::default()).await
-    }
-    async fn transfer_leader(
+    async fn failover(
         &self,
-        _: Request<v1::TransferLeaderRpcRequest>,
-    ) -> Result<Response<v1::TransferLeaderRpcResponse>, Status> {
+        _: Request<v1::RegionFailoverRequest>,
+    ) -> Result<Response<v1::RegionFailoverResponse>, Status> {
         unimplemented()
     }
-    async fn compact(&self, _: Request<v1::CompactRequest>) -> Result<Response<v1::CompactResponse>, Status> {
-        unimplemented()
-    }
-    async fn list_audit(&self, _: Request<v1::ListAuditRequest>) -> Result<Response<v1::ListAuditResponse>, Status> {
-        unimplemented()
+    async fn failback(&self, _: Request<v1::FailbackRequest>) -> Result<Response<v1::FailbackResponse>, Status> {
+        self.answer(None, v1::FailbackResponse::default()).await
     }
 }
 
@@ -193,8 +187,8 @@ async fn commit(client: &Client) -> Result<v1::CommitOffsetsResponse, ClientErro
 }
 
 /// The at-most-once call of these tests.
-async fn remove(client: &Client) -> Result<v1::RemoveResponse, ClientError> {
-    client.remove(7).await
+async fn failback(client: &Client) -> Result<v1::FailbackResponse, ClientError> {
+    client.dr_failback().await
 }
 
 /// An address where nothing listens: connecting is refused.
@@ -241,9 +235,9 @@ async fn an_at_most_once_write_is_not_sent_again_after_an_unknown_outcome() {
     for answer in [unknown_outcome(), Answer::Stall] {
         let fake = Fake::scripted([answer.clone()]);
         let client = client(vec![fake.clone().serve().await]);
-        let error = remove(&client).await.expect_err("not retried");
+        let error = failback(&client).await.expect_err("not retried");
         assert!(
-            matches!(error, ClientError::OutcomeUnknown { rpc: "pharos.v1.ClusterService/Remove", attempts: 1, .. }),
+            matches!(error, ClientError::OutcomeUnknown { rpc: "pharos.v1.DrService/Failback", attempts: 1, .. }),
             "after {answer:?}: {error}"
         );
         assert_eq!(fake.calls().len(), 1, "after {answer:?}");
@@ -260,7 +254,7 @@ async fn an_at_most_once_write_follows_a_redirect_to_the_leader() {
         leader_addr: Some(leader_addr),
     }]);
     let client = client(vec![follower.clone().serve().await]);
-    remove(&client).await.expect("answered by the leader");
+    failback(&client).await.expect("answered by the leader");
     assert_eq!((follower.calls().len(), leader.calls().len()), (1, 1));
 }
 
@@ -270,7 +264,7 @@ async fn an_at_most_once_write_moves_on_from_a_fenced_node() {
         Fake::scripted([Answer::Refuse { code: Code::FailedPrecondition, reason: "FENCED", leader_addr: None }]);
     let current = Fake::default();
     let client = client(vec![fenced.clone().serve().await, current.clone().serve().await]);
-    remove(&client).await.expect("answered by the current generation");
+    failback(&client).await.expect("answered by the current generation");
     assert_eq!((fenced.calls().len(), current.calls().len()), (1, 1));
 }
 
@@ -281,7 +275,7 @@ async fn an_at_most_once_write_moves_on_from_a_fenced_node() {
 async fn an_at_most_once_write_is_sent_again_when_no_connection_was_made() {
     let alive = Fake::default();
     let client = client(vec![refusing_address().await, alive.clone().serve().await]);
-    remove(&client).await.expect("answered by the node that listens");
+    failback(&client).await.expect("answered by the node that listens");
     assert_eq!(alive.calls().len(), 1);
 }
 
@@ -295,7 +289,7 @@ async fn an_at_most_once_write_is_not_sent_again_after_a_server_status_that_read
         leader_addr: None,
     }]);
     let client = client(vec![fake.clone().serve().await]);
-    let error = remove(&client).await.expect_err("not retried");
+    let error = failback(&client).await.expect_err("not retried");
     assert!(matches!(error, ClientError::OutcomeUnknown { attempts: 1, .. }), "{error}");
     assert_eq!(fake.calls().len(), 1);
 }

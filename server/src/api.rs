@@ -46,9 +46,36 @@ impl Api {
     /// Records an operator's membership change in the audit log (membership lives in Raft's own
     /// entries, which name no caller). The change is made already: a failure to record it is
     /// logged, not returned.
-    async fn audit_membership(&self, change: MembershipChange, actor: String) {
-        if let Err(status) = self.write(Operation::RecordMembershipChange(change), None, actor).await {
-            tracing::warn!(?change, error = %status.message(), "membership change made but not audited");
+    /// Records a membership change made, in the audit log and, with the request's key, as that
+    /// key's answer. A keyed request that changed nothing still leaves its key answered (a
+    /// no-op entry), so that a late repeat cannot act on a membership that changed meanwhile.
+    async fn record_membership(&self, change: Option<MembershipChange>, request_id: Option<RequestId>, actor: String) {
+        let operation = match change {
+            Some(change) => Operation::RecordMembershipChange(change),
+            None if request_id.is_some() => Operation::Noop,
+            None => return,
+        };
+        if let Err(status) = self.write(operation, request_id, actor).await {
+            tracing::warn!(?change, error = %status.message(), "membership change made but not recorded");
+        }
+    }
+
+    /// Whether a membership request with this key was carried out already (its record is
+    /// committed under the key), and if so whether it changed the membership (its audit record
+    /// is at the key's index; a request that changed nothing left a no-op). The retry then
+    /// answers from the membership as it is, and changes nothing. The window between the change
+    /// and its record is the one place a crash leaves a change whose retry runs again, and then
+    /// answers as a repeat by hand does.
+    fn membership_request_done(&self, request_id: Option<&RequestId>) -> Result<Option<bool>, Status> {
+        let Some(request_id) = request_id else { return Ok(None) };
+        let applied = self.node.state_machine.read();
+        let state = &applied.state;
+        let remembered =
+            state.sessions.get(&request_id.client_id).and_then(|session| session.responses.get(&request_id.sequence));
+        match remembered {
+            None => Ok(None),
+            Some((_, Response::Error(error))) => Err(crate::status::command_error(error.clone())),
+            Some((index, _)) => Ok(Some(state.audit.contains_key(index))),
         }
     }
 }
@@ -238,8 +265,12 @@ impl ClusterService for Api {
             return Err(with_reason(Code::InvalidArgument, Reason::InvalidArgument, "node_id must be at least 1"));
         }
         let info = node_info(request.info)?;
-        self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
-        self.audit_membership(MembershipChange::AddLearner { node_id: request.node_id }, actor).await;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
+        if self.membership_request_done(request_id.as_ref())?.is_none() {
+            self.node.add_learner(request.node_id, info).await.map_err(node_error)?;
+            let change = MembershipChange::AddLearner { node_id: request.node_id };
+            self.record_membership(Some(change), request_id, actor).await;
+        }
         Ok(crate::handler::answer_applied(
             &self.node,
             v1::JoinResponse {
@@ -260,7 +291,7 @@ impl ClusterService for Api {
         let node_id = required_node_id(request.into_inner().node_id)?;
         let changed = self.node.promote(node_id).await.map_err(node_error)?;
         if changed {
-            self.audit_membership(MembershipChange::Promote { node_id }, actor).await;
+            self.record_membership(Some(MembershipChange::Promote { node_id }), None, actor).await;
         }
         let voters = self.node.status().voters.into_iter().collect();
         Ok(crate::handler::answer_applied(&self.node, v1::PromoteResponse { voters, changed, header: None }))
@@ -269,11 +300,18 @@ impl ClusterService for Api {
     async fn remove(&self, request: Request<v1::RemoveRequest>) -> Result<tonic::Response<v1::RemoveResponse>, Status> {
         crate::auth::authorize(&request, "")?;
         let actor = crate::handler::actor(&request);
-        let node_id = required_node_id(request.into_inner().node_id)?;
-        let changed = self.node.remove(node_id).await.map_err(node_error)?;
-        if changed {
-            self.audit_membership(MembershipChange::Remove { node_id }, actor).await;
-        }
+        let request = request.into_inner();
+        let node_id = required_node_id(request.node_id)?;
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
+        // A retry of a removal already made answers as the first attempt did: removed.
+        let changed = if let Some(changed) = self.membership_request_done(request_id.as_ref())? {
+            changed
+        } else {
+            let changed = self.node.remove(node_id).await.map_err(node_error)?;
+            let change = changed.then_some(MembershipChange::Remove { node_id });
+            self.record_membership(change, request_id, actor).await;
+            changed
+        };
         let status = self.node.status();
         Ok(crate::handler::answer_applied(
             &self.node,
@@ -295,7 +333,7 @@ impl ClusterService for Api {
         let to_node_id = request.into_inner().to_node_id;
         // Recorded when asked, while this node still leads (afterwards it cannot propose).
         if self.node.ensure_leader().is_ok() {
-            self.audit_membership(MembershipChange::TransferLeader { to_node_id }, actor).await;
+            self.record_membership(Some(MembershipChange::TransferLeader { to_node_id }), None, actor).await;
         }
         let leader_id = self.node.transfer_leader(to_node_id, ADMIN_TIMEOUT).await.map_err(node_error)?;
         Ok(crate::handler::answer_applied(&self.node, v1::TransferLeaderRpcResponse { leader_id, header: None }))

@@ -111,7 +111,7 @@ pub async fn join_through(
     node_id: u64,
     info: &NodeInfo,
 ) -> Result<v1::JoinResponse, Status> {
-    let request = v1::JoinRequest { node_id, info: Some(info.into()) };
+    let request = v1::JoinRequest { node_id, info: Some(info.into()), request_id: None };
     first_answer(peer_endpoints, |mut client| {
         let request = request.clone();
         async move { client.join(request).await }

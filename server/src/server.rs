@@ -532,7 +532,7 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
         let Some(leader) = crate::member_api::leader_peer_addr(&node) else { continue };
         let Ok(mut client) = crate::member_api::peer(&leader) else { continue };
         if *recorded != info {
-            let request = v1::JoinRequest { node_id, info: Some((&info).into()) };
+            let request = v1::JoinRequest { node_id, info: Some((&info).into()), request_id: None };
             match client.update_member(request).await {
                 Ok(_) => tracing::info!("recorded this node's addresses and placement"),
                 Err(status) => tracing::debug!(error = status.message(), "cannot record this node's addresses yet"),

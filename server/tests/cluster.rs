@@ -172,6 +172,60 @@ async fn a_learner_joins_by_snapshot_is_promoted_and_serves_linearizable_reads()
     .expect("test finished in time");
 }
 
+/// `AddLearner` and `Remove` take idempotency keys (issue 11, safe retries): a late retry of
+/// either, whose first answer was lost, gets that answer and does not act on a membership
+/// that changed meanwhile (without the key, a repeat re-adds a node removed since, or removes
+/// one added back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_changes_retried_with_their_key_apply_once() {
+    use v1::cluster_service_client::ClusterServiceClient;
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cluster = Cluster::start(options(1)).await.expect("node starts");
+        let client = cluster.client();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut admin = ClusterServiceClient::new(channel);
+        // Node 9 never runs: a learner that is only a membership record is enough here.
+        let info = v1::NodeInfo {
+            client_addr: "127.0.0.1:1".into(),
+            peer_addr: "127.0.0.1:2".into(),
+            zone: "zone-9".into(),
+            region: "region-1".into(),
+        };
+        let add = v1::JoinRequest { node_id: 9, info: Some(info.clone()), request_id: Some(client.next_request_id()) };
+        let remove = v1::RemoveRequest { node_id: 9, request_id: Some(client.next_request_id()) };
+        let is_member = || async { client.status().await.expect("status").members.iter().any(|m| m.node_id == 9) };
+
+        admin.add_learner(add.clone()).await.expect("add node 9");
+        assert!(is_member().await);
+        let removed = admin.remove(remove.clone()).await.expect("remove node 9").into_inner();
+        assert!(removed.changed);
+        assert!(!is_member().await);
+        // The add's answer was lost; its retry arrives now.
+        admin.add_learner(add).await.expect("the retried add gets the first answer");
+        assert!(!is_member().await, "the retried add did not add the removed node back");
+
+        // Added back on purpose; then the removal's late retry.
+        let again = v1::JoinRequest { node_id: 9, info: Some(info), request_id: Some(client.next_request_id()) };
+        admin.add_learner(again).await.expect("add node 9 again");
+        let retried = admin.remove(remove).await.expect("the retried removal gets the first answer").into_inner();
+        assert!(retried.changed, "the first attempt's answer: removed");
+        assert!(is_member().await, "the retried removal did not remove the node added back");
+
+        // A keyed removal of a non-member changes nothing, and its retry says so too.
+        let absent = v1::RemoveRequest { node_id: 7, request_id: Some(client.next_request_id()) };
+        let first = admin.remove(absent.clone()).await.expect("remove a non-member").into_inner();
+        let retry = admin.remove(absent).await.expect("retried").into_inner();
+        assert_eq!((first.changed, retry.changed), (false, false));
+    })
+    .await
+    .expect("test finished in time");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_retried_with_its_idempotency_key_after_a_leader_kill_applies_once() {
     let _serial = SERIAL.lock().await;

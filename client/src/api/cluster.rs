@@ -16,7 +16,7 @@ impl Client {
     /// Adds `node_id` as a learner (`cluster add-learner`). A node joining by itself uses the
     /// peer port's `MemberService` instead.
     pub async fn add_learner(&self, node_id: u64, info: v1::NodeInfo) -> Result<v1::JoinResponse, ClientError> {
-        self.send::<cluster::AddLearner>(v1::JoinRequest { node_id, info: Some(info) }).await
+        self.send::<cluster::AddLearner>(v1::JoinRequest { node_id, info: Some(info), request_id: None }).await
     }
 
     pub async fn promote(&self, node_id: u64) -> Result<v1::PromoteResponse, ClientError> {
@@ -24,7 +24,7 @@ impl Client {
     }
 
     pub async fn remove(&self, node_id: u64) -> Result<v1::RemoveResponse, ClientError> {
-        self.send::<cluster::Remove>(v1::RemoveRequest { node_id }).await
+        self.send::<cluster::Remove>(v1::RemoveRequest { node_id, request_id: None }).await
     }
 
     pub async fn transfer_leader(&self, to_node_id: u64) -> Result<v1::TransferLeaderRpcResponse, ClientError> {
