@@ -204,7 +204,7 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
         DrCommand::Status => {
             let status = leader_status(client).await?;
             match output {
-                Output::Json => crate::cli::print_json(status_json(&status)),
+                Output::Json => crate::cli::print_json(&status_json(&status)),
                 Output::Table => print_status(&status),
             }
             Ok(ExitCode::SUCCESS)
@@ -212,7 +212,7 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
         DrCommand::Configure { primary, dr } => {
             let response = client.dr_configure(&primary, &dr).await?;
             match output {
-                Output::Json => crate::cli::print_json(json!({"revision": response.revision})),
+                Output::Json => crate::cli::print_json(&json!({"revision": response.revision})),
                 Output::Table => println!("primary region {primary}, DR region {dr} (revision {})", response.revision),
             }
             Ok(ExitCode::SUCCESS)
@@ -220,7 +220,7 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
         DrCommand::Mode(ModeCommand::Set { mode, sync_timeout_ms }) => {
             let response = client.dr_set_mode(mode, sync_timeout_ms).await?;
             match output {
-                Output::Json => crate::cli::print_json(json!({"revision": response.revision})),
+                Output::Json => crate::cli::print_json(&json!({"revision": response.revision})),
                 Output::Table => println!("replication mode {} (revision {})", mode.label(), response.revision),
             }
             Ok(ExitCode::SUCCESS)
@@ -235,7 +235,7 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
             }
             if dry_run {
                 if output == Output::Json {
-                    crate::cli::print_json(json!({"plan": response.plan}));
+                    crate::cli::print_json(&json!({"plan": response.plan}));
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -259,7 +259,7 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
 
 fn finish(output: Output, value: serde_json::Value, result: &str) -> Result<ExitCode, ClientError> {
     match output {
-        Output::Json => crate::cli::print_json(value),
+        Output::Json => crate::cli::print_json(&value),
         Output::Table => println!("result: {result}"),
     }
     Ok(if result == "ok" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -363,7 +363,7 @@ async fn failover(
     });
     if dry_run {
         if output == Output::Json {
-            crate::cli::print_json(report);
+            crate::cli::print_json(&report);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -392,7 +392,7 @@ async fn failover(
         Output::Json => {
             let mut report = report;
             report["serving_after_ms"] = json!(elapsed_ms);
-            crate::cli::print_json(report);
+            crate::cli::print_json(&report);
         }
         Output::Table => println!(
             "generation {} serving at {} after {elapsed_ms} ms; the other survivors re-join and are promoted",
