@@ -200,8 +200,13 @@ pub(crate) fn show(output: Output, view: &impl View) {
 /// whose maps are ordered, so the output does not depend on the order of a view's fields or of
 /// a wire map, and stays as it was when the views were hand-built `json!` values.
 pub(crate) fn print_json(view: &impl Serialize) {
+    println!("{}", json_text(view));
+}
+
+/// The text `--output json` prints for `view` (without the final newline).
+pub(crate) fn json_text(view: &impl Serialize) -> String {
     let value = json_value(view);
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
+    serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
 }
 
 /// A view as a JSON value. Views hold strings, numbers, lists and string-keyed maps only, which

@@ -270,3 +270,110 @@ impl View for BrokerRemoved {
         println!("broker {} removed (revision {})", self.broker_id, self.revision);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> v1::BrokerGroupView {
+        let broker = |broker_id: u64, state: v1::BrokerState| v1::BrokerInfo {
+            broker_id,
+            incarnation_id: format!("inc-{broker_id}"),
+            cluster: "DefaultCluster".into(),
+            group: "g1".into(),
+            name: format!("b{broker_id}"),
+            zone: "zone-b".into(),
+            region: "region-1".into(),
+            addresses: [
+                ("internal".to_string(), format!("127.0.0.1:1091{broker_id}")),
+                ("external".to_string(), format!("10.0.0.{broker_id}:10911")),
+            ]
+            .into(),
+            election_priority: 1,
+            state: state.into(),
+            broker_epoch: 3,
+            last_heartbeat_age_ms: (state == v1::BrokerState::Active).then_some(120),
+            max_offset: 100,
+            confirm_offset: 90,
+        };
+        v1::BrokerGroupView {
+            name: "g1".into(),
+            master_broker_id: Some(1),
+            master_epoch: 4,
+            sync_state_set: vec![1, 2],
+            sync_state_epoch: 5,
+            brokers: vec![
+                broker(1, v1::BrokerState::Active),
+                broker(2, v1::BrokerState::Active),
+                broker(3, v1::BrokerState::Fenced),
+            ],
+            election_mode: v1::ElectionMode::Elected.into(),
+            ..Default::default()
+        }
+    }
+
+    /// `broker describe --output json` (and each broker of `broker list`) is read by scripts and
+    /// tests: its exact text is pinned here.
+    #[test]
+    fn the_broker_json_is_pinned() {
+        let group = group();
+        let expected = r#"{
+  "addresses": {
+    "external": "10.0.0.2:10911",
+    "internal": "127.0.0.1:10912"
+  },
+  "broker_epoch": 3,
+  "broker_id": 2,
+  "cluster": "DefaultCluster",
+  "confirm_offset": 90,
+  "election_mode": "elected",
+  "election_priority": 1,
+  "group": "g1",
+  "in_sync": true,
+  "incarnation_id": "inc-2",
+  "last_heartbeat_age_ms": 120,
+  "max_offset": 100,
+  "name": "b2",
+  "region": "region-1",
+  "role": "replica",
+  "state": "active",
+  "zone": "zone-b"
+}"#;
+        assert_eq!(crate::cli::json_text(&BrokerDetail(Broker::new(&group, &group.brokers[1]))), expected);
+    }
+
+    /// A fenced master is no master: role `none` (the table shows `-`), out of the sync state set.
+    #[test]
+    fn a_broker_list_names_roles_by_state() {
+        let list = GroupList::from(&v1::ListBrokerGroupsResponse { groups: vec![group()], revision: 7 });
+        let value = crate::cli::json_value(&list);
+        let roles: Vec<_> = value["groups"][0]["brokers"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|broker| broker["role"].clone())
+            .collect();
+        assert_eq!(roles, [serde_json::json!("master"), serde_json::json!("replica"), serde_json::json!("none")]);
+        let fenced = &value["groups"][0]["brokers"][2];
+        assert_eq!(
+            (&fenced["state"], &fenced["in_sync"], &fenced["last_heartbeat_age_ms"]),
+            (&serde_json::json!("fenced"), &serde_json::json!(false), &serde_json::Value::Null)
+        );
+        let group = value["groups"][0].as_object().expect("an object");
+        assert_eq!(
+            group.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "brokers",
+                "election_mode",
+                "group",
+                "leaderless",
+                "leaderless_reason",
+                "master_broker_id",
+                "master_epoch",
+                "sync_state_epoch",
+                "sync_state_set"
+            ]
+        );
+        assert_eq!((&value["revision"], &group["master_broker_id"]), (&serde_json::json!(7), &serde_json::json!(1)));
+    }
+}

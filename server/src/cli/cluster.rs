@@ -301,3 +301,39 @@ impl View for Compacted {
         println!("snapshot at {}, log purged up to {}", self.snapshot_index, self.purged_index);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cluster members --output json` is a bare list; the leader mark is for the table only.
+    #[test]
+    fn the_members_json_is_a_bare_list() {
+        let member = v1::MemberStatus {
+            node_id: 2,
+            role: v1::MemberRole::Learner.into(),
+            info: Some(v1::NodeInfo {
+                client_addr: "127.0.0.1:7371".into(),
+                peer_addr: "127.0.0.1:7381".into(),
+                zone: "zone-b".into(),
+                region: "region-2".into(),
+            }),
+            lag_entries: Some(12),
+            matched_index: None,
+        };
+        let members = Members { members: vec![Member::from(&member)], leader_id: Some(1) };
+        let expected = r#"[
+  {
+    "client_addr": "127.0.0.1:7371",
+    "lag_entries": 12,
+    "matched_index": null,
+    "node_id": 2,
+    "peer_addr": "127.0.0.1:7381",
+    "region": "region-2",
+    "role": "learner",
+    "zone": "zone-b"
+  }
+]"#;
+        assert_eq!(crate::cli::json_text(&members), expected);
+    }
+}

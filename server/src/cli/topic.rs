@@ -500,4 +500,116 @@ mod tests {
         let bad = TopicChanges { attributes: vec!["no-equals".into()], ..changes() };
         assert!(changed_topic(current, bad).is_err());
     }
+
+    /// `topic route --output json` is read by scripts and the interop tests (groups[].group,
+    /// write_queues, master.address, replicas[].address): its exact text is pinned here.
+    #[test]
+    fn the_route_json_is_pinned() {
+        let address = |broker_id: u64, name: &str, address: &str| v1::BrokerAddress {
+            broker_id,
+            name: name.into(),
+            address: address.into(),
+        };
+        let route = v1::RouteInfo {
+            topic: "orders".into(),
+            perm: 6,
+            message_type: v1::MessageType::Fifo.into(),
+            groups: vec![
+                v1::GroupRoute {
+                    group: "g1".into(),
+                    read_queues: 4,
+                    write_queues: 4,
+                    master: Some(address(1, "b1", "10.0.0.1:10911")),
+                    replicas: vec![address(2, "b2", "10.0.0.2:10911")],
+                },
+                v1::GroupRoute { group: "g2".into(), read_queues: 8, write_queues: 2, master: None, replicas: vec![] },
+            ],
+        };
+        let header = v1::ResponseHeader {
+            revision: 42,
+            node_id: 3,
+            applied_index: 57,
+            known_commit_index: 58,
+            ..Default::default()
+        };
+        let expected = r#"{
+  "applied_index": 57,
+  "groups": [
+    {
+      "group": "g1",
+      "master": {
+        "address": "10.0.0.1:10911",
+        "broker_id": 1,
+        "name": "b1"
+      },
+      "read_queues": 4,
+      "replicas": [
+        {
+          "address": "10.0.0.2:10911",
+          "broker_id": 2,
+          "name": "b2"
+        }
+      ],
+      "write_queues": 4
+    },
+    {
+      "group": "g2",
+      "master": null,
+      "read_queues": 8,
+      "replicas": [],
+      "write_queues": 2
+    }
+  ],
+  "known_commit_index": 58,
+  "message_type": "fifo",
+  "network": "external",
+  "node_id": 3,
+  "perm": 6,
+  "revision": 42,
+  "topic": "orders"
+}"#;
+        assert_eq!(crate::cli::json_text(&Route::new(&route, "external".into(), &header)), expected);
+    }
+
+    /// `topic describe` and `topic list`: attributes come off the wire as a hash map; the view
+    /// orders them, so JSON and table list them the same way every time.
+    #[test]
+    fn the_topic_json_is_pinned() {
+        let topic = v1::TopicInfo {
+            name: "orders".into(),
+            queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: 4, write_queues: 2 }],
+            perm: 6,
+            message_type: v1::MessageType::Normal.into(),
+            attributes: [("tier".to_string(), "gold".to_string()), ("retention".to_string(), "7d".to_string())].into(),
+            create_revision: 3,
+            revision: 9,
+            reported_by_group: String::new(),
+        };
+        let view = Topic::from(&topic);
+        assert_eq!(view.attributes.keys().collect::<Vec<_>>(), ["retention", "tier"]);
+        let expected = r#"{
+  "attributes": {
+    "retention": "7d",
+    "tier": "gold"
+  },
+  "create_revision": 3,
+  "message_type": "normal",
+  "name": "orders",
+  "perm": 6,
+  "queues": [
+    {
+      "group": "g1",
+      "read_queues": 4,
+      "write_queues": 2
+    }
+  ],
+  "reported_by_group": "",
+  "revision": 9
+}"#;
+        assert_eq!(crate::cli::json_text(&view), expected);
+        assert_eq!(
+            crate::cli::json_text(&TopicList(vec![view])),
+            format!("[\n  {}\n]", expected.replace('\n', "\n  "))
+        );
+    }
 }
