@@ -251,7 +251,17 @@ macro_rules! label {
     };
 }
 
-label!(BrokerRole, BrokerState, ElectionMode, MemberRole, MessageType, ServerState);
+label!(
+    BrokerRole,
+    BrokerState,
+    DrMode,
+    DrSyncState,
+    ElectionMode,
+    MemberRole,
+    MessageType,
+    ServerState,
+    SwitchoverStep
+);
 
 /// `#[serde(serialize_with = "serialize_label")]` for a wire enum field.
 pub(crate) fn serialize_label<S: serde::Serializer>(value: &impl Label, serializer: S) -> Result<S::Ok, S::Error> {
