@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use pharos_client::{Client, ClientError, token, v1};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::cli::{Output, print_json};
+use crate::cli::{Changed, Output, View, show};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AclCommand {
@@ -104,17 +104,17 @@ pub async fn run(client: &Client, output: Output, command: AclCommand) -> Result
         AclCommand::User(command) => user(client, output, command).await,
         AclCommand::Grant(args) => {
             let response = client.grant(&args.subject, args.entry()).await?;
-            changed(output, response.revision, &format!("granted to {}", args.subject));
+            show(output, &Changed::new(response.revision, format!("granted to {}", args.subject)));
             Ok(ExitCode::SUCCESS)
         }
         AclCommand::Revoke(args) => {
             let response = client.revoke(&args.subject, args.entry()).await?;
-            changed(output, response.revision, &format!("revoked from {}", args.subject));
+            show(output, &Changed::new(response.revision, format!("revoked from {}", args.subject)));
             Ok(ExitCode::SUCCESS)
         }
         AclCommand::List { subject } => {
             let response = client.list_policies(subject.as_deref().unwrap_or("")).await?;
-            print_policies(output, &response);
+            show(output, &Policies::from(&response));
             Ok(ExitCode::SUCCESS)
         }
         AclCommand::Check { subject, resource, action, source } => {
@@ -127,35 +127,27 @@ pub async fn run(client: &Client, output: Output, command: AclCommand) -> Result
                 source,
             };
             let response = client.check_access(request).await?;
-            match output {
-                Output::Json => print_json(json!({
-                    "allowed": response.allowed,
-                    "explanation": response.explanation,
-                    "entry_index": response.entry_index,
-                    "entry": response.entry.as_ref().map(entry_json),
-                })),
-                Output::Table => {
-                    println!("{}: {}", if response.allowed { "ALLOWED" } else { "DENIED" }, response.explanation);
-                }
-            }
+            show(
+                output,
+                &Verdict {
+                    allowed: response.allowed,
+                    explanation: response.explanation.clone(),
+                    entry_index: response.entry_index,
+                    entry: response.entry.as_ref().map(Entry::from),
+                },
+            );
             // A denial is an answer, not a failure of the command; scripts read the exit code.
             Ok(if response.allowed { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         AclCommand::Whoami => {
             let response = client.who_am_i().await?;
             let kind = v1::UserKind::try_from(response.kind).unwrap_or_default().label();
-            match output {
-                Output::Json => print_json(json!({"user": response.user, "kind": kind, "insecure": response.insecure})),
-                Output::Table if response.insecure => {
-                    println!("nobody: the node runs with --insecure (nothing is authenticated)")
-                }
-                Output::Table => println!("{} ({kind})", response.user),
-            }
+            show(output, &Caller { user: response.user, kind, insecure: response.insecure });
             Ok(ExitCode::SUCCESS)
         }
         AclCommand::Denials { limit } => {
             let response = client.list_denials(limit).await?;
-            print_denials(output, &response);
+            show(output, &Denials::from(&response));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -171,35 +163,31 @@ async fn user(client: &Client, output: Output, command: UserCommand) -> Result<E
         }
         UserCommand::List => {
             let response = client.list_users().await?;
-            match output {
-                Output::Json => print_json(json!({
-                    "revision": response.revision,
-                    "users": response.users.iter().map(|user| json!({
-                        "name": user.name,
-                        "kind": v1::UserKind::try_from(user.kind).unwrap_or_default().label(),
-                        "enabled": user.enabled,
-                    })).collect::<Vec<_>>(),
-                })),
-                Output::Table => {
-                    println!("{:<32} {:<8} ENABLED", "NAME", "KIND");
-                    for user in &response.users {
-                        let kind = v1::UserKind::try_from(user.kind).unwrap_or_default().label();
-                        println!("{:<32} {kind:<8} {}", user.name, if user.enabled { "yes" } else { "no" });
-                    }
-                }
-            }
+            let users = Users {
+                revision: response.revision,
+                users: response
+                    .users
+                    .iter()
+                    .map(|user| User {
+                        name: user.name.clone(),
+                        kind: v1::UserKind::try_from(user.kind).unwrap_or_default().label(),
+                        enabled: user.enabled,
+                    })
+                    .collect(),
+            };
+            show(output, &users);
         }
         UserCommand::Delete { name } => {
             let response = client.delete_user(&name).await?;
-            changed(output, response.revision, &format!("user {name} deleted"));
+            show(output, &Changed::new(response.revision, format!("user {name} deleted")));
         }
         UserCommand::Enable { name } => {
             let response = client.set_user_enabled(&name, true).await?;
-            changed(output, response.revision, &format!("user {name} enabled"));
+            show(output, &Changed::new(response.revision, format!("user {name} enabled")));
         }
         UserCommand::Disable { name } => {
             let response = client.set_user_enabled(&name, false).await?;
-            changed(output, response.revision, &format!("user {name} disabled"));
+            show(output, &Changed::new(response.revision, format!("user {name} disabled")));
         }
         UserCommand::RotateToken { name, write_token } => {
             let secret = new_token(write_token.as_deref())?;
@@ -225,99 +213,228 @@ fn new_token(file: Option<&Path>) -> Result<String, ClientError> {
 }
 
 fn announce_token(output: Output, name: &str, revision: u64, secret: &str, file: Option<&Path>, what: &str) {
-    let shown = if file.is_some() { None } else { Some(secret) };
-    match output {
-        Output::Json => print_json(json!({
-            "user": name,
-            "revision": revision,
-            "token": shown,
-            "token_file": file.map(|path| path.display().to_string()),
-        })),
-        Output::Table => match file {
-            Some(path) => println!("user {name} {what}; token written to {}", path.display()),
-            None => println!("user {name} {what}; token (shown once, store it now):\n{secret}"),
-        },
-    }
+    let announced = NewToken {
+        user: name.to_string(),
+        revision,
+        token: if file.is_some() { None } else { Some(secret.to_string()) },
+        token_file: file.map(|path| path.display().to_string()),
+        what: what.to_string(),
+    };
+    show(output, &announced);
 }
 
-fn changed(output: Output, revision: u64, message: &str) {
-    match output {
-        Output::Json => print_json(json!({"revision": revision})),
-        Output::Table => println!("{message} (revision {revision})"),
-    }
+/// `acl user add` and `rotate-token`: the token, shown once, or the file it was written to.
+#[derive(Debug, Serialize)]
+struct NewToken {
+    user: String,
+    revision: u64,
+    /// The secret, when it was not written to a file.
+    token: Option<String>,
+    token_file: Option<String>,
+    /// `created`, `has a new token`: the table's verb.
+    #[serde(skip)]
+    what: String,
 }
 
-fn entry_json(entry: &v1::PolicyEntry) -> serde_json::Value {
-    json!({
-        "resource": entry.resource,
-        "actions": entry.actions,
-        "source_cidrs": entry.source_cidrs,
-        "decision": v1::Decision::try_from(entry.decision).unwrap_or_default().label(),
-    })
-}
-
-fn print_policies(output: Output, response: &v1::ListPoliciesResponse) {
-    match output {
-        Output::Json => print_json(json!({
-            "revision": response.revision,
-            "policies": response.policies.iter().map(|policy| json!({
-                "subject": policy.subject,
-                "entries": policy.entries.iter().map(entry_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            println!("{:<24} {:>3} {:<6} {:<32} {:<28} SOURCES", "SUBJECT", "#", "RULE", "RESOURCE", "ACTIONS");
-            for policy in &response.policies {
-                for (index, entry) in policy.entries.iter().enumerate() {
-                    let decision = v1::Decision::try_from(entry.decision).unwrap_or_default().label();
-                    let sources =
-                        if entry.source_cidrs.is_empty() { "any".into() } else { entry.source_cidrs.join(",") };
-                    println!(
-                        "{:<24} {index:>3} {decision:<6} {:<32} {:<28} {sources}",
-                        policy.subject,
-                        entry.resource,
-                        entry.actions.join(",")
-                    );
-                }
+impl View for NewToken {
+    fn print_table(&self) {
+        let (name, what) = (&self.user, &self.what);
+        match (&self.token_file, &self.token) {
+            (Some(path), _) => println!("user {name} {what}; token written to {path}"),
+            (None, secret) => {
+                println!("user {name} {what}; token (shown once, store it now):\n{}", secret.as_deref().unwrap_or(""))
             }
         }
     }
 }
 
-fn print_denials(output: Output, response: &v1::ListDenialsResponse) {
-    match output {
-        Output::Json => print_json(json!({
-            "node_id": response.node_id,
-            "suppressed_total": response.suppressed_total,
-            "denials": response.denials.iter().map(|denial| json!({
-                "at_ms": denial.at_ms,
-                "subject": denial.subject,
-                "source": denial.source,
-                "method": denial.method,
-                "resource": denial.resource,
-                "action": denial.action,
-                "code": denial.code,
-                "reason": denial.reason,
-                "suppressed_before": denial.suppressed_before,
-            })).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            println!(
-                "node {}; {} more denials dropped by the per-caller rate limit",
-                response.node_id, response.suppressed_total
-            );
-            println!("{:<24} {:<16} {:<22} {:<17} {:<44} REASON", "AT", "SUBJECT", "SOURCE", "CODE", "METHOD");
-            for denial in &response.denials {
-                let subject = if denial.subject.is_empty() { "-" } else { denial.subject.as_str() };
+/// `acl whoami`.
+#[derive(Debug, Serialize)]
+struct Caller {
+    user: String,
+    kind: &'static str,
+    /// The node runs with `--insecure`: nobody is authenticated, so there is no user.
+    insecure: bool,
+}
+
+impl View for Caller {
+    fn print_table(&self) {
+        if self.insecure {
+            println!("nobody: the node runs with --insecure (nothing is authenticated)");
+        } else {
+            println!("{} ({})", self.user, self.kind);
+        }
+    }
+}
+
+/// `acl user list` (never the tokens: the cluster holds only their hashes).
+#[derive(Debug, Serialize)]
+struct Users {
+    revision: u64,
+    users: Vec<User>,
+}
+
+#[derive(Debug, Serialize)]
+struct User {
+    name: String,
+    kind: &'static str,
+    enabled: bool,
+}
+
+impl View for Users {
+    fn print_table(&self) {
+        println!("{:<32} {:<8} ENABLED", "NAME", "KIND");
+        for user in &self.users {
+            println!("{:<32} {:<8} {}", user.name, user.kind, if user.enabled { "yes" } else { "no" });
+        }
+    }
+}
+
+/// `acl check`: the decision and the entry that made it.
+#[derive(Debug, Serialize)]
+struct Verdict {
+    allowed: bool,
+    explanation: String,
+    /// The deciding entry and its index in the subject's policy, when one decided.
+    entry_index: Option<u32>,
+    entry: Option<Entry>,
+}
+
+impl View for Verdict {
+    fn print_table(&self) {
+        println!("{}: {}", if self.allowed { "ALLOWED" } else { "DENIED" }, self.explanation);
+    }
+}
+
+/// One policy entry.
+#[derive(Debug, Serialize)]
+struct Entry {
+    resource: String,
+    actions: Vec<String>,
+    source_cidrs: Vec<String>,
+    decision: &'static str,
+}
+
+impl From<&v1::PolicyEntry> for Entry {
+    fn from(entry: &v1::PolicyEntry) -> Self {
+        Self {
+            resource: entry.resource.clone(),
+            actions: entry.actions.clone(),
+            source_cidrs: entry.source_cidrs.clone(),
+            decision: v1::Decision::try_from(entry.decision).unwrap_or_default().label(),
+        }
+    }
+}
+
+/// `acl list`: every policy, or one subject's.
+#[derive(Debug, Serialize)]
+struct Policies {
+    revision: u64,
+    policies: Vec<Policy>,
+}
+
+/// A subject's entries, in the order they are evaluated.
+#[derive(Debug, Serialize)]
+struct Policy {
+    subject: String,
+    entries: Vec<Entry>,
+}
+
+impl From<&v1::ListPoliciesResponse> for Policies {
+    fn from(response: &v1::ListPoliciesResponse) -> Self {
+        Self {
+            revision: response.revision,
+            policies: response
+                .policies
+                .iter()
+                .map(|policy| Policy {
+                    subject: policy.subject.clone(),
+                    entries: policy.entries.iter().map(Entry::from).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl View for Policies {
+    fn print_table(&self) {
+        println!("{:<24} {:>3} {:<6} {:<32} {:<28} SOURCES", "SUBJECT", "#", "RULE", "RESOURCE", "ACTIONS");
+        for policy in &self.policies {
+            for (index, entry) in policy.entries.iter().enumerate() {
+                let sources = if entry.source_cidrs.is_empty() { "any".into() } else { entry.source_cidrs.join(",") };
                 println!(
-                    "{:<24} {subject:<16} {:<22} {:<17} {:<44} {}",
-                    crate::cli::rfc3339(denial.at_ms),
-                    denial.source,
-                    denial.code,
-                    denial.method,
-                    denial.reason
+                    "{:<24} {index:>3} {:<6} {:<32} {:<28} {sources}",
+                    policy.subject,
+                    entry.decision,
+                    entry.resource,
+                    entry.actions.join(",")
                 );
             }
+        }
+    }
+}
+
+/// `acl denials`: requests the answering node refused, most recent first.
+#[derive(Debug, Serialize)]
+struct Denials {
+    node_id: u64,
+    /// Denials the per-caller rate limit dropped before they were recorded.
+    suppressed_total: u64,
+    denials: Vec<Denial>,
+}
+
+#[derive(Debug, Serialize)]
+struct Denial {
+    at_ms: u64,
+    subject: String,
+    source: String,
+    method: String,
+    resource: String,
+    action: String,
+    code: String,
+    reason: String,
+    /// Denials of the same caller dropped just before this one.
+    suppressed_before: u64,
+}
+
+impl From<&v1::ListDenialsResponse> for Denials {
+    fn from(response: &v1::ListDenialsResponse) -> Self {
+        Self {
+            node_id: response.node_id,
+            suppressed_total: response.suppressed_total,
+            denials: response
+                .denials
+                .iter()
+                .map(|denial| Denial {
+                    at_ms: denial.at_ms,
+                    subject: denial.subject.clone(),
+                    source: denial.source.clone(),
+                    method: denial.method.clone(),
+                    resource: denial.resource.clone(),
+                    action: denial.action.clone(),
+                    code: denial.code.clone(),
+                    reason: denial.reason.clone(),
+                    suppressed_before: denial.suppressed_before,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl View for Denials {
+    fn print_table(&self) {
+        println!("node {}; {} more denials dropped by the per-caller rate limit", self.node_id, self.suppressed_total);
+        println!("{:<24} {:<16} {:<22} {:<17} {:<44} REASON", "AT", "SUBJECT", "SOURCE", "CODE", "METHOD");
+        for denial in &self.denials {
+            let subject = if denial.subject.is_empty() { "-" } else { denial.subject.as_str() };
+            println!(
+                "{:<24} {subject:<16} {:<22} {:<17} {:<44} {}",
+                crate::cli::rfc3339(denial.at_ms),
+                denial.source,
+                denial.code,
+                denial.method,
+                denial.reason
+            );
         }
     }
 }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pharos_client::{Client, ClientError, v1};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::cli::Output;
+use crate::cli::{Changed, Output, View, serialize_label, show};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DrCommand {
@@ -106,96 +106,351 @@ async fn leader_status(client: &Client) -> Result<v1::DrStatusResponse, ClientEr
     }
 }
 
-fn status_json(status: &v1::DrStatusResponse) -> serde_json::Value {
-    let operation = |operation: &v1::DrOperationStatus| {
-        json!({
-            "id": operation.id, "from_region": operation.from_region, "to_region": operation.to_region,
-            "step": operation.step().label(), "started_at_ms": operation.started_at_ms, "step_at_ms": operation.step_at_ms,
-            "result": operation.result, "finished_at_ms": operation.finished_at_ms,
-        })
-    };
-    json!({
-        "cluster_id": status.cluster_id, "generation": status.generation, "node_id": status.node_id,
-        "leader_id": status.leader_id, "primary_region": status.primary_region, "dr_region": status.dr_region,
-        "mode": status.mode().label(), "state": status.state().label(), "dr_state_id": status.dr_state_id,
-        "dr_sync_timeout_ms": status.dr_sync_timeout_ms,
-        "members": status.members.iter().map(|member| json!({
-            "node_id": member.node_id, "zone": member.zone, "region": member.region, "role": member.role().label(),
-            "lag_entries": member.lag_entries, "lag_ms": member.lag_ms, "matched_index": member.matched_index,
-        })).collect::<Vec<_>>(),
-        "operation": status.operation.as_ref().map(operation),
-        "last_operation": status.last_operation.as_ref().map(operation),
-        "last_failover": status.last_failover.as_ref().map(|failover| json!({
-            "generation": failover.generation, "at_ms": failover.at_ms, "from_region": failover.from_region,
-            "to_region": failover.to_region, "seed_node_id": failover.seed_node_id,
-            "seed_last_log_index": failover.seed_last_log_index,
-            "last_known_commit_index": failover.last_known_commit_index, "last_mode": failover.last_mode().label(),
-            "last_state": failover.last_state().label(), "rpo_zero": failover.rpo_zero, "loss_report": failover.loss_report,
-            "abandoned_node_ids": failover.abandoned_node_ids,
-        })),
-        "warnings": status.warnings, "fenced_by_generation": status.fenced_by_generation,
-        "applied_index": status.applied_index, "millis_since_leader_contact": status.millis_since_leader_contact,
-    })
+/// `dr status`: regions, replication mode, members' lag, the switchover in progress, the last
+/// unplanned failover.
+#[derive(Debug, Serialize)]
+struct DrStatus {
+    cluster_id: String,
+    generation: u64,
+    /// The node that answered.
+    node_id: u64,
+    leader_id: Option<u64>,
+    primary_region: String,
+    dr_region: String,
+    #[serde(serialize_with = "serialize_label")]
+    mode: v1::DrMode,
+    /// Meaningful in `dr-sync` mode only.
+    #[serde(serialize_with = "serialize_label")]
+    state: v1::DrSyncState,
+    dr_state_id: u64,
+    dr_sync_timeout_ms: u64,
+    members: Vec<DrMember>,
+    operation: Option<Operation>,
+    last_operation: Option<Operation>,
+    last_failover: Option<Failover>,
+    warnings: Vec<String>,
+    fenced_by_generation: Option<u64>,
+    applied_index: u64,
+    millis_since_leader_contact: Option<u64>,
 }
 
-fn print_status(status: &v1::DrStatusResponse) {
-    let or_dash = |text: &str| if text.is_empty() { "-".to_string() } else { text.to_string() };
-    println!("cluster     {} generation {}", status.cluster_id, status.generation);
-    println!("regions     primary {}   dr {}", or_dash(&status.primary_region), or_dash(&status.dr_region));
-    let state = if status.mode() == pharos_client::v1::DrMode::DrSync { status.state().label() } else { "-" };
-    println!(
-        "mode        {}   state {state} (state id {})   sync timeout {} ms",
-        status.mode().label(),
-        status.dr_state_id,
-        status.dr_sync_timeout_ms
-    );
-    println!("leader      {}", status.leader_id.map_or("none".to_string(), |id| id.to_string()));
-    println!();
-    println!("{:<6} {:<10} {:<12} {:<8} {:>12} {:>10}", "NODE", "REGION", "ZONE", "ROLE", "LAG_ENTRIES", "LAG_MS");
-    let number = |value: Option<u64>| value.map_or("-".to_string(), |value| value.to_string());
-    for member in &status.members {
-        println!(
-            "{:<6} {:<10} {:<12} {:<8} {:>12} {:>10}",
-            member.node_id,
-            member.region,
-            member.zone,
-            member.role().label(),
-            number(member.lag_entries),
-            number(member.lag_ms)
-        );
-    }
-    if let Some(operation) = &status.operation {
-        println!();
-        println!(
-            "operation   {} switchover {} -> {}: step {} ({})",
-            operation.id,
-            operation.from_region,
-            operation.to_region,
-            operation.step().label(),
-            operation.result
-        );
-    }
-    if let Some(operation) = &status.last_operation {
-        println!(
-            "last        {} switchover {} -> {}: {}",
-            operation.id, operation.from_region, operation.to_region, operation.result
-        );
-    }
-    if let Some(failover) = &status.last_failover {
-        println!(
-            "failover    generation {}: {} -> {}, seed node {}, RPO = 0 {}",
-            failover.generation,
-            failover.from_region,
-            failover.to_region,
-            failover.seed_node_id,
-            if failover.rpo_zero { "guaranteed" } else { "NOT guaranteed" }
-        );
-        for line in &failover.loss_report {
-            println!("            {line}");
+/// One member's placement and, on the leader, its lag.
+#[derive(Debug, Serialize)]
+struct DrMember {
+    node_id: u64,
+    zone: String,
+    region: String,
+    #[serde(serialize_with = "serialize_label")]
+    role: v1::MemberRole,
+    lag_entries: Option<u64>,
+    lag_ms: Option<u64>,
+    matched_index: Option<u64>,
+}
+
+/// A switchover, running or finished.
+#[derive(Debug, Serialize)]
+struct Operation {
+    id: u64,
+    from_region: String,
+    to_region: String,
+    #[serde(serialize_with = "serialize_label")]
+    step: v1::SwitchoverStep,
+    started_at_ms: u64,
+    step_at_ms: u64,
+    result: String,
+    finished_at_ms: u64,
+}
+
+/// The last unplanned failover and what it may have lost.
+#[derive(Debug, Serialize)]
+struct Failover {
+    generation: u64,
+    at_ms: u64,
+    from_region: String,
+    to_region: String,
+    seed_node_id: u64,
+    seed_last_log_index: u64,
+    last_known_commit_index: u64,
+    #[serde(serialize_with = "serialize_label")]
+    last_mode: v1::DrMode,
+    #[serde(serialize_with = "serialize_label")]
+    last_state: v1::DrSyncState,
+    rpo_zero: bool,
+    loss_report: Vec<String>,
+    abandoned_node_ids: Vec<u64>,
+}
+
+impl From<&v1::DrOperationStatus> for Operation {
+    fn from(operation: &v1::DrOperationStatus) -> Self {
+        Self {
+            id: operation.id,
+            from_region: operation.from_region.clone(),
+            to_region: operation.to_region.clone(),
+            step: operation.step(),
+            started_at_ms: operation.started_at_ms,
+            step_at_ms: operation.step_at_ms,
+            result: operation.result.clone(),
+            finished_at_ms: operation.finished_at_ms,
         }
     }
-    for warning in &status.warnings {
-        println!("WARNING: {warning}");
+}
+
+impl From<&v1::FailoverStatus> for Failover {
+    fn from(failover: &v1::FailoverStatus) -> Self {
+        Self {
+            generation: failover.generation,
+            at_ms: failover.at_ms,
+            from_region: failover.from_region.clone(),
+            to_region: failover.to_region.clone(),
+            seed_node_id: failover.seed_node_id,
+            seed_last_log_index: failover.seed_last_log_index,
+            last_known_commit_index: failover.last_known_commit_index,
+            last_mode: failover.last_mode(),
+            last_state: failover.last_state(),
+            rpo_zero: failover.rpo_zero,
+            loss_report: failover.loss_report.clone(),
+            abandoned_node_ids: failover.abandoned_node_ids.clone(),
+        }
+    }
+}
+
+impl From<&v1::DrStatusResponse> for DrStatus {
+    fn from(status: &v1::DrStatusResponse) -> Self {
+        Self {
+            cluster_id: status.cluster_id.clone(),
+            generation: status.generation,
+            node_id: status.node_id,
+            leader_id: status.leader_id,
+            primary_region: status.primary_region.clone(),
+            dr_region: status.dr_region.clone(),
+            mode: status.mode(),
+            state: status.state(),
+            dr_state_id: status.dr_state_id,
+            dr_sync_timeout_ms: status.dr_sync_timeout_ms,
+            members: status
+                .members
+                .iter()
+                .map(|member| DrMember {
+                    node_id: member.node_id,
+                    zone: member.zone.clone(),
+                    region: member.region.clone(),
+                    role: member.role(),
+                    lag_entries: member.lag_entries,
+                    lag_ms: member.lag_ms,
+                    matched_index: member.matched_index,
+                })
+                .collect(),
+            operation: status.operation.as_ref().map(Operation::from),
+            last_operation: status.last_operation.as_ref().map(Operation::from),
+            last_failover: status.last_failover.as_ref().map(Failover::from),
+            warnings: status.warnings.clone(),
+            fenced_by_generation: status.fenced_by_generation,
+            applied_index: status.applied_index,
+            millis_since_leader_contact: status.millis_since_leader_contact,
+        }
+    }
+}
+
+impl View for DrStatus {
+    fn print_table(&self) {
+        let or_dash = |text: &str| if text.is_empty() { "-".to_string() } else { text.to_string() };
+        println!("cluster     {} generation {}", self.cluster_id, self.generation);
+        println!("regions     primary {}   dr {}", or_dash(&self.primary_region), or_dash(&self.dr_region));
+        let state = if self.mode == v1::DrMode::DrSync { self.state.label() } else { "-" };
+        println!(
+            "mode        {}   state {state} (state id {})   sync timeout {} ms",
+            self.mode.label(),
+            self.dr_state_id,
+            self.dr_sync_timeout_ms
+        );
+        println!("leader      {}", self.leader_id.map_or("none".to_string(), |id| id.to_string()));
+        println!();
+        println!("{:<6} {:<10} {:<12} {:<8} {:>12} {:>10}", "NODE", "REGION", "ZONE", "ROLE", "LAG_ENTRIES", "LAG_MS");
+        let number = |value: Option<u64>| value.map_or("-".to_string(), |value| value.to_string());
+        for member in &self.members {
+            println!(
+                "{:<6} {:<10} {:<12} {:<8} {:>12} {:>10}",
+                member.node_id,
+                member.region,
+                member.zone,
+                member.role.label(),
+                number(member.lag_entries),
+                number(member.lag_ms)
+            );
+        }
+        if let Some(operation) = &self.operation {
+            println!();
+            println!(
+                "operation   {} switchover {} -> {}: step {} ({})",
+                operation.id,
+                operation.from_region,
+                operation.to_region,
+                operation.step.label(),
+                operation.result
+            );
+        }
+        if let Some(operation) = &self.last_operation {
+            println!(
+                "last        {} switchover {} -> {}: {}",
+                operation.id, operation.from_region, operation.to_region, operation.result
+            );
+        }
+        if let Some(failover) = &self.last_failover {
+            println!(
+                "failover    generation {}: {} -> {}, seed node {}, RPO = 0 {}",
+                failover.generation,
+                failover.from_region,
+                failover.to_region,
+                failover.seed_node_id,
+                if failover.rpo_zero { "guaranteed" } else { "NOT guaranteed" }
+            );
+            for line in &failover.loss_report {
+                println!("            {line}");
+            }
+        }
+        for warning in &self.warnings {
+            println!("WARNING: {warning}");
+        }
+    }
+}
+
+/// `dr switchover`'s plan: printed before it is followed (table), or alone for a dry run (JSON).
+#[derive(Debug, Serialize)]
+struct SwitchoverPlan {
+    plan: Vec<String>,
+    /// The table's heading: `switchover to dr:`, `plan of a switchover to dr:`.
+    #[serde(skip)]
+    heading: String,
+}
+
+impl View for SwitchoverPlan {
+    fn print_table(&self) {
+        println!("{}", self.heading);
+        for step in &self.plan {
+            println!("  {step}");
+        }
+    }
+}
+
+/// How a switchover or a failback ended; the exit code follows `result`.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    /// Failback only: the nodes that came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejoined: Option<Vec<u64>>,
+    /// Absent for a failback without switchover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_id: Option<u64>,
+    /// `ok` or why the operation stopped.
+    result: String,
+}
+
+impl View for Outcome {
+    fn print_table(&self) {
+        println!("result: {}", self.result);
+    }
+}
+
+/// `dr failover`: what the probes found, the plan, and what it may lose.
+#[derive(Debug, Serialize)]
+struct FailoverReport {
+    generation: u64,
+    seed_node_id: u64,
+    rejoining: Vec<u64>,
+    unreachable: Vec<u64>,
+    rpo_zero: bool,
+    seed_last_log_index: u64,
+    last_known_commit_index: u64,
+    loss_report: Vec<String>,
+    groups: Vec<String>,
+    dry_run: bool,
+    probes: Vec<Probe>,
+    /// Set once the seed leads the new generation (never for a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serving_after_ms: Option<u64>,
+    /// Where the seed serves; the table's last line names it.
+    #[serde(skip)]
+    seed_client_addr: String,
+    #[serde(skip)]
+    to_region: String,
+}
+
+/// What probing one node found.
+#[derive(Debug, Serialize)]
+struct Probe {
+    node_id: u64,
+    region: String,
+    client: &'static str,
+    peer: &'static str,
+}
+
+impl FailoverReport {
+    fn new(response: &v1::RegionFailoverResponse, to_region: String, dry_run: bool) -> Self {
+        Self {
+            generation: response.generation,
+            seed_node_id: response.seed_node_id,
+            rejoining: response.rejoining.clone(),
+            unreachable: response.unreachable.clone(),
+            rpo_zero: response.rpo_zero,
+            seed_last_log_index: response.seed_last_log_index,
+            last_known_commit_index: response.last_known_commit_index,
+            loss_report: response.loss_report.clone(),
+            groups: response.groups.clone(),
+            dry_run,
+            probes: response
+                .probes
+                .iter()
+                .map(|probe| Probe {
+                    node_id: probe.node_id,
+                    region: probe.region.clone(),
+                    client: reach_name(probe.client),
+                    peer: reach_name(probe.peer),
+                })
+                .collect(),
+            serving_after_ms: None,
+            seed_client_addr: response.seed_client_addr.clone(),
+            to_region,
+        }
+    }
+}
+
+impl View for FailoverReport {
+    /// Before the wait: probes, plan and possible loss; after it, the line saying who serves.
+    fn print_table(&self) {
+        if let Some(elapsed_ms) = self.serving_after_ms {
+            println!(
+                "generation {} serving at {} after {elapsed_ms} ms; the other survivors re-join and are promoted",
+                self.generation, self.seed_client_addr
+            );
+            return;
+        }
+        for probe in &self.probes {
+            println!(
+                "probe node {} ({}): client port {}, peer port {}",
+                probe.node_id, probe.region, probe.client, probe.peer
+            );
+        }
+        println!(
+            "{}failover to {}: generation {}, seed node {}, re-joining {:?}, unreachable {:?}",
+            if self.dry_run { "plan of a " } else { "" },
+            self.to_region,
+            self.generation,
+            self.seed_node_id,
+            self.rejoining,
+            self.unreachable
+        );
+        println!(
+            "possible loss: seed holds log up to {}, last commit known {}; RPO = 0 {}",
+            self.seed_last_log_index,
+            self.last_known_commit_index,
+            if self.rpo_zero { "guaranteed" } else { "NOT guaranteed" }
+        );
+        for line in &self.loss_report {
+            println!("  {line}");
+        }
+        for line in &self.groups {
+            println!("  group {line}");
+        }
     }
 }
 
@@ -203,44 +458,32 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
     match command {
         DrCommand::Status => {
             let status = leader_status(client).await?;
-            match output {
-                Output::Json => crate::cli::print_json(status_json(&status)),
-                Output::Table => print_status(&status),
-            }
+            show(output, &DrStatus::from(&status));
             Ok(ExitCode::SUCCESS)
         }
         DrCommand::Configure { primary, dr } => {
             let response = client.dr_configure(&primary, &dr).await?;
-            match output {
-                Output::Json => crate::cli::print_json(json!({"revision": response.revision})),
-                Output::Table => println!("primary region {primary}, DR region {dr} (revision {})", response.revision),
-            }
+            show(output, &Changed::new(response.revision, format!("primary region {primary}, DR region {dr}")));
             Ok(ExitCode::SUCCESS)
         }
         DrCommand::Mode(ModeCommand::Set { mode, sync_timeout_ms }) => {
             let response = client.dr_set_mode(mode, sync_timeout_ms).await?;
-            match output {
-                Output::Json => crate::cli::print_json(json!({"revision": response.revision})),
-                Output::Table => println!("replication mode {} (revision {})", mode.label(), response.revision),
-            }
+            show(output, &Changed::new(response.revision, format!("replication mode {}", mode.label())));
             Ok(ExitCode::SUCCESS)
         }
         DrCommand::Switchover { to_region, dry_run, timeout_secs } => {
             let response = client.dr_switchover(&to_region, dry_run).await?;
-            if output == Output::Table {
-                println!("{}switchover to {to_region}:", if dry_run { "plan of a " } else { "" });
-                for step in &response.plan {
-                    println!("  {step}");
-                }
+            let heading = format!("{}switchover to {to_region}:", if dry_run { "plan of a " } else { "" });
+            let plan = SwitchoverPlan { plan: response.plan.clone(), heading };
+            // The table shows the plan before following it; JSON shows it only when it is all there is.
+            if output == Output::Table || dry_run {
+                show(output, &plan);
             }
             if dry_run {
-                if output == Output::Json {
-                    crate::cli::print_json(json!({"plan": response.plan}));
-                }
                 return Ok(ExitCode::SUCCESS);
             }
             let result = follow_switchover(client, output, response.operation_id, timeout_secs).await?;
-            finish(output, json!({"operation_id": response.operation_id, "result": result}), &result)
+            finish(output, Outcome { rejoined: None, operation_id: Some(response.operation_id), result })
         }
         DrCommand::Failover { to_region, force, dry_run, old_region_fenced, timeout_secs } => {
             let request = v1::RegionFailoverRequest {
@@ -257,12 +500,9 @@ pub async fn run(client: &Client, output: Output, command: DrCommand) -> Result<
     }
 }
 
-fn finish(output: Output, value: serde_json::Value, result: &str) -> Result<ExitCode, ClientError> {
-    match output {
-        Output::Json => crate::cli::print_json(value),
-        Output::Table => println!("result: {result}"),
-    }
-    Ok(if result == "ok" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+fn finish(output: Output, outcome: Outcome) -> Result<ExitCode, ClientError> {
+    show(output, &outcome);
+    Ok(if outcome.result == "ok" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Prints every step change of operation `operation_id` until it finishes; returns its result.
@@ -314,56 +554,13 @@ async fn failover(
     let started = Instant::now();
     let (to_region, dry_run) = (request.to_region.clone(), request.dry_run);
     let response = client.dr_failover(request).await?;
-    let probes: Vec<serde_json::Value> = response
-        .probes
-        .iter()
-        .map(|probe| {
-            json!({"node_id": probe.node_id, "region": probe.region, "client": reach_name(probe.client),
-                "peer": reach_name(probe.peer)})
-        })
-        .collect();
+    let mut report = FailoverReport::new(&response, to_region, dry_run);
     if output == Output::Table {
-        for probe in &response.probes {
-            println!(
-                "probe node {} ({}): client port {}, peer port {}",
-                probe.node_id,
-                probe.region,
-                reach_name(probe.client),
-                reach_name(probe.peer)
-            );
-        }
-        println!(
-            "{}failover to {to_region}: generation {}, seed node {}, re-joining {:?}, unreachable {:?}",
-            if dry_run { "plan of a " } else { "" },
-            response.generation,
-            response.seed_node_id,
-            response.rejoining,
-            response.unreachable
-        );
-        println!(
-            "possible loss: seed holds log up to {}, last commit known {}; RPO = 0 {}",
-            response.seed_last_log_index,
-            response.last_known_commit_index,
-            if response.rpo_zero { "guaranteed" } else { "NOT guaranteed" }
-        );
-        for line in &response.loss_report {
-            println!("  {line}");
-        }
-        for line in &response.groups {
-            println!("  group {line}");
-        }
+        report.print_table();
     }
-    let report = json!({
-        "generation": response.generation, "seed_node_id": response.seed_node_id,
-        "rejoining": response.rejoining, "unreachable": response.unreachable, "rpo_zero": response.rpo_zero,
-        "seed_last_log_index": response.seed_last_log_index,
-        "last_known_commit_index": response.last_known_commit_index,
-        "loss_report": response.loss_report, "groups": response.groups, "dry_run": dry_run,
-        "probes": probes,
-    });
     if dry_run {
         if output == Output::Json {
-            crate::cli::print_json(report);
+            crate::cli::print_json(&report);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -387,18 +584,8 @@ async fn failover(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    match output {
-        Output::Json => {
-            let mut report = report;
-            report["serving_after_ms"] = json!(elapsed_ms);
-            crate::cli::print_json(report);
-        }
-        Output::Table => println!(
-            "generation {} serving at {} after {elapsed_ms} ms; the other survivors re-join and are promoted",
-            response.generation, response.seed_client_addr
-        ),
-    }
+    report.serving_after_ms = Some(started.elapsed().as_millis() as u64);
+    show(output, &report);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -443,7 +630,7 @@ async fn failback(
         println!("[{:>6.1}s] nodes {waiting_for:?} caught up", started.elapsed().as_secs_f64());
     }
     if no_switchover {
-        return finish(output, json!({"rejoined": waiting_for, "result": "ok"}), "ok");
+        return finish(output, Outcome { rejoined: Some(waiting_for), operation_id: None, result: "ok".into() });
     }
     let switchover = client.dr_switchover(&failover.from_region, false).await?;
     if output == Output::Table {
@@ -454,5 +641,47 @@ async fn failback(
     }
     let remaining = timeout_secs.saturating_sub(started.elapsed().as_secs()).max(1);
     let result = follow_switchover(client, output, switchover.operation_id, remaining).await?;
-    finish(output, json!({"rejoined": waiting_for, "operation_id": switchover.operation_id, "result": result}), &result)
+    finish(output, Outcome { rejoined: Some(waiting_for), operation_id: Some(switchover.operation_id), result })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three endings print only the keys they have, as the hand-built JSON did.
+    #[test]
+    fn an_outcome_prints_only_what_it_has() {
+        let switchover = Outcome { rejoined: None, operation_id: Some(7), result: "ok".into() };
+        assert_eq!(crate::cli::json_text(&switchover), "{\n  \"operation_id\": 7,\n  \"result\": \"ok\"\n}");
+        let failback = Outcome { rejoined: Some(vec![4, 5]), operation_id: None, result: "ok".into() };
+        assert_eq!(crate::cli::json_value(&failback), serde_json::json!({"rejoined": [4, 5], "result": "ok"}));
+    }
+
+    /// A dry run's report has no `serving_after_ms`; the table-only fields never reach the JSON.
+    #[test]
+    fn a_failover_report_names_its_probes() {
+        let response = v1::RegionFailoverResponse {
+            generation: 2,
+            seed_node_id: 4,
+            rejoining: vec![5],
+            seed_client_addr: "10.0.1.4:7370".into(),
+            probes: vec![v1::RegionProbe {
+                node_id: 1,
+                region: "east".into(),
+                client: v1::Reach::Refused.into(),
+                peer: v1::Reach::NoAnswer.into(),
+            }],
+            ..Default::default()
+        };
+        let report = FailoverReport::new(&response, "west".into(), true);
+        assert_eq!(
+            crate::cli::json_value(&report),
+            serde_json::json!({
+                "generation": 2, "seed_node_id": 4, "rejoining": [5], "unreachable": [], "rpo_zero": false,
+                "seed_last_log_index": 0, "last_known_commit_index": 0, "loss_report": [], "groups": [],
+                "dry_run": true,
+                "probes": [{"node_id": 1, "region": "east", "client": "connection refused", "peer": "no answer"}],
+            })
+        );
+    }
 }
