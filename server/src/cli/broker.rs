@@ -345,7 +345,7 @@ mod tests {
     /// A fenced master is no master: role `none` (the table shows `-`), out of the sync state set.
     #[test]
     fn a_broker_list_names_roles_by_state() {
-        let list = GroupList::from(&v1::ListBrokerGroupsResponse { groups: vec![group()], revision: 7 });
+        let list = GroupList::from(&v1::ListBrokerGroupsResponse { groups: vec![group()], revision: 7, header: None });
         let value = crate::cli::json_value(&list);
         let roles: Vec<_> = value["groups"][0]["brokers"]
             .as_array()
