@@ -43,9 +43,17 @@ pub async fn propose(
     node.ensure_leader().map_err(node_error)?;
     // A request the state machine would refuse on its shape alone never takes a log entry.
     pharos_meta::validate(&operation).map_err(command_error)?;
-    match node.write(command(operation, request_id, actor)).await.map_err(node_error)? {
-        (Response::Error(error), _) => Err(command_error(error)),
-        (response, _) => Ok(response),
+    // Nor does a retry whose key this node already applied: the answer is committed, and the
+    // state machine would only give it back (a retry racing its first attempt still reaches
+    // the state machine, which answers it the same way).
+    let remembered = request_id.as_ref().and_then(|id| node.state_machine.read().state.remembered(id).cloned());
+    let response = match remembered {
+        Some(response) => response,
+        None => node.write(command(operation, request_id, actor)).await.map_err(node_error)?.0,
+    };
+    match response {
+        Response::Error(error) => Err(command_error(error)),
+        response => Ok(response),
     }
 }
 

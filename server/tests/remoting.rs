@@ -841,6 +841,36 @@ async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_a
             .map(|broker| broker.name.clone())
             .collect();
         assert_eq!(active, BTreeSet::from(["1".to_string(), "2".to_string()]), "RocketMQ's ids are the names");
+
+        // The operator moves the master back (`pharos broker failover`) once broker 1 caught up
+        // and is in the sync state set again: Pharos fences broker 2, waits out its lease, and
+        // elects broker 1 at the next epoch.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            master.heartbeat(node, Some(epoch + 1), 400).await;
+            replica.heartbeat(node, Some(epoch + 1), 400).await;
+            let (_, set, _) = replicas_of(&replica_info(node).await);
+            if set == BTreeSet::from([1, 2]) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker 1 never rejoined the sync state set: {set:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let operator = client.clone();
+        let failover = tokio::spawn(async move { operator.failover(CONTROLLED_GROUP, None, false).await });
+        let deadline = Instant::now() + WAIT;
+        while !failover.is_finished() {
+            master.heartbeat(node, Some(epoch + 1), 400).await;
+            replica.heartbeat(node, Some(epoch + 1), 400).await;
+            assert!(Instant::now() < deadline, "the operator's failover did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let moved = failover.await.expect("the failover task").expect("the operator's failover");
+        assert_eq!(moved.master_epoch, epoch + 2);
+        let (master_now, _, _) = replicas_of(&replica_info(node).await);
+        assert_eq!(master_now, Some((1, epoch + 2)), "broker 1 leads again");
+        let lease = write_lease(&master.heartbeat(node, Some(epoch + 2), 400).await).expect("its write lease");
+        assert_eq!((lease.broker_id, lease.master_epoch), (1, epoch + 2));
     })
     .await
     .expect("test finished in time");
