@@ -559,6 +559,19 @@ impl Cluster {
         Ok(Client::with_options([self.node(node_id)?.client_addr.clone()], options).expect("one endpoint"))
     }
 
+    /// A plain gRPC channel to one node's client port, for tests that send requests exactly as
+    /// built (an idempotency key of their own, a raw retry) rather than through the client.
+    pub async fn channel_of(&self, node_id: u64) -> Result<tonic::transport::Channel, HarnessError> {
+        let address = &self.node(node_id)?.client_addr;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).map_err(|error| {
+            HarnessError::Spawn { what: format!("an endpoint for {address}"), source: std::io::Error::other(error) }
+        })?;
+        endpoint.connect().await.map_err(|error| HarnessError::Spawn {
+            what: format!("a connection to node {node_id} at {address}"),
+            source: std::io::Error::other(error),
+        })
+    }
+
     /// Status as reported by one node.
     pub async fn status_of(&self, node_id: u64) -> Option<v1::StatusResponse> {
         self.client_of(node_id).ok()?.status().await.ok()

@@ -378,11 +378,7 @@ async fn a_retried_failover_elects_once() {
         wait_for_group(&client, "g1", "broker a to be master", |view| view.master_broker_id.is_some()).await;
         let _b = cluster.spawn_broker("g1", "broker-b", &[]).expect("broker b");
         let before = wait_for_group(&client, "g1", "both brokers in sync", |view| view.sync_state_set.len() == 2).await;
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = cluster.channel_of(1).await.expect("connect");
         let mut brokers = v1::broker_service_client::BrokerServiceClient::new(channel);
         let failover = v1::FailoverRequest {
             group: "g1".into(),
@@ -568,11 +564,7 @@ async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = Cluster::start(options(1)).await.expect("node starts");
         let client = cluster.client();
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = cluster.channel_of(1).await.expect("connect");
         let mut brokers = BrokerServiceClient::new(channel.clone());
         let mut dr = DrServiceClient::new(channel);
         let register = |name: &str| v1::RegisterBrokerRequest {
@@ -646,13 +638,8 @@ async fn mutating_broker_and_dr_requests_retried_with_their_key_apply_once() {
         let commit =
             v1::OffsetEntry { consumer_group: "cg".into(), topic: "reset-me".into(), offset: 5, ..Default::default() };
         client.commit_offsets(vec![commit], false).await.expect("commit");
-        let mut offsets = v1::offset_service_client::OffsetServiceClient::new(
-            tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-                .expect("endpoint")
-                .connect()
-                .await
-                .expect("connect"),
-        );
+        let mut offsets =
+            v1::offset_service_client::OffsetServiceClient::new(cluster.channel_of(1).await.expect("connect"));
         let reset = v1::ResetOffsetsRequest {
             consumer_group: "cg".into(),
             topic: "reset-me".into(),

@@ -183,11 +183,7 @@ async fn membership_changes_retried_with_their_key_apply_once() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let cluster = Cluster::start(options(1)).await.expect("node starts");
         let client = cluster.client();
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = cluster.channel_of(1).await.expect("connect");
         let mut admin = ClusterServiceClient::new(channel);
         // Node 9 never runs: a learner that is only a membership record is enough here.
         let info = v1::NodeInfo {
@@ -426,11 +422,7 @@ async fn malformed_and_oversized_requests_get_typed_errors_and_change_nothing() 
         assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
 
         // Generic gRPC tooling can discover and probe the node.
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.node(1).expect("node").client_addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = cluster.channel_of(1).await.expect("connect");
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
         let serving = health
             .check(tonic_health::pb::HealthCheckRequest { service: "pharos.v1.KvService".into() })

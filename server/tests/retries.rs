@@ -49,12 +49,7 @@ async fn every_keyed_write_retried_with_its_key_gets_the_first_answer_and_writes
         let options = ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters: 1, ..Default::default() };
         let cluster = Cluster::start(options).await.expect("node starts");
         let client = cluster.client();
-        let channel: Channel =
-            tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.nodes[0].client_addr))
-                .expect("endpoint")
-                .connect()
-                .await
-                .expect("connect");
+        let channel: Channel = cluster.channel_of(1).await.expect("connect");
         let key = || Some(client.next_request_id());
 
         // Key/value.
