@@ -83,7 +83,7 @@ async fn every_keyed_write_retried_with_its_key_gets_the_first_answer_and_writes
             })
             .await
             .expect("register");
-        let mut topics = v1::topic_service_client::TopicServiceClient::new(channel.clone());
+        let topics = v1::topic_service_client::TopicServiceClient::new(channel.clone());
         let topic = |write_queues| v1::TopicInfo {
             name: "orders".into(),
             queues: vec![v1::QueueSpec { group: "g1".into(), read_queues: write_queues, write_queues }],
@@ -100,7 +100,7 @@ async fn every_keyed_write_retried_with_its_key_gets_the_first_answer_and_writes
         assert_eq!(retry.revision, first.revision, "the retry is the first answer, not UNKNOWN_TOPIC");
 
         // Users and policies.
-        let mut acl = v1::acl_service_client::AclServiceClient::new(channel);
+        let acl = v1::acl_service_client::AclServiceClient::new(channel);
         let hash = |digit: char| std::iter::repeat_n(digit, 64).collect::<String>();
         let add = v1::AddUserRequest {
             request_id: key(),
