@@ -16,17 +16,7 @@ pub(super) fn probe_client(cluster: &Cluster) -> Option<Client> {
 
 /// Puts one unique value until it is acknowledged; the time it took, or `None` after `bound`.
 pub(super) async fn write_until_acknowledged(cluster: &Cluster, key: &str, bound: Duration) -> Option<Duration> {
-    let client = probe_client(cluster)?;
-    let started = Instant::now();
-    let request_id = client.next_request_id();
-    while started.elapsed() < bound {
-        let attempt = client.put_with_id(key, format!("{}", started.elapsed().as_micros()), request_id.clone());
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
+    put_until_acknowledged(&probe_client(cluster)?, key, bound).await
 }
 
 /// A client that gives up quickly, so a stopped or fenced node costs little.
