@@ -6,7 +6,7 @@
 //! the figures in docs/benchmarks.md come from the `pharos-dr` benchmark, not from here.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pharos_chaos::{Cluster, ClusterOptions};
@@ -16,6 +16,8 @@ use v1::member_service_client::MemberServiceClient;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 const WAIT: Duration = Duration::from_secs(60);
+/// Writes the async-loss test waits to see acknowledged in `async` before it kills the primary.
+const ACKED_IN_ASYNC_MIN: u64 = 3;
 
 fn options() -> ClusterOptions {
     ClusterOptions { binary: env!("CARGO_BIN_EXE_pharos").into(), voters: 3, ..ClusterOptions::default() }
@@ -82,7 +84,15 @@ struct Acked {
 
 /// Writes unique keys until `stop`, at most `writes_max`; returns what was acknowledged.
 /// Failed or unknown writes are not acknowledged and not expected anywhere.
-async fn write_until(client: Client, prefix: String, stop: Arc<AtomicBool>, writes_max: u64) -> Vec<Acked> {
+/// Writes until `stop` (or `writes_max`); every acknowledged write is counted in `acked_count`
+/// as it comes, for a test that must wait for writes rather than for time.
+async fn write_until(
+    client: Client,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+    writes_max: u64,
+    acked_count: Arc<AtomicU64>,
+) -> Vec<Acked> {
     let mut acked = Vec::new();
     for sequence in 0..writes_max {
         if stop.load(Ordering::Acquire) {
@@ -90,12 +100,15 @@ async fn write_until(client: Client, prefix: String, stop: Arc<AtomicBool>, writ
         }
         let (key, value) = (format!("{prefix}-{sequence:06}"), format!("value-{prefix}-{sequence}"));
         match client.put(key.clone(), value.clone()).await {
-            Ok(response) => acked.push(Acked {
-                key,
-                value,
-                revision: response.header.map_or(0, |header| header.revision),
-                at: Instant::now(),
-            }),
+            Ok(response) => {
+                acked.push(Acked {
+                    key,
+                    value,
+                    revision: response.header.map_or(0, |header| header.revision),
+                    at: Instant::now(),
+                });
+                acked_count.fetch_add(1, Ordering::AcqRel);
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
@@ -179,7 +192,8 @@ async fn a_planned_switchover_under_writes_loses_nothing_and_moves_leader_voters
         wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
 
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(write_until(client.clone(), "switch".into(), stop.clone(), 100_000));
+        let writer =
+            tokio::spawn(write_until(client.clone(), "switch".into(), stop.clone(), 100_000, Default::default()));
         tokio::time::sleep(Duration::from_millis(500)).await;
         let plan = client.dr_switchover("region-2", true).await.expect("dry run");
         assert_eq!(plan.operation_id, 0, "a dry run begins nothing");
@@ -244,8 +258,13 @@ async fn a_switchover_whose_leader_dies_midway_completes_under_the_next_leader()
         let mut cluster = two_regions().await;
         let client = cluster.client();
         let stop = Arc::new(AtomicBool::new(false));
-        let writer =
-            tokio::spawn(write_until(quick_client(cluster.client_endpoints()), "kill".into(), stop.clone(), 100_000));
+        let writer = tokio::spawn(write_until(
+            quick_client(cluster.client_endpoints()),
+            "kill".into(),
+            stop.clone(),
+            100_000,
+            Default::default(),
+        ));
         let leader = cluster.wait_for_leader(WAIT).await.expect("leader");
         assert!(leader <= 3);
         let started =
@@ -297,7 +316,7 @@ async fn losing_the_primary_in_sync_then_forcing_failover_loses_nothing_and_the_
         let writers: Vec<_> = (0..4)
             .map(|worker| {
                 let client = quick_client(cluster.region_endpoints("region-1"));
-                tokio::spawn(write_until(client, format!("w{worker}"), stop.clone(), 100_000))
+                tokio::spawn(write_until(client, format!("w{worker}"), stop.clone(), 100_000, Default::default()))
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -448,18 +467,28 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
         wait_for_dr(&client, "sync", |status| status.state() == pharos_client::v1::DrSyncState::Sync).await;
         let primary = quick_client(cluster.region_endpoints("region-1"));
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(write_until(primary.clone(), "async".into(), stop.clone(), 100_000));
+        let acked_count = Arc::new(AtomicU64::new(0));
+        let writer =
+            tokio::spawn(write_until(primary.clone(), "async".into(), stop.clone(), 100_000, acked_count.clone()));
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Cut the DR region: writes stall, then go on in async.
         for node_id in [4, 5] {
             cluster.signal(node_id, "STOP").expect("stop");
         }
         wait_for_dr(&primary, "async", |status| status.state() == pharos_client::v1::DrSyncState::Async).await;
-        // Long enough for writes acknowledged in async, well within the sync timeout: the DR
-        // learners wake to heartbeats queued while they slept, sent moments ago but after the
-        // switch. Judged by their send time, the leader was "heard from within the timeout";
-        // only the announced state id shows that the switch happened (found under load).
+        // Until a few writes were acknowledged in async (the region-2 learners sleep through
+        // them), at least 300 ms. A fixed 300 ms saw none acknowledged on a loaded machine, and
+        // then nothing was lost to check the report against. The DR learners wake to heartbeats
+        // queued while they slept, sent moments ago but after the switch. Judged by their send
+        // time, the leader was "heard from within the timeout"; only the announced state id
+        // shows that the switch happened (found under load).
+        let in_async = acked_count.load(Ordering::Acquire);
+        let deadline = Instant::now() + WAIT;
         tokio::time::sleep(Duration::from_millis(300)).await;
+        while acked_count.load(Ordering::Acquire) < in_async + ACKED_IN_ASYNC_MIN {
+            assert!(Instant::now() < deadline, "no write was acknowledged in async");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         for node_id in [1, 2, 3] {
             cluster.kill(node_id).expect("kill");
         }
@@ -751,7 +780,13 @@ async fn three_sites_lose_a_region_without_a_failover() {
 
         let stop = Arc::new(AtomicBool::new(false));
         let survivors_client = quick_client(cluster.region_endpoints("region-2"));
-        let writer = tokio::spawn(write_until(cluster.client(), "three-sites".into(), stop.clone(), 100_000));
+        let writer = tokio::spawn(write_until(
+            cluster.client(),
+            "three-sites".into(),
+            stop.clone(),
+            100_000,
+            Default::default(),
+        ));
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         for node_id in [1, 2] {
             cluster.kill(node_id).expect("kill -9 region-1");
