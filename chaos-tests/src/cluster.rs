@@ -242,7 +242,16 @@ impl Cluster {
                             })
                     })
                 };
-                if self.nodes.iter().filter(|node| node.is_running()).all(recorded) {
+                // And, for a new cluster, the first feature level its leader records once every
+                // member advertises one: requests of newer levels are refused until then.
+                let advertised: Vec<u32> = status
+                    .members
+                    .iter()
+                    .map(|member| member.info.as_ref().map_or(0, |info| info.feature_level_max))
+                    .collect();
+                let shared = advertised.iter().copied().min().unwrap_or(0);
+                let level_recorded = advertised.contains(&0) || status.feature_level >= shared;
+                if self.nodes.iter().filter(|node| node.is_running()).all(recorded) && level_recorded {
                     return Ok(());
                 }
             }
@@ -471,6 +480,14 @@ impl Cluster {
         if let Some(pid) = node.pid() {
             let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
         }
+        Ok(())
+    }
+
+    /// Changes the flags a stopped node restarts with (say, a rolling upgrade's release change,
+    /// played by `--feature-level-max`): `edit` gets the whole `pharos serve` argument list.
+    pub fn edit_args(&mut self, node_id: u64, edit: impl FnOnce(&mut Vec<String>)) -> Result<(), HarnessError> {
+        let index = self.index_of(node_id)?;
+        edit(&mut self.nodes[index].args);
         Ok(())
     }
 

@@ -82,6 +82,10 @@ pub enum Change {
     PolicyDelete {
         subject: String,
     },
+    /// The committed feature level rose to `level`.
+    FeatureLevel {
+        level: u32,
+    },
 }
 
 /// Applies `command`, committed at log `index`, to `state`.
@@ -163,6 +167,13 @@ pub(crate) fn answered(state: &State, request_id: &RequestId) -> Option<Response
 }
 
 fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<Change>) -> Response {
+    // The leader proposes nothing the committed level does not allow; an entry proposed anyway
+    // (an older leader, a replayed log) is refused here, the same way on every replica.
+    let required = crate::feature::required_level(&command.operation);
+    let committed = state.committed_feature_level();
+    if required > committed {
+        return Response::Error(CommandError::FeatureLevelTooLow { required, committed });
+    }
     match &command.operation {
         Operation::Noop | Operation::RecordMembershipChange(_) => Response::Noop { revision: state.revision },
         Operation::Put { key, value } => {
@@ -208,6 +219,17 @@ fn execute(state: &mut State, index: u64, command: &Command, changes: &mut Vec<C
         Operation::Topic(operation) => crate::topic::execute(state, index, operation, changes),
         Operation::Dr(dr_command) => crate::dr::execute(state, index, command.issued_at_ms, dr_command, changes),
         Operation::Acl(operation) => crate::acl::execute(state, index, operation, changes),
+        Operation::SetFeatureLevel { level } => {
+            if *level < committed {
+                return Response::Error(CommandError::FeatureLevelLowering { requested: *level, committed });
+            }
+            if *level != state.feature_level {
+                state.feature_level = *level;
+                state.revision = index;
+                changes.push(Change::FeatureLevel { level: *level });
+            }
+            Response::FeatureLevel { level: *level, revision: state.revision }
+        }
     }
 }
 

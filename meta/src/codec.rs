@@ -75,7 +75,7 @@ mod record {
         pub actor: String,
         #[prost(
             oneof = "Operation",
-            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30"
+            tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31"
         )]
         pub operation: Option<Operation>,
     }
@@ -125,6 +125,18 @@ mod record {
         RecordMembershipChange(MembershipChange),
         #[prost(message, tag = "30")]
         ReportTopics(ReportTopics),
+        #[prost(message, tag = "31")]
+        SetFeatureLevel(FeatureLevel),
+    }
+
+    /// A feature level: the one a `SetFeatureLevel` command sets, or the one its answer reports
+    /// (with the revision).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct FeatureLevel {
+        #[prost(uint32, tag = "1")]
+        pub level: u32,
+        #[prost(uint64, tag = "2")]
+        pub revision: u64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -456,7 +468,7 @@ mod record {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Response {
-        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
+        #[prost(oneof = "ResponseKind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15")]
         pub kind: Option<ResponseKind>,
     }
 
@@ -490,6 +502,8 @@ mod record {
         DrChanged(u64),
         #[prost(uint64, tag = "14")]
         AclChanged(u64),
+        #[prost(message, tag = "15")]
+        FeatureLevel(FeatureLevel),
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -578,6 +592,9 @@ mod record {
         pub users: Vec<super::access_record::UserRecord>,
         #[prost(message, repeated, tag = "12")]
         pub policies: Vec<super::access_record::PolicyRecord>,
+        /// `State::feature_level`; 0 (absent): never recorded.
+        #[prost(uint32, tag = "13")]
+        pub feature_level: u32,
     }
 }
 
@@ -612,6 +629,9 @@ pub fn encode_command(command: &Command) -> Vec<u8> {
                 MembershipChange::TransferLeader { .. } => 4,
             };
             record::Operation::RecordMembershipChange(record::MembershipChange { kind, node_id: change.node_id() })
+        }
+        Operation::SetFeatureLevel { level } => {
+            record::Operation::SetFeatureLevel(record::FeatureLevel { level: *level, revision: 0 })
         }
     };
     frame(&record::Command {
@@ -719,6 +739,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, DecodeError> {
                 _ => return Err(DecodeError::UnknownCommandKind),
             })
         }
+        record::Operation::SetFeatureLevel(change) => Operation::SetFeatureLevel { level: change.level },
         record::Operation::ResetOffsets(reset) => Operation::Topic(TopicOperation::ResetOffsets {
             consumer_group: reset.consumer_group,
             topic: reset.topic,
@@ -1200,6 +1221,8 @@ mod error_code {
     pub const ACL_BOOTSTRAPPED: u32 = 38;
     pub const MASTER_DECLARED: u32 = 39;
     pub const MASTER_STILL_ACTIVE: u32 = 40;
+    pub const FEATURE_LEVEL_TOO_LOW: u32 = 41;
+    pub const FEATURE_LEVEL_LOWERING: u32 = 42;
 }
 
 /// Persisted codes of [`NotCollectable`]. Never renumber.
@@ -1220,6 +1243,11 @@ fn not_collectable_from_code(code: u64) -> Result<NotCollectable, DecodeError> {
         4 => Ok(NotCollectable::RetiredTooRecently),
         other => Err(DecodeError::Malformed(format!("unknown reason {other} a broker is not collectable"))),
     }
+}
+
+/// A feature level stored in an error's 64-bit slot.
+fn level_from(slot: u64) -> Result<u32, DecodeError> {
+    u32::try_from(slot).map_err(|_| DecodeError::Malformed(format!("feature level {slot} out of range")))
 }
 
 /// `BrokerNotActive` carries a static state name; persisted as text and mapped back.
@@ -1311,6 +1339,12 @@ fn error_to_message(error: &CommandError) -> record::Error {
         CommandError::MasterStillActive { group, master_broker_id } => {
             (code::MASTER_STILL_ACTIVE, *master_broker_id, 0, group.clone(), 0, None)
         }
+        CommandError::FeatureLevelTooLow { required, committed } => {
+            (code::FEATURE_LEVEL_TOO_LOW, u64::from(*required), u64::from(*committed), String::new(), 0, None)
+        }
+        CommandError::FeatureLevelLowering { requested, committed } => {
+            (code::FEATURE_LEVEL_LOWERING, u64::from(*requested), u64::from(*committed), String::new(), 0, None)
+        }
     };
     (message.code, message.first, message.second, message.text, message.third, message.optional) =
         (number, first, second, text, third, optional);
@@ -1374,6 +1408,12 @@ fn error_from_message(message: record::Error) -> Result<CommandError, DecodeErro
         code::ACL_BOOTSTRAPPED => CommandError::AclBootstrapped,
         code::MASTER_DECLARED => CommandError::MasterDeclared { group: text },
         code::MASTER_STILL_ACTIVE => CommandError::MasterStillActive { group: text, master_broker_id: first },
+        code::FEATURE_LEVEL_TOO_LOW => {
+            CommandError::FeatureLevelTooLow { required: level_from(first)?, committed: level_from(second)? }
+        }
+        code::FEATURE_LEVEL_LOWERING => {
+            CommandError::FeatureLevelLowering { requested: level_from(first)?, committed: level_from(second)? }
+        }
         other => return Err(DecodeError::Malformed(format!("unknown error code {other}"))),
     })
 }
@@ -1413,6 +1453,9 @@ fn response_to_message(response: &Response) -> record::Response {
         }
         Response::DrChanged { revision } => Kind::DrChanged(*revision),
         Response::AclChanged { revision } => Kind::AclChanged(*revision),
+        Response::FeatureLevel { level, revision } => {
+            Kind::FeatureLevel(record::FeatureLevel { level: *level, revision: *revision })
+        }
         Response::Error(error) => Kind::Error(error_to_message(error)),
     };
     record::Response { kind: Some(kind) }
@@ -1453,6 +1496,7 @@ fn response_from_message(message: record::Response) -> Result<Response, DecodeEr
         }
         Kind::DrChanged(revision) => Response::DrChanged { revision },
         Kind::AclChanged(revision) => Response::AclChanged { revision },
+        Kind::FeatureLevel(change) => Response::FeatureLevel { level: change.level, revision: change.revision },
         Kind::Error(error) => Response::Error(error_from_message(error)?),
     })
 }
@@ -1523,13 +1567,19 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
             .iter()
             .map(|(subject, entries)| access_record::policy_to_message(subject, entries))
             .collect(),
+        feature_level: state.feature_level,
     })
 }
 
 /// Decodes a snapshot blob into a state (derived indexes rebuilt).
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
     let message: record::Snapshot = unframe(bytes)?;
-    let mut state = State { revision: message.revision, next_broker_id: message.next_broker_id, ..State::default() };
+    let mut state = State {
+        revision: message.revision,
+        next_broker_id: message.next_broker_id,
+        feature_level: message.feature_level,
+        ..State::default()
+    };
     if let Some(dr) = message.dr {
         state.dr = dr_record::record_from_message(dr)?;
     }

@@ -54,6 +54,11 @@ pub enum Operation {
     /// Records, for the audit log, a membership change the leader just made: membership lives in
     /// Raft's own entries, which carry no caller. Changes nothing else.
     RecordMembershipChange(MembershipChange),
+    /// Raises the cluster's feature level (docs/adr/0026-feature-levels.md). The leader proposes
+    /// it only once every member advertises `level`; the state machine refuses a lower one.
+    SetFeatureLevel {
+        level: u32,
+    },
 }
 
 /// A membership change an operator asked for, as the audit log names it.
@@ -104,6 +109,7 @@ impl Operation {
             ) | Operation::Dr(_)
                 | Operation::Acl(_)
                 | Operation::RecordMembershipChange(_)
+                | Operation::SetFeatureLevel { .. }
         )
     }
 
@@ -119,6 +125,7 @@ impl Operation {
             Operation::Dr(command) => command.kind(),
             Operation::Acl(operation) => operation.kind(),
             Operation::RecordMembershipChange(change) => change.kind(),
+            Operation::SetFeatureLevel { .. } => "set_feature_level",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod broker;
 pub mod codec;
 pub mod command;
 pub mod dr;
+pub mod feature;
 pub mod limits;
 pub mod state;
 pub mod topic;

@@ -113,6 +113,15 @@ pub enum CommandError {
         "group {group} already has an active master, broker {master_broker_id}; it must unregister or time out first"
     )]
     MasterStillActive { group: String, master_broker_id: u64 },
+    /// The command's kind belongs to a feature level the cluster has not reached
+    /// (`crate::feature::required_level`).
+    #[error(
+        "this request needs feature level {required}, and the cluster is at level {committed}: once every member runs a release that supports it, run `pharos cluster feature-level upgrade`"
+    )]
+    FeatureLevelTooLow { required: u32, committed: u32 },
+    /// Feature levels only rise: a lower one could re-admit a build that misreads the log.
+    #[error("the cluster is at feature level {committed}; it cannot go down to {requested}")]
+    FeatureLevelLowering { requested: u32, committed: u32 },
 }
 
 /// The answer to one command.
@@ -168,6 +177,11 @@ pub enum Response {
     AclChanged {
         revision: u64,
     },
+    /// The committed feature level is now `level` (raised, or already there).
+    FeatureLevel {
+        level: u32,
+        revision: u64,
+    },
     Error(CommandError),
 }
 
@@ -204,6 +218,10 @@ pub struct State {
     pub dr: crate::dr::DrRecord,
     /// Users and their policies (docs/security.md).
     pub access: crate::access::AccessState,
+    /// The committed feature level (`crate::feature`): which command kinds may be proposed and
+    /// applied. 0: never recorded (a state written before feature levels existed), which is
+    /// `feature::BASELINE`. Only rises, and only through `Operation::SetFeatureLevel`.
+    pub feature_level: u32,
     /// Token hash -> user name: derived from `access.users`, kept so authentication is a lookup.
     pub(crate) tokens: BTreeMap<String, String>,
     /// `(last_active_index, client_id)` for every session: derived from `sessions`, kept so
@@ -289,6 +307,24 @@ impl State {
                 hasher.update(crate::codec::encode_session_entry(*index, response));
             }
         }
+        // Hashed only once recorded, so a build that predates feature levels and this one
+        // agree on the digest of a state that never recorded one (invariant 6 in a rolling
+        // upgrade).
+        if self.feature_level != 0 {
+            hasher.update(b"feature_level");
+            hasher.update(self.feature_level.to_be_bytes());
+        }
         hex::encode(hasher.finalize())
+    }
+
+    /// An empty state whose committed feature level is `level`, as a new cluster's is once its
+    /// leader recorded the level its members support.
+    pub fn at_feature_level(level: u32) -> State {
+        State { feature_level: level, ..State::default() }
+    }
+
+    /// The feature level the committed state allows (`crate::feature::effective`).
+    pub fn committed_feature_level(&self) -> u32 {
+        crate::feature::effective(self.feature_level)
     }
 }

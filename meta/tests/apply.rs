@@ -177,3 +177,54 @@ fn snapshots_round_trip_with_identical_digest() {
     apply(&mut other, 4, &command(put("b", "3")));
     assert_ne!(other.digest(), state.digest());
 }
+
+#[test]
+fn a_kind_above_the_committed_feature_level_is_refused_until_the_level_is_raised() {
+    use pharos_meta::feature;
+    use pharos_meta::{ReportedTopic, TopicOperation};
+    let report = || {
+        let queues = pharos_meta::QueueCounts { read: 4, write: 4 };
+        let topic = ReportedTopic { name: "orders".into(), queues, perm: 6 };
+        Operation::Topic(TopicOperation::Report { group: "broker-a".into(), topics: vec![topic] })
+    };
+    // A state that never recorded a level (release 0.1.0's) is at the baseline.
+    let mut state = State::default();
+    assert_eq!(state.committed_feature_level(), feature::BASELINE);
+    let before = state.digest();
+    let refused = apply(&mut state, 1, &command(report()));
+    // (The leader never proposes it: `Node::write` checks the level first. An entry that gets
+    // here anyway is refused, and like every refused administrative command, audited.)
+    let too_low = CommandError::FeatureLevelTooLow { required: feature::ROCKETMQ, committed: feature::BASELINE };
+    assert_eq!(refused.response, Response::Error(too_low.clone()));
+    assert!(refused.changes.iter().all(|change| matches!(change, Change::AuditPut { .. })), "{:?}", refused.changes);
+    assert!(state.topics.is_empty() && state.revision == 0, "a refused command changes no data");
+
+    // A keyed refusal is remembered like any answer: a retry gets it, without running.
+    let keyed = apply(&mut state, 2, &with_id("c", 1, report()));
+    assert_eq!(keyed.response, Response::Error(too_low));
+
+    let raised = apply(&mut state, 3, &command(Operation::SetFeatureLevel { level: feature::ROCKETMQ }));
+    assert_eq!(raised.response, Response::FeatureLevel { level: 2, revision: 3 });
+    assert!(raised.changes.contains(&Change::FeatureLevel { level: 2 }), "{:?}", raised.changes);
+    assert_eq!((state.feature_level, state.committed_feature_level(), state.revision), (2, 2, 3));
+    let mut unrecorded = state.clone();
+    unrecorded.feature_level = 0;
+    assert_ne!(state.digest(), unrecorded.digest(), "a recorded level is part of the digest");
+    assert_ne!(state.digest(), before);
+
+    // Past the gate, the report meets the topic rules (no broker group registered it here).
+    let past_the_gate = apply(&mut state, 4, &command(report()));
+    assert_eq!(past_the_gate.response, Response::Error(CommandError::UnknownGroup { group: "broker-a".into() }));
+
+    // Raising to the level it is at changes nothing; lowering is refused.
+    let again = apply(&mut state, 5, &command(Operation::SetFeatureLevel { level: 2 }));
+    assert_eq!(again.response, Response::FeatureLevel { level: 2, revision: 3 });
+    let lower = apply(&mut state, 6, &command(Operation::SetFeatureLevel { level: 1 }));
+    assert_eq!(lower.response, Response::Error(CommandError::FeatureLevelLowering { requested: 1, committed: 2 }));
+    assert_eq!(state.feature_level, 2);
+
+    // The level survives a snapshot; a state without one keeps the digest an older build computes.
+    let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decode");
+    assert_eq!(restored.feature_level, 2);
+    assert_eq!(restored.digest(), state.digest());
+}

@@ -46,7 +46,7 @@ fn run(state: &mut State, index: u64, operation: BrokerOperation) -> Response {
 
 #[test]
 fn registration_hands_out_ids_and_epochs_and_refuses_a_live_duplicate() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     assert_eq!(
         run(&mut state, 10, BrokerOperation::Register(registration("b-a", "inc-1"))),
         Response::BrokerRegistered { broker_id: 1, broker_epoch: 10 }
@@ -72,7 +72,7 @@ fn registration_hands_out_ids_and_epochs_and_refuses_a_live_duplicate() {
 
 #[test]
 fn a_fenced_broker_reregisters_with_a_new_id_and_epoch() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     run(&mut state, 1, BrokerOperation::Register(registration("b-a", "inc-1")));
     assert_eq!(
         run(&mut state, 2, BrokerOperation::Fence { broker_id: 1, broker_epoch: 99 }),
@@ -95,7 +95,7 @@ fn a_fenced_broker_reregisters_with_a_new_id_and_epoch() {
 
 #[test]
 fn elections_and_sync_state_set_changes_are_fenced_by_epochs() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     run(&mut state, 1, BrokerOperation::Register(registration("b-a", "a")));
     run(&mut state, 2, BrokerOperation::Register(registration("b-b", "b")));
     let elect = |broker_id, expected_master_epoch| BrokerOperation::ElectMaster {
@@ -161,7 +161,7 @@ fn elections_and_sync_state_set_changes_are_fenced_by_epochs() {
 
 #[test]
 fn malformed_registrations_change_nothing() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     let mut bad_address = registration("b-a", "a");
     bad_address.addresses.insert("public".into(), "no-port".into());
     assert!(matches!(
@@ -180,12 +180,12 @@ fn malformed_registrations_change_nothing() {
         run(&mut state, 3, BrokerOperation::Register(no_address)),
         Response::Error(CommandError::InvalidRegistration { .. })
     ));
-    assert_eq!(state, State::default());
+    assert_eq!(state, State::at_feature_level(pharos_meta::feature::LATEST));
 }
 
 #[test]
 fn broker_state_survives_snapshots_and_command_encoding() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     run(&mut state, 1, BrokerOperation::Register(registration("b-a", "a")));
     run(&mut state, 2, BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 1, expected_master_epoch: 0 });
     let restored = codec::decode_snapshot(&codec::encode_snapshot(&state)).expect("decodes");
@@ -239,7 +239,7 @@ fn refs(brokers: &[(u64, u64)]) -> BTreeSet<BrokerRef> {
 /// Issue 11, bug 7: retired records are collected, and nothing else.
 #[test]
 fn a_collection_forgets_exactly_the_retired_records_it_names_or_nothing() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     // 1 master, 2 in the sync state set, 3 and 4 plain replicas, 5 a plain replica.
     for (index, name) in [(1, "b-1"), (2, "b-2"), (3, "b-3"), (4, "b-4"), (5, "b-5")] {
         at(&mut state, index, 0, BrokerOperation::Register(registration(name, name)));
@@ -353,7 +353,7 @@ fn a_collection_forgets_exactly_the_retired_records_it_names_or_nothing() {
 
 #[test]
 fn the_master_of_record_and_legacy_records_without_a_retirement_time() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     at(&mut state, 1, 0, BrokerOperation::Register(registration("b-1", "b-1")));
     at(&mut state, 2, 0, BrokerOperation::ElectMaster { group: "g1".into(), broker_id: 1, expected_master_epoch: 0 });
     // A state an older build wrote: broker 1 shut down, still named master, no retirement time.
@@ -375,7 +375,7 @@ fn a_collection_is_bounded_and_encodes() {
     let too_many: Vec<(u64, u64)> = (1..=101).map(|id| (id, id)).collect();
     let operation = Operation::Broker(BrokerOperation::Collect { retired_before_ms: 5, brokers: refs(&too_many) });
     assert_eq!(pharos_meta::validate(&operation), Err(CommandError::CollectionSize { brokers: 101, max: 100 }));
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     assert_eq!(
         apply(&mut state, 1, &Command { request_id: None, issued_at_ms: 9, actor: String::new(), operation }).response,
         Response::Error(CommandError::CollectionSize { brokers: 101, max: 100 })
@@ -401,7 +401,7 @@ fn a_collection_is_bounded_and_encodes() {
 
 #[test]
 fn a_declared_master_becomes_master_at_registration_and_nothing_elects_in_its_group() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     let master = declared(0, "10.0.0.1:10911", DeclaredRole::Master);
     let replica = declared(1, "10.0.0.2:10911", DeclaredRole::Replica);
     assert_eq!(
@@ -454,7 +454,7 @@ fn a_declared_master_becomes_master_at_registration_and_nothing_elects_in_its_gr
 
 #[test]
 fn a_group_keeps_the_election_mode_of_its_first_registration() {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     run(&mut state, 1, BrokerOperation::Register(registration("b-a", "inc-1")));
     let refused = run(
         &mut state,

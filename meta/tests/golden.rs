@@ -317,6 +317,7 @@ fn operations() -> Vec<(String, Operation)> {
         "noop" => Noop,
         "put" => Put { key: b"config/greeting".to_vec(), value: b"hello".to_vec() },
         "delete" => Delete { key: b"config/greeting".to_vec() },
+        "set_feature_level" => SetFeatureLevel { level: 2 },
     } elsewhere: CompareAndSet, RecordMembershipChange, Broker, Topic, Dr, Acl)
 }
 
@@ -554,6 +555,7 @@ fn responses() -> Vec<(String, Response)> {
         "offsets_reset" => OffsetsReset { revision: 184, queues_reset: 12 },
         "dr_changed" => DrChanged { revision: 734 },
         "acl_changed" => AclChanged { revision: 185 },
+        "feature_level" => FeatureLevel { level: 2, revision: 186 },
     } elsewhere: Error);
     for (name, error) in command_errors() {
         cases.push((format!("error_{name}"), Response::Error(error)));
@@ -625,6 +627,8 @@ fn command_errors() -> Vec<(String, CommandError)> {
         "acl_bootstrapped" => AclBootstrapped,
         "master_declared" => MasterDeclared { group: "broker-a".to_string() },
         "master_still_active" => MasterStillActive { group: "broker-a".to_string(), master_broker_id: 12 },
+        "feature_level_too_low" => FeatureLevelTooLow { required: 2, committed: 1 },
+        "feature_level_lowering" => FeatureLevelLowering { requested: 1, committed: 2 },
     } elsewhere: BrokerNotCollectable);
     for (name, reason) in not_collectable_reasons() {
         cases.push((
@@ -947,6 +951,12 @@ fn full_state() -> State {
 fn snapshots() -> Vec<(String, State)> {
     vec![
         ("full".to_string(), full_state()),
+        // A state that recorded its feature level (written since levels exist).
+        ("feature_level".to_string(), {
+            let mut state = State::default();
+            state.feature_level = 2;
+            state
+        }),
         // A new cluster's state: only the initial DR record.
         ("empty".to_string(), State::default()),
     ]

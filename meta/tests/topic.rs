@@ -17,7 +17,7 @@ fn topic_op(state: &mut State, index: u64, operation: TopicOperation) -> Respons
 }
 
 fn with_groups() -> State {
-    let mut state = State::default();
+    let mut state = State::at_feature_level(pharos_meta::feature::LATEST);
     for (index, (group, name)) in [("g1", "a"), ("g1", "b"), ("g2", "c")].into_iter().enumerate() {
         let registration = Registration {
             cluster: "c".into(),

@@ -10,6 +10,7 @@ pub mod dr_promise;
 pub mod events;
 pub mod identity;
 pub mod log_store;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peer_service;

@@ -24,6 +24,16 @@ const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_PURGED: &str = "last_purged";
 
+/// What [`LogStore::dump`] read.
+#[derive(Debug)]
+pub struct LogDump {
+    pub purged: Option<LogId>,
+    pub committed: Option<LogId>,
+    pub vote: Option<Vote>,
+    /// `(index, entry or why it does not decode)`.
+    pub entries: Vec<(u64, Result<Entry, String>)>,
+}
+
 /// Log store and log reader (the same handles; readers are clones).
 #[derive(Debug, Clone)]
 pub struct LogStore {
@@ -45,6 +55,28 @@ impl LogStore {
         batch.insert(&self.storage.raft_meta, KEY_COMMITTED, codec::encode_log_id(&entry.log_id));
     }
 
+    /// Up to `limit` stored entries from index `from` on, each decoded or, when it does not
+    /// decode (a kind of a newer release, damaged bytes), with why and its size: what `pharos
+    /// debug dump-log` shows of a stopped node's log. Also the purge marker and the vote.
+    pub fn dump(&self, from: u64, limit: usize) -> io::Result<LogDump> {
+        let mut entries = Vec::new();
+        for guard in self.storage.raft_log.range(index_key(from)..).take(limit) {
+            let (key, value) = guard.into_inner().map_err(io_error)?;
+            let decoded = decode_entry(&value).map_err(|error| format!("{error} ({} bytes)", value.len()));
+            entries.push((index_of(&key)?, decoded));
+        }
+        let vote = match self.storage.raft_meta.get(KEY_VOTE).map_err(io_error)? {
+            Some(bytes) => Some(codec::decode_vote(&bytes)?),
+            None => None,
+        };
+        Ok(LogDump {
+            purged: self.read_log_id(KEY_PURGED)?,
+            committed: self.read_log_id(KEY_COMMITTED)?,
+            vote,
+            entries,
+        })
+    }
+
     fn read_log_id(&self, key: &str) -> io::Result<Option<LogId>> {
         let Some(bytes) = self.storage.raft_meta.get(key).map_err(io_error)? else { return Ok(None) };
         Ok(Some(codec::decode_log_id(key_name(key), &bytes)?))
@@ -56,9 +88,11 @@ impl LogStore {
         let database = self.storage.database.clone();
         tokio::task::spawn_blocking(move || {
             failpoints::hit(operation, "before_write")?;
+            let started = std::time::Instant::now();
             batch.commit().map_err(io_error)?;
             failpoints::hit(operation, "before_fsync")?;
             database.persist(PersistMode::SyncAll).map_err(io_error)?;
+            crate::metrics::FSYNC.observe(started.elapsed());
             failpoints::hit(operation, "after_fsync")
         })
         .await

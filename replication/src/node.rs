@@ -78,6 +78,15 @@ pub enum NodeError {
          it); it takes no writes: use the new primary region, or `pharos dr failback` to bring it back"
     )]
     Fenced { generation: u64 },
+    /// The command's kind needs a feature level the cluster has not committed.
+    #[error(
+        "this request needs feature level {required}, and the cluster is at level {committed}: once every member \
+         runs a release that supports it, run `pharos cluster feature-level upgrade`"
+    )]
+    FeatureLevelTooLow { required: u32, committed: u32 },
+    /// A member's build does not support the feature level a change needs.
+    #[error("node {node_id} supports feature levels up to {supported}, and this needs level {level}{hint}")]
+    FeatureLevelNotSupported { node_id: NodeId, supported: u32, level: u32, hint: &'static str },
 }
 
 /// A point-in-time view of the node for `cluster status`.
@@ -166,7 +175,7 @@ impl Node {
         }
         .validate()
         .map_err(|error| StartError::Config(error.to_string()))?;
-        let state_machine = StateMachineStore::open(storage.clone())?;
+        let state_machine = StateMachineStore::open_at_feature_level(storage.clone(), info.supported_feature_level())?;
         let fence = Arc::new(GenerationFence::load(&storage, identity.generation)?);
         let sync_promise = Arc::new(SyncPromise::default());
         let announcer = DrAnnouncer::new(state_machine.clone(), sync_promise.clone());
@@ -180,6 +189,7 @@ impl Node {
         )
         .await
         .map_err(|error| StartError::Raft(error.to_string()))?;
+        tokio::spawn(count_leader_changes(raft.clone()));
         Ok(Node {
             raft,
             state_machine,
@@ -294,8 +304,18 @@ impl Node {
     /// while the DR state is `sync`, until a DR-region learner holds it. Leader only.
     pub async fn write(&self, command: Command) -> Result<(Response, LogId), NodeError> {
         self.check_fence()?;
+        // Nothing the committed level does not allow reaches the log: an older member could not
+        // apply it (docs/adr/0026-feature-levels.md). The level only rises, so a check that
+        // passes here still holds when the entry applies.
+        let required = pharos_meta::feature::required_level(&command.operation);
+        let committed = self.state_machine.read().state.committed_feature_level();
+        if required > committed {
+            return Err(NodeError::FeatureLevelTooLow { required, committed });
+        }
+        let started = std::time::Instant::now();
         let response = self.raft.client_write(command).await.map_err(|error| self.write_error(error))?;
         self.wait_for_dr_region(response.log_id.index).await?;
+        crate::metrics::PROPOSAL.observe(started.elapsed());
         Ok((response.data, response.log_id))
     }
 
@@ -463,9 +483,49 @@ impl Node {
         }
     }
 
+    /// Refuses `level` unless every voter and learner advertises it, this node included
+    /// (docs/adr/0026-feature-levels.md). Leader only. Checked against the newest membership
+    /// in the log, committed or not, so a member being added is counted.
+    pub fn check_members_support(&self, level: u32) -> Result<(), NodeError> {
+        self.ensure_leader()?;
+        let status = self.status();
+        let own = (self.identity.node_id, self.info.supported_feature_level());
+        let members = status.members.iter().map(|(node_id, info)| (*node_id, info.supported_feature_level()));
+        match std::iter::once(own).chain(members).find(|(_, supported)| *supported < level) {
+            Some((node_id, supported)) => Err(NodeError::FeatureLevelNotSupported {
+                node_id,
+                supported,
+                level,
+                hint: ": upgrade it (or remove it) first; `pharos cluster feature-level show` lists every member",
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The newest feature level every voter and learner advertises (members whose record is not
+    /// in yet count as the baseline), or `None` while some member advertises nothing.
+    pub fn members_feature_level(&self) -> Option<u32> {
+        let status = self.status();
+        let advertised: Vec<u32> = status.members.values().map(|info| info.feature_level_max).collect();
+        if advertised.is_empty() || advertised.contains(&0) {
+            return None;
+        }
+        advertised.into_iter().min().map(|level| level.min(self.info.supported_feature_level()))
+    }
+
     /// Adds `node_id` as a learner (returns once the membership change is committed).
     pub async fn add_learner(&self, node_id: NodeId, info: NodeInfo) -> Result<(), NodeError> {
         self.ensure_leader()?;
+        let committed = self.state_machine.read().state.committed_feature_level();
+        if info.supported_feature_level() < committed {
+            return Err(NodeError::FeatureLevelNotSupported {
+                node_id,
+                supported: info.supported_feature_level(),
+                level: committed,
+                hint: ", the cluster's committed level: it would stop at the first entry it cannot apply; start it \
+                       with a newer release",
+            });
+        }
         let status = self.status();
         if let Some(existing) = status.members.get(&node_id)
             && existing.peer_addr != info.peer_addr
@@ -620,6 +680,19 @@ impl Node {
     pub async fn shutdown(&self) {
         if let Err(error) = self.raft.shutdown().await {
             tracing::warn!(%error, "raft shutdown failed");
+        }
+    }
+}
+
+/// Counts the leader changes this node sees (`metrics::LEADER_CHANGES`); ends with Raft.
+async fn count_leader_changes(raft: Raft) {
+    let mut metrics = raft.metrics();
+    let mut leader = metrics.borrow_watched().current_leader;
+    while metrics.changed().await.is_ok() {
+        let now = metrics.borrow_watched().current_leader;
+        if now != leader {
+            leader = now;
+            crate::metrics::LEADER_CHANGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -31,6 +31,8 @@ const KEY_MEMBERSHIP: &str = "membership";
 const KEY_REVISION: &str = "revision";
 const KEY_NEXT_BROKER_ID: &str = "next_broker_id";
 const KEY_DR: &str = "dr";
+/// `State::feature_level`, a big-endian u32; absent: never recorded.
+const KEY_FEATURE_LEVEL: &str = "feature_level";
 const SNAPSHOT_FILE: &str = "current.snapshot";
 /// Key prefixes of `sm_access` (user names and subjects never hold a `/`).
 const USER_PREFIX: &str = "user/";
@@ -65,11 +67,21 @@ pub struct StateMachineStore {
     applied: Arc<RwLock<Applied>>,
     /// Carries the last applied log index; watchers wait on it.
     applied_index: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The newest feature level this node applies (`NodeInfo::feature_level_max`): an entry
+    /// that needs more stops the state machine rather than being skipped or misapplied.
+    feature_level_max: u32,
 }
 
 impl StateMachineStore {
-    /// Loads the state machine from fjall (empty on a new data dir).
+    /// Loads the state machine from fjall (empty on a new data dir), applying every feature
+    /// level this build knows.
     pub fn open(storage: Storage) -> io::Result<Self> {
+        Self::open_at_feature_level(storage, pharos_meta::feature::LATEST)
+    }
+
+    /// [`Self::open`], applying feature levels up to `feature_level_max` only (a node started
+    /// with `--feature-level-max`, which stands in for an older build).
+    pub fn open_at_feature_level(storage: Storage, feature_level_max: u32) -> io::Result<Self> {
         let mut state = State::default();
         for guard in storage.sm_kv.iter() {
             let (key, value) = guard.into_inner().map_err(io_error)?;
@@ -125,6 +137,9 @@ impl StateMachineStore {
         if let Some(bytes) = storage.sm_meta.get(KEY_DR).map_err(io_error)? {
             state.dr = meta_codec::decode_dr_record(&bytes).map_err(io_error)?;
         }
+        if let Some(bytes) = storage.sm_meta.get(KEY_FEATURE_LEVEL).map_err(io_error)? {
+            state.feature_level = read_u32(&bytes)?;
+        }
         state.rebuild_indexes();
         if let Some(bytes) = storage.sm_meta.get(KEY_REVISION).map_err(io_error)? {
             let revision: [u8; 8] = bytes.as_ref().try_into().map_err(|_| io_error("revision is not 8 bytes"))?;
@@ -139,6 +154,14 @@ impl StateMachineStore {
             None => StoredMembership::default(),
         };
         let applied_index = last_applied.map_or(0, |log_id| log_id.index);
+        let committed_level = state.committed_feature_level();
+        if committed_level > feature_level_max {
+            return Err(io_error(format!(
+                "this data dir's cluster is at feature level {committed_level}, and this node applies levels up to \
+                 {feature_level_max} only: start it with a release (and `--feature-level-max`) that supports level \
+                 {committed_level}; feature levels never go down"
+            )));
+        }
         let applied = Applied {
             group_events: EventLog::starting_at(state.revision),
             route_events: EventLog::starting_at(state.revision),
@@ -151,7 +174,35 @@ impl StateMachineStore {
             storage,
             applied: Arc::new(RwLock::new(applied)),
             applied_index: Arc::new(tokio::sync::watch::channel(applied_index).0),
+            feature_level_max,
         })
+    }
+
+    /// Refuses, before anything is applied, a batch holding an entry this node cannot apply
+    /// faithfully: a command kind of a newer feature level, or the cluster moving to one. The
+    /// state machine then stops (a storage error is fatal to openraft) with this message: a
+    /// node that skipped the entry, or applied it the way an older build would, would leave
+    /// the replicas' states apart.
+    fn check_feature_levels(&self, entries: &[EntryResponder<TypeConfig>]) -> io::Result<()> {
+        for (entry, _) in entries {
+            let EntryPayload::Normal(command) = &entry.payload else { continue };
+            let required = match &command.operation {
+                pharos_meta::Operation::SetFeatureLevel { level } => *level,
+                operation => pharos_meta::feature::required_level(operation),
+            };
+            if required > self.feature_level_max {
+                let error = format!(
+                    "log entry {} ({}) needs feature level {required}, and this node applies levels up to {} only: \
+                     stopping rather than skipping it; restart this node with a release that supports level {required}",
+                    entry.log_id.index,
+                    command.operation.kind(),
+                    self.feature_level_max
+                );
+                tracing::error!("{error}");
+                return Err(io_error(error));
+            }
+        }
+        Ok(())
     }
 
     /// Read access to the applied state. Hold it briefly: `apply` waits for it.
@@ -286,6 +337,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let started = std::time::Instant::now();
         let (data, meta) = {
             let applied = self.read();
             let meta =
@@ -297,6 +349,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             tokio::task::spawn_blocking(move || store.save_snapshot_file(&meta, &data).map(|()| (data, meta)))
                 .await
                 .map_err(io_error)??;
+        crate::metrics::SNAPSHOT_BUILD.observe(started.elapsed());
+        crate::metrics::SNAPSHOT_BYTES.store(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(last_log_id = ?meta.last_log_id, bytes = data.len(), "built snapshot");
         Ok(Snapshot { meta, snapshot: data })
     }
@@ -316,6 +370,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
         let entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        let started = std::time::Instant::now();
+        self.check_feature_levels(&entries)?;
         let Some((last, _)) = entries.last() else { return Ok(()) };
         let last_log_id = last.log_id;
         let mut batch = self.storage.database.batch();
@@ -382,6 +438,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // in a way a restart could reverse.
             batch.commit().map_err(io_error)?;
         }
+        crate::metrics::APPLY.observe(started.elapsed());
         self.applied_index.send_replace(last_log_id.index);
         for (responder, response) in replies {
             responder.send(response);
@@ -394,6 +451,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        crate::metrics::SNAPSHOT_BYTES.store(snapshot.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let state = meta_codec::decode_snapshot(&snapshot).map_err(io_error)?;
         let store = self.clone();
         let meta_for_file = meta.clone();
@@ -426,6 +484,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             batch.insert(&storage.sm_meta, KEY_NEXT_BROKER_ID, state.next_broker_id.to_be_bytes().to_vec());
             batch.insert(&storage.sm_meta, KEY_DR, meta_codec::encode_dr_record(&state.dr));
+            if state.feature_level != 0 {
+                batch.insert(&storage.sm_meta, KEY_FEATURE_LEVEL, state.feature_level.to_be_bytes().to_vec());
+            }
             for topic in state.topics.values() {
                 batch.insert(&storage.sm_topics, topic.spec.name.clone(), meta_codec::encode_topic(topic));
             }
@@ -536,7 +597,15 @@ fn write_change(storage: &Storage, batch: &mut fjall::OwnedWriteBatch, change: C
             batch.insert(&storage.sm_access, policy_key(&subject), meta_codec::encode_policy(&subject, &entries))
         }
         Change::PolicyDelete { subject } => batch.remove(&storage.sm_access, policy_key(&subject)),
+        Change::FeatureLevel { level } => {
+            batch.insert(&storage.sm_meta, KEY_FEATURE_LEVEL, level.to_be_bytes().to_vec())
+        }
     }
+}
+
+fn read_u32(bytes: &[u8]) -> io::Result<u32> {
+    let array: [u8; 4] = bytes.try_into().map_err(|_| io_error("stored feature level is not 4 bytes"))?;
+    Ok(u32::from_be_bytes(array))
 }
 
 fn read_u64(bytes: &[u8]) -> io::Result<u64> {

@@ -14,6 +14,18 @@ pub struct NodeInfo {
     pub peer_addr: String,
     pub zone: String,
     pub region: String,
+    /// The newest feature level the member's build applies (or less, when started with
+    /// `--feature-level-max`); 0: not advertised (a build that predates feature levels, or a
+    /// member whose own record is not in yet), which counts as `feature::BASELINE`. The leader
+    /// raises the cluster's level only to one every member advertises (docs/adr/0026-feature-levels.md).
+    pub feature_level_max: u32,
+}
+
+impl NodeInfo {
+    /// The newest feature level this member is known to apply.
+    pub fn supported_feature_level(&self) -> u32 {
+        pharos_meta::feature::effective(self.feature_level_max)
+    }
 }
 
 impl fmt::Display for NodeInfo {
@@ -29,13 +41,20 @@ impl From<&NodeInfo> for v1::NodeInfo {
             peer_addr: node.peer_addr.clone(),
             zone: node.zone.clone(),
             region: node.region.clone(),
+            feature_level_max: node.feature_level_max,
         }
     }
 }
 
 impl From<v1::NodeInfo> for NodeInfo {
     fn from(node: v1::NodeInfo) -> Self {
-        NodeInfo { client_addr: node.client_addr, peer_addr: node.peer_addr, zone: node.zone, region: node.region }
+        NodeInfo {
+            client_addr: node.client_addr,
+            peer_addr: node.peer_addr,
+            zone: node.zone,
+            region: node.region,
+            feature_level_max: node.feature_level_max,
+        }
     }
 }
 

@@ -56,8 +56,15 @@ fn vote() -> impl Strategy<Value = Vote> {
 }
 
 fn node_info() -> impl Strategy<Value = NodeInfo> {
-    ("[a-z0-9.:-]{0,20}", "[a-z0-9.:-]{0,20}", "[a-z0-9-]{0,8}", "[a-z0-9-]{0,8}")
-        .prop_map(|(client_addr, peer_addr, zone, region)| NodeInfo { client_addr, peer_addr, zone, region })
+    ("[a-z0-9.:-]{0,20}", "[a-z0-9.:-]{0,20}", "[a-z0-9-]{0,8}", "[a-z0-9-]{0,8}", any::<u32>()).prop_map(
+        |(client_addr, peer_addr, zone, region, feature_level_max)| NodeInfo {
+            client_addr,
+            peer_addr,
+            zone,
+            region,
+            feature_level_max,
+        },
+    )
 }
 
 /// One voter set, or two (joint consensus); every voter has a node, some learners too.

@@ -108,6 +108,9 @@ fn node_info(node_id: u64) -> NodeInfo {
         peer_addr: format!("10.0.1.{}:7002", 10 + node_id),
         zone: zone.to_string(),
         region: if node_id == 5 { "eu-central-1" } else { "eu-west-1" }.to_string(),
+        // Kept 0 (not advertised) here: these are the bytes of builds that predate feature
+        // levels; `stored_memberships` has a case that sets it.
+        feature_level_max: 0,
     }
 }
 
@@ -148,7 +151,14 @@ fn log_ids() -> Vec<(String, LogId)> {
 }
 
 fn stored_memberships() -> Vec<(String, StoredMembership)> {
-    vec![("joint".to_string(), StoredMembership::new(Some(log_id(6, 10_400)), membership()))]
+    let nodes: BTreeMap<u64, NodeInfo> = (1..=3)
+        .map(|node_id| (node_id, NodeInfo { feature_level_max: node_id as u32, ..node_info(node_id) }))
+        .collect();
+    let advertised = Membership::new(vec![[1, 2, 3].into_iter().collect()], nodes).expect("a valid membership");
+    vec![
+        ("joint".to_string(), StoredMembership::new(Some(log_id(6, 10_400)), membership())),
+        ("advertised_feature_levels".to_string(), StoredMembership::new(Some(log_id(7, 10_500)), advertised)),
+    ]
 }
 
 fn snapshot_files() -> Vec<(String, (SnapshotMeta, Vec<u8>))> {

@@ -218,10 +218,14 @@ impl ClusterService for Api {
             .iter()
             .map(|(id, info)| (*id, info.zone.as_str(), info.region.as_str(), status.voters.contains(id)))
             .collect();
-        let (digest, mut warnings) = {
+        let (digest, feature_level, mut warnings) = {
             let applied = self.node.state_machine.read();
             let dr = &applied.state.dr;
-            (applied.state.digest(), pharos_dr::placement_warnings(&dr.primary_region, &dr.dr_region, &placement))
+            (
+                applied.state.digest(),
+                applied.state.committed_feature_level(),
+                pharos_dr::placement_warnings(&dr.primary_region, &dr.dr_region, &placement),
+            )
         };
         let insecure = request.extensions().get::<crate::auth::Caller>().is_some_and(crate::auth::Caller::insecure);
         if insecure {
@@ -250,6 +254,7 @@ impl ClusterService for Api {
                 state_digest: digest,
                 insecure,
                 warnings,
+                feature_level,
             },
         ))
     }
@@ -393,6 +398,44 @@ impl ClusterService for Api {
             &self.node,
             v1::CompactResponse { snapshot_index, purged_index, header: None },
         ))
+    }
+
+    async fn set_feature_level(
+        &self,
+        request: Request<v1::SetFeatureLevelRequest>,
+    ) -> Result<tonic::Response<v1::SetFeatureLevelResponse>, Status> {
+        crate::auth::authorize(&request, "")?;
+        let actor = crate::handler::actor(&request);
+        let request = request.into_inner();
+        let request_id = crate::convert::request_id(request.request_id).map_err(invalid_request)?;
+        self.node.ensure_leader().map_err(node_error)?;
+        let previous_level = self.node.state_machine.read().state.committed_feature_level();
+        let level = match request.level {
+            0 => self.node.members_feature_level().unwrap_or(previous_level).max(previous_level),
+            level if level > pharos_meta::feature::LATEST => {
+                return Err(with_reason(
+                    Code::FailedPrecondition,
+                    Reason::FeatureLevelNotSupported,
+                    format!(
+                        "feature level {level} is unknown to this release (it knows levels up to {})",
+                        pharos_meta::feature::LATEST
+                    ),
+                ));
+            }
+            level => level,
+        };
+        // A retry whose key was answered gets that answer; `propose` never re-checks it.
+        if request_id.as_ref().is_none_or(|id| self.node.state_machine.read().state.remembered(id).is_none()) {
+            self.node.check_members_support(level).map_err(node_error)?;
+        }
+        match self.write(Operation::SetFeatureLevel { level }, request_id, actor).await? {
+            Response::FeatureLevel { level, revision } => Ok(crate::handler::answer(
+                &self.node,
+                revision,
+                v1::SetFeatureLevelResponse { level, previous_level, header: None },
+            )),
+            other => Err(unexpected(other)),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::config::ServeArgs;
 mod audit;
 mod broker;
 mod cluster;
+mod debug;
 mod kv;
 mod offset;
 mod topic;
@@ -23,6 +24,7 @@ mod topic;
 pub use audit::AuditCommand;
 pub use broker::BrokerCommand;
 pub use cluster::ClusterCommand;
+pub use debug::DebugCommand;
 pub use kv::KvCommand;
 pub use offset::OffsetCommand;
 pub use topic::{TopicChanges, TopicCommand, TopicShape};
@@ -116,6 +118,9 @@ pub enum Command {
     /// Users, tokens and access policies.
     #[command(subcommand)]
     Acl(crate::acl_cli::AclCommand),
+    /// A stopped node's data dir, read offline: its log, decoded, and its state digest.
+    #[command(subcommand)]
+    Debug(DebugCommand),
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time with milliseconds, as tables show times.
@@ -145,6 +150,9 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     if let Command::Cert(command) = command {
         return crate::cert_cli::run(command).unwrap_or_else(|error| fail(&format!("{error:#}")));
     }
+    if let Command::Debug(command) = command {
+        return debug::run(global.output, command).unwrap_or_else(|error| fail(&format!("{error:#}")));
+    }
     let token = match global.token() {
         Ok(token) => token,
         Err(error) => return fail(&error),
@@ -156,7 +164,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Err(error) => return fail(&error.to_string()),
     };
     let result = match command {
-        Command::Serve(_) | Command::Cert(_) => return fail("serve is not a client command"),
+        Command::Serve(_) | Command::Cert(_) | Command::Debug(_) => return fail("not a client command"),
         Command::Kv(command) => kv::run(&client, global.output, command).await,
         Command::Cluster(command) => cluster::run(&client, global.output, command).await,
         Command::Broker(command) => broker::run(&client, global.output, command).await,

@@ -104,6 +104,12 @@ pub struct ServeArgs {
     /// and in the `pharos_auth_insecure` metric.
     #[arg(long, env = "PHAROS_INSECURE", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<bool>,
+    /// The newest feature level this node advertises and applies; default: the newest this
+    /// release knows. Set it lower to run a node as the previous release would during a rolling
+    /// upgrade rehearsal (docs/operations.md, "Feature levels"); it cannot start on a data dir
+    /// whose cluster is past it.
+    #[arg(long, env = "PHAROS_FEATURE_LEVEL_MAX")]
+    pub feature_level_max: Option<u32>,
     /// `text` or `json`.
     #[arg(long, env = "PHAROS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -154,6 +160,7 @@ pub struct ServeConfig {
     pub remoting_broker_timeout_ms: u64,
     pub remoting_open_registration: bool,
     pub insecure: bool,
+    pub feature_level_max: u32,
     pub log_format: String,
     pub log_level: String,
     /// TLS on both ports (mutual on the peer port); none: plaintext. Last: a TOML table.
@@ -237,6 +244,7 @@ struct FileConfig {
     remoting_broker_timeout_ms: Option<u64>,
     remoting_open_registration: Option<bool>,
     insecure: Option<bool>,
+    feature_level_max: Option<u32>,
     log_format: Option<String>,
     log_level: Option<String>,
     tls: Option<FileTls>,
@@ -326,6 +334,10 @@ impl ServeConfig {
                 .or(args.insecure.or(file.insecure))
                 .unwrap_or(false),
             insecure: args.insecure.or(file.insecure).unwrap_or(false),
+            feature_level_max: args
+                .feature_level_max
+                .or(file.feature_level_max)
+                .unwrap_or(pharos_meta::feature::LATEST),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or("text".into()),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or("info,openraft=warn".into()),
             tls: TlsConfig::resolve(args, file.tls)?,
@@ -377,6 +389,16 @@ impl ServeConfig {
             return Err(ConfigError::Invalid {
                 field: "broker_record_retention_ms",
                 reason: format!("must be 1..={BROKER_RECORD_RETENTION_MS_MAX} (ten years)"),
+            });
+        }
+        if !(pharos_meta::feature::BASELINE..=pharos_meta::feature::LATEST).contains(&self.feature_level_max) {
+            return Err(ConfigError::Invalid {
+                field: "feature_level_max",
+                reason: format!(
+                    "must be {}..={}: the feature levels this release knows",
+                    pharos_meta::feature::BASELINE,
+                    pharos_meta::feature::LATEST
+                ),
             });
         }
         self.bootstrap()?;
@@ -441,6 +463,7 @@ impl ServeConfig {
             peer_addr: self.advertise_peer.clone(),
             zone: self.zone.clone(),
             region: self.region.clone(),
+            feature_level_max: self.feature_level_max,
         }
     }
 

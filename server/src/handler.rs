@@ -116,6 +116,7 @@ answers!(
     RemoveResponse,
     TransferLeaderRpcResponse,
     CompactResponse,
+    SetFeatureLevelResponse,
     ListAuditResponse,
     DrStatusResponse,
     DrChangeResponse,

@@ -12,6 +12,7 @@ use pharos_replication::Node;
 use crate::auth::Authority;
 use crate::brokers::BrokerRuntime;
 use crate::dr_runtime::DrRuntime;
+use crate::request_metrics::RequestCounts;
 
 #[derive(Debug, Clone)]
 pub struct HttpState {
@@ -20,6 +21,7 @@ pub struct HttpState {
     dr: DrRuntime,
     authority: Arc<Authority>,
     remoting: pharos_remoting::ServeStats,
+    requests: Arc<RequestCounts>,
 }
 
 pub fn router(
@@ -28,21 +30,26 @@ pub fn router(
     dr: DrRuntime,
     authority: Arc<Authority>,
     remoting: pharos_remoting::ServeStats,
+    requests: Arc<RequestCounts>,
 ) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { node, brokers, dr, authority, remoting })
+        .with_state(HttpState { node, brokers, dr, authority, remoting, requests })
 }
 
-async fn metrics(State(HttpState { node, brokers, dr, authority, remoting }): State<HttpState>) -> String {
+async fn metrics(State(HttpState { node, brokers, dr, authority, remoting, requests }): State<HttpState>) -> String {
     let status = node.status();
-    let (active_brokers, groups, dr_record) = {
+    let (active_brokers, brokers_by_state, groups, dr_record, feature_level) = {
         let applied = node.state_machine.read();
         let state = &applied.state;
         let active = state.brokers.values().filter(|b| b.state == pharos_meta::BrokerState::Active).count();
-        (active as u64, state.groups.len() as u64, state.dr.clone())
+        let mut by_state = std::collections::BTreeMap::new();
+        for broker in state.brokers.values() {
+            *by_state.entry(broker.state.as_str()).or_insert(0u64) += 1;
+        }
+        (active as u64, by_state, state.groups.len() as u64, state.dr.clone(), state.committed_feature_level())
     };
     let leaderless = brokers.leaderless();
     let mut text = String::new();
@@ -59,6 +66,17 @@ async fn metrics(State(HttpState { node, brokers, dr, authority, remoting }): St
     gauge("pharos_raft_last_log_index", "Index of the last log entry.", status.last_log_index);
     gauge("pharos_raft_commit_index", "Highest committed index held locally.", status.commit_index);
     gauge("pharos_raft_applied_index", "Highest index applied to the state machine.", status.applied_index);
+    gauge(
+        "pharos_raft_apply_lag_entries",
+        "Entries this node knows committed and has not applied yet.",
+        status.commit_index.saturating_sub(status.applied_index),
+    );
+    gauge("pharos_feature_level", "The cluster's committed feature level, as applied here.", u64::from(feature_level));
+    gauge(
+        "pharos_feature_level_supported",
+        "The newest feature level this node applies (--feature-level-max).",
+        u64::from(node.info.supported_feature_level()),
+    );
     gauge("pharos_raft_snapshot_index", "Last index covered by the current snapshot.", status.snapshot_index);
     gauge("pharos_raft_purged_index", "Last purged log index.", status.purged_index);
     gauge("pharos_raft_voters", "Number of voters.", status.voters.len() as u64);
@@ -123,6 +141,11 @@ async fn metrics(State(HttpState { node, brokers, dr, authority, remoting }): St
     );
     counter("pharos_remoting_requests_total", "Remoting requests answered.", remoting.requests_total);
     counter(
+        "pharos_raft_leader_changes_total",
+        "Times this node saw the leader change (including to none) since it started.",
+        pharos_replication::metrics::LEADER_CHANGES.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    counter(
         "pharos_remoting_requests_not_supported_total",
         "Remoting requests answered REQUEST_CODE_NOT_SUPPORTED.",
         remoting.requests_not_supported_total,
@@ -155,6 +178,20 @@ async fn metrics(State(HttpState { node, brokers, dr, authority, remoting }): St
             let _ = writeln!(text, "pharos_dr_member_lag_ms{{node_id=\"{id}\",region=\"{region}\"}} {lag}");
         }
     }
+    let _ = writeln!(text, "# HELP pharos_brokers Broker records by state.\n# TYPE pharos_brokers gauge");
+    for state in ["active", "fenced", "shutdown"] {
+        let _ =
+            writeln!(text, "pharos_brokers{{state=\"{state}\"}} {}", brokers_by_state.get(state).copied().unwrap_or(0));
+    }
+    let _ = writeln!(
+        text,
+        "# HELP pharos_grpc_requests_total Client-port gRPC requests by method and status code.\n\
+         # TYPE pharos_grpc_requests_total counter"
+    );
+    for (method, code, count) in requests.snapshot() {
+        let _ = writeln!(text, "pharos_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {count}");
+    }
+    pharos_replication::metrics::render(&mut text);
     if let Some(matched) = &status.matched {
         let _ = writeln!(
             text,

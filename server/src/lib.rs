@@ -22,6 +22,7 @@ pub mod member_api;
 pub mod page_token;
 pub mod reflection;
 pub mod remoting;
+pub mod request_metrics;
 pub mod restart;
 pub mod server;
 pub mod shutdown;

@@ -4,6 +4,7 @@
 //! A DR reform (unplanned failover, failback) changes the stopped node's data dir and restarts
 //! all of it in process, from that data dir, on the same ports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -34,6 +35,9 @@ pub(crate) const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
 const CLIENT_STREAMS_PER_CONNECTION_MAX: u32 = 1024;
 /// How often a node checks that the membership describes it correctly.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a new cluster's leader looks whether every member advertises a feature level yet:
+/// until it records one, the request kinds of newer levels are refused.
+const FIRST_FEATURE_LEVEL_POLL: Duration = Duration::from_millis(50);
 
 /// How long in-flight client requests may take to finish when the node restarts in process.
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
@@ -150,10 +154,13 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     }
     health_reporter.set_serving::<v1::acl_service_server::AclServiceServer<AclApi>>().await;
     let stamp_identity = identity_headers(&node.identity.cluster_id, node.identity.generation);
+    let request_counts = Arc::new(crate::request_metrics::RequestCounts::default());
     let client_server = tokio::spawn(
         tonic::transport::Server::builder()
             // In-flight requests per connection (HTTP/2 streams): clients queue beyond it.
             .max_concurrent_streams(Some(CLIENT_STREAMS_PER_CONNECTION_MAX))
+            // Outermost: refusals of authentication are counted too.
+            .layer(crate::request_metrics::RequestMetricsLayer::new(request_counts.clone()))
             .layer(tower::util::MapResponseLayer::new(stamp_identity))
             .layer(crate::auth::AuthLayer::new(authority.clone()))
             .add_service(health_service)
@@ -201,6 +208,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
             dr_runtime.clone(),
             authority.clone(),
             remoting_stats.clone(),
+            request_counts.clone(),
         );
         async move { axum::serve(http_listener, router).with_graceful_shutdown(shutdown.wait()).await }
     });
@@ -214,6 +222,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
 
     let promotion = take_part(&facts, &node, raft_facts, &shutdown).await?;
     let reconciler = tokio::spawn(reconcile_membership(node.clone(), info, promotion, shutdown.clone()));
+    let first_feature_level = tokio::spawn(record_first_feature_level(node.clone(), shutdown.clone()));
     let broker_planner = tokio::spawn(broker_runtime.run(shutdown.clone().wait()));
     let master_announcer = tokio::spawn(crate::remoting::announce_masters(node.clone(), shutdown.clone().wait()));
     let dr_planner = tokio::spawn(dr_runtime.run(shutdown.clone()));
@@ -235,7 +244,7 @@ async fn serve(config: &ServeConfig, storage: Storage, outer_shutdown: Shutdown)
     shutdown.wait().await;
     let restart = restart_requested.await.unwrap_or(None);
     tracing::info!(restarting = restart.is_some(), "shutting down");
-    for task in [reconciler, broker_planner, master_announcer, dr_planner, root_bootstrap] {
+    for task in [reconciler, first_feature_level, broker_planner, master_announcer, dr_planner, root_bootstrap] {
         task.abort();
         let _ = task.await;
     }
@@ -542,6 +551,33 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
                 Ok(_) => tracing::info!("promoted to voter"),
                 Err(status) => tracing::info!(error = status.message(), "promotion not done yet"),
             }
+        }
+    }
+}
+
+/// Records the cluster's first feature level, once: the newest every member advertises, as
+/// soon as every member's record advertises one. A new cluster so starts at the newest level
+/// its members share; a cluster written by a release that predates feature levels gets one once
+/// every member runs a release that advertises it (before, its state reads as the baseline).
+/// Every later raise is the operator's (`pharos cluster feature-level upgrade`), so a rolling
+/// upgrade can be rolled back until then (docs/adr/0026-feature-levels.md).
+/// Ends once a level is recorded (by any leader) or at shutdown.
+async fn record_first_feature_level(node: Node, shutdown: Shutdown) {
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    while node.state_machine.read().state.feature_level == 0 {
+        if node.is_leader()
+            && let Some(level) = node.members_feature_level()
+        {
+            let operation = pharos_meta::Operation::SetFeatureLevel { level };
+            match node.write(crate::handler::command(operation, None, "coordinator".into())).await {
+                Ok(_) => tracing::info!(level, "recorded the cluster's first feature level"),
+                Err(error) => tracing::debug!(%error, "cannot record the cluster's first feature level yet"),
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(FIRST_FEATURE_LEVEL_POLL) => {}
         }
     }
 }

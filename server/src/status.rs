@@ -79,6 +79,12 @@ pub fn node_error(error: NodeError) -> Status {
             with_reason(Code::FailedPrecondition, Reason::Fenced, error.to_string()),
             ErrorDetail::Generation(*generation),
         ),
+        NodeError::FeatureLevelTooLow { .. } => {
+            with_reason(Code::FailedPrecondition, Reason::FeatureLevelTooLow, error.to_string())
+        }
+        NodeError::FeatureLevelNotSupported { .. } => {
+            with_reason(Code::FailedPrecondition, Reason::FeatureLevelNotSupported, error.to_string())
+        }
     }
 }
 
@@ -152,6 +158,8 @@ pub fn command_error(error: CommandError) -> Status {
         CommandError::MasterStillActive { master_broker_id, .. } => {
             (Code::FailedPrecondition, Reason::MasterStillActive, Some(Detail::BrokerId(*master_broker_id)))
         }
+        CommandError::FeatureLevelTooLow { .. } => (Code::FailedPrecondition, Reason::FeatureLevelTooLow, None),
+        CommandError::FeatureLevelLowering { .. } => (Code::FailedPrecondition, Reason::FeatureLevelLowering, None),
     };
     let status = with_reason(code, reason, error.to_string());
     match detail {

@@ -422,7 +422,14 @@ impl OffsetService for OffsetApi {
             crate::auth::authorize(&request, &entry.consumer_group)?;
         }
         self.node.ensure_leader().map_err(node_error)?;
-        let batch = crate::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
+        let mut batch = crate::convert::offset_batch(request.into_inner()).map_err(invalid_request)?;
+        // Below feature level 2 a batch's key stays out of the log: a member on a release that
+        // predates batch keys would ignore it and apply a retried batch twice, while the others
+        // would not (docs/adr/0026-feature-levels.md). Until the upgrade, a retry may apply twice,
+        // as it did on that release.
+        if self.node.state_machine.read().state.committed_feature_level() < pharos_meta::feature::ROCKETMQ {
+            batch.request_id = None;
+        }
         // A retry of a batch already applied is answered from the state, without an entry.
         let remembered = batch.request_id.as_ref().and_then(|id| remembered_commit(&self.node, id));
         let revision = match remembered {

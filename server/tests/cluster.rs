@@ -191,7 +191,16 @@ async fn membership_changes_retried_with_their_key_apply_once() {
             peer_addr: "127.0.0.1:2".into(),
             zone: "zone-9".into(),
             region: "region-1".into(),
+            feature_level_max: 2,
         };
+        // A release that predates feature levels advertises none: it could not apply this
+        // cluster's level-2 entries, so it is not let in.
+        let older = v1::NodeInfo { feature_level_max: 0, ..info.clone() };
+        let refused = admin
+            .add_learner(v1::JoinRequest { node_id: 9, info: Some(older), request_id: None })
+            .await
+            .expect_err("an older release is refused");
+        assert!(refused.message().contains("supports feature levels up to 1"), "{refused:?}");
         let add = v1::JoinRequest { node_id: 9, info: Some(info.clone()), request_id: Some(client.next_request_id()) };
         let remove = v1::RemoveRequest { node_id: 9, request_id: Some(client.next_request_id()) };
         let is_member = || async { client.status().await.expect("status").members.iter().any(|m| m.node_id == 9) };

@@ -160,19 +160,30 @@ async fn the_example_configurations_start_the_clusters_they_describe() {
             assert!(status.warnings.iter().all(|warning| !warning.contains("single voter")), "{:?}", status.warnings);
             let put = client.put("deploy/example", "three-node").await.expect("a write");
             assert!(put.header.expect("header").revision > 0);
-            // Every metric the example alert rules use is one a node serves.
-            let metrics = http_get("127.0.0.1:7391", "/metrics").await;
-            let rules = std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus/pharos-alerts.yml"),
-            )
-            .expect("the alert rules");
-            let used = metric_names(&rules);
-            assert!(used.len() >= 8, "the rules use {used:?}");
-            for name in used {
-                assert!(
-                    metrics.contains(&format!("\n{name} ")) || metrics.contains(&format!("\n{name}{{")),
-                    "{name} is not served"
-                );
+            // Every metric the example alert rules and the dashboard use is one the nodes serve
+            // (some only on the leader: the three nodes' together).
+            let mut metrics = String::new();
+            for address in ["127.0.0.1:7391", "127.0.0.1:7392", "127.0.0.1:7393"] {
+                metrics.push_str(&http_get(address, "/metrics").await);
+            }
+            let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+            let rules = std::fs::read_to_string(deploy.join("prometheus/pharos-alerts.yml")).expect("the alert rules");
+            let dashboard =
+                std::fs::read_to_string(deploy.join("grafana/pharos-dashboard.json")).expect("the dashboard");
+            let panels =
+                serde_json::from_str::<serde_json::Value>(&dashboard).expect("the dashboard is JSON")["panels"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+            assert!(panels >= 12, "the dashboard has {panels} panels");
+            for (file, text, at_least) in [("alert rules", &rules, 8), ("dashboard", &dashboard, 20)] {
+                let used = metric_names(text);
+                assert!(used.len() >= at_least, "the {file} use {used:?}");
+                for name in used {
+                    assert!(
+                        metrics.contains(&format!("\n{name} ")) || metrics.contains(&format!("\n{name}{{")),
+                        "{name}, used by the {file}, is not served"
+                    );
+                }
             }
         }
 

@@ -875,3 +875,134 @@ async fn controller_mode_assigns_ids_elects_grants_write_leases_and_fails_over_a
     .await
     .expect("test finished in time");
 }
+
+/// The committed feature level and every node's `(applied index, digest)`, once all nodes
+/// applied the same index.
+async fn settled_digests(cluster: &Cluster) -> (u32, Vec<(u64, String)>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut seen = Vec::new();
+        let mut level = 0;
+        for node in &cluster.nodes {
+            if let Some(status) = cluster.status_of(node.node_id).await {
+                level = status.feature_level;
+                seen.push((status.applied_index, status.state_digest));
+            }
+        }
+        let indexes: BTreeSet<u64> = seen.iter().map(|(index, _)| *index).collect();
+        if seen.len() == cluster.nodes.len() && indexes.len() == 1 {
+            return (level, seen);
+        }
+        assert!(Instant::now() < deadline, "the nodes never applied the same index: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the members' records advertise `expected` (in node-id order); returns the
+/// committed feature level then.
+async fn wait_for_advertised(client: &Client, expected: [u32; 3]) -> u32 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = client.status().await.expect("status");
+        let advertised: Vec<u32> =
+            status.members.iter().map(|member| member.info.as_ref().map_or(0, |info| info.feature_level_max)).collect();
+        if advertised == expected {
+            return status.feature_level;
+        }
+        assert!(Instant::now() < deadline, "the members never advertised {expected:?}: {advertised:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Restarts `node_id` as another release would run it: with `--feature-level-max=LEVEL`, or
+/// without the flag (the newest release) when `level` is `None`.
+async fn restart_as_release(cluster: &mut Cluster, node_id: u64, level: Option<u32>) {
+    cluster.stop(node_id).await.expect("stop");
+    cluster
+        .edit_args(node_id, |args| {
+            args.retain(|arg| !arg.starts_with("--feature-level-max"));
+            args.extend(level.map(|level| format!("--feature-level-max={level}")));
+        })
+        .expect("edit flags");
+    cluster.restart(node_id).expect("restart");
+}
+
+/// Issue 12's rolling upgrade: a cluster whose nodes run "the previous release" (level 1, played
+/// by `--feature-level-max=1`) refuses RocketMQ registrations (a level-2 kind) without a log entry;
+/// while one node still runs it, the upgrade is refused naming that node; once all run the new
+/// release the level stays until the operator raises it, then registrations work. Digests stay
+/// equal throughout, and a node rolled back below the committed level refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_upgrade_takes_rocketmq_registrations_only_once_the_feature_level_is_raised() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let options = ClusterOptions {
+            binary: env!("CARGO_BIN_EXE_pharos").into(),
+            voters: 3,
+            extra_args: vec!["--feature-level-max=1".to_string()],
+            ..ClusterOptions::default()
+        };
+        let mut cluster = Cluster::start(options).await.expect("cluster starts");
+        let client = cluster.client();
+        let master = registration_fields("broker-a", "0", "127.0.0.1:20911", "192.0.2.2:20912");
+        let register = |address: String| {
+            let master = master.clone();
+            async move {
+                let mut node = RemotingClient::connect(&address).await;
+                node.call_with_body(request::REGISTER_BROKER, &master, registration_body(false)).await
+            }
+        };
+        let remoting = cluster.nodes[0].remoting_addr.clone();
+
+        let (level, digests) = settled_digests(&cluster).await;
+        assert_eq!(level, 1, "every member runs the previous release");
+        assert!(digests.iter().all(|(_, digest)| *digest == digests[0].1), "{digests:?}");
+        let before = settled_last_log_index(&client).await;
+        let refused = register(remoting.clone()).await;
+        assert_eq!(refused.code, response::SYSTEM_ERROR);
+        assert!(refused.remark.as_deref().is_some_and(|remark| remark.contains("feature level 2")), "{refused:?}");
+        assert_eq!(settled_last_log_index(&client).await, before, "a refused kind takes no log entry");
+
+        // Nodes 1 and 2 move to the new release; node 3 still runs the old one.
+        for node_id in [1, 2] {
+            restart_as_release(&mut cluster, node_id, None).await;
+            cluster.wait_for_recorded_members(WAIT).await.expect("members recorded");
+        }
+        assert_eq!(wait_for_advertised(&client, [2, 2, 1]).await, 1);
+        let error = client.set_feature_level(2).await.expect_err("node 3 supports level 1 only");
+        assert_eq!(error.reason(), Some(v1::ErrorReason::FeatureLevelNotSupported), "{error}");
+        assert!(error.to_string().contains("node 3 supports feature levels up to 1"), "{error}");
+        let highest = client.set_feature_level(0).await.expect("the newest level every member supports");
+        assert_eq!((highest.previous_level, highest.level), (1, 1));
+        assert_eq!(register(remoting.clone()).await.code, response::SYSTEM_ERROR, "still level 1");
+
+        restart_as_release(&mut cluster, 3, None).await;
+        let level = wait_for_advertised(&client, [2, 2, 2]).await;
+        assert_eq!(level, 1, "an upgraded cluster keeps its level until the operator raises it");
+        let (level, digests) = settled_digests(&cluster).await;
+        assert_eq!(level, 1);
+        assert!(digests.iter().all(|(_, digest)| *digest == digests[0].1), "{digests:?}");
+
+        let raised = client.set_feature_level(0).await.expect("upgrade");
+        assert_eq!((raised.previous_level, raised.level), (1, 2));
+        let accepted = register(remoting.clone()).await;
+        assert_eq!(accepted.code, response::SUCCESS, "{:?}", accepted.remark);
+        assert_eq!(group_of(&client, "broker-a").await.election_mode(), v1::ElectionMode::Declared);
+        let (level, digests) = settled_digests(&cluster).await;
+        assert_eq!(level, 2);
+        assert!(digests.iter().all(|(_, digest)| *digest == digests[0].1), "{digests:?}");
+        let lower = client.set_feature_level(1).await.expect_err("levels never go down");
+        assert_eq!(lower.reason(), Some(v1::ErrorReason::FeatureLevelLowering), "{lower}");
+
+        // Rolled back to the previous release, node 3 refuses to start rather than misapply.
+        restart_as_release(&mut cluster, 3, Some(1)).await;
+        let deadline = Instant::now() + WAIT;
+        while !cluster.unexpected_exits().iter().any(|(node_id, _)| *node_id == 3) {
+            assert!(Instant::now() < deadline, "node 3 started below the committed feature level");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = cluster.log_of(3);
+        assert!(log.contains("feature level 2") && log.contains("up to 1"), "{log}");
+    })
+    .await
+    .expect("test finished in time");
+}

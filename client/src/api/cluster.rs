@@ -31,6 +31,12 @@ impl Client {
         self.send::<cluster::TransferLeader>(v1::TransferLeaderRpcRequest { to_node_id }).await
     }
 
+    /// Raises the cluster's committed feature level to `level` (0: the newest every member
+    /// supports). Refused while a member's build supports less; levels never go down.
+    pub async fn set_feature_level(&self, level: u32) -> Result<v1::SetFeatureLevelResponse, ClientError> {
+        self.send::<cluster::SetFeatureLevel>(v1::SetFeatureLevelRequest { level, request_id: None }).await
+    }
+
     /// Snapshot + log purge on the first endpoint that answers.
     pub async fn compact(&self) -> Result<v1::CompactResponse, ClientError> {
         self.send::<cluster::Compact>(v1::CompactRequest {}).await

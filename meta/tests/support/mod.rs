@@ -353,6 +353,12 @@ pub fn command_error() -> impl Strategy<Value = CommandError> {
             (s(), u())
                 .prop_map(|(group, master_broker_id)| CommandError::MasterStillActive { group, master_broker_id })
                 .boxed(),
+            (any::<u32>(), any::<u32>())
+                .prop_map(|(required, committed)| CommandError::FeatureLevelTooLow { required, committed })
+                .boxed(),
+            (any::<u32>(), any::<u32>())
+                .prop_map(|(requested, committed)| CommandError::FeatureLevelLowering { requested, committed })
+                .boxed(),
         ]
         .boxed(),
     ]
@@ -439,6 +445,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         (u(), u()).prop_map(|(revision, queues_reset)| Response::OffsetsReset { revision, queues_reset }).boxed(),
         u().prop_map(|revision| Response::DrChanged { revision }).boxed(),
         u().prop_map(|revision| Response::AclChanged { revision }).boxed(),
+        (any::<u32>(), u()).prop_map(|(level, revision)| Response::FeatureLevel { level, revision }).boxed(),
         command_error().prop_map(Response::Error).boxed(),
     ]
 }
@@ -539,6 +546,7 @@ pub fn operation() -> impl Strategy<Value = Operation> {
                 Just(MembershipChange::TransferLeader { to_node_id: node_id }),
             ])
             .prop_map(Operation::RecordMembershipChange),
+        any::<u32>().prop_map(|level| Operation::SetFeatureLevel { level }),
     ]
 }
 

@@ -24,6 +24,10 @@ pub enum ClusterCommand {
         zone: String,
         #[arg(long, default_value = "")]
         region: String,
+        /// The newest feature level the node's release supports (it records its own once it
+        /// runs); default: this release's.
+        #[arg(long, default_value_t = pharos_meta::feature::LATEST)]
+        feature_level_max: u32,
     },
     /// Make a learner a voter (joint consensus).
     Promote { node_id: u64 },
@@ -33,30 +37,35 @@ pub enum ClusterCommand {
     TransferLeader { node_id: u64 },
     /// Snapshot the state on the answering node and purge its log behind the snapshot.
     Compact,
+    /// The cluster's feature level: which request kinds it takes during a rolling upgrade.
+    #[command(subcommand)]
+    FeatureLevel(FeatureLevelCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum FeatureLevelCommand {
+    /// The committed level, what each member's release supports, and the levels this release knows.
+    Show,
+    /// Raise the committed level once every member runs a release that supports it.
+    Upgrade {
+        /// The level to reach; default: the newest every member supports.
+        #[arg(long)]
+        to: Option<u32>,
+    },
 }
 
 pub(super) async fn run(client: &Client, output: Output, command: ClusterCommand) -> Result<ExitCode, ClientError> {
     match command {
         ClusterCommand::Status | ClusterCommand::Members => {
-            // Ask the leader when one is known, so lag figures are present.
-            let mut status = client.status().await?;
-            if status.state() != v1::ServerState::Leader
-                && let Some(leader) = status.members.iter().find(|member| Some(member.node_id) == status.leader_id)
-                && let Some(address) =
-                    leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
-                && let Ok(leader_status) = client.at(&address)?.status().await
-            {
-                status = leader_status;
-            }
-            let status = Status::from(&status);
+            let status = Status::from(&leader_status(client).await?);
             if matches!(command, ClusterCommand::Members) {
                 show(output, &Members { members: status.members, leader_id: status.leader_id });
             } else {
                 show(output, &status);
             }
         }
-        ClusterCommand::AddLearner { node_id, peer_addr, client_addr, zone, region } => {
-            let info = v1::NodeInfo { client_addr, peer_addr, zone, region };
+        ClusterCommand::AddLearner { node_id, peer_addr, client_addr, zone, region, feature_level_max } => {
+            let info = v1::NodeInfo { client_addr, peer_addr, zone, region, feature_level_max };
             let response = client.add_learner(node_id, info).await?;
             show(output, &LearnerAdded { node_id, role: v1::MemberRole::Learner, cluster_id: response.cluster_id });
         }
@@ -82,8 +91,117 @@ pub(super) async fn run(client: &Client, output: Output, command: ClusterCommand
             let response = client.compact().await?;
             show(output, &Compacted { snapshot_index: response.snapshot_index, purged_index: response.purged_index });
         }
+        ClusterCommand::FeatureLevel(FeatureLevelCommand::Show) => {
+            let status = leader_status(client).await?;
+            show(output, &FeatureLevels::from(&status));
+        }
+        ClusterCommand::FeatureLevel(FeatureLevelCommand::Upgrade { to }) => {
+            let response = client.set_feature_level(to.unwrap_or(0)).await?;
+            show(output, &FeatureLevelRaised { level: response.level, previous_level: response.previous_level });
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The leader's status when it can be reached (so lag figures are present), else the
+/// answering node's.
+async fn leader_status(client: &Client) -> Result<v1::StatusResponse, ClientError> {
+    let status = client.status().await?;
+    if status.state() != v1::ServerState::Leader
+        && let Some(leader) = status.members.iter().find(|member| Some(member.node_id) == status.leader_id)
+        && let Some(address) = leader.info.as_ref().map(|info| info.client_addr.clone()).filter(|a| !a.is_empty())
+        && let Ok(leader_status) = client.at(&address)?.status().await
+    {
+        return Ok(leader_status);
+    }
+    Ok(status)
+}
+
+/// `cluster feature-level show`.
+#[derive(Debug, Serialize)]
+struct FeatureLevels {
+    /// The committed level, as the answering node applied it.
+    level: u32,
+    /// The newest level every member advertises (what `upgrade` would reach); none while a
+    /// member advertises nothing yet.
+    upgradable_to: Option<u32>,
+    members: Vec<MemberLevel>,
+    /// The levels this release (of the CLI) knows, with what each brought.
+    known: Vec<KnownLevel>,
+}
+
+#[derive(Debug, Serialize)]
+struct MemberLevel {
+    node_id: u64,
+    /// The newest level the member's release applies; 0: not advertised (an older release).
+    supported: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct KnownLevel {
+    level: u32,
+    brings: &'static str,
+}
+
+impl From<&v1::StatusResponse> for FeatureLevels {
+    fn from(status: &v1::StatusResponse) -> Self {
+        let members: Vec<MemberLevel> = status
+            .members
+            .iter()
+            .map(|member| MemberLevel {
+                node_id: member.node_id,
+                supported: member.info.as_ref().map_or(0, |info| info.feature_level_max),
+            })
+            .collect();
+        let upgradable_to = if members.iter().any(|member| member.supported == 0) {
+            None
+        } else {
+            members.iter().map(|member| member.supported).min()
+        };
+        let known =
+            pharos_meta::feature::LEVELS.iter().map(|(level, brings)| KnownLevel { level: *level, brings }).collect();
+        FeatureLevels { level: status.feature_level, upgradable_to, members, known }
+    }
+}
+
+impl View for FeatureLevels {
+    fn print_table(&self) {
+        println!("committed level  {}", self.level);
+        match self.upgradable_to {
+            Some(level) if level > self.level => {
+                println!("upgradable to    {level} (pharos cluster feature-level upgrade)")
+            }
+            Some(_) => println!("upgradable to    - (every member supports no more than the committed level)"),
+            None => println!("upgradable to    - (a member advertises no level: it runs an older release)"),
+        }
+        println!();
+        println!("{:<6} {:>9}", "NODE", "SUPPORTS");
+        for member in &self.members {
+            let supported = if member.supported == 0 { "-".to_string() } else { member.supported.to_string() };
+            println!("{:<6} {:>9}", member.node_id, supported);
+        }
+        println!();
+        for known in &self.known {
+            println!("level {}: {}", known.level, known.brings);
+        }
+    }
+}
+
+/// `cluster feature-level upgrade`.
+#[derive(Debug, Serialize)]
+struct FeatureLevelRaised {
+    level: u32,
+    previous_level: u32,
+}
+
+impl View for FeatureLevelRaised {
+    fn print_table(&self) {
+        if self.level == self.previous_level {
+            println!("the cluster is at feature level {} already", self.level);
+        } else {
+            println!("feature level raised from {} to {}", self.previous_level, self.level);
+        }
+    }
 }
 
 /// `cluster status`: what the answering node (the leader when it could be reached) knows.
@@ -108,6 +226,8 @@ struct Status {
     warnings: Vec<String>,
     /// The node runs with `--insecure`: nothing is authenticated.
     insecure: bool,
+    /// The committed feature level (`cluster feature-level show` says more).
+    feature_level: u32,
 }
 
 impl From<&v1::StatusResponse> for Status {
@@ -129,6 +249,7 @@ impl From<&v1::StatusResponse> for Status {
             members: status.members.iter().map(Member::from).collect(),
             warnings: status.warnings.clone(),
             insecure: status.insecure,
+            feature_level: status.feature_level,
         }
     }
 }
@@ -146,6 +267,7 @@ impl View for Status {
             self.applied_index,
             self.snapshot_index
         );
+        println!("features    level {}", self.feature_level);
         if self.joint_consensus {
             println!("membership  joint consensus in progress");
         }
@@ -317,6 +439,7 @@ mod tests {
                 peer_addr: "127.0.0.1:7381".into(),
                 zone: "zone-b".into(),
                 region: "region-2".into(),
+                feature_level_max: 2,
             }),
             lag_entries: Some(12),
             matched_index: None,
