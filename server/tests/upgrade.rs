@@ -23,6 +23,20 @@ impl Drop for Node {
     }
 }
 
+/// `pharos debug ARGS --output json`: the parsed answer, or what it printed on failure.
+fn debug(args: &[&str]) -> Result<serde_json::Value, String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .args(["--output", "json", "debug"])
+        .args(args)
+        .output()
+        .expect("run pharos debug");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("{error}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
 fn serve(data_dir: &Path, log: &Path) -> Node {
     let port = || pharos_chaos::free_port().expect("a free port");
     let client_addr = format!("127.0.0.1:{}", port());
@@ -50,6 +64,19 @@ async fn a_data_dir_written_by_release_0_1_0_opens_with_every_record() {
         assert!(untar.success(), "cannot unpack {}", fixture.display());
         let data_dir = dir.path().join("data");
         let token = std::fs::read_to_string(data_dir.join("root.token")).expect("the fixture's root token");
+
+        // Read offline first, as an operator inspects a stopped node: every entry decodes, and
+        // the state digest is the one the node reports once it serves the same index.
+        let log = debug(&["dump-log", "--data-dir", &data_dir.display().to_string()]).expect("dump-log");
+        let entries = log["entries"].as_array().expect("entries");
+        let kinds: Vec<&str> = entries.iter().filter_map(|entry| entry["kind"].as_str()).collect();
+        assert!(kinds.contains(&"put"), "the fixture's last write is in the log: {kinds:?}");
+        assert!(log["purged"].is_array(), "the fixture's snapshot purged the entries before it: {log}");
+        assert!(!kinds.contains(&"undecodable"), "{log}");
+        let hash = debug(&["state-hash", "--data-dir", &data_dir.display().to_string()]).expect("state-hash");
+        assert_eq!(hash["feature_level"], 1, "a 0.1.0 state reads as level 1: {hash}");
+        assert_eq!(hash["state_digest"].as_str().map(str::len), Some(64), "{hash}");
+
         let node = serve(&data_dir, &dir.path().join("node.log"));
         let options = ClientOptions { token: Some(token.trim().to_string()), ..ClientOptions::default() };
         let client = Client::with_options(vec![node.client_addr.clone()], options).expect("client");
@@ -60,6 +87,9 @@ async fn a_data_dir_written_by_release_0_1_0_opens_with_every_record() {
             assert!(Instant::now() < deadline, "the old data dir never served a write; log:\n{log}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+
+        let locked = debug(&["state-hash", "--data-dir", &data_dir.display().to_string()]);
+        assert!(locked.as_ref().is_err_and(|error| error.contains("still running")), "{locked:?}");
 
         let value = |key: &'static str| {
             let client = client.clone();
@@ -92,6 +122,14 @@ async fn a_data_dir_written_by_release_0_1_0_opens_with_every_record() {
         let audit = client.list_audit(100).await.expect("audit").entries;
         for action in ["acl_bootstrap", "create_topic", "acl_add_user", "acl_grant"] {
             assert!(audit.iter().any(|entry| entry.action == action), "{action} kept in the audit log: {audit:?}");
+        }
+
+        // Every member (the one node) runs a release with feature levels: the cluster records
+        // the newest they share, once, by itself (ADR 0026).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.status().await.expect("status").feature_level != pharos_meta::feature::LATEST {
+            assert!(Instant::now() < deadline, "the upgraded cluster never recorded a feature level");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await
