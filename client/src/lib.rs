@@ -45,6 +45,7 @@
 //! | `ClusterService/TransferLeader` | `Convergent` | answers at once when the target already leads |
 //! | `ClusterService/Compact` | `Convergent` | a second snapshot of the same state |
 //! | `ClusterService/ListAudit` | `Read` | |
+//! | `ClusterService/SaveSnapshot` | `Read` | retried until the stream opens, not after: the CLI starts again from scratch |
 //! | `BrokerService/RegisterBroker` | `Idempotent` | |
 //! | `BrokerService/Heartbeat` | `Convergent` | soft lease state on the leader; the lease counts from the first send |
 //! | `BrokerService/UnregisterBroker` | `Idempotent` | |

@@ -104,6 +104,7 @@ rpcs! {
         TransferLeader = transfer_leader(TransferLeaderRpcRequest) -> v1::TransferLeaderRpcResponse, Convergent;
         Compact = compact(CompactRequest) -> v1::CompactResponse, Convergent;
         ListAudit = list_audit(ListAuditRequest) -> v1::ListAuditResponse, Read;
+        SaveSnapshot = save_snapshot(SaveSnapshotRequest) -> tonic::Streaming<v1::SaveSnapshotResponse>, Read;
     }
     broker = BrokerService via broker_service_client::BrokerServiceClient {
         RegisterBroker = register_broker(RegisterBrokerRequest) -> v1::RegisterBrokerResponse, Idempotent;

@@ -18,6 +18,7 @@ mod broker;
 mod cluster;
 mod kv;
 mod offset;
+mod snapshot;
 mod topic;
 
 pub use audit::AuditCommand;
@@ -25,6 +26,7 @@ pub use broker::BrokerCommand;
 pub use cluster::ClusterCommand;
 pub use kv::KvCommand;
 pub use offset::OffsetCommand;
+pub use snapshot::SnapshotCommand;
 pub use topic::{TopicChanges, TopicCommand, TopicShape};
 
 #[derive(Debug, Parser)]
@@ -116,6 +118,9 @@ pub enum Command {
     /// Users, tokens and access policies.
     #[command(subcommand)]
     Acl(crate::acl_cli::AclCommand),
+    /// Backups: save the state to a file, restore a file into a new cluster.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time with milliseconds, as tables show times.
@@ -145,6 +150,9 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     if let Command::Cert(command) = command {
         return crate::cert_cli::run(command).unwrap_or_else(|error| fail(&format!("{error:#}")));
     }
+    if let Command::Snapshot(command @ SnapshotCommand::Restore { .. }) = command {
+        return snapshot::restore(global.output, command).await.unwrap_or_else(|error| fail(&error.to_string()));
+    }
     let token = match global.token() {
         Ok(token) => token,
         Err(error) => return fail(&error),
@@ -157,6 +165,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     };
     let result = match command {
         Command::Serve(_) | Command::Cert(_) => return fail("serve is not a client command"),
+        Command::Snapshot(command) => {
+            return snapshot::save(&client, global.output, command)
+                .await
+                .unwrap_or_else(|error| fail(&error.to_string()));
+        }
         Command::Kv(command) => kv::run(&client, global.output, command).await,
         Command::Cluster(command) => cluster::run(&client, global.output, command).await,
         Command::Broker(command) => broker::run(&client, global.output, command).await,
