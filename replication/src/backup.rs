@@ -383,6 +383,18 @@ mod tests {
         assert!(matches!(backup.state(), Err(BackupError::DigestMismatch { .. })));
     }
 
+    proptest::proptest! {
+        /// Whatever a file holds, reading it answers `Ok` or a typed error, never a panic:
+        /// arbitrary bytes, and arbitrary bytes behind the magic (which pass the first check).
+        #[test]
+        fn any_bytes_decode_or_are_refused(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode(&tail);
+            let mut behind_magic = v1::BackupFile { magic: MAGIC.into(), ..Default::default() }.encode_to_vec();
+            behind_magic.extend_from_slice(&tail);
+            let _ = decode(&behind_magic);
+        }
+    }
+
     #[tokio::test]
     async fn a_restore_refuses_a_non_empty_data_dir_and_writes_a_resumable_one() {
         let dir = tempfile::tempdir().expect("temp dir");
