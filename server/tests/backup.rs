@@ -15,6 +15,7 @@ use pharos_client::v1;
 const TEST_TIMEOUT: Duration = Duration::from_secs(300);
 const WAIT: Duration = Duration::from_secs(30);
 const LOAD_KEYS_MAX: u32 = 10_000;
+const LOAD_WRITERS: u32 = 4;
 
 /// Runs the `pharos` CLI to completion: (succeeded, stdout, stderr).
 fn pharos(args: &[&str]) -> (bool, String, String) {
@@ -97,24 +98,27 @@ async fn a_backup_saved_under_load_restores_into_a_new_cluster_the_old_one_refus
         let before = source.client().put("before-save", "kept").await.expect("put before the save");
         let before_revision = before.header.expect("header").revision;
 
-        // The load: one writer, every acknowledged key with the index that applied it.
+        // The load: concurrent writers, each key written once, every acknowledged key with the
+        // index that applied it.
         let stop = Arc::new(AtomicBool::new(false));
-        let load = tokio::spawn({
-            let client = source.client();
-            let stop = stop.clone();
-            async move {
-                let mut acknowledged = Vec::new();
-                let mut sequence = 0u32;
-                while !stop.load(Ordering::Relaxed) && sequence < LOAD_KEYS_MAX {
-                    let key = format!("load/{sequence:05}");
-                    if let Ok(response) = client.put(key.clone(), format!("value-{sequence}")).await {
-                        acknowledged.push((key, response.header.unwrap_or_default().revision));
+        let writers: Vec<_> = (0..LOAD_WRITERS)
+            .map(|writer| {
+                let client = source.client();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    let mut sequence = 0u32;
+                    while !stop.load(Ordering::Relaxed) && sequence < LOAD_KEYS_MAX / LOAD_WRITERS {
+                        let key = format!("load/{writer}/{sequence:05}");
+                        if let Ok(response) = client.put(key.clone(), format!("value-{sequence}")).await {
+                            acknowledged.push((key, response.header.unwrap_or_default().revision));
+                        }
+                        sequence += 1;
                     }
-                    sequence += 1;
-                }
-                acknowledged
-            }
-        });
+                    acknowledged
+                })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(1_500)).await;
 
         let dir = tempfile::tempdir().expect("temp dir");
@@ -137,7 +141,10 @@ async fn a_backup_saved_under_load_restores_into_a_new_cluster_the_old_one_refus
 
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         stop.store(true, Ordering::Relaxed);
-        let acknowledged = load.await.expect("load task");
+        let mut acknowledged = Vec::new();
+        for writer in writers {
+            acknowledged.extend(writer.await.expect("load writer"));
+        }
         let after = source.client().put("after-save", "not-in-backup").await.expect("put after the save");
         assert!(after.header.expect("header").revision > index);
         let (in_backup, after_backup): (Vec<_>, Vec<_>) =
