@@ -19,6 +19,7 @@ pub enum SnapshotCommand {
     /// (written to FILE.part, fsynced, verified, then renamed to FILE).
     #[command(after_help = "Example: pharos snapshot save backup.pharos --endpoints 10.0.0.1:7370,10.0.0.2:7370")]
     Save {
+        /// Where to write the backup (replaced if it exists, only once the new one is verified).
         file: PathBuf,
         /// `linearizable`: the leader's state, holding every write acknowledged before the call.
         /// `local`: the state the answering node has applied, however stale (a cluster without
@@ -34,6 +35,7 @@ pub enum SnapshotCommand {
                             --initial-cluster 1=10.0.1.1:7380,2=10.0.1.2:7380,3=10.0.1.3:7380 \
                             --initial-cluster-token restored-2026-12-08")]
     Restore {
+        /// The backup file `pharos snapshot save` wrote.
         file: PathBuf,
         /// The new member's data dir: missing or empty.
         #[arg(long)]
