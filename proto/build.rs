@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pharos/v1/member.proto",
         "pharos/v1/errors.proto",
         "pharos/v1/acl.proto",
+        "pharos/v1/backup.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

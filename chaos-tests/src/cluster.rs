@@ -96,6 +96,9 @@ pub struct ClusterOptions {
     pub tls_dir: Option<PathBuf>,
     /// More `pharos serve` flags for every node, after the harness's own.
     pub extra_args: Vec<String>,
+    /// Start from this backup file: every bootstrap voter's data dir is written by `pharos
+    /// snapshot restore` (with the cluster's `--initial-cluster` and token) before it starts.
+    pub restore_from: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -118,6 +121,7 @@ impl Default for ClusterOptions {
             secure: false,
             tls_dir: None,
             extra_args: Vec::new(),
+            restore_from: None,
         }
     }
 }
@@ -200,6 +204,26 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",");
         let token = cluster.options.initial_cluster_token.clone();
+        if let Some(backup) = cluster.options.restore_from.clone() {
+            for node in &cluster.nodes {
+                let restored = Command::new(&cluster.options.binary)
+                    .arg("snapshot")
+                    .arg("restore")
+                    .arg(&backup)
+                    .arg(format!("--data-dir={}", node.data_dir.display()))
+                    .arg(format!("--node-id={}", node.node_id))
+                    .arg(format!("--initial-cluster={initial_cluster}"))
+                    .arg(format!("--initial-cluster-token={token}"))
+                    .output()
+                    .map_err(|source| HarnessError::Spawn { what: "pharos snapshot restore".into(), source })?;
+                if !restored.status.success() {
+                    return Err(HarnessError::Spawn {
+                        what: format!("a restore of node {}", node.node_id),
+                        source: std::io::Error::other(String::from_utf8_lossy(&restored.stderr).into_owned()),
+                    });
+                }
+            }
+        }
         for index in 0..cluster.nodes.len() {
             let bootstrap = vec![
                 "--initial-cluster".to_string(),

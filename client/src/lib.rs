@@ -46,6 +46,7 @@
 //! | `ClusterService/Compact` | `Convergent` | a second snapshot of the same state |
 //! | `ClusterService/ListAudit` | `Read` | |
 //! | `ClusterService/SetFeatureLevel` | `Idempotent` | |
+//! | `ClusterService/SaveSnapshot` | `Read` | retried until the stream opens, not after: the CLI starts again from scratch |
 //! | `BrokerService/RegisterBroker` | `Idempotent` | |
 //! | `BrokerService/Heartbeat` | `Convergent` | soft lease state on the leader; the lease counts from the first send |
 //! | `BrokerService/UnregisterBroker` | `Idempotent` | |

@@ -105,6 +105,7 @@ rpcs! {
         Compact = compact(CompactRequest) -> v1::CompactResponse, Convergent;
         ListAudit = list_audit(ListAuditRequest) -> v1::ListAuditResponse, Read;
         SetFeatureLevel = set_feature_level(SetFeatureLevelRequest) -> v1::SetFeatureLevelResponse, Idempotent;
+        SaveSnapshot = save_snapshot(SaveSnapshotRequest) -> tonic::Streaming<v1::SaveSnapshotResponse>, Read;
     }
     broker = BrokerService via broker_service_client::BrokerServiceClient {
         RegisterBroker = register_broker(RegisterBrokerRequest) -> v1::RegisterBrokerResponse, Idempotent;

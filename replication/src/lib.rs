@@ -5,6 +5,7 @@
 //! only after it is fsynced. It must never apply commands itself (that is `pharos-meta`), and it
 //! never decides broker or DR policy (that is `pharos-dr`).
 
+pub mod backup;
 pub mod codec;
 pub mod dr_promise;
 pub mod events;

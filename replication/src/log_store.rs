@@ -77,6 +77,16 @@ impl LogStore {
         })
     }
 
+    /// Adds to `batch` the writes that make a log that holds nothing past `last_log_id`, all of
+    /// it committed and purged into a snapshot, under `vote` (not committed): how a restore
+    /// seeds a data dir from a backup (`backup::restore`). Every restored member writes the same
+    /// position, so they elect a leader of the next term among themselves.
+    pub(crate) fn stage_restored(&self, batch: &mut fjall::OwnedWriteBatch, last_log_id: &LogId, vote: &Vote) {
+        batch.insert(&self.storage.raft_meta, KEY_PURGED, codec::encode_log_id(last_log_id));
+        batch.insert(&self.storage.raft_meta, KEY_COMMITTED, codec::encode_log_id(last_log_id));
+        batch.insert(&self.storage.raft_meta, KEY_VOTE, codec::encode_vote(vote));
+    }
+
     fn read_log_id(&self, key: &str) -> io::Result<Option<LogId>> {
         let Some(bytes) = self.storage.raft_meta.get(key).map_err(io_error)? else { return Ok(None) };
         Ok(Some(codec::decode_log_id(key_name(key), &bytes)?))

@@ -1,6 +1,6 @@
 //! Golden fixtures of what this crate persists: log entries, the vote, the log-id markers
 //! (committed, purged, applied), the state machine's stored membership, the snapshot file, the
-//! cluster identity and the pending-join file. Kept in `tests/fixtures/<format>/<case>.bin` and
+//! cluster identity, the pending-join file, the backup file and the restore record. Kept in `tests/fixtures/<format>/<case>.bin` and
 //! checked in both directions, forever: each fixture must decode to the value its case builds,
 //! and that value must encode to exactly the fixture's bytes (the harness is
 //! `pharos_fuzz_support::golden`). The commands inside log entries are pinned case by case by
@@ -30,6 +30,8 @@ use pharos_replication::types::{
     CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta, StoredMembership, Vote,
 };
 use pharos_replication::{ClusterIdentity, NodeInfo};
+
+use pharos_replication::backup::{self, BackupError};
 
 const FIXTURES: Fixtures = Fixtures { root: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures") };
 
@@ -63,6 +65,17 @@ const PENDING_JOIN: Format<v1::PendingJoin, std::io::Error> = Format {
     },
 };
 
+const BACKUP_FILE: Format<(v1::BackupHeader, Vec<u8>), BackupError> = Format {
+    directory: "backup_file",
+    encode: |(header, payload)| backup::encode(header.clone(), payload.clone()),
+    decode: |bytes| backup::decode(bytes).map(|backup| (backup.header, backup.payload)),
+};
+const RESTORED_FROM: Format<v1::RestoredFrom, WireError> = Format {
+    directory: "restored_from",
+    encode: |record| codec::frame(record),
+    decode: |bytes| codec::unframe("restore record", bytes),
+};
+
 #[test]
 fn stored_raft_formats_keep_their_bytes() {
     assert_pinned(vec![
@@ -73,6 +86,8 @@ fn stored_raft_formats_keep_their_bytes() {
         FIXTURES.check(&SNAPSHOT_FILE, &snapshot_files()),
         FIXTURES.check(&IDENTITY, &identities()),
         FIXTURES.check(&PENDING_JOIN, &pending_joins()),
+        FIXTURES.check(&BACKUP_FILE, &backup_files()),
+        FIXTURES.check(&RESTORED_FROM, &restore_records()),
     ]);
 }
 
@@ -88,6 +103,8 @@ fn every_fixture_file_is_checked_by_a_case() {
             FIXTURES.paths(&SNAPSHOT_FILE, &snapshot_files()),
             FIXTURES.paths(&IDENTITY, &identities()),
             FIXTURES.paths(&PENDING_JOIN, &pending_joins()),
+            FIXTURES.paths(&BACKUP_FILE, &backup_files()),
+            FIXTURES.paths(&RESTORED_FROM, &restore_records()),
         ]
         .into_iter()
         .flatten(),
@@ -198,4 +215,34 @@ fn pending_joins() -> Vec<(String, v1::PendingJoin)> {
             },
         ),
     ]
+}
+
+fn backup_files() -> Vec<(String, (v1::BackupHeader, Vec<u8>))> {
+    // The payload is pharos-meta's snapshot (pinned by its own fixtures); here, of an empty state.
+    let payload = pharos_meta::codec::encode_snapshot(&Default::default());
+    let header = v1::BackupHeader {
+        format_version: backup::FORMAT_VERSION,
+        cluster_id: "0d6f3c2e-8f4b-4b0a-9a43-5b1e7c9d2f10".to_string(),
+        generation: 3,
+        last_log_id: Some(codec::log_id_to_wire(&log_id(7, 10_422))),
+        feature_level: 2,
+        state_digest: pharos_meta::State::default().digest(),
+        payload_bytes: payload.len() as u64,
+        source_node_id: 2,
+        saved_at_ms: 1_764_777_600_000,
+        source_membership: Some(codec::membership_to_wire(&membership())),
+    };
+    vec![("of_an_empty_state".to_string(), (header, payload))]
+}
+
+fn restore_records() -> Vec<(String, v1::RestoredFrom)> {
+    vec![(
+        "restored_at_generation_3".to_string(),
+        v1::RestoredFrom {
+            source_cluster_id: "0d6f3c2e-8f4b-4b0a-9a43-5b1e7c9d2f10".to_string(),
+            backup_sha256: (1..=32).collect(),
+            last_log_id: Some(codec::log_id_to_wire(&log_id(7, 10_422))),
+            generation: 3,
+        },
+    )]
 }

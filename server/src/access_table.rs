@@ -62,6 +62,8 @@ pub const RPC_ACCESS: &[RpcAccess] = &[
     RpcAccess { method: "/pharos.v1.ClusterService/Compact", guard: coordinator(Admin) },
     RpcAccess { method: "/pharos.v1.ClusterService/ListAudit", guard: coordinator(Audit) },
     RpcAccess { method: "/pharos.v1.ClusterService/SetFeatureLevel", guard: coordinator(Admin) },
+    // The whole state, user token hashes included: as much as administering the cluster.
+    RpcAccess { method: "/pharos.v1.ClusterService/SaveSnapshot", guard: coordinator(Admin) },
     // BrokerService: broker groups. Register covers a broker's whole self-service.
     RpcAccess { method: "/pharos.v1.BrokerService/RegisterBroker", guard: on(Cluster, Register, "group") },
     RpcAccess { method: "/pharos.v1.BrokerService/Heartbeat", guard: on(Cluster, Register, "broker_id's group") },

@@ -15,6 +15,11 @@ use crate::status::{invalid_request, node_error, with_reason};
 
 /// Bound of an operator membership operation (promote, transfer, compact).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes of the backup file per `SaveSnapshot` message: well under the 4 MiB gRPC message limit
+/// clients decode by default.
+const BACKUP_CHUNK_BYTES_MAX: usize = 1024 * 1024;
+
+type BackupStream = crate::handler::WatchStream<v1::SaveSnapshotResponse>;
 
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -436,6 +441,45 @@ impl ClusterService for Api {
             )),
             other => Err(unexpected(other)),
         }
+    }
+
+    type SaveSnapshotStream = BackupStream;
+
+    /// Takes the backup at the index this node has applied once the read barrier passed (for a
+    /// linearizable backup: at least every write acknowledged before the call), and streams the
+    /// file. The state is encoded off the async executor under the state machine's read lock.
+    async fn save_snapshot(
+        &self,
+        request: Request<v1::SaveSnapshotRequest>,
+    ) -> Result<tonic::Response<BackupStream>, Status> {
+        crate::auth::authorize(&request, "")?;
+        crate::handler::prepare_read(&self.node, request.into_inner().consistency).await?;
+        let store = self.node.state_machine.clone();
+        let identity = self.node.identity.clone();
+        let taken = tokio::task::spawn_blocking(move || {
+            let source =
+                pharos_replication::backup::BackupSource { identity: &identity, now_ms: crate::handler::unix_ms() };
+            pharos_replication::backup::take(&store, source)
+        })
+        .await
+        .map_err(|error| Status::internal(format!("taking the backup: {error}")))?;
+        let Some((backup, file)) = taken else {
+            return Err(with_reason(Code::Unavailable, Reason::NotReady, "this node has applied nothing yet"));
+        };
+        let index = backup.last_log_id.map_or(0, |log_id| log_id.index);
+        tracing::info!(index, file_bytes = file.len(), "streaming a backup");
+        let mut messages = vec![v1::SaveSnapshotResponse {
+            backup: Some(backup),
+            file_bytes: file.len() as u64,
+            chunk: Vec::new(),
+            header: Some(self.header(index)),
+        }];
+        messages.extend(
+            file.chunks(BACKUP_CHUNK_BYTES_MAX)
+                .map(|chunk| v1::SaveSnapshotResponse { chunk: chunk.to_vec(), ..Default::default() }),
+        );
+        let stream: BackupStream = Box::pin(futures::stream::iter(messages.into_iter().map(Ok)));
+        Ok(tonic::Response::new(stream))
     }
 }
 

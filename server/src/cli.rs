@@ -19,6 +19,7 @@ mod cluster;
 mod debug;
 mod kv;
 mod offset;
+mod snapshot;
 mod topic;
 
 pub use audit::AuditCommand;
@@ -27,6 +28,7 @@ pub use cluster::ClusterCommand;
 pub use debug::DebugCommand;
 pub use kv::KvCommand;
 pub use offset::OffsetCommand;
+pub use snapshot::SnapshotCommand;
 pub use topic::{TopicChanges, TopicCommand, TopicShape};
 
 #[derive(Debug, Parser)]
@@ -121,6 +123,9 @@ pub enum Command {
     /// A stopped node's data dir, read offline: its log, decoded, and its state digest.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Backups: save the state to a file, restore a file into a new cluster.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time with milliseconds, as tables show times.
@@ -153,6 +158,9 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     if let Command::Debug(command) = command {
         return debug::run(global.output, command).unwrap_or_else(|error| fail(&format!("{error:#}")));
     }
+    if let Command::Snapshot(command @ SnapshotCommand::Restore { .. }) = command {
+        return snapshot::restore(global.output, command).await.unwrap_or_else(|error| fail(&error.to_string()));
+    }
     let token = match global.token() {
         Ok(token) => token,
         Err(error) => return fail(&error),
@@ -165,6 +173,11 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     };
     let result = match command {
         Command::Serve(_) | Command::Cert(_) | Command::Debug(_) => return fail("not a client command"),
+        Command::Snapshot(command) => {
+            return snapshot::save(&client, global.output, command)
+                .await
+                .unwrap_or_else(|error| fail(&error.to_string()));
+        }
         Command::Kv(command) => kv::run(&client, global.output, command).await,
         Command::Cluster(command) => cluster::run(&client, global.output, command).await,
         Command::Broker(command) => broker::run(&client, global.output, command).await,

@@ -303,7 +303,7 @@ impl ServeConfig {
                 .initial_cluster_token
                 .clone()
                 .or(file.initial_cluster_token)
-                .unwrap_or("pharos".into()),
+                .unwrap_or(DEFAULT_INITIAL_CLUSTER_TOKEN.into()),
             join: args.join.clone().or(file.join),
             auto_promote: args.auto_promote.or(file.auto_promote).unwrap_or(false),
             heartbeat_interval_ms: args.heartbeat_interval_ms.or(file.heartbeat_interval_ms).unwrap_or(150),
@@ -415,18 +415,7 @@ impl ServeConfig {
             return Ok(Bootstrap::Join { endpoints });
         }
         let Some(initial_cluster) = &self.initial_cluster else { return Ok(Bootstrap::Single) };
-        let mut members = BTreeMap::new();
-        for item in initial_cluster.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let invalid = |reason: String| ConfigError::Invalid { field: "initial_cluster", reason };
-            let (id, peer) = item.split_once('=').ok_or_else(|| invalid(format!("`{item}` is not ID=PEER_ADDR")))?;
-            let id: u64 = id.trim().parse().map_err(|_| invalid(format!("`{id}` is not a node id")))?;
-            if id == 0 || peer.trim().is_empty() {
-                return Err(invalid(format!("`{item}` needs a node id >= 1 and a peer address")));
-            }
-            if members.insert(id, peer.trim().to_string()).is_some() {
-                return Err(invalid(format!("node {id} is listed twice")));
-            }
-        }
+        let members = parse_initial_cluster(initial_cluster)?;
         match members.get(&self.node_id) {
             None => Err(ConfigError::Invalid {
                 field: "initial_cluster",
@@ -476,6 +465,26 @@ impl ServeConfig {
             logs_to_keep_after_snapshot: self.logs_to_keep_after_snapshot,
         }
     }
+}
+
+/// `--initial-cluster-token` when none is given (`serve` and `snapshot restore` agree on it).
+pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &str = "pharos";
+
+/// `--initial-cluster` (`1=host:port,2=host:port`): node id -> peer address, each id once.
+pub fn parse_initial_cluster(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut members = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let invalid = |reason: String| ConfigError::Invalid { field: "initial_cluster", reason };
+        let (id, peer) = item.split_once('=').ok_or_else(|| invalid(format!("`{item}` is not ID=PEER_ADDR")))?;
+        let id: u64 = id.trim().parse().map_err(|_| invalid(format!("`{id}` is not a node id")))?;
+        if id == 0 || peer.trim().is_empty() {
+            return Err(invalid(format!("`{item}` needs a node id >= 1 and a peer address")));
+        }
+        if members.insert(id, peer.trim().to_string()).is_some() {
+            return Err(invalid(format!("node {id} is listed twice")));
+        }
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

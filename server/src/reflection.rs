@@ -504,10 +504,16 @@ mod tests {
     #[test]
     fn a_file_comes_first_then_its_transitive_imports_each_once() {
         let names = file_names(index().answer(Question::FileByFilename("pharos/v1/dr.proto".into())));
-        // dr imports cluster, which imports raft and kv.
+        // dr imports cluster, which imports raft, kv and backup (which imports raft again).
         assert_eq!(
             names,
-            ["pharos/v1/dr.proto", "pharos/v1/cluster.proto", "pharos/v1/raft.proto", "pharos/v1/kv.proto"]
+            [
+                "pharos/v1/dr.proto",
+                "pharos/v1/cluster.proto",
+                "pharos/v1/raft.proto",
+                "pharos/v1/kv.proto",
+                "pharos/v1/backup.proto"
+            ]
         );
     }
 
@@ -522,6 +528,7 @@ mod tests {
                 "pharos/v1/cluster.proto",
                 "pharos/v1/raft.proto",
                 "pharos/v1/kv.proto",
+                "pharos/v1/backup.proto",
                 "pharos/v1/dr.proto"
             ]
         );

@@ -350,6 +350,7 @@ fn startup_facts(config: &ServeConfig, storage: &Storage) -> anyhow::Result<Star
         stored_identity: ClusterIdentity::load(storage).context("reading the cluster identity")?,
         pending_join: reform::read_pending_join(&config.data_dir).context("reading the pending join")?,
         new_cluster_id: uuid::Uuid::new_v4().to_string(),
+        restored_from: pharos_replication::backup::restored_from(storage).context("reading the restore record")?,
     })
 }
 

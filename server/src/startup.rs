@@ -41,6 +41,9 @@ pub struct StartupFacts {
     pub pending_join: Option<v1::PendingJoin>,
     /// A random cluster id, drawn by the caller, for a new single-node cluster.
     pub new_cluster_id: String,
+    /// What `pharos snapshot restore` recorded, on a data dir it wrote: the bootstrap flags
+    /// then describe the restored cluster, whose id also derives from the backup.
+    pub restored_from: Option<v1::RestoredFrom>,
 }
 
 /// Where the identity Raft starts with comes from.
@@ -175,18 +178,28 @@ pub fn identity_plan(facts: &StartupFacts) -> Result<IdentityPlan, StartupRefusa
         });
     }
     if let Bootstrap::InitialCluster { members, token } = &facts.bootstrap
-        && stored.generation <= 1
+        && let Some(expected) = flags_cluster_id(stored, facts.restored_from.as_ref(), token, members)
+        && stored.cluster_id != expected
     {
-        let expected = static_cluster_id(token, members);
-        if stored.cluster_id != expected {
-            return Err(StartupRefusal::OtherCluster {
-                data_dir: data_dir(),
-                stored: stored.cluster_id.clone(),
-                expected,
-            });
-        }
+        return Err(StartupRefusal::OtherCluster { data_dir: data_dir(), stored: stored.cluster_id.clone(), expected });
     }
     Ok(IdentityPlan::Resume(stored.clone()))
+}
+
+/// The cluster id the bootstrap flags describe, when they still describe the data dir's cluster:
+/// the static id at generation 1, the restored id at the generation a restore started with. A
+/// later generation (a DR reform since) is never checked against them.
+fn flags_cluster_id(
+    stored: &ClusterIdentity,
+    restored_from: Option<&v1::RestoredFrom>,
+    token: &str,
+    members: &BTreeMap<u64, String>,
+) -> Option<String> {
+    match restored_from {
+        Some(restored) => (stored.generation <= restored.generation)
+            .then(|| restored_cluster_id(&restored.backup_sha256, token, members)),
+        None => (stored.generation <= 1).then(|| static_cluster_id(token, members)),
+    }
 }
 
 /// Decides how this node, started with `identity`, becomes a member, from what Raft's storage
@@ -246,6 +259,18 @@ const CLUSTER_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7068_6172_6f73_
 /// The cluster id every node of a static bootstrap derives from the same flags.
 pub fn static_cluster_id(token: &str, members: &BTreeMap<u64, String>) -> String {
     let mut name = format!("pharos-initial-cluster;token={token}");
+    for (id, peer) in members {
+        name.push_str(&format!(";{id}={peer}"));
+    }
+    uuid::Uuid::new_v5(&CLUSTER_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The cluster id of a cluster restored from the backup whose checksum is `backup_sha256`, with
+/// the restore's `--initial-cluster-token` and `--initial-cluster`: every member restored with
+/// the same file and flags derives the same id without asking the others, and it can equal
+/// neither the source's id nor the id of another restore (another backup, token or member list).
+pub fn restored_cluster_id(backup_sha256: &[u8], token: &str, members: &BTreeMap<u64, String>) -> String {
+    let mut name = format!("pharos-restored-cluster;backup-sha256={};token={token}", hex::encode(backup_sha256));
     for (id, peer) in members {
         name.push_str(&format!(";{id}={peer}"));
     }
@@ -315,6 +340,7 @@ mod tests {
             stored_identity: None,
             pending_join: None,
             new_cluster_id: NEW_CLUSTER_ID.into(),
+            restored_from: None,
         }
     }
 
@@ -619,6 +645,50 @@ mod tests {
             bootstrap_check(5, &[answer(2, false, false), answer(4, true, true), answer(5, false, false)]),
             BootstrapCheck::AlreadyBootstrapped { answered_by: 4 }
         );
+    }
+
+    #[test]
+    fn a_restored_data_dir_is_checked_against_the_restored_cluster_id() {
+        let restored = v1::RestoredFrom {
+            source_cluster_id: static_cluster_id("pharos", &members()),
+            backup_sha256: vec![7; 32],
+            last_log_id: Some(v1::LogId { term: 3, node_id: 0, index: 42 }),
+            generation: 1,
+        };
+        let restored_id = restored_cluster_id(&restored.backup_sha256, "pharos", &members());
+        assert_ne!(restored_id, restored.source_cluster_id, "never the source's id");
+        let facts = |stored_id: &str, generation: u64| StartupFacts {
+            restored_from: Some(restored.clone()),
+            ..stored(initial_cluster(), identity(stored_id, generation))
+        };
+        assert_eq!(identity_plan(&facts(&restored_id, 1)), Ok(IdentityPlan::Resume(identity(&restored_id, 1))));
+        // Restored with other flags (or another backup) than the start names: refused.
+        let refusal = identity_plan(&facts("restored-elsewhere", 1));
+        assert_eq!(
+            refusal,
+            Err(StartupRefusal::OtherCluster {
+                data_dir: DATA_DIR.into(),
+                stored: "restored-elsewhere".into(),
+                expected: restored_id.clone()
+            })
+        );
+        // Re-formed by a DR failover since the restore: no longer what the flags describe.
+        assert_eq!(
+            identity_plan(&facts("restored-elsewhere", 2)),
+            Ok(IdentityPlan::Resume(identity("restored-elsewhere", 2)))
+        );
+    }
+
+    #[test]
+    fn restored_cluster_ids_depend_on_backup_token_and_members() {
+        let id = restored_cluster_id(&[1; 32], "t", &members());
+        assert_eq!(id, restored_cluster_id(&[1; 32], "t", &members()));
+        assert_ne!(id, restored_cluster_id(&[2; 32], "t", &members()));
+        assert_ne!(id, restored_cluster_id(&[1; 32], "u", &members()));
+        let mut fewer = members();
+        fewer.remove(&3);
+        assert_ne!(id, restored_cluster_id(&[1; 32], "t", &fewer));
+        assert_ne!(id, static_cluster_id("t", &members()));
     }
 
     #[test]

@@ -114,7 +114,13 @@ macro_rules! conversation {
                 let dr = stream.files(MessageRequest::FileContainingSymbol("pharos.v1.DrService".into())).await;
                 assert_eq!(
                     dr,
-                    ["pharos/v1/dr.proto", "pharos/v1/cluster.proto", "pharos/v1/raft.proto", "pharos/v1/kv.proto"]
+                    [
+                        "pharos/v1/dr.proto",
+                        "pharos/v1/cluster.proto",
+                        "pharos/v1/raft.proto",
+                        "pharos/v1/kv.proto",
+                        "pharos/v1/backup.proto"
+                    ]
                 );
 
                 // An unknown symbol is answered in-stream, and the stream goes on.

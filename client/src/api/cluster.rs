@@ -42,6 +42,15 @@ impl Client {
         self.send::<cluster::Compact>(v1::CompactRequest {}).await
     }
 
+    /// A backup of the state (`pharos snapshot save`): the first message carries the backup's
+    /// header and the file's length, the following ones the file's bytes in order.
+    pub async fn save_snapshot(
+        &self,
+        consistency: v1::Consistency,
+    ) -> Result<tonic::Streaming<v1::SaveSnapshotResponse>, ClientError> {
+        self.send::<cluster::SaveSnapshot>(v1::SaveSnapshotRequest { consistency: consistency.into() }).await
+    }
+
     /// The audit log, newest first.
     pub async fn list_audit(&self, limit: u32) -> Result<v1::ListAuditResponse, ClientError> {
         let request = v1::ListAuditRequest { limit, ..Default::default() };
