@@ -92,6 +92,21 @@ impl PowerCutMount {
         lock_held(&self.held).armed = true;
     }
 
+    /// Stops holding syncs and fails those held with EIO (without a cut: for a plain kill,
+    /// whose process cannot exit while its sync is held). Returns how many there were.
+    pub fn release_held_syncs(&self) -> usize {
+        let replies = {
+            let mut held = lock_held(&self.held);
+            held.armed = false;
+            std::mem::take(&mut held.replies)
+        };
+        let count = replies.len();
+        for reply in replies {
+            reply.error(fuser::Errno::EIO);
+        }
+        count
+    }
+
     /// File syncs held so far (see [`PowerCutMount::hold_syncs`]).
     pub fn held_syncs(&self) -> usize {
         lock_held(&self.held).replies.len()
@@ -100,17 +115,12 @@ impl PowerCutMount {
     /// Cuts the power: every write and directory change not synced is dropped, at once, and
     /// every held sync fails with EIO (it never completed). Kill the processes writing here
     /// first: one still running would see its files change under it.
+    ///
+    /// Send the kill first and wait for the exit after: the kernel lets a killed process exit
+    /// only once every request the filesystem already read is answered, held syncs included.
     pub fn cut(&self) -> CutReport {
         let mut report = lock(&self.volume).cut();
-        let replies = {
-            let mut held = lock_held(&self.held);
-            held.armed = false;
-            std::mem::take(&mut held.replies)
-        };
-        report.syncs_interrupted = replies.len() as u64;
-        for reply in replies {
-            reply.error(fuser::Errno::EIO);
-        }
+        report.syncs_interrupted = self.release_held_syncs() as u64;
         tracing::info!(mountpoint = %self.mountpoint.display(), ?report, "power cut");
         report
     }
@@ -131,14 +141,7 @@ impl PowerCutMount {
     fn detach_session(&mut self) -> Result<(), MountError> {
         let Some(session) = self.session.take() else { return Ok(()) };
         // A held sync left unanswered would keep its caller (and the unmount) waiting.
-        let replies = {
-            let mut held = lock_held(&self.held);
-            held.armed = false;
-            std::mem::take(&mut held.replies)
-        };
-        for reply in replies {
-            reply.error(fuser::Errno::EIO);
-        }
+        self.release_held_syncs();
         match session.umount_and_join() {
             Ok(()) => Ok(()),
             Err(source) => {
