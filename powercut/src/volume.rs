@@ -110,8 +110,9 @@ struct Node {
     perm: u16,
     mtime: SystemTime,
     ctime: SystemTime,
-    /// Named by a directory entry (no hard links: one at most). The root is always linked.
-    linked: bool,
+    /// Directory entries naming it. One, as there are no hard links, except after a cut that
+    /// left a rename half durable (the file in both directories). The root counts one.
+    links: u32,
     /// Open file handles: an unlinked file lives until the last is released.
     open_handles: u32,
 }
@@ -189,7 +190,7 @@ impl Volume {
             perm: 0o755,
             mtime: now,
             ctime: now,
-            linked: true,
+            links: 1,
             open_handles: 0,
         };
         volume.nodes.insert(ROOT_INODE, root);
@@ -228,7 +229,7 @@ impl Volume {
             };
             self.next_inode += 1;
             let perm = std::os::unix::fs::PermissionsExt::mode(&entry.metadata()?.permissions()) as u16 & 0o7777;
-            let node = Node { content, perm, mtime: now, ctime: now, linked: true, open_handles: 0 };
+            let node = Node { content, perm, mtime: now, ctime: now, links: 1, open_handles: 0 };
             self.nodes.insert(child, node);
             if let Some(Node { content: Content::Directory { entries, .. }, .. }) = self.nodes.get_mut(&inode) {
                 entries.insert(name, child);
@@ -290,7 +291,7 @@ impl Volume {
     pub(crate) fn attributes(&self, inode: u64) -> Result<Attributes, Errno> {
         let node = self.node(inode)?;
         let (size, nlink) = match &node.content {
-            Content::File { data, .. } => (data.len, u32::from(node.linked)),
+            Content::File { data, .. } => (data.len, node.links),
             Content::Directory { entries, .. } => (entries.len() as u64, 2),
         };
         Ok(Attributes { inode, kind: node.kind(), size, perm: node.perm, nlink, mtime: node.mtime, ctime: node.ctime })
@@ -319,10 +320,8 @@ impl Volume {
         let inode = self.next_inode;
         self.next_inode += 1;
         let now = SystemTime::now();
-        self.nodes.insert(
-            inode,
-            Node { content, perm: perm & 0o7777, mtime: now, ctime: now, linked: true, open_handles: 0 },
-        );
+        self.nodes
+            .insert(inode, Node { content, perm: perm & 0o7777, mtime: now, ctime: now, links: 1, open_handles: 0 });
         self.entries_mut(parent)?.insert(name.to_os_string(), inode);
         self.touch_directory(parent);
         self.attributes(inode)
@@ -352,7 +351,7 @@ impl Volume {
 
     /// Drops an inode that no entry names and no handle holds.
     fn collect(&mut self, inode: u64) {
-        let unused = self.nodes.get(&inode).is_some_and(|node| !node.linked && node.open_handles == 0);
+        let unused = self.nodes.get(&inode).is_some_and(|node| node.links == 0 && node.open_handles == 0);
         // Removed whatever its kind; only a file gives back resident bytes.
         if unused
             && let Some(node) = self.nodes.remove(&inode)
@@ -366,7 +365,7 @@ impl Volume {
         let child = self.entries_mut(parent)?.remove(name).ok_or(Errno::ENOENT)?;
         self.touch_directory(parent);
         if let Some(node) = self.nodes.get_mut(&child) {
-            node.linked = false;
+            node.links = node.links.saturating_sub(1);
             node.ctime = SystemTime::now();
         }
         self.collect(child);
@@ -765,7 +764,12 @@ impl Volume {
             })
             .flatten()
             .collect();
+        // An inode two durable paths reach (a rename synced in one directory only) has two links.
+        let mut links: BTreeMap<u64, u32> = BTreeMap::new();
         for &inode in after.values() {
+            *links.entry(inode).or_default() += 1;
+        }
+        for (&inode, &link_count) in &links {
             let Some(durable) = self.durable.get(&inode) else { continue };
             let content = match &durable.content {
                 DurableContent::File(data) => {
@@ -792,7 +796,7 @@ impl Volume {
             };
             nodes.insert(
                 inode,
-                Node { content, perm: durable.perm, mtime: now, ctime: now, linked: true, open_handles: 0 },
+                Node { content, perm: durable.perm, mtime: now, ctime: now, links: link_count, open_handles: 0 },
             );
         }
         self.nodes = nodes;
@@ -835,4 +839,64 @@ fn write_pages(path: &Path, data: &FileData, pages: &BTreeSet<u64>) -> io::Resul
         file.write_all_at(&bytes, start)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume() -> (tempfile::TempDir, Volume) {
+        let backing = tempfile::tempdir().expect("temp dir");
+        let volume = Volume::load(backing.path(), 1 << 30).expect("load");
+        (backing, volume)
+    }
+
+    fn name(text: &str) -> &OsStr {
+        OsStr::new(text)
+    }
+
+    #[test]
+    fn a_rename_synced_in_one_directory_only_leaves_the_file_in_both_and_each_name_works() {
+        let (_backing, mut volume) = volume();
+        let a = volume.make_directory(ROOT_INODE, name("a"), 0o755).expect("mkdir a").inode;
+        let b = volume.make_directory(ROOT_INODE, name("b"), 0o755).expect("mkdir b").inode;
+        let file = volume.create_file(a, name("f"), 0o644).expect("create").inode;
+        volume.write(file, 0, b"data", false).expect("write");
+        volume.sync_file(file).expect("fsync f");
+        for directory in [a, b, ROOT_INODE] {
+            volume.sync_directory(directory).expect("fsync dir");
+        }
+        volume.rename(a, name("f"), b, name("g"), false).expect("rename");
+        volume.sync_directory(b).expect("fsync b");
+        let report = volume.cut();
+        assert_eq!(report.paths_rolled_back, 1, "{report:?}");
+        assert_eq!(volume.lookup(a, name("f")).expect("still in a").nlink, 2);
+        volume.unlink(a, name("f")).expect("unlink the old name");
+        assert_eq!(volume.read(volume.lookup(b, name("g")).expect("in b").inode, 0, 10).expect("read"), b"data");
+    }
+
+    #[test]
+    fn a_cut_keeps_an_unlinked_file_only_if_the_unlink_was_not_synced() {
+        let (backing, mut volume) = volume();
+        let file = volume.create_file(ROOT_INODE, name("f"), 0o644).expect("create").inode;
+        volume.sync_directory(ROOT_INODE).expect("fsync root");
+        assert!(backing.path().join("f").exists());
+        volume.unlink(ROOT_INODE, name("f")).expect("unlink");
+        volume.cut();
+        assert_eq!(volume.lookup(ROOT_INODE, name("f")).expect("back after the cut").inode, file);
+        volume.unlink(ROOT_INODE, name("f")).expect("unlink");
+        volume.sync_directory(ROOT_INODE).expect("fsync root");
+        assert!(!backing.path().join("f").exists());
+        volume.cut();
+        assert_eq!(volume.lookup(ROOT_INODE, name("f")).map(|found| found.inode), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn writes_past_the_memory_limit_fail_with_no_space() {
+        let backing = tempfile::tempdir().expect("temp dir");
+        let mut volume = Volume::load(backing.path(), 4 * PAGE_BYTES).expect("load");
+        let file = volume.create_file(ROOT_INODE, name("f"), 0o644).expect("create").inode;
+        assert_eq!(volume.write(file, 0, &[1u8; 4_096], false), Ok(4_096));
+        assert_eq!(volume.write(file, 4_096, &[1u8; 8_192], false), Err(Errno::ENOSPC));
+    }
 }
