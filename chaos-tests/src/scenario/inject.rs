@@ -681,14 +681,16 @@ impl RunState {
         Ok(dropped_write_bytes)
     }
 
-    /// Restarts nodes whose power was cut and demands that each comes up and answers: a node
-    /// that refuses to start on what it had synced is a durability bug.
+    /// Restarts nodes whose power was cut and demands that each comes up and catches up with
+    /// the leader's applied index (as it was once a leader answered): a node that refuses to
+    /// start on what it had synced, or that answers and then stops, is a durability bug.
     async fn restart_after_power_cut(&mut self, cluster: &mut Cluster, nodes: &[u64]) -> Result<(), String> {
         for &node_id in nodes {
             cluster.restart(node_id).map_err(|error| error.to_string())?;
         }
         self.timeline.note(format!("restarted nodes {nodes:?} after the power cut"));
         let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        let mut target_applied_index = None;
         let mut waiting: Vec<u64> = nodes.to_vec();
         while !waiting.is_empty() {
             if let Some((node_id, status)) = cluster.unexpected_exits().into_iter().next() {
@@ -700,21 +702,32 @@ impl RunState {
                     tail.join("\n")
                 ));
             }
-            let mut still = Vec::new();
-            for &node_id in &waiting {
-                if cluster.status_of(node_id).await.is_none() {
-                    still.push(node_id);
-                }
+            if target_applied_index.is_none()
+                && let Ok(leader) = cluster.wait_for_leader(Duration::from_millis(100)).await
+            {
+                target_applied_index = cluster.status_of(leader).await.map(|status| status.applied_index);
             }
-            waiting = still;
+            if let Some(target) = target_applied_index {
+                let mut behind = Vec::new();
+                for &node_id in &waiting {
+                    if cluster.status_of(node_id).await.is_none_or(|status| status.applied_index < target) {
+                        behind.push(node_id);
+                    }
+                }
+                waiting = behind;
+            }
             if Instant::now() >= deadline && !waiting.is_empty() {
                 return Err(format!(
-                    "nodes {waiting:?} did not answer within {WAIT_MS} ms of restarting after the cut"
+                    "nodes {waiting:?} did not catch up to applied index {target_applied_index:?} within {WAIT_MS} ms \
+                     of restarting after the cut"
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.timeline.note(format!("nodes {nodes:?} answer again after the power cut"));
+        self.timeline.note(format!(
+            "nodes {nodes:?} caught up to applied index {} after the power cut",
+            target_applied_index.unwrap_or(0)
+        ));
         Ok(())
     }
 
