@@ -4,6 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pharos_client::{Client, ClientOptions, v1};
+use pharos_powercut::{CutReport, MountError, PowerCutMount};
 
 use crate::proxy::PeerProxy;
 
@@ -17,6 +18,10 @@ pub enum HarnessError {
     Timeout { what: String, waited: Duration },
     #[error("node {0} is not part of this cluster")]
     UnknownNode(u64),
+    #[error("node {node_id}'s power-cut filesystem: {source}")]
+    PowerCut { node_id: u64, source: MountError },
+    #[error("node {0}'s data dir is not on a power-cut filesystem (start the cluster with `power_cut`)")]
+    NoPowerCut(u64),
 }
 
 /// Where the `pharos` binary is: `$PHAROS_BIN`, else next to the running executable (or one
@@ -99,6 +104,10 @@ pub struct ClusterOptions {
     /// Start from this backup file: every bootstrap voter's data dir is written by `pharos
     /// snapshot restore` (with the cluster's `--initial-cluster` and token) before it starts.
     pub restore_from: Option<PathBuf>,
+    /// Put every node's data dir on its own power-cut filesystem (`pharos-powercut`, FUSE), so
+    /// tests can drop what a node wrote but did not fsync (`Cluster::cut_power`). Needs
+    /// /dev/fuse and root; starting fails (it never silently falls back to a plain dir).
+    pub power_cut: bool,
 }
 
 impl Default for ClusterOptions {
@@ -122,6 +131,7 @@ impl Default for ClusterOptions {
             tls_dir: None,
             extra_args: Vec::new(),
             restore_from: None,
+            power_cut: false,
         }
     }
 }
@@ -182,6 +192,9 @@ pub struct Cluster {
     root: tempfile::TempDir,
     /// Present when `options.peer_proxy`: every peer connection passes through it.
     proxy: Option<PeerProxy>,
+    /// With `options.power_cut`: the filesystem each node's data dir is mounted from, by node
+    /// id. Unmounted (in `Drop`) after the nodes are killed and before `root` is removed.
+    mounts: std::collections::BTreeMap<u64, PowerCutMount>,
 }
 
 impl Cluster {
@@ -192,7 +205,7 @@ impl Cluster {
             .tempdir()
             .map_err(|source| HarnessError::Spawn { what: "temp dir".into(), source })?;
         let proxy = options.peer_proxy.then(PeerProxy::new);
-        let mut cluster = Cluster { options, nodes: Vec::new(), root, proxy };
+        let mut cluster = Cluster { options, nodes: Vec::new(), root, proxy, mounts: Default::default() };
         for node_id in 1..=cluster.options.voters {
             let region = cluster.options.voter_regions.get(node_id as usize - 1).cloned();
             cluster.add_node_handle(node_id, &format!("zone-{node_id}"), region.as_deref().unwrap_or("region-1"))?;
@@ -298,6 +311,14 @@ impl Cluster {
             }
             None => listen_peer_addr.clone(),
         };
+        let data_dir = self.root.path().join(format!("node-{node_id}"));
+        if self.options.power_cut {
+            // What the node synced lands in `node-N.disk`; the data dir is the mount.
+            let backing = self.root.path().join(format!("node-{node_id}.disk"));
+            let mount = PowerCutMount::mount(&backing, &data_dir)
+                .map_err(|source| HarnessError::PowerCut { node_id, source })?;
+            self.mounts.insert(node_id, mount);
+        }
         let handle = NodeHandle {
             node_id,
             client_addr: format!("127.0.0.1:{}", free_port()?),
@@ -307,7 +328,7 @@ impl Cluster {
             remoting_addr: format!("127.0.0.1:{}", free_port()?),
             zone: zone.to_string(),
             region: region.to_string(),
-            data_dir: self.root.path().join(format!("node-{node_id}")),
+            data_dir,
             args: Vec::new(),
             process: None,
             reserved: Vec::new(),
@@ -419,6 +440,10 @@ impl Cluster {
         let index = self.index_of(node_id)?;
         if let Some(mut child) = self.nodes[index].process.take() {
             let _ = child.kill();
+            // A killed process exits only once its held syncs are answered.
+            if let Some(mount) = self.mounts.get(&node_id) {
+                mount.release_held_syncs();
+            }
             let _ = child.wait();
             self.nodes[index].reserve_ports();
         }
@@ -426,6 +451,61 @@ impl Cluster {
             proxy.set_pid(node_id, None);
         }
         Ok(())
+    }
+
+    /// Power loss on these nodes at once: SIGKILL every one, then drop everything each wrote
+    /// but did not fsync (so none syncs after another's cut), then reap them. Restart them
+    /// with `restart`. One report per node, in the order given.
+    ///
+    /// The cut comes before the reaping because a killed process exits only once its held
+    /// syncs are answered (the cut fails them); and it is repeated after the reaping, because
+    /// a request the filesystem read just before the first cut can land just after it.
+    pub fn cut_power(&mut self, node_ids: &[u64]) -> Result<Vec<CutReport>, HarnessError> {
+        for &node_id in node_ids {
+            self.power_cut_mount(node_id)?;
+        }
+        let mut children = Vec::new();
+        for &node_id in node_ids {
+            let index = self.index_of(node_id)?;
+            if let Some(mut child) = self.nodes[index].process.take() {
+                let _ = child.kill();
+                children.push((index, child));
+            }
+        }
+        let mut reports: Vec<CutReport> =
+            node_ids.iter().filter_map(|node_id| self.mounts.get(node_id).map(PowerCutMount::cut)).collect();
+        for (index, mut child) in children {
+            let _ = child.wait();
+            self.nodes[index].reserve_ports();
+        }
+        for (report, node_id) in reports.iter_mut().zip(node_ids) {
+            if let Some(mount) = self.mounts.get(node_id) {
+                let late = mount.cut();
+                report.dropped_write_bytes += late.dropped_write_bytes;
+                report.dropped_writes += late.dropped_writes;
+                report.files_with_unsynced_writes += late.files_with_unsynced_writes;
+                report.paths_rolled_back += late.paths_rolled_back;
+                report.syncs_interrupted += late.syncs_interrupted;
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            for &node_id in node_ids {
+                proxy.set_pid(node_id, None);
+            }
+        }
+        Ok(reports)
+    }
+
+    /// The power-cut filesystem a node's data dir is mounted from (to hold its syncs before a
+    /// cut, or read its counters).
+    pub fn power_cut_mount(&self, node_id: u64) -> Result<&PowerCutMount, HarnessError> {
+        self.index_of(node_id)?;
+        self.mounts.get(&node_id).ok_or(HarnessError::NoPowerCut(node_id))
+    }
+
+    /// The counters of a node's power-cut filesystem (`None` without `power_cut`).
+    pub fn power_cut_stats(&self, node_id: u64) -> Option<pharos_powercut::Stats> {
+        self.mounts.get(&node_id).map(PowerCutMount::stats)
     }
 
     /// Nodes that exited although the harness did not stop them (a panic, an abort, a signal
@@ -734,11 +814,22 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
-            if let Some(mut child) = node.process.take() {
+            if let Some(child) = &mut node.process {
                 let _ = child.kill();
+            }
+        }
+        // Killed processes exit only once their held syncs are answered.
+        for mount in self.mounts.values() {
+            mount.release_held_syncs();
+        }
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
                 let _ = child.wait();
             }
         }
+        // No process holds a file there any more; unmounted before the root is removed, or
+        // its removal would go through the mounts.
+        self.mounts.clear();
         if std::thread::panicking() {
             // Keep the evidence: logs and data dirs of a failed test.
             let kept = self.root.path().to_path_buf();

@@ -65,6 +65,14 @@ pub enum Fault {
     /// region (RPO = 0 reported, new generation takes writes), restart the old region with its
     /// old flags and data: every write sent only to it fails, and none exists later.
     DrLosePrimary,
+    /// Power loss on the leader: kill -9 it and drop every write and directory change it had
+    /// not fsynced (its data dir is on a power-cut filesystem), restart it after the hold.
+    PowerCutLeader,
+    /// The same on a follower.
+    PowerCutFollower,
+    /// Power loss on every node at once, under load, then restart them all. At least one node
+    /// must have lost unsynced bytes, or the fault tested nothing.
+    PowerCutAll,
     /// After `DrLosePrimary`: `dr failback` re-joins the old region as learners, then a planned
     /// switchover back to it; its nodes must end up the voters again.
     DrFailback,
@@ -92,6 +100,11 @@ impl Fault {
         )
     }
 
+    /// Faults that need every data dir on a power-cut filesystem (`ClusterOptions::power_cut`).
+    pub fn needs_power_cut(self) -> bool {
+        matches!(self, Fault::PowerCutLeader | Fault::PowerCutFollower | Fault::PowerCutAll)
+    }
+
     /// Faults that need two regions (`start_two_regions`, `dr-sync`).
     pub fn needs_regions(self) -> bool {
         matches!(self, Fault::DrCutRegion | Fault::DrLosePrimary | Fault::DrFailback)
@@ -100,7 +113,7 @@ impl Fault {
     /// What this fault takes from the run's generator when it is injected. `candidates` is how
     /// many nodes it chooses among at that moment, in node-id order: the running nodes but the
     /// leader (`KillFollower`, `MinorityPartition`, `PartialPartition`, `KillFollowerPastSnapshot`,
-    /// `DiskFullOnFollower`), the running learners (`KillLearner`), the running nodes but the
+    /// `DiskFullOnFollower`, `PowerCutFollower`), the running learners (`KillLearner`), the running nodes but the
     /// leader and the node that just joined (`MembershipChange`), or every running node
     /// (`SlowLinksKillLeader`, which delays each ordered pair). Other faults draw nothing.
     ///
@@ -114,6 +127,7 @@ impl Fault {
             | Fault::PartialPartition
             | Fault::KillFollowerPastSnapshot
             | Fault::KillLearner
+            | Fault::PowerCutFollower
             | Fault::MembershipChange => draw.victim = pick(rng, candidates),
             Fault::SlowLinksKillLeader => {
                 let links = candidates * candidates.saturating_sub(1);
@@ -138,6 +152,8 @@ impl Fault {
             | Fault::KillBrokerMaster
             | Fault::DrCutRegion
             | Fault::DrLosePrimary
+            | Fault::PowerCutLeader
+            | Fault::PowerCutAll
             | Fault::DrFailback => {}
         }
         draw

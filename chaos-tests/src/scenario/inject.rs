@@ -22,6 +22,13 @@ const DR_SYNC_TIMEOUT_MS: u64 = 2_000;
 const DR_ASYNC_SLACK_MS: u64 = 3_000;
 /// How long, after the old primary region restarts, every write sent only to it must fail.
 const FENCED_WATCH_MS: u64 = 4_000;
+/// How long every node stays without power in `PowerCutAll` (the cluster has no quorum).
+const POWER_OFF_ALL_MS: u64 = 1_000;
+/// How long a power cut waits for each victim to have a sync in flight (held) before it cuts
+/// anyway: under load a node syncs every few milliseconds.
+const SYNC_IN_FLIGHT_WAIT_MS: u64 = 5_000;
+/// Log lines quoted when a node refuses to start after a power cut.
+const LOG_TAIL_LINES: usize = 15;
 /// Keys written only to the fenced old region: none may ever exist.
 pub(super) const FENCED_PREFIX: &str = "chaos/fenced/";
 
@@ -74,6 +81,31 @@ impl RunState {
                     cluster.restart(node_id).map_err(harness)?;
                 }
                 self.timeline.note(format!("restarted nodes {nodes:?}"));
+            }
+            Fault::PowerCutLeader => {
+                let leader = self.leader(cluster).await?;
+                self.cut_power(cluster, fault, &[leader], "leader").await?;
+                self.hold().await;
+                self.restart_after_power_cut(cluster, &[leader]).await?;
+            }
+            Fault::PowerCutFollower => {
+                let leader = self.leader(cluster).await?;
+                let followers = Self::followers(cluster, leader);
+                let draw = fault.draw(&mut self.rng, followers.len());
+                let victim = draw.victim_of(&followers).ok_or("no follower")?;
+                self.cut_power(cluster, fault, &[victim], "follower").await?;
+                self.hold().await;
+                self.restart_after_power_cut(cluster, &[victim]).await?;
+            }
+            Fault::PowerCutAll => {
+                let nodes = Self::running(cluster);
+                let dropped_write_bytes = self.cut_power(cluster, fault, &nodes, "all").await?;
+                tokio::time::sleep(Duration::from_millis(POWER_OFF_ALL_MS)).await;
+                self.restart_after_power_cut(cluster, &nodes).await?;
+                // Judged after the restart, so that the run still checks what survived.
+                if dropped_write_bytes == 0 {
+                    return Err("the cut dropped no unsynced byte on any node: it tested nothing".into());
+                }
             }
             Fault::IsolateLeader => {
                 let leader = self.leader(cluster).await?;
@@ -600,6 +632,102 @@ impl RunState {
         cluster.arm_failpoints(node_id, "").map_err(harness)?;
         cluster.restart(node_id).map_err(harness)?;
         self.timeline.note(format!("node {node_id} restarted {restarted}"));
+        Ok(())
+    }
+
+    /// Holds the syncs of `nodes` until each has one in flight (bounded), then kills -9 every
+    /// one of them first and cuts their power after (so none syncs after another's cut), and
+    /// records what each cut dropped. Returns the unsynced bytes dropped in all.
+    async fn cut_power(
+        &mut self,
+        cluster: &mut Cluster,
+        fault: Fault,
+        nodes: &[u64],
+        role: &str,
+    ) -> Result<u64, String> {
+        let harness = |error: crate::HarnessError| error.to_string();
+        for &node_id in nodes {
+            cluster.power_cut_mount(node_id).map_err(harness)?.hold_syncs();
+        }
+        let deadline = Instant::now() + Duration::from_millis(SYNC_IN_FLIGHT_WAIT_MS);
+        loop {
+            let mut held = Vec::new();
+            for &node_id in nodes {
+                held.push((node_id, cluster.power_cut_mount(node_id).map_err(harness)?.held_syncs()));
+            }
+            if held.iter().all(|&(_, count)| count > 0) || Instant::now() >= deadline {
+                self.timeline.note(format!("syncs held in flight (node, syncs): {held:?}"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reports = cluster.cut_power(nodes).map_err(harness)?;
+        let mut dropped_write_bytes = 0;
+        for (&node_id, report) in nodes.iter().zip(reports) {
+            dropped_write_bytes += report.dropped_write_bytes;
+            let line = format!(
+                "{fault:?}: power cut on node {node_id} ({role}) during {} syncs dropped {} unsynced bytes in {} writes \
+                 to {} files; {} paths rolled back {:?}",
+                report.syncs_interrupted,
+                report.dropped_write_bytes,
+                report.dropped_writes,
+                report.files_with_unsynced_writes,
+                report.paths_rolled_back,
+                report.paths_rolled_back_sample
+            );
+            self.timeline.note(line.clone());
+            self.facts.push(line);
+        }
+        Ok(dropped_write_bytes)
+    }
+
+    /// Restarts nodes whose power was cut and demands that each comes up and catches up with
+    /// the leader's applied index (as it was once a leader answered): a node that refuses to
+    /// start on what it had synced, or that answers and then stops, is a durability bug.
+    async fn restart_after_power_cut(&mut self, cluster: &mut Cluster, nodes: &[u64]) -> Result<(), String> {
+        for &node_id in nodes {
+            cluster.restart(node_id).map_err(|error| error.to_string())?;
+        }
+        self.timeline.note(format!("restarted nodes {nodes:?} after the power cut"));
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS);
+        let mut target_applied_index = None;
+        let mut waiting: Vec<u64> = nodes.to_vec();
+        while !waiting.is_empty() {
+            if let Some((node_id, status)) = cluster.unexpected_exits().into_iter().next() {
+                let log = cluster.log_of(node_id);
+                let tail: Vec<&str> = log.lines().rev().take(LOG_TAIL_LINES).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!(
+                    "node {node_id} refused to start after the power cut ({status}); last log lines:\n{}",
+                    tail.join("\n")
+                ));
+            }
+            if target_applied_index.is_none()
+                && let Ok(leader) = cluster.wait_for_leader(Duration::from_millis(100)).await
+            {
+                target_applied_index = cluster.status_of(leader).await.map(|status| status.applied_index);
+            }
+            if let Some(target) = target_applied_index {
+                let mut behind = Vec::new();
+                for &node_id in &waiting {
+                    if cluster.status_of(node_id).await.is_none_or(|status| status.applied_index < target) {
+                        behind.push(node_id);
+                    }
+                }
+                waiting = behind;
+            }
+            if Instant::now() >= deadline && !waiting.is_empty() {
+                return Err(format!(
+                    "nodes {waiting:?} did not catch up to applied index {target_applied_index:?} within {WAIT_MS} ms \
+                     of restarting after the cut"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.timeline.note(format!(
+            "nodes {nodes:?} caught up to applied index {} after the power cut",
+            target_applied_index.unwrap_or(0)
+        ));
         Ok(())
     }
 

@@ -83,6 +83,7 @@ pub async fn run(scenario: &Scenario, seed: u64, options: ClusterOptions) -> Rep
         logs_to_keep_after_snapshot,
         voters: scenario.voters,
         peer_proxy: options.peer_proxy || faults.iter().any(|fault| fault.needs_network()),
+        power_cut: options.power_cut || faults.iter().any(|fault| fault.needs_power_cut()),
         ..options
     };
     timeline.note(format!("scenario {} seed {seed}: faults {faults:?}", scenario.name));
@@ -295,6 +296,14 @@ impl RunState {
         }
         self.check_replicas(cluster).await;
         self.note_exits(cluster);
+        for node in &cluster.nodes {
+            if let Some(stats) = cluster.power_cut_stats(node.node_id) {
+                self.facts.push(format!(
+                    "node {}'s power-cut disk: {} bytes in {} writes, {} file syncs, {} directory syncs, {} cuts",
+                    node.node_id, stats.write_bytes, stats.writes, stats.file_syncs, stats.directory_syncs, stats.cuts
+                ));
+            }
+        }
     }
 
     /// A node that exits by itself is a crash (§7.7: never a panic), or something else on the
