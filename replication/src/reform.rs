@@ -139,8 +139,11 @@ pub fn quarantine(data_dir: &Path, generation: u64) -> io::Result<PathBuf> {
             std::fs::rename(&source, target.join(name))?;
         }
     }
-    std::fs::File::open(data_dir)?.sync_all()?;
+    // Every directory whose entries changed: the moved folders' new parent, the folder that
+    // names it, and the data dir they left (power-cut rule: docs/testing.md, "Power loss").
     std::fs::File::open(&target)?.sync_all()?;
+    std::fs::File::open(data_dir.join(QUARANTINE_DIR))?.sync_all()?;
+    std::fs::File::open(data_dir)?.sync_all()?;
     tracing::warn!(quarantined_to = %target.display(), "moved this node's data aside");
     Ok(target)
 }

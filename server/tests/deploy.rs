@@ -214,3 +214,34 @@ async fn the_example_configurations_start_the_clusters_they_describe() {
     .await
     .expect("test finished in time");
 }
+
+/// The per-node configurations docs/production.md shows for real hosts are files this release
+/// accepts (unknown keys are refused), and they say what the page says they do.
+#[test]
+fn the_production_page_configs_are_accepted_as_they_are_written() {
+    use pharos_server::config::{Bootstrap, ServeArgs, ServeConfig};
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/production.md"))
+        .expect("docs/production.md");
+    let blocks: Vec<&str> = page
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter(|block| block.contains("node_id"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "node 1 and node 4");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut configs = Vec::new();
+    for (index, block) in blocks.iter().enumerate() {
+        let path = dir.path().join(format!("node-{index}.toml"));
+        std::fs::write(&path, block).expect("write");
+        let config = ServeConfig::resolve(&ServeArgs { config: Some(path), ..ServeArgs::default() })
+            .unwrap_or_else(|error| panic!("docs/production.md config {index} is refused: {error}"));
+        configs.push(config);
+    }
+    let (voter, learner) = (&configs[0], &configs[1]);
+    assert_eq!((voter.node_id, voter.region.as_str(), voter.advertise_peer.as_str()), (1, "eu-west", "10.0.1.11:7380"));
+    assert!(matches!(voter.bootstrap(), Ok(Bootstrap::InitialCluster { .. })), "{:?}", voter.bootstrap());
+    assert_eq!((learner.node_id, learner.region.as_str()), (4, "eu-central"));
+    assert!(matches!(learner.bootstrap(), Ok(Bootstrap::Join { .. })), "{:?}", learner.bootstrap());
+    assert!(voter.tls.is_some() && learner.tls.is_some(), "both run TLS");
+}

@@ -517,7 +517,13 @@ async fn losing_the_primary_in_async_loses_no_more_than_the_failover_reports() {
             acked.len(),
             report.loss_report
         );
-        assert!(!lost.is_empty(), "writes acknowledged in async after the cut are not in region-2");
+        // Usually some are lost. Not always: the stopped learners' sockets keep what the leader
+        // sent while they slept, and on SIGCONT they may read writes acknowledged in async
+        // before the kill reached them (seen under load: 0 of 58 lost). Losing less than the
+        // report allows is allowed; losing what it promised is not.
+        if lost.is_empty() {
+            println!("no write lost: region-2 read the async writes queued in its sockets before the failover");
+        }
         for write in &lost {
             assert!(
                 write.revision > report.seed_last_log_index,
