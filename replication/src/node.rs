@@ -171,6 +171,15 @@ impl Node {
             max_in_snapshot_log_to_keep: tuning.logs_to_keep_after_snapshot,
             install_snapshot_timeout: 30_000,
             enable_pre_vote: Some(true),
+            // A leader restarted must win an election (a new term, a new blank entry) before
+            // it serves: restored as leader in its old term, its ReadIndex is the larger of that
+            // term's first entry and its local committed index, and both the committed marker
+            // and the state machine's applies are written without fsync (the log is fsynced
+            // and re-applied from). After a power cut both were rolled back, and a
+            // linearizable read returned a value older than an acknowledged write
+            // (`power-cut-all`, docs/testing.md; openraft documents exactly this hazard).
+            // Regression: server/tests/power_loss.rs.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()

@@ -6,8 +6,9 @@
 //!
 //! - [`reform_as_seed`]: the surviving node with the longest log keeps it, and appends (fsynced)
 //!   one membership entry naming itself the only voter, under a vote of a new term, marked
-//!   committed. On start, openraft re-applies the log up to that entry and the node leads a
-//!   one-voter cluster of the next generation; the other survivors re-join it. Every entry the
+//!   committed. On start, openraft re-applies the log up to that entry and the node, the only
+//!   voter, wins its first election (leader restore is off: `Node::start`) and leads the next
+//!   generation; the other survivors re-join it. Every entry the
 //!   node held survives, including an uncommitted tail (a write that may or may not have
 //!   happened may reappear; an acknowledged one is never dropped).
 //! - [`quarantine`]: a node of the old generation moves its data aside (never deletes it) and
