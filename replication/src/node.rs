@@ -46,6 +46,11 @@ impl Default for RaftTuning {
 
 /// How long a membership change waits for the one in flight before it gives up.
 const MEMBERSHIP_CHANGE_WAIT: Duration = Duration::from_secs(15);
+/// How long a request of a newer feature level waits, in a cluster that has not recorded its
+/// first level yet, for the leader to record it (a new cluster does once every member's record
+/// advertises one: a second or two after its first start). Without the wait, a RocketMQ broker
+/// started with a new cluster was refused its id and exited.
+const FIRST_FEATURE_LEVEL_WAIT: Duration = Duration::from_secs(5);
 
 const MEMBERSHIP_CHANGE_RETRY: Duration = Duration::from_millis(50);
 
@@ -317,7 +322,10 @@ impl Node {
         // apply it (docs/adr/0026-feature-levels.md). The level only rises, so a check that
         // passes here still holds when the entry applies.
         let required = pharos_meta::feature::required_level(&command.operation);
-        let committed = self.state_machine.read().state.committed_feature_level();
+        let mut committed = self.state_machine.read().state.committed_feature_level();
+        if required > committed {
+            committed = self.wait_for_first_feature_level().await;
+        }
         if required > committed {
             return Err(NodeError::FeatureLevelTooLow { required, committed });
         }
@@ -326,6 +334,25 @@ impl Node {
         self.wait_for_dr_region(response.log_id.index).await?;
         crate::metrics::PROPOSAL.observe(started.elapsed());
         Ok((response.data, response.log_id))
+    }
+
+    /// The committed feature level, after waiting (at most [`FIRST_FEATURE_LEVEL_WAIT`]) for a
+    /// first one to be recorded when none is yet. Answers at once when one is recorded.
+    async fn wait_for_first_feature_level(&self) -> u32 {
+        let mut applied = self.state_machine.subscribe();
+        let deadline = tokio::time::Instant::now() + FIRST_FEATURE_LEVEL_WAIT;
+        loop {
+            {
+                let state = &self.state_machine.read().state;
+                if state.feature_level != 0 {
+                    return state.committed_feature_level();
+                }
+            }
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return self.state_machine.read().state.committed_feature_level(),
+            }
+        }
     }
 
     /// In `dr-sync`/`sync`, waits until a learner of the DR region holds log `index`. Ends early
