@@ -519,20 +519,29 @@ impl Node {
         }
     }
 
-    /// Refuses `level` unless every voter and learner advertises it, this node included
+    /// Refuses `level` unless every voter and learner advertises it (and so runs a release
+    /// that knows feature levels), this node included
     /// (docs/adr/0026-feature-levels.md). Leader only. Checked against the newest membership
     /// in the log, committed or not, so a member being added is counted.
     pub fn check_members_support(&self, level: u32) -> Result<(), NodeError> {
         self.ensure_leader()?;
         let status = self.status();
-        let own = (self.identity.node_id, self.info.supported_feature_level());
-        let members = status.members.iter().map(|(node_id, info)| (*node_id, info.supported_feature_level()));
-        match std::iter::once(own).chain(members).find(|(_, supported)| *supported < level) {
-            Some((node_id, supported)) => Err(NodeError::FeatureLevelNotSupported {
+        let own = (self.identity.node_id, self.info.feature_level_max);
+        let members = status.members.iter().map(|(node_id, info)| (*node_id, info.feature_level_max));
+        // A member that advertises nothing runs a release that predates feature levels: it could
+        // not even decode the `SetFeatureLevel` entry, whatever level it sets.
+        let lacking = |(_, advertised): &(NodeId, u32)| *advertised == 0 || *advertised < level;
+        match std::iter::once(own).chain(members).find(lacking) {
+            Some((node_id, advertised)) => Err(NodeError::FeatureLevelNotSupported {
                 node_id,
-                supported,
+                supported: pharos_meta::feature::effective(advertised),
                 level,
-                hint: ": upgrade it (or remove it) first; `pharos cluster feature-level show` lists every member",
+                hint: if advertised == 0 {
+                    " (it runs a release that predates feature levels, which cannot read the change): upgrade it \
+                     (or remove it) first"
+                } else {
+                    ": upgrade it (or remove it) first; `pharos cluster feature-level show` lists every member"
+                },
             }),
             None => Ok(()),
         }

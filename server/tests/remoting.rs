@@ -962,6 +962,22 @@ async fn a_rolling_upgrade_takes_rocketmq_registrations_only_once_the_feature_le
         assert!(refused.remark.as_deref().is_some_and(|remark| remark.contains("feature level 2")), "{refused:?}");
         assert_eq!(settled_last_log_index(&client).await, before, "a refused kind takes no log entry");
 
+        // A member of a release that predates feature levels (it advertises none) could not
+        // even decode the change: no level is set while it is a member, not even the current one.
+        let older = v1::NodeInfo {
+            client_addr: "127.0.0.1:1".into(),
+            peer_addr: "127.0.0.1:2".into(),
+            zone: "zone-9".into(),
+            region: "region-1".into(),
+            feature_level_max: 0,
+        };
+        client.add_learner(9, older).await.expect("a level-1 cluster takes a learner of level 1");
+        for level in [0, 1] {
+            let error = client.set_feature_level(level).await.expect_err("node 9 predates feature levels");
+            assert!(error.to_string().contains("node 9") && error.to_string().contains("predates"), "{error}");
+        }
+        client.remove(9).await.expect("remove node 9");
+
         // Nodes 1 and 2 move to the new release; node 3 still runs the old one.
         for node_id in [1, 2] {
             restart_as_release(&mut cluster, node_id, None).await;
