@@ -20,7 +20,6 @@ pub struct Histogram {
     /// Observations above the last bound.
     overflow: AtomicU64,
     sum_us: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -29,7 +28,6 @@ impl Histogram {
             buckets: [const { AtomicU64::new(0) }; BUCKET_BOUNDS_US.len()],
             overflow: AtomicU64::new(0),
             sum_us: AtomicU64::new(0),
-            count: AtomicU64::new(0),
         }
     }
 
@@ -40,7 +38,6 @@ impl Histogram {
             None => self.overflow.fetch_add(1, Ordering::Relaxed),
         };
         self.sum_us.fetch_add(micros, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends the histogram in Prometheus text format.
@@ -54,6 +51,7 @@ impl Histogram {
         cumulative += self.overflow.load(Ordering::Relaxed);
         let _ = writeln!(text, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
         let _ = writeln!(text, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        // The count is the +Inf bucket's: every observation lands in exactly one bucket.
         let _ = writeln!(text, "{name}_count {cumulative}");
     }
 }
