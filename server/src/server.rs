@@ -35,9 +35,10 @@ pub(crate) const CLIENT_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
 const CLIENT_STREAMS_PER_CONNECTION_MAX: u32 = 1024;
 /// How often a node checks that the membership describes it correctly.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
-/// How often a new cluster's leader looks whether every member advertises a feature level yet:
-/// until it records one, the request kinds of newer levels are refused.
-const FIRST_FEATURE_LEVEL_POLL: Duration = Duration::from_millis(50);
+/// Until a new cluster records its first feature level, requests of newer levels wait for it:
+/// its leader retries at least this often, and at once on every applied entry (a member's
+/// advertisement is one).
+const FIRST_FEATURE_LEVEL_RETRY: Duration = Duration::from_secs(1);
 
 /// How long in-flight client requests may take to finish when the node restarts in process.
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
@@ -566,6 +567,9 @@ async fn reconcile_membership(node: Node, info: NodeInfo, mut promotion: Promoti
 async fn record_first_feature_level(node: Node, shutdown: Shutdown) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
+    // A member's advertisement and a new leader's first entry are both applied entries: wake
+    // on those, with a slow timer as a fallback for an attempt that failed for another reason.
+    let mut applied = node.state_machine.subscribe();
     while node.state_machine.read().state.feature_level == 0 {
         if node.is_leader()
             && let Some(level) = node.members_feature_level()
@@ -578,7 +582,8 @@ async fn record_first_feature_level(node: Node, shutdown: Shutdown) {
         }
         tokio::select! {
             () = &mut stop => return,
-            () = tokio::time::sleep(FIRST_FEATURE_LEVEL_POLL) => {}
+            changed = applied.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(FIRST_FEATURE_LEVEL_RETRY) => {}
         }
     }
 }
